@@ -1,0 +1,205 @@
+"""The hardware edge: NVML for the GPU, RAPL (powercap sysfs) and psutil for the CPU.
+
+Everything that touches a driver or ``/sys`` lives here, in three small classes that ``meters.py``
+reads as cumulative energy counters. Tests fake exactly these edges. Constructors raise
+``DeviceUnavailable`` with a plain-words reason when the hardware cannot be read; nothing else here
+raises for missing hardware.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+POWERCAP_ROOT = Path("/sys/class/powercap")
+# Top-level zones are "intel-rapl:N"; subzones "intel-rapl:N:M". "intel-rapl-mmio:N" duplicates the
+# package counter through MMIO, so it is deliberately not matched.
+RAPL_ZONE_RE = re.compile(r"^(intel|amd)-rapl:\d+(:\d+)?$")
+# Assumed CPU package power (W) with every logical core busy. 85 W is CodeCarbon's fallback TDP for a
+# CPU it cannot identify (codecarbon.external.hardware.POWER_CONSTANT); it is a guess, which is why
+# anything computed from it is labelled "estimate".
+CPU_TDP_W_DEFAULT = 85.0
+
+
+class DeviceUnavailable(RuntimeError):
+    """A meter cannot be read here; the message says why in plain words."""
+
+
+# --- NVML -------------------------------------------------------------------------------------
+
+_nvml_lock = threading.Lock()
+_nvml_ready = False
+
+
+def _nvml() -> Any:
+    """Import and initialise NVML once per process (left initialised, as zeus does)."""
+    global _nvml_ready
+    try:
+        import pynvml
+    except ImportError as e:
+        raise DeviceUnavailable("nvidia-ml-py is not installed (pip install nvidia-ml-py)") from e
+    with _nvml_lock:
+        if not _nvml_ready:
+            try:
+                pynvml.nvmlInit()
+            except pynvml.NVMLError as e:
+                raise DeviceUnavailable(_nvml_reason(pynvml, e)) from e
+            _nvml_ready = True
+    return pynvml
+
+
+def _nvml_reason(pynvml: Any, e: Exception) -> str:
+    reasons = {
+        "NVMLError_LibraryNotFound": "no NVIDIA driver (libnvidia-ml not found)",
+        "NVMLError_DriverNotLoaded": "the NVIDIA driver is not loaded",
+        "NVMLError_NoPermission": "NVML denied permission to read the GPU",
+        "NVMLError_NotSupported": "not supported by this GPU or driver",
+        "NVMLError_GpuIsLost": "the GPU has fallen off the bus",
+    }
+    return reasons.get(type(e).__name__, f"NVML error: {e}")
+
+
+class NvmlGpu:
+    """One NVIDIA GPU read through NVML."""
+
+    def __init__(self, index: int = 0):
+        self._nvml = _nvml()
+        try:
+            count = self._nvml.nvmlDeviceGetCount()
+        except self._nvml.NVMLError as e:
+            raise DeviceUnavailable(_nvml_reason(self._nvml, e)) from e
+        if not 0 <= index < count:
+            raise DeviceUnavailable(f"no GPU with index {index} (NVML sees {count})")
+        self.index = index
+        try:
+            self._handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
+        except self._nvml.NVMLError as e:
+            raise DeviceUnavailable(_nvml_reason(self._nvml, e)) from e
+        self._has_counter = True
+
+    def name(self) -> str:
+        name = self._nvml.nvmlDeviceGetName(self._handle)
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    def energy_mj(self) -> int | None:
+        """Cumulative energy since the driver loaded, in millijoules; None before Volta."""
+        if not self._has_counter:
+            return None
+        try:
+            return int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
+        except self._nvml.NVMLError_NotSupported:
+            self._has_counter = False
+            return None
+        except self._nvml.NVMLError:
+            return None
+
+    def power_mw(self) -> int | None:
+        """Board power draw in milliwatts (on Ampere and newer, averaged over about 1 s)."""
+        try:
+            return int(self._nvml.nvmlDeviceGetPowerUsage(self._handle))
+        except self._nvml.NVMLError:
+            return None
+
+
+# --- RAPL -------------------------------------------------------------------------------------
+
+def _read_int(path: Path) -> int:
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+class RaplZone:
+    """One powercap zone: a wrapping microjoule counter folded into a monotonic total."""
+
+    def __init__(self, path: Path, name: str):
+        self.path = path
+        self.name = name
+        self.max_uj = _read_int(path / "max_energy_range_uj")
+        self._last = _read_int(path / "energy_uj")
+        self._total = 0
+
+    def energy_uj(self) -> int:
+        """Microjoules since this object was made; one wrap between two reads is undone."""
+        raw = _read_int(self.path / "energy_uj")
+        delta = raw - self._last
+        if delta < 0:
+            delta += self.max_uj
+        self._last = raw
+        self._total += delta
+        return self._total
+
+
+class Rapl:
+    """The CPU package (and DRAM, where exposed) RAPL counters under ``/sys/class/powercap``.
+
+    Counted: top-level ``package-*`` zones, plus ``dram`` zones (outside the package). Not counted:
+    ``core``/``uncore`` subzones (already inside their package) and ``psys`` (the whole platform,
+    package included). The counters wrap at ``max_energy_range_uj`` (about 262 kJ, i.e. ~20 min at
+    200 W); reading at least that often, as the monitor's sampler does, keeps the total exact.
+    """
+
+    def __init__(self, root: Path | str | None = None):
+        root = Path(root) if root is not None else POWERCAP_ROOT
+        if not root.is_dir():
+            raise DeviceUnavailable(f"{root} not present (no powercap/RAPL support here)")
+        self.zones: list[RaplZone] = []
+        for path in sorted(root.iterdir()):
+            if not RAPL_ZONE_RE.match(path.name):
+                continue
+            name = _zone_name(path)
+            top_level = path.name.count(":") == 1
+            if (top_level and name.startswith("package")) or name == "dram":
+                self.zones.append(_open_zone(path, name))
+        if not self.zones:
+            raise DeviceUnavailable(f"no RAPL package zones under {root}")
+        self._lock = threading.Lock()  # the sampler thread and window ends both read
+
+    def energy_uj(self) -> int:
+        """Total microjoules over the counted zones since this object was made."""
+        with self._lock:
+            return sum(z.energy_uj() for z in self.zones)
+
+
+def _zone_name(path: Path) -> str:
+    try:
+        return (path / "name").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _open_zone(path: Path, name: str) -> RaplZone:
+    try:
+        return RaplZone(path, name)
+    except PermissionError as e:
+        raise DeviceUnavailable("permission denied reading energy_uj (root needed)") from e
+    except (OSError, ValueError) as e:
+        raise DeviceUnavailable(f"cannot read RAPL zone {path.name}: {e}") from e
+
+
+# --- CPU estimate -----------------------------------------------------------------------------
+
+class CpuEstimator:
+    """Modelled CPU energy: ``tdp_w`` x this process's share of the machine's logical cores.
+
+    Assumes the package draws ``tdp_w`` with all logical cores busy and nothing when idle, and
+    charges this process (and its waited-for children) in proportion to the CPU seconds it used.
+    Idle/static power and other processes are ignored, so this is a rough attribution, not a
+    measurement.
+    """
+
+    def __init__(self, tdp_w: float = CPU_TDP_W_DEFAULT, process: Any = None, n_cores: int | None = None):
+        self.tdp_w = float(tdp_w)
+        self._process = process if process is not None else psutil.Process(os.getpid())
+        self.n_cores = n_cores or psutil.cpu_count(logical=True) or 1
+
+    def cpu_seconds(self) -> float:
+        t = self._process.cpu_times()
+        return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+
+    def energy_j(self) -> float:
+        """Cumulative estimated joules since the process started."""
+        return self.tdp_w * self.cpu_seconds() / self.n_cores

@@ -1,0 +1,263 @@
+"""Which configuration fits a use case, computed from the results, with the reason and the caveats.
+
+Nothing here names a model: a use case is a set of constraints and an objective, and the pick is
+whichever measured configuration meets the constraints best. When the data cannot answer (no WER
+because the weights were synthetic, no rows for a device, estimated energy) the caveats say so.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from asr_core.results import MEASURED_SOURCES, STATUS_OK
+
+MIB = 1024**2
+GIB = 1024**3
+SYNTHETIC = "synthetic"
+# Bucket names as the clips module writes them in Result.bucket.
+BUCKET_5S, BUCKET_15S, BUCKET_30S, BUCKET_60S = "5s", "15s", "30s", "60s"
+# About a 5 W board transcribing in real time.
+EDGE_MAX_ENERGY_PER_AUDIO_S_J = 5.0
+
+GROUP_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
+MEDIAN_COLUMNS = ["latency_per_utt_s", "rtf", "energy_per_audio_s_j", "energy_per_utt_j"]
+MEAN_COLUMNS = ["wer", "cer"]
+SUMMARY_COLUMNS = [*GROUP_KEYS, "n_runs", *MEDIAN_COLUMNS, "peak_memory_bytes", *MEAN_COLUMNS,
+                   "energy_source"]
+OBJECTIVE_COLUMNS = {"wer": "wer", "latency": "latency_per_utt_s", "energy": "energy_per_audio_s_j"}
+# UseCase field -> the summary column it caps
+CONSTRAINT_COLUMNS = {
+    "max_latency_per_utt_s": "latency_per_utt_s",
+    "max_rtf": "rtf",
+    "max_peak_memory_bytes": "peak_memory_bytes",
+    "max_energy_per_audio_s_j": "energy_per_audio_s_j",
+}
+# column -> (how a sentence names it, how it shows a value with its unit)
+METRICS = {
+    "wer": ("WER", lambda v: f"{100 * v:.1f} %"),
+    "latency_per_utt_s": ("latency per utterance", lambda v: f"{v:.3g} s"),
+    "rtf": ("RTF", lambda v: f"{v:.3g}"),
+    "energy_per_audio_s_j": ("energy per audio second", lambda v: f"{v:.3g} J"),
+    "peak_memory_bytes": ("peak memory", lambda v: f"{v / GIB:.3g} GiB" if v >= GIB else f"{v / MIB:.0f} MiB"),
+}
+COVERAGE = {"device": "devices", "bucket": "clip buckets", "batch_size": "batch sizes"}
+
+
+@dataclass(frozen=True)
+class UseCase:
+    """Constraints (None: no limit; empty tuple: any) and what to minimise among what meets them."""
+
+    name: str
+    description: str = ""
+    device: str | None = None
+    buckets: tuple[str, ...] = ()
+    max_latency_per_utt_s: float | None = None
+    max_rtf: float | None = None
+    max_peak_memory_bytes: float | None = None
+    max_energy_per_audio_s_j: float | None = None
+    objective: str = "wer"  # "wer" | "latency" | "energy"
+    batch_sizes: tuple[int, ...] = ()
+    tie_break: str = "latency"  # "wer" | "latency" | "energy"
+
+    def __post_init__(self):
+        for value in (self.objective, self.tie_break):
+            if value not in OBJECTIVE_COLUMNS:
+                raise ValueError(f"Unknown objective {value!r}: choose one of {', '.join(OBJECTIVE_COLUMNS)}.")
+
+    def limits(self) -> dict[str, float]:
+        """Summary column -> upper limit, for the constraints that are set."""
+        return {col: getattr(self, f) for f, col in CONSTRAINT_COLUMNS.items() if getattr(self, f) is not None}
+
+
+SHORT_COMMANDS = UseCase(
+    "Short voice commands", "A few words at a time on the CPU, answered well within a second.",
+    device="cpu", buckets=(BUCKET_5S,), batch_sizes=(1,), max_latency_per_utt_s=1.0,
+    objective="latency", tie_break="wer")
+LIVE_CAPTIONS = UseCase(
+    "Live captions", "One live stream captioned as it is spoken, keeping well ahead of real time.",
+    buckets=(BUCKET_5S, BUCKET_15S), batch_sizes=(1,), max_rtf=0.5, objective="wer", tie_break="latency")
+OFFLINE_LECTURES = UseCase(
+    "Offline lectures", "Recorded talks transcribed in bulk: the lowest WER, then the least energy.",
+    buckets=(BUCKET_30S, BUCKET_60S), objective="wer", tie_break="energy")
+EDGE_DEVICES = UseCase(
+    "Edge devices", "A small board on a power budget: CPU only, at most 1 GiB of memory.",
+    device="cpu", max_peak_memory_bytes=GIB, max_energy_per_audio_s_j=EDGE_MAX_ENERGY_PER_AUDIO_S_J,
+    objective="energy", tie_break="wer")
+USE_CASES = {u.name: u for u in (SHORT_COMMANDS, LIVE_CAPTIONS, OFFLINE_LECTURES, EDGE_DEVICES)}
+
+
+@dataclass(frozen=True, eq=False)
+class Recommendation:
+    use_case: UseCase
+    candidates: pd.DataFrame  # summary rows that meet the constraints, best first
+    pareto: pd.DataFrame  # candidates on the WER-vs-cost front
+    pick: pd.Series | None
+    reason: str
+    caveats: list[str] = field(default_factory=list)
+
+
+def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.Series:
+    """True for rows no other row beats on both x and y (both minimised); NaN rows are never on it."""
+    pts = df[[x, y]].to_numpy(dtype=float)
+    valid = ~np.isnan(pts).any(axis=1)
+    mine, other = pts[:, None, :], pts[None, :, :]
+    dominated = ((other <= mine).all(-1) & (other < mine).any(-1) & valid[None, :]).any(axis=1)
+    return pd.Series(valid & ~dominated, index=df.index, name="pareto", dtype=bool)
+
+
+def _join_unique(values: pd.Series) -> str:
+    return ", ".join(sorted(set(values.dropna().astype(str)))) or "unavailable"
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: medians of time and energy, max peak memory, mean WER."""
+    ok = df[df["status"] == STATUS_OK]
+    if ok.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    on_gpu = ok["device"].astype(str).str.startswith("cuda")
+    ok = ok.assign(peak_memory_bytes=np.where(on_gpu, ok["peak_gpu_reserved_bytes"], ok["peak_rss_bytes"]))
+    aggs = {"n_runs": ("model", "size"), **{c: (c, "median") for c in MEDIAN_COLUMNS},
+            "peak_memory_bytes": ("peak_memory_bytes", "max"), **{c: (c, "mean") for c in MEAN_COLUMNS},
+            "energy_source": ("energy_source", _join_unique)}
+    return ok.groupby(GROUP_KEYS, dropna=False, sort=True).agg(**aggs).reset_index()[SUMMARY_COLUMNS]
+
+
+def _sources(energy_source: str) -> set[str]:
+    return set(re.split(r"[,+\s]+", str(energy_source).strip())) - {""}
+
+
+def _describe(column: str, value: float) -> str:
+    name, show = METRICS[column]
+    return f"{name} {'unknown' if pd.isna(value) else show(value)}"
+
+
+def _label(row: pd.Series) -> str:
+    return (f"{row['model']} ({row['runtime']}, {row['weights']} weights, {row['device']} {row['precision']}, "
+            f"batch {row['batch_size']}, {row['bucket']} clips)")
+
+
+def _scope_text(use_case: UseCase, device: str | None) -> str:
+    parts = [f"device {device}"] if device else []
+    if use_case.buckets:
+        parts.append(f"{'/'.join(use_case.buckets)} clips")
+    if use_case.batch_sizes:
+        parts.append(f"batch size {'/'.join(map(str, use_case.batch_sizes))}")
+    return ", ".join(parts) or "any configuration"
+
+
+def _in_scope(summary: pd.DataFrame, use_case: UseCase, device: str | None) -> pd.DataFrame:
+    keep = pd.Series(True, index=summary.index)
+    if device:
+        keep &= summary["device"] == device
+    if use_case.buckets:
+        keep &= summary["bucket"].isin(use_case.buckets)
+    if use_case.batch_sizes:
+        keep &= summary["batch_size"].isin(use_case.batch_sizes)
+    return summary[keep]
+
+
+def _coverage(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return "there are no successful runs at all"
+    return "the results cover " + "; ".join(
+        f"{name} {', '.join(map(str, sorted(summary[key].unique())))}" for key, name in COVERAGE.items())
+
+
+def _excess(scoped: pd.DataFrame, limits: dict[str, float]) -> pd.DataFrame:
+    """How far each row goes over each limit, relative to it: 0 within, inf when unknown."""
+    over = {col: (scoped[col].astype(float) / lim - 1).clip(lower=0).fillna(np.inf) for col, lim in limits.items()}
+    return pd.DataFrame(over, index=scoped.index)
+
+
+def _misses(row: pd.Series, limits: dict[str, float]) -> str:
+    missed = [f"{_describe(col, row[col])} (limit {METRICS[col][1](lim)})"
+              for col, lim in limits.items() if not row[col] <= lim]
+    return " and ".join(missed)
+
+
+def _sort_keys(candidates: pd.DataFrame, use_case: UseCase) -> tuple[list[str], list[str]]:
+    """Columns to rank by, best first: objective, tie-break, then the rest; skipping all-NaN ones."""
+    order = dict.fromkeys([use_case.objective, use_case.tie_break, *OBJECTIVE_COLUMNS])
+    usable = [OBJECTIVE_COLUMNS[o] for o in order if candidates[OBJECTIVE_COLUMNS[o]].notna().any()]
+    caveats = []
+    wanted = OBJECTIVE_COLUMNS[use_case.objective]
+    if usable and usable[0] != wanted:
+        caveats.append(f"No candidate has a {METRICS[wanted][0]} figure, so the pick is ranked by the lowest "
+                       f"{METRICS[usable[0]][0]} instead.")
+    return usable, caveats
+
+
+def _wer_caveats(candidates: pd.DataFrame, pick: pd.Series) -> list[str]:
+    no_wer = candidates["wer"].isna()
+    if no_wer.all() and (candidates["weights"] == SYNTHETIC).all():
+        return ["WER needs pretrained weights; these rows were timed with synthetic weights, so accuracy "
+                "played no part in this pick."]
+    if no_wer.all():
+        return ["No candidate has a WER (no reference transcripts were scored), so accuracy played no part in "
+                "this pick."]
+    if pd.isna(pick["wer"]):
+        return [f"The pick has no WER ({pick['weights']} weights): {no_wer.sum()} of {len(candidates)} "
+                "candidates could not be scored for accuracy."]
+    return []
+
+
+def _energy_caveats(candidates: pd.DataFrame, pick: pd.Series, ranked_by_energy: bool) -> list[str]:
+    caveats = []
+    sources = _sources(pick["energy_source"])
+    if "estimate" in sources:
+        caveats.append("The pick's energy is an estimate (modelled), not a measurement.")
+    if not sources & set(MEASURED_SOURCES) and "estimate" not in sources:
+        caveats.append("No energy was measured for the pick.")
+    kinds = {"estimate" in _sources(s) for s in candidates["energy_source"]}
+    if ranked_by_energy and kinds == {True, False}:
+        caveats.append("Candidates mix measured and estimated energy, so the energy ranking compares unlike figures.")
+    return caveats
+
+
+def _reason(pick: pd.Series, keys: list[str], candidates: pd.DataFrame, use_case: UseCase,
+            scope: str) -> str:
+    limits = use_case.limits()
+    within = " and ".join(f"{METRICS[c][0]} ≤ {METRICS[c][1](v)}" for c, v in limits.items())
+    n = len(candidates)
+    pool = f"{n} configuration{'s' if n != 1 else ''} for {scope}" + (f" with {within}" if within else "")
+    ranked = ", then ".join(f"lowest {METRICS[k][0]}" for k in keys[:2])
+    figures = ", ".join(_describe(c, pick[c]) for c in METRICS)
+    return (f"{_label(pick)}: best of {pool}, ranked by {ranked}. It has {figures}; "
+            f"energy source: {pick['energy_source']}.")
+
+
+def _none(use_case: UseCase, empty: pd.DataFrame, message: str, caveats: list[str]) -> Recommendation:
+    return Recommendation(use_case, empty, empty, None, f"Nothing to recommend. {message}", [*caveats, message])
+
+
+def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None) -> Recommendation:
+    """The configuration that best fits ``use_case`` on ``device`` (the use case's own device wins)."""
+    caveats = []
+    if use_case.device and device and device != use_case.device:
+        caveats.append(f"{use_case.name} runs on {use_case.device}, so the chosen device {device} was set aside.")
+    device = use_case.device or device
+    summary = summarise(df)
+    scope = _scope_text(use_case, device)
+    scoped = _in_scope(summary, use_case, device)
+    if scoped.empty:
+        return _none(use_case, scoped, f"No results for {scope}: {_coverage(summary)}; "
+                     "run a sweep that covers it.", caveats)
+    limits = use_case.limits()
+    excess = _excess(scoped, limits)
+    candidates = scoped[(excess == 0).all(axis=1)]
+    if candidates.empty:
+        closest = scoped.loc[excess.sum(axis=1).idxmin()]
+        return _none(use_case, candidates, f"No configuration for {scope} meets the constraints; the closest is "
+                     f"{_label(closest)}, with {_misses(closest, limits)}.", caveats)
+    keys, rank_caveats = _sort_keys(candidates, use_case)
+    candidates = candidates.sort_values([*keys, "model"], na_position="last", kind="stable")
+    pick = candidates.iloc[0]
+    cost = next((k for k in keys if k != "wer"), "latency_per_utt_s")
+    pareto = candidates[pareto_front(candidates, "wer", cost)]
+    caveats += rank_caveats + _wer_caveats(candidates, pick)
+    caveats += _energy_caveats(candidates, pick, "energy_per_audio_s_j" in keys[:2])
+    return Recommendation(use_case, candidates, pareto, pick, _reason(pick, keys, candidates, use_case, scope),
+                          caveats)

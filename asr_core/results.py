@@ -1,0 +1,113 @@
+"""The one result record shared by the CLI, the sweep file and the app.
+
+Field names carry their units. Every energy figure has a sibling ``*_source`` field naming how it
+was obtained: ``nvml_counter`` (the GPU's cumulative energy counter), ``nvml_power`` (integrated
+sampled GPU power), ``rapl`` (Intel/AMD RAPL package+DRAM counters), ``estimate`` (modelled, not
+measured) or ``unavailable``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ENERGY_SOURCES = ("nvml_counter", "nvml_power", "rapl", "estimate", "unavailable")
+MEASURED_SOURCES = ("nvml_counter", "nvml_power", "rapl")
+STATUS_OK = "ok"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured run: a model transcribing a set of clips in batches on one device."""
+
+    # what ran
+    model: str
+    family: str  # "whisper" | "ctc"
+    weights: str  # "pretrained" | "synthetic"
+    device: str  # "cpu" | "cuda"
+    precision: str  # "fp32" | "fp16" | "bf16"
+    runtime: str = "transformers"
+    batch_size: int = 1
+    n_clips: int = 0
+    n_batches: int = 0
+    audio_s: float = 0.0
+    bucket: str = ""
+    # time (seconds, summed over batches)
+    preprocess_s: float = 0.0
+    encoder_s: float = 0.0
+    decoder_s: float = 0.0
+    latency_s: float = 0.0
+    latency_per_batch_s: float = 0.0
+    latency_per_utt_s: float = 0.0
+    rtf: float = 0.0
+    throughput_audio_s_per_s: float = 0.0
+    throughput_utt_per_s: float = 0.0
+    # energy (joules); total = gpu + cpu where both are known
+    energy_j: float = math.nan
+    energy_source: str = "unavailable"
+    gpu_energy_j: float = math.nan
+    gpu_energy_source: str = "unavailable"
+    cpu_energy_j: float = math.nan
+    cpu_energy_source: str = "unavailable"
+    preprocess_energy_j: float = math.nan
+    encoder_energy_j: float = math.nan
+    decoder_energy_j: float = math.nan
+    energy_per_utt_j: float = math.nan
+    energy_per_audio_s_j: float = math.nan
+    mean_power_w: float = math.nan
+    co2e_kg: float = math.nan
+    # memory
+    peak_gpu_allocated_bytes: int = 0
+    peak_gpu_reserved_bytes: int = 0
+    peak_rss_bytes: int = 0
+    # compute
+    encoder_flops_per_clip: float = math.nan
+    decoder_flops_per_token: float = math.nan
+    total_flops: float = math.nan
+    decoder_tokens: int = 0
+    # quality (NaN when there is no reference or the weights are synthetic)
+    wer: float = math.nan
+    cer: float = math.nan
+    hypotheses: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    # provenance
+    cpu_name: str = ""
+    gpu_name: str = ""
+    torch_version: str = ""
+    transformers_version: str = ""
+    timestamp: str = ""
+    notes: str = ""
+    status: str = STATUS_OK
+    error: str = ""
+    power_trace: tuple[tuple[float, str, float], ...] = field(default=(), compare=False)
+
+    def to_dict(self, with_trace: bool = False) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hypotheses"] = list(self.hypotheses)
+        d["references"] = list(self.references)
+        if with_trace:
+            d["power_trace"] = [list(p) for p in self.power_trace]
+        else:
+            d.pop("power_trace")
+        return d
+
+    def to_json(self, with_trace: bool = True) -> str:
+        return json.dumps(self.to_dict(with_trace), indent=2, default=_json_default, allow_nan=True)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+RESULT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Result) if f.name != "power_trace")
+
+
+def failed_result(model: str, family: str, weights: str, device: str, precision: str, error: str,
+                  status: str = "error", **extra: Any) -> Result:
+    """A row for a run that could not complete (out of memory, bad clip): the sweep keeps going."""
+    return Result(model=model, family=family, weights=weights, device=device, precision=precision,
+                  status=status, error=error, **extra)

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny random models saved as local checkpoints, and the real material in ../shared."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TINY_EN = SHARED / "models" / "whisper-tiny.en"
+SPEECH = SHARED / "speech" / "librispeech-dev-clean-3752-4944"
+needs_shared = pytest.mark.skipif(not (TINY_EN.is_dir() and SPEECH.is_dir()),
+                                  reason="../shared (real checkpoint and speech) is not present")
+
+
+def speech_refs() -> dict[str, str]:
+    lines = (SPEECH / "3752-4944.trans.txt").read_text().splitlines()
+    return dict(line.split(" ", 1) for line in lines if line.strip())
+
+
+def tone(seconds: float, freq: float = 220.0, seed: int = 0) -> np.ndarray:
+    """A deterministic test signal: a tone plus a little noise, 16 kHz float32."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    rng = np.random.default_rng(seed)
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_ctc_dir(tmp_path_factory) -> Path:
+    """A tiny random wav2vec2 CTC checkpoint with its processor, loadable with from_pretrained."""
+    import torch
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Processor)
+    from asr_core.models import W2V2_VOCAB
+    d = tmp_path_factory.mktemp("tiny-w2v2")
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(vocab_size=len(W2V2_VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, conv_dim=(32, 32, 32), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4),
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_extract_norm="layer",
+                         do_stable_layer_norm=True, pad_token_id=0)
+    Wav2Vec2ForCTC(cfg).save_pretrained(d)
+    (d / "vocab.json").write_text(json.dumps({s: i for i, s in enumerate(W2V2_VOCAB)}))
+    tok = Wav2Vec2CTCTokenizer(str(d / "vocab.json"), word_delimiter_token="|")
+    fe = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory) -> Path:
+    """A tiny random Whisper with the real tiny.en tokenizer (so generate and decoding are real)."""
+    if not TINY_EN.is_dir():
+        pytest.skip("../shared/models/whisper-tiny.en is not present")
+    import torch
+    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+    d = tmp_path_factory.mktemp("tiny-whisper")
+    real = json.loads((TINY_EN / "config.json").read_text())
+    torch.manual_seed(0)
+    cfg = WhisperConfig(**{**real, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
+                           "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                           "decoder_ffn_dim": 64})
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig.from_pretrained(TINY_EN)
+    model.generation_config.max_length = 24  # random weights rarely stop by themselves
+    model.save_pretrained(d)
+    for f in TINY_EN.iterdir():
+        if f.name not in ("model.safetensors", "config.json", "generation_config.json"):
+            shutil.copy(f, d / f.name)
+    return d

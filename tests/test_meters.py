@@ -1,0 +1,399 @@
+"""Tests for asr_core.meters: fakes only at the device edge (NVML GPU, powercap files, psutil process)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+from asr_core import devices, meters
+from asr_core.devices import CpuEstimator, DeviceUnavailable, Rapl
+from asr_core.meters import (J_PER_KWH, SAMPLE_INTERVAL_S, EnergyMonitor, Measurement, PowerSample,
+                             carbon_intensity_g_per_kwh, co2e_kg, meter_status)
+
+WINDOW_S = 0.2
+
+
+# --- fakes at the edge -----------------------------------------------------------------------------
+
+class FakeGpu:
+    """Stands in for devices.NvmlGpu. ``mj`` is the energy counter (None: pre-Volta, no counter);
+    ``watts(t)`` the power draw; every power read's time is logged so tests know the sample points."""
+
+    def __init__(self, mj: int | None = 0, watts=lambda t: 200.0):
+        self.mj = mj
+        self.watts = watts
+        self.power_reads: list[float] = []
+
+    def name(self) -> str:
+        return "Fake GPU"
+
+    def energy_mj(self) -> int | None:
+        return self.mj
+
+    def power_mw(self) -> int | None:
+        t = time.perf_counter()
+        self.power_reads.append(t)
+        return round(self.watts(t) * 1000)
+
+
+CpuTimes = namedtuple("CpuTimes", "user system children_user children_system")
+
+
+class FakeProcess:
+    def __init__(self):
+        self.times = CpuTimes(0.0, 0.0, 0.0, 0.0)
+
+    def cpu_times(self) -> CpuTimes:
+        return self.times
+
+
+def write_zone(root: Path, dirname: str, name: str, energy_uj: int, max_uj: int = 262_143_328_850) -> None:
+    zone = root / dirname
+    zone.mkdir(parents=True, exist_ok=True)
+    (zone / "name").write_text(name + "\n")
+    (zone / "energy_uj").write_text(f"{energy_uj}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_uj}\n")
+
+
+def set_energy(root: Path, dirname: str, energy_uj: int) -> None:
+    (root / dirname / "energy_uj").write_text(f"{energy_uj}\n")
+
+
+@pytest.fixture
+def powercap(tmp_path: Path) -> Path:
+    """A /sys/class/powercap look-alike: one package with core/dram subzones, an MMIO duplicate, psys."""
+    root = tmp_path / "powercap"
+    (root / "intel-rapl").mkdir(parents=True)  # the control-type directory, not a zone
+    write_zone(root, "intel-rapl:0", "package-0", 1_000_000)
+    write_zone(root, "intel-rapl:0:0", "core", 1_000_000)
+    write_zone(root, "intel-rapl:0:1", "dram", 1_000_000)
+    write_zone(root, "intel-rapl-mmio:0", "package-0", 1_000_000)
+    write_zone(root, "intel-rapl:1", "psys", 1_000_000)
+    return root
+
+
+@pytest.fixture
+def no_rapl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make autodetection find no RAPL, so CPU-estimate tests behave the same on machines that have it."""
+    monkeypatch.setattr(devices, "POWERCAP_ROOT", tmp_path / "absent")
+
+
+# --- GPU ---------------------------------------------------------------------------------------------
+
+def test_gpu_counter_window_is_counter_delta(no_rapl):
+    gpu = FakeGpu(mj=5_000)
+    mon = EnergyMonitor(gpu=gpu)
+    assert mon.sources["gpu"] == "nvml_counter"
+    mon.begin_window("encoder")
+    gpu.mj = 17_500
+    m = mon.end_window("encoder")
+    assert m.gpu_energy_j == pytest.approx(12.5)  # 12 500 mJ
+    assert m.gpu_source == "nvml_counter"
+    assert m.name == "encoder" and m.time_s >= 0
+
+
+def test_gpu_without_counter_integrates_constant_power(no_rapl):
+    with EnergyMonitor(gpu=FakeGpu(mj=None, watts=lambda t: 200.0)) as mon:
+        assert mon.sources["gpu"] == "nvml_power"
+        mon.begin_window("run")
+        time.sleep(WINDOW_S)
+        m = mon.end_window("run")
+    assert m.gpu_source == "nvml_power"
+    assert m.gpu_energy_j == pytest.approx(200.0 * m.time_s, rel=1e-3)
+    assert m.time_s >= WINDOW_S
+
+
+def test_gpu_power_integration_uses_samples_inside_window(no_rapl):
+    """A 100 W -> 300 W step a third of the way in: the begin/end reads alone would give 200 W x T;
+    with the sampler's points, the trapezoid error is at most 200 W x (largest gap) / 2."""
+    switch = time.perf_counter() + 0.1
+    gpu = FakeGpu(mj=None, watts=lambda t: 100.0 if t < switch else 300.0)
+    with EnergyMonitor(gpu=gpu) as mon:
+        mon.begin_window("run")
+        begin = gpu.power_reads[-1]
+        time.sleep(0.3)
+        m = mon.end_window("run")
+        end = gpu.power_reads[-1]
+    points = [t for t in gpu.power_reads if begin <= t <= end]
+    assert len(points) >= 3  # begin, end and at least one sample between
+    max_gap = max(b - a for a, b in zip(points, points[1:]))
+    truth = 100.0 * (switch - begin) + 300.0 * (end - switch)
+    assert abs(m.gpu_energy_j - truth) <= 200.0 * max_gap / 2 + 0.01 * truth
+
+
+def test_no_gpu_requested_is_unavailable(no_rapl):
+    mon = EnergyMonitor(gpu_index=None)
+    mon.begin_window("w")
+    m = mon.end_window("w")
+    assert mon.sources["gpu"] == "unavailable"
+    assert math.isnan(m.gpu_energy_j) and m.gpu_source == "unavailable"
+    assert m.energy_source == "estimate" and m.energy_j == m.cpu_energy_j
+
+
+def _nvml_loads() -> bool:
+    try:
+        devices.NvmlGpu(0)
+        return True
+    except DeviceUnavailable:
+        return False
+
+
+@pytest.mark.skipif(_nvml_loads(), reason="this machine has a readable NVIDIA GPU")
+def test_real_gpu_autodetect_falls_back_silently():
+    mon = EnergyMonitor(gpu_index=0)
+    mon.begin_window("w")
+    m = mon.end_window("w")
+    assert mon.sources["gpu"] == "unavailable" and math.isnan(m.gpu_energy_j)
+    assert m.cpu_source in ("rapl", "estimate") and m.cpu_energy_j >= 0
+
+
+@pytest.fixture
+def fake_nvml(monkeypatch: pytest.MonkeyPatch):
+    """Patch pynvml's entry points: one GPU whose energy counter is not supported (pre-Volta)."""
+    import pynvml
+    monkeypatch.setattr(devices, "_nvml_ready", False)
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 1)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: f"handle{i}")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: b"Tesla P100")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetPowerUsage", lambda h: 150_000)
+
+    def no_counter(handle):
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEnergyConsumption", no_counter)
+    return pynvml
+
+
+def test_nvml_gpu_without_counter(fake_nvml, no_rapl):
+    gpu = devices.NvmlGpu(0)
+    assert gpu.name() == "Tesla P100"
+    assert gpu.energy_mj() is None and gpu.power_mw() == 150_000
+    with pytest.raises(DeviceUnavailable, match="no GPU with index 3"):
+        devices.NvmlGpu(3)
+    assert EnergyMonitor(gpu_index=0).sources["gpu"] == "nvml_power"
+    counter, power = meter_status(0)[:2]
+    assert not counter.available and "Volta" in counter.reason
+    assert power.available and "Tesla P100" in power.detail
+
+
+# --- RAPL --------------------------------------------------------------------------------------------
+
+def test_rapl_counts_package_and_dram_only(powercap):
+    rapl = Rapl(powercap)
+    assert sorted(z.name for z in rapl.zones) == ["dram", "package-0"]
+    mon = EnergyMonitor(rapl=rapl)
+    assert mon.sources == {"gpu": "unavailable", "cpu": "rapl"}
+    mon.begin_window("w")
+    set_energy(powercap, "intel-rapl:0", 4_000_000)  # package +3 J
+    set_energy(powercap, "intel-rapl:0:0", 3_000_000)  # core +2 J: inside the package, not added
+    set_energy(powercap, "intel-rapl:0:1", 1_500_000)  # dram +0.5 J
+    set_energy(powercap, "intel-rapl-mmio:0", 9_000_000)  # duplicate of the package
+    set_energy(powercap, "intel-rapl:1", 50_000_000)  # psys: whole platform, would double count
+    m = mon.end_window("w")
+    assert m.cpu_source == "rapl"
+    assert m.cpu_energy_j == pytest.approx(3.5)
+    assert m.energy_source == "rapl"
+
+
+def test_rapl_wraparound(tmp_path):
+    max_uj = 10_000_000
+    write_zone(tmp_path, "intel-rapl:0", "package-0", max_uj - 1_000_000, max_uj)
+    mon = EnergyMonitor(rapl=Rapl(tmp_path))
+    mon.begin_window("w")
+    set_energy(tmp_path, "intel-rapl:0", 2_000_000)  # wrapped past max_uj
+    assert mon.end_window("w").cpu_energy_j == pytest.approx(3.0)
+
+
+def test_amd_rapl_zone_is_read(tmp_path):
+    write_zone(tmp_path, "amd-rapl:0", "package-0", 0)
+    rapl = Rapl(tmp_path)
+    set_energy(tmp_path, "amd-rapl:0", 250_000)
+    assert rapl.energy_uj() == 250_000
+
+
+def test_unreadable_rapl_falls_back_to_estimate(powercap, monkeypatch):
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(devices, "POWERCAP_ROOT", powercap)
+    monkeypatch.setattr(devices, "_read_int", denied)
+    with pytest.raises(DeviceUnavailable, match="permission denied reading energy_uj"):
+        Rapl()
+    mon = EnergyMonitor()
+    assert mon.sources["cpu"] == "estimate"
+    mon.begin_window("w")
+    m = mon.end_window("w")
+    assert m.cpu_source == "estimate" and m.energy_source == "estimate"
+    rapl_info = next(i for i in meter_status(None) if i.name == "RAPL")
+    assert not rapl_info.available and "root needed" in rapl_info.reason
+
+
+def test_missing_powercap_reason(no_rapl):
+    with pytest.raises(DeviceUnavailable, match="not present"):
+        Rapl()
+
+
+# --- CPU estimate ------------------------------------------------------------------------------------
+
+def test_cpu_estimate_is_tdp_times_cpu_share(no_rapl):
+    proc = FakeProcess()
+    proc.times = CpuTimes(1.0, 0.5, 0.0, 0.0)
+    mon = EnergyMonitor(cpu_estimator=CpuEstimator(tdp_w=100.0, process=proc, n_cores=4))
+    mon.begin_window("w")
+    proc.times = CpuTimes(2.5, 1.0, 0.5, 0.5)  # +3 CPU-seconds, children included
+    m = mon.end_window("w")
+    assert m.cpu_source == "estimate"
+    assert m.cpu_energy_j == pytest.approx(100.0 * 3.0 / 4)
+
+
+def test_cpu_estimate_real_process(no_rapl):
+    mon = EnergyMonitor()
+    mon.begin_window("busy")
+    end = time.perf_counter() + WINDOW_S
+    while time.perf_counter() < end:
+        sum(range(1000))
+    m = mon.end_window("busy")
+    assert m.cpu_source == "estimate"
+    # one busy thread: more than nothing, at most the whole package for the window (+ a clock tick)
+    assert 0 < m.cpu_energy_j <= meters.CPU_TDP_W_DEFAULT * (m.time_s + 0.05)
+
+
+# --- windows, trace, memory --------------------------------------------------------------------------
+
+def test_nested_windows_keep_their_own_begin(no_rapl):
+    gpu = FakeGpu(mj=0)
+    mon = EnergyMonitor(gpu=gpu)
+    mon.begin_window("run")
+    mon.begin_window("encoder")
+    gpu.mj = 1_000
+    enc = mon.end_window("encoder")
+    mon.begin_window("decoder")
+    gpu.mj = 3_000
+    dec = mon.end_window("decoder")
+    gpu.mj = 3_500
+    run = mon.end_window("run")
+    assert (enc.gpu_energy_j, dec.gpu_energy_j, run.gpu_energy_j) == pytest.approx((1.0, 2.0, 3.5))
+    assert run.time_s >= enc.time_s + dec.time_s
+    with pytest.raises(ValueError, match="never begun"):
+        mon.end_window("run")
+    mon.begin_window("x")
+    with pytest.raises(ValueError, match="already open"):
+        mon.begin_window("x")
+
+
+def test_trace_has_both_sources_at_the_interval(no_rapl):
+    seen: list[PowerSample] = []
+    with EnergyMonitor(gpu=FakeGpu(mj=0), on_sample=seen.append) as mon:
+        time.sleep(0.3)
+    trace = mon.trace
+    gpu = [s for s in trace if s.source == "gpu"]
+    cpu = [s for s in trace if s.source == "cpu"]
+    assert gpu and cpu
+    assert all(s.watts == pytest.approx(200.0) for s in gpu)
+    assert all(s.watts >= 0 for s in cpu)
+    # loose bounds: at least a couple of samples, never faster than the interval
+    assert 2 <= len(gpu) <= 0.3 / SAMPLE_INTERVAL_S + 3
+    assert [s.t_s for s in gpu] == sorted(s.t_s for s in gpu)
+    assert seen == trace
+    assert SAMPLE_INTERVAL_S <= 0.1
+
+
+def test_sampler_stops_cleanly(no_rapl):
+    mon = EnergyMonitor(gpu=FakeGpu(mj=0))
+    mon.start()
+    mon.start()  # idempotent
+    time.sleep(0.1)
+    mon.stop()
+    n = len(mon.trace)
+    time.sleep(0.15)
+    assert len(mon.trace) == n
+    mon.stop()  # stopping twice is harmless
+
+
+def test_peak_rss_tracks_and_resets(no_rapl):
+    with EnergyMonitor() as mon:
+        base = mon.peak_rss_bytes
+        assert base > 0
+        block = bytearray(64 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        time.sleep(0.15)
+        peak = mon.peak_rss_bytes
+        assert peak >= base + 48 * 2**20
+        del block
+        mon.reset_peaks()
+        assert 0 < mon.peak_rss_bytes < peak
+
+
+# --- Measurement -------------------------------------------------------------------------------------
+
+def test_measurement_totals_are_nan_safe():
+    both = Measurement("w", 2.0, 10.0, "nvml_counter", 4.0, "rapl")
+    assert both.energy_j == 14.0 and both.energy_source == "nvml_counter+rapl"
+    assert both.mean_power_w == 7.0
+    cpu_only = Measurement("w", 1.0, math.nan, "unavailable", 2.0, "estimate")
+    assert cpu_only.energy_j == 2.0 and cpu_only.energy_source == "estimate"
+    est = Measurement("w", 1.0, 5.0, "nvml_counter", 2.0, "estimate")
+    assert est.energy_source == "nvml_counter+estimate"
+    neither = Measurement("w", 1.0, math.nan, "unavailable", math.nan, "unavailable")
+    assert math.isnan(neither.energy_j) and neither.energy_source == "unavailable"
+
+
+# --- meter_status ------------------------------------------------------------------------------------
+
+def test_meter_status_reports_every_meter_without_raising():
+    infos = meter_status(0)
+    assert [i.name for i in infos] == ["NVML energy counter", "NVML power", "RAPL", "CPU estimate"]
+    for info in infos:
+        assert info.available or info.reason  # every missing meter says why
+    assert infos[-1].available and "W" in infos[-1].detail
+
+
+@pytest.mark.skipif(_nvml_loads(), reason="this machine has a readable NVIDIA GPU")
+def test_meter_status_nvml_unavailable_here():
+    counter, power = meter_status(0)[:2]
+    assert not counter.available and not power.available
+    assert "NVIDIA" in counter.reason or "NVML" in counter.reason or "GPU" in counter.reason
+
+
+def test_meter_status_cpu_run():
+    counter, power = meter_status(None)[:2]
+    assert not counter.available and counter.reason == "no GPU requested (CPU run)"
+
+
+# --- CO2e --------------------------------------------------------------------------------------------
+
+def _codecarbon_intensity(iso: str) -> float:
+    import importlib.util
+    root = Path(next(iter(importlib.util.find_spec("codecarbon").submodule_search_locations)))
+    mix = json.loads((root / "data/private_infra/global_energy_mix.json").read_text())
+    return mix[iso]["carbon_intensity"]
+
+
+def test_kwh_unit():
+    assert J_PER_KWH == 3.6e6 == 1000 * 3600
+
+
+@pytest.mark.parametrize("iso", ["USA", "FRA"])
+def test_co2e_is_kwh_times_grid_intensity(iso):
+    g_per_kwh = _codecarbon_intensity(iso)
+    assert carbon_intensity_g_per_kwh(iso) == g_per_kwh
+    assert co2e_kg(3.6e6, iso) == pytest.approx(g_per_kwh / 1000)  # 1 kWh -> kg
+    assert co2e_kg(1800.0, iso) == pytest.approx(0.5e-3 * g_per_kwh / 1000)  # 0.5 Wh
+    assert co2e_kg(3.6e6, iso) > 0
+
+
+def test_co2e_unknown_country_and_missing_data(monkeypatch):
+    with pytest.raises(ValueError, match="ISO 3166"):
+        co2e_kg(1.0, "XXX")
+    assert math.isnan(co2e_kg(math.nan))
+    meters._energy_mix.cache_clear()
+    monkeypatch.setattr(meters, "ENERGY_MIX_FILE", "no/such/file.json")
+    try:
+        assert math.isnan(co2e_kg(3.6e6, "USA"))
+    finally:
+        meters._energy_mix.cache_clear()

@@ -1,0 +1,191 @@
+import math
+
+import pandas as pd
+import pytest
+
+from asr_core.recommend import (EDGE_DEVICES, LIVE_CAPTIONS, MIB, OFFLINE_LECTURES, SHORT_COMMANDS, USE_CASES,
+                                UseCase, pareto_front, recommend, summarise)
+from asr_core.results import RESULT_FIELDS, Result, failed_result
+
+
+def run(model, device, bucket, batch=1, *, lat, rtf, wer, energy, mem_mib, weights="pretrained", source=None):
+    cuda = device == "cuda"
+    mem = int(mem_mib * MIB)
+    return Result(
+        model=model, family="whisper", weights=weights, device=device, precision="fp16" if cuda else "fp32",
+        batch_size=batch, bucket=bucket, latency_per_utt_s=lat, rtf=rtf,
+        wer=math.nan if weights == "synthetic" else wer, energy_per_audio_s_j=energy, energy_per_utt_j=5 * energy,
+        energy_source=source or ("nvml_counter" if cuda else "rapl"),
+        peak_gpu_reserved_bytes=mem if cuda else 0, peak_rss_bytes=400 * MIB if cuda else mem,
+    ).to_dict()
+
+
+ROWS = [
+    # CPU, batch 1, 5 s clips; m-small ran twice
+    run("m-small", "cpu", "5s", lat=0.25, rtf=0.05, wer=0.10, energy=1.8, mem_mib=500),
+    run("m-small", "cpu", "5s", lat=0.35, rtf=0.07, wer=0.14, energy=2.2, mem_mib=600),
+    run("m-mid", "cpu", "5s", lat=0.6, rtf=0.12, wer=0.09, energy=4.0, mem_mib=900),
+    run("m-big", "cpu", "5s", lat=1.5, rtf=0.3, wer=0.06, energy=9.0, mem_mib=2500),
+    failed_result("m-fast", "whisper", "pretrained", "cpu", "fp32", "out of memory", bucket="5s").to_dict(),
+    # CPU, 15 s clips
+    run("m-tiny", "cpu", "15s", lat=0.1, rtf=0.02, wer=None, energy=0.5, mem_mib=1500, weights="synthetic"),
+    run("m-huge", "cpu", "15s", lat=12.0, rtf=0.8, wer=0.04, energy=20.0, mem_mib=6000),
+    # GPU
+    run("m-big", "cuda", "5s", lat=0.2, rtf=0.04, wer=0.06, energy=1.0, mem_mib=3000),
+    run("m-big", "cuda", "30s", 8, lat=0.05, rtf=0.002, wer=0.05, energy=0.3, mem_mib=5000),
+    run("m-big", "cuda", "30s", 1, lat=0.4, rtf=0.013, wer=0.05, energy=0.8, mem_mib=3000),
+    run("m-small", "cuda", "30s", 8, lat=0.02, rtf=0.001, wer=0.10, energy=0.1, mem_mib=1000),
+]
+
+
+@pytest.fixture
+def df():
+    return pd.DataFrame(ROWS, columns=list(RESULT_FIELDS))
+
+
+def picked(rec):
+    p = rec.pick
+    return (p["model"], p["device"], p["bucket"], p["batch_size"])
+
+
+def test_pareto_front_minimises_both_and_skips_nan():
+    d = pd.DataFrame({"x": [1, 2, 3, 2, math.nan, 1], "y": [3, 2, 1, 3, 0, 3]}, index=list("abcdef"))
+    assert pareto_front(d, "x", "y").to_dict() == {
+        "a": True, "b": True, "c": True, "d": False, "e": False, "f": True}  # a and f tie: neither beats the other
+
+
+def test_pareto_front_empty():
+    assert pareto_front(pd.DataFrame({"x": [], "y": []}), "x", "y").empty
+
+
+def test_summarise_medians_peaks_and_ignores_failed_rows(df):
+    s = summarise(df)
+    assert len(s) == 9 and "m-fast" not in set(s["model"])
+    small = s[(s["model"] == "m-small") & (s["device"] == "cpu")].iloc[0]
+    assert small["n_runs"] == 2
+    assert small["latency_per_utt_s"] == pytest.approx(0.30)
+    assert small["rtf"] == pytest.approx(0.06)
+    assert small["energy_per_audio_s_j"] == pytest.approx(2.0)
+    assert small["energy_per_utt_j"] == pytest.approx(10.0)
+    assert small["wer"] == pytest.approx(0.12)
+    assert small["peak_memory_bytes"] == 600 * MIB  # the worst run, from RSS on the CPU
+    big_gpu = s[(s["model"] == "m-big") & (s["device"] == "cuda") & (s["bucket"] == "5s")].iloc[0]
+    assert big_gpu["peak_memory_bytes"] == 3000 * MIB  # GPU reserved, not the 400 MiB RSS
+    assert math.isnan(s[s["model"] == "m-tiny"].iloc[0]["wer"])
+
+
+def test_summarise_joins_mixed_energy_sources():
+    rows = [run("m", "cpu", "5s", lat=1, rtf=1, wer=0.1, energy=1, mem_mib=1, source=src) for src in
+            ("rapl", "estimate", "rapl")]
+    s = summarise(pd.DataFrame(rows))
+    assert s["energy_source"].tolist() == ["estimate, rapl"]
+
+
+def test_summarise_no_ok_rows_gives_empty_frame(df):
+    assert summarise(df[df["status"] != "ok"]).empty
+
+
+def test_short_voice_commands_picks_fastest_cpu_row(df):
+    rec = recommend(df, SHORT_COMMANDS)
+    assert picked(rec) == ("m-small", "cpu", "5s", 1)
+    assert set(rec.candidates["model"]) == {"m-small", "m-mid"}  # m-big takes 1.5 s; m-fast failed
+    assert "latency per utterance 0.3 s" in rec.reason and "rapl" in rec.reason
+    assert rec.caveats == []
+
+
+def test_live_captions_breaks_wer_tie_on_latency(df):
+    rec = recommend(df, LIVE_CAPTIONS)
+    assert picked(rec) == ("m-big", "cuda", "5s", 1)  # same WER as m-big on the CPU, 0.2 s against 1.5 s
+    assert "m-huge" not in set(rec.candidates["model"])  # best WER but RTF 0.8 > 0.5
+    assert rec.pareto["model"].tolist() == ["m-big"] and rec.pareto.iloc[0]["device"] == "cuda"
+    assert "WER 6.0 %" in rec.reason and "RTF ≤ 0.5" in rec.reason
+    assert rec.caveats == []
+
+
+def test_live_captions_on_cpu(df):
+    rec = recommend(df, LIVE_CAPTIONS, device="cpu")
+    assert picked(rec) == ("m-big", "cpu", "5s", 1)
+    # WER vs latency: each of these trades one for the other; the synthetic row has no WER
+    assert sorted(rec.pareto["model"]) == ["m-big", "m-mid", "m-small"]
+    assert len(rec.candidates) == 4 and pd.isna(rec.candidates.iloc[-1]["wer"])  # unscored row ranks last
+
+
+def test_offline_lectures_breaks_wer_tie_on_energy(df):
+    rec = recommend(df, OFFLINE_LECTURES)
+    assert picked(rec) == ("m-big", "cuda", "30s", 8)
+    assert rec.pick["energy_per_audio_s_j"] == pytest.approx(0.3)
+    assert "lowest WER, then lowest energy per audio second" in rec.reason
+
+
+def test_edge_devices_picks_least_energy_within_memory(df):
+    rec = recommend(df, EDGE_DEVICES)
+    assert picked(rec) == ("m-small", "cpu", "5s", 1)
+    assert set(rec.candidates["model"]) == {"m-small", "m-mid"}  # m-tiny needs 1.5 GiB, m-big 9 J
+    assert "energy per audio second 2 J" in rec.reason and "peak memory 600 MiB" in rec.reason
+
+
+def test_use_case_device_overrides_chosen_device(df):
+    rec = recommend(df, EDGE_DEVICES, device="cuda")
+    assert rec.pick["device"] == "cpu"
+    assert rec.caveats == ["Edge devices runs on cpu, so the chosen device cuda was set aside."]
+
+
+def test_custom_use_case_constraints_filter(df):
+    custom = UseCase("Custom", buckets=("30s",), max_peak_memory_bytes=4000 * MIB, objective="energy")
+    rec = recommend(df, custom)
+    assert picked(rec) == ("m-small", "cuda", "30s", 8)
+    assert len(rec.candidates) == 2  # the 5000 MiB batch-8 m-big row is over the memory cap
+    rec = recommend(df, UseCase("Custom", device="cuda", max_rtf=0.01))
+    assert picked(rec) == ("m-big", "cuda", "30s", 8)  # lowest WER, then latency, among RTF ≤ 0.01
+
+
+def test_unknown_objective_is_refused():
+    with pytest.raises(ValueError, match="Unknown objective 'speed'"):
+        UseCase("Bad", objective="speed")
+
+
+def test_synthetic_weights_fall_back_to_cost(df):
+    synthetic = df.assign(weights="synthetic", wer=math.nan)
+    rec = recommend(synthetic, LIVE_CAPTIONS, device="cpu")
+    assert picked(rec) == ("m-tiny", "cpu", "15s", 1)  # ranked by latency: 0.1 s
+    assert rec.pareto.empty
+    assert "No candidate has a WER figure, so the pick is ranked by the lowest latency per utterance instead." \
+        in rec.caveats
+    assert any(c.startswith("WER needs pretrained weights; these rows were timed with synthetic weights")
+               for c in rec.caveats)
+    assert "WER unknown" in rec.reason
+
+
+def test_no_rows_for_the_device_says_so(df):
+    rec = recommend(df[df["device"] == "cuda"], SHORT_COMMANDS)
+    assert rec.pick is None and rec.candidates.empty
+    assert rec.caveats[0].startswith("No results for device cpu, 5s clips, batch size 1: "
+                                     "the results cover devices cuda; clip buckets 30s, 5s; batch sizes 1, 8")
+    assert rec.reason.startswith("Nothing to recommend.")
+
+
+def test_no_row_meets_constraints_names_the_closest(df):
+    tight = UseCase("Tight", device="cpu", buckets=("5s",), batch_sizes=(1,), max_latency_per_utt_s=0.2,
+                    max_peak_memory_bytes=512 * MIB)
+    rec = recommend(df, tight)
+    assert rec.pick is None
+    assert rec.caveats == [
+        "No configuration for device cpu, 5s clips, batch size 1 meets the constraints; the closest is "
+        "m-small (transformers, pretrained weights, cpu fp32, batch 1, 5s clips), with latency per utterance "
+        "0.3 s (limit 0.2 s) and peak memory 600 MiB (limit 512 MiB)."]
+
+
+def test_estimated_energy_is_flagged(df):
+    estimated = df.assign(energy_source=df["energy_source"].where(df["model"] != "m-small", "estimate"))
+    rec = recommend(estimated, EDGE_DEVICES)
+    assert picked(rec) == ("m-small", "cpu", "5s", 1)
+    assert "energy source: estimate" in rec.reason
+    assert rec.caveats == [
+        "The pick's energy is an estimate (modelled), not a measurement.",
+        "Candidates mix measured and estimated energy, so the energy ranking compares unlike figures."]
+
+
+def test_presets_are_listed_by_name():
+    assert list(USE_CASES) == ["Short voice commands", "Live captions", "Offline lectures", "Edge devices"]
+    assert EDGE_DEVICES.limits() == {"peak_memory_bytes": 1024**3, "energy_per_audio_s_j": 5.0}
+    assert "peak memory ≤ 1 GiB" in recommend(pd.DataFrame(ROWS), EDGE_DEVICES).reason
