@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .audio import MAX_DURATION_S_DEFAULT, AudioError, duration_s, load_audio
+from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
 from .models import DEVICES, PRECISIONS, REGISTRY, WEIGHTS, ModelError
 from .results import Result
 from .runners import ResourceError, RunOptions
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_libraries()
     try:
         return args.func(args) if hasattr(args, "func") else _COMMANDS[args.command](args)
     except USER_ERRORS as exc:
@@ -60,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_libraries() -> None:
+    """Our report says what matters; transformers' generation deprecation chatter does not."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def _references(args: argparse.Namespace) -> list[str] | None:
