@@ -113,7 +113,7 @@ class _Cell:
             from .clips import build_clip_cache
             if not self._clips:
                 self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir,
-                                             buckets=None, per_bucket=self.grid.clips_per_cell, seed=self.grid.seed)
+                                             per_bucket=self.grid.clips_per_cell, seed=self.grid.seed)
             chosen = [c for c in self._all if c.bucket == bucket][: self.grid.clips_per_cell]
             self._clips[bucket] = ([load_audio(c.path, None) for c in chosen], [c.reference for c in chosen])
         return self._clips[bucket]
@@ -280,7 +280,7 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     for model_id in args.models or tuple(REGISTRY):
         print(f"fetching {model_id} ...")
         load_model(model_id, "cpu", "fp32", "pretrained")
-    clips = build_clip_cache(args.clip_source, args.cache_dir, buckets=None,
+    clips = build_clip_cache(args.clip_source, args.cache_dir,
                              per_bucket=args.clips_per_bucket, seed=42)
     print(f"{len(clips)} clips cached in {args.cache_dir}")
     return 0
