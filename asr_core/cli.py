@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
+from .clips import ClipSourceError
 from .models import DEVICES, PRECISIONS, REGISTRY, WEIGHTS, ModelError
 from .results import Result
 from .runners import ResourceError, RunOptions
 
 EXIT_USER_ERROR = 2
-USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, ResourceError, FileNotFoundError)
+USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, ResourceError, ClipSourceError,
+                                               FileNotFoundError)
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:

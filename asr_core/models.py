@@ -19,6 +19,7 @@ WEIGHTS = ("pretrained", "synthetic")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEVICES = ("auto", "cpu", "cuda")
 SYNTHETIC_SEED = 0
+HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
 
 # Whisper architecture facts (from each checkpoint's config.json) needed to build it offline.
 _WHISPER_COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
@@ -104,6 +105,36 @@ def precision_problem(device: str, precision: str) -> str | None:
     if device == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
         return "this GPU does not support bf16: use fp16"
     return None
+
+
+def pretrained_problem(model_id: str) -> str | None:
+    """Why pretrained weights for model_id cannot be had right now, or None if they can.
+
+    A local folder or a model already in the Hugging Face cache is fine; otherwise the hub must be
+    reachable. Checked up front because an offline from_pretrained retries for about half a minute.
+    """
+    if Path(model_id).is_dir():
+        return None if (Path(model_id) / "config.json").is_file() else f"{model_id} has no config.json"
+    from huggingface_hub import constants, try_to_load_from_cache
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return None
+    if constants.HF_HUB_OFFLINE:
+        return f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    if not _hub_reachable(constants.ENDPOINT):
+        return (f"{model_id} is not in the local Hugging Face cache and the model hub "
+                f"({constants.ENDPOINT}) cannot be reached from this machine")
+    return None
+
+
+def _hub_reachable(endpoint: str) -> bool:
+    import socket
+    from urllib.parse import urlparse
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=HUB_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
 
 
 def family_of(model_id: str) -> str:

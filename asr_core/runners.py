@@ -50,6 +50,11 @@ class _Rows:
     tokens: list[int] = field(default_factory=list)  # forced new tokens per row (synthetic Whisper)
 
 
+def device_lock(device: str) -> threading.Lock:
+    """The lock transcribe holds while measuring on device; hold it to keep other work off a measurement."""
+    return _DEVICE_LOCKS[device]
+
+
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()

@@ -41,6 +41,25 @@ class Grid:
     clip_source: str = "tedlium"
     cache_dir: str = DEFAULT_CACHE_DIR
     seed: int = 42
+    tokenizer: str = ""  # synthetic Whisper: count reference tokens with this tokenizer (path or hub id)
+    # TED-LIUM source options (None: the defaults documented in asr_core/tedlium.py)
+    dataset_id: str | None = None
+    dataset_revision: str | None = None
+    dataset_config: str | None = None
+    dataset_split: str | None = None
+    dataset_files: str | None = None  # comma-separated parquet files or globs
+
+    def dataset_kwargs(self) -> dict[str, Any]:
+        return dataset_kwargs(self.dataset_id, self.dataset_revision, self.dataset_config, self.dataset_split,
+                              self.dataset_files)
+
+
+def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | None, split: str | None,
+                   files: str | None) -> dict[str, Any]:
+    """TED-LIUM options for clips.build_clip_cache; options left unset keep their defaults."""
+    kwargs = dict(dataset_id=dataset_id, revision=revision, config=config, split=split,
+                  data_files=files.split(",") if files else None)
+    return {k: v for k, v in kwargs.items() if v is not None}
 
     def cells(self) -> list[dict[str, Any]]:
         """Every (cell, repeat), grouped so each model is loaded once per device/precision/weights."""
@@ -91,10 +110,13 @@ def write_atomic(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def write_provenance(grid: Grid, out: Path, command: str) -> Path:
-    prov = {"hardware": system.hardware_summary(), "versions": system.versions(), "git_commit": system.git_commit(),
-            "date": system.now_iso(), "command": command, "grid": dataclasses.asdict(grid)}
+    """Record hardware, versions, date, commit and grid; earlier invocations into the same file are kept."""
     path = out.with_suffix(".provenance.json")
-    path.write_text(json.dumps(prov, indent=2))
+    runs = json.loads(path.read_text()).get("runs", []) if path.exists() else []
+    runs.append({"hardware": system.hardware_summary(), "versions": system.versions(),
+                 "git_commit": system.git_commit(), "date": system.now_iso(), "command": command,
+                 "grid": dataclasses.asdict(grid)})
+    path.write_text(json.dumps({"runs": runs}, indent=2))
     return path
 
 
@@ -106,6 +128,7 @@ class _Cell:
         self._clips: dict[str, Any] = {}
         self._model_key: tuple | None = None
         self._model: Any = None
+        self.token_counter = _token_counter(grid.tokenizer) if grid.tokenizer else None
 
     def clips(self, bucket: str) -> tuple[list, list[str]]:
         if bucket not in self._clips:
@@ -113,7 +136,8 @@ class _Cell:
             from .clips import build_clip_cache
             if not self._clips:
                 self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir,
-                                             per_bucket=self.grid.clips_per_cell, seed=self.grid.seed)
+                                             per_bucket=self.grid.clips_per_cell, seed=self.grid.seed,
+                                             **self.grid.dataset_kwargs())
             chosen = [c for c in self._all if c.bucket == bucket][: self.grid.clips_per_cell]
             self._clips[bucket] = ([load_audio(c.path, None) for c in chosen], [c.reference for c in chosen])
         return self._clips[bucket]
@@ -128,6 +152,12 @@ class _Cell:
             self._model_key = key
             self._model = load_model(*key)
         return self._model
+
+
+def _token_counter(tokenizer: str) -> Callable[[str], int]:
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    return lambda text: len(tok(text, add_special_tokens=False).input_ids)
 
 
 def _empty_cuda_cache() -> None:
@@ -146,7 +176,8 @@ def run_cell(shared: _Cell, cell: dict[str, Any], first: bool) -> dict[str, Any]
         n = max(len(clips), cell["batch_size"])  # fill a batch larger than the clip set by repeating clips
         clips, refs = [clips[i % len(clips)] for i in range(n)], [refs[i % len(refs)] for i in range(n)]
         lm = shared.model(cell)
-        opts = RunOptions(batch_size=cell["batch_size"], warmup=first, count_flops=first, bucket=cell["bucket"])
+        opts = RunOptions(batch_size=cell["batch_size"], warmup=first, count_flops=first, bucket=cell["bucket"],
+                          token_counter=shared.token_counter)
         result = transcribe(lm, clips, refs, opts)
         row = result.to_dict()
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
@@ -192,6 +223,8 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
     todo = [c for c in grid.cells() if _key(c) not in finished]
     write_provenance(grid, out, command)
     shared = _Cell(grid)
+    if todo:
+        shared.clips(todo[0]["bucket"])  # a clip source that cannot be read stops the sweep with its message
     rows = done.to_dict("records") if not done.empty else []
     warmed: set[tuple] = set()
     for cell in _progress(todo, progress):
@@ -246,6 +279,8 @@ def add_cli(sub: Any, add_run_args: Callable[[argparse.ArgumentParser], None]) -
     s.add_argument("--repeats", type=int)
     s.add_argument("--clips", dest="clip_source", help="'tedlium' (default) or a local folder of audio + transcripts")
     s.add_argument("--cache-dir", help=f"clip cache folder (default {DEFAULT_CACHE_DIR})")
+    s.add_argument("--tokenizer", help="synthetic Whisper: count reference tokens with this tokenizer")
+    _add_dataset_args(s)
     s.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     s.add_argument("--csv", type=Path, help="also export the table as CSV")
     s.set_defaults(func=cmd_sweep)
@@ -255,11 +290,22 @@ def add_cli(sub: Any, add_run_args: Callable[[argparse.ArgumentParser], None]) -
     p.add_argument("--clips", dest="clip_source", default="tedlium")
     p.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
     p.add_argument("--clips-per-bucket", type=int, default=8)
+    _add_dataset_args(p)
     p.set_defaults(func=cmd_prefetch)
 
 
+def _add_dataset_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TED-LIUM source (default: LIUM/tedlium, refs/convert/parquet, release3, validation)")
+    g.add_argument("--dataset-id", help="hub dataset id, or 'parquet' with --dataset-files")
+    g.add_argument("--dataset-revision")
+    g.add_argument("--dataset-config")
+    g.add_argument("--dataset-split")
+    g.add_argument("--dataset-files", help="comma-separated parquet files or globs (e.g. an ESB copy of the dev set)")
+
+
 _GRID_FLAGS = ("models", "devices", "precisions", "weights", "buckets", "batch_sizes", "clips_per_cell", "repeats",
-               "clip_source", "cache_dir")
+               "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
+               "dataset_split", "dataset_files")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -280,7 +326,8 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     for model_id in args.models or tuple(REGISTRY):
         print(f"fetching {model_id} ...")
         load_model(model_id, "cpu", "fp32", "pretrained")
-    clips = build_clip_cache(args.clip_source, args.cache_dir,
-                             per_bucket=args.clips_per_bucket, seed=42)
+    clips = build_clip_cache(args.clip_source, args.cache_dir, per_bucket=args.clips_per_bucket, seed=42,
+                             **dataset_kwargs(args.dataset_id, args.dataset_revision, args.dataset_config,
+                                              args.dataset_split, args.dataset_files))
     print(f"{len(clips)} clips cached in {args.cache_dir}")
     return 0

@@ -132,3 +132,9 @@ def test_module_entry_point_exits_2_without_traceback(tmp_path):
 def test_models_lists_registry(capsys):
     code, out, _ = _run(capsys, "models")
     assert code == 0 and "openai/whisper-large-v3-turbo" in out and "facebook/wav2vec2-base-960h" in out
+
+
+def test_sweep_with_unreadable_clip_source(capsys, tmp_path):
+    code, _, err = _run(capsys, "sweep", "--clips", str(tmp_path / "no-such-folder"), "--out",
+                        str(tmp_path / "s.parquet"), "--weights-kinds", "synthetic")
+    assert code == 2 and "no-such-folder" in err

@@ -1,0 +1,273 @@
+"""Live runs for the app: what this machine can run, one transcription per model in a worker
+thread with a live power queue, and the session's runs as a table.
+
+Concurrency: two browser sessions may press Run at the same time. Measurements stay apart because
+``runners.transcribe`` holds the per-device lock (``runners.device_lock``) around its warm-up and
+measured windows, and model loading here takes the same lock, so one session's run never shares
+its device with another's measured windows. Each run has its own ``EnergyMonitor``.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import present
+from .app_inputs import bucket_of
+from .audio import AudioError, duration_s
+from .clips import ClipSourceError
+from .meters import EnergyMonitor, PowerSample
+from .models import PRECISIONS, ModelError, family_of, precision_problem, pretrained_problem
+from .results import RESULT_FIELDS, Result, failed_result
+from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
+
+APP_DEVICES = ("cpu", "cuda")
+BATCH_SIZES = (1, 4, 8, 16, 32)
+POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
+WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
+NO_GPU = "no CUDA GPU found"
+SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
+USER_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, AudioError, ClipSourceError,
+                                                FileNotFoundError)
+TABLE_COLUMNS = ["clip", "model", "weights", "device", "precision", "batch_size", "status", "audio_s",
+                 "latency_s", "rtf", "wer", "energy_j", "energy_per_audio_s_j", "energy_source",
+                 "peak_memory_bytes", "total_flops", "error"]
+
+
+# --- what this machine can run -------------------------------------------------------------------
+
+def device_problems() -> dict[str, str | None]:
+    """Device -> why it cannot be used here (None when it can)."""
+    return {"cpu": None, "cuda": None if torch.cuda.is_available() else NO_GPU}
+
+
+def precision_problems(device: str) -> dict[str, str | None]:
+    """Precision -> why it cannot run on device (None when it can)."""
+    unusable = device_problems().get(device)
+    return {p: unusable or precision_problem(device, p) for p in PRECISIONS}
+
+
+def default_device() -> str:
+    return "cuda" if device_problems()["cuda"] is None else "cpu"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    model_id: str
+    device: str
+    precision: str
+    weights: str
+    batch_size: int = 1
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What a loaded model is cached by."""
+        return self.model_id, self.device, self.precision, self.weights
+
+
+def run_problems(models: Sequence[str], device: str, precision: str) -> list[str]:
+    """Reasons the Run button must stay disabled; empty when it can run."""
+    problems = []
+    if not models:
+        problems.append("choose at least one model")
+    if device_problems().get(device):
+        problems.append(f"{device}: {device_problems()[device]}")
+    elif precision_problems(device).get(precision):
+        problems.append(f"{precision} on {device}: {precision_problems(device)[precision]}")
+    return problems
+
+
+def weights_warnings(models: Sequence[str], weights: str) -> list[str]:
+    """Models whose pretrained weights cannot be had here (checked before a long hub timeout)."""
+    if weights != "pretrained":
+        return []
+    return [f"{problem}: use synthetic weights (timing only), a local checkpoint folder, or run "
+            f"`asr-profile prefetch` on a machine with network first."
+            for m in models if (problem := pretrained_problem(m))]
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def fill_batch(audio: np.ndarray, reference: str, batch_size: int) -> tuple[list[np.ndarray], list[str] | None]:
+    """The clip repeated batch_size times, with its reference (None when there is none)."""
+    if batch_size < 1:
+        raise ModelError(f"Batch size must be at least 1, got {batch_size}.")
+    refs = [reference.strip()] * batch_size if reference and reference.strip() else None
+    return [audio] * batch_size, refs
+
+
+def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
+    """Decoder length to force for synthetic Whisper without a reference: a typical speaking rate."""
+    if reference and reference.strip():
+        return None
+    return max(1, round(duration_s(audio) * WORDS_PER_S * TOKENS_PER_WORD))
+
+
+# --- the live run ------------------------------------------------------------------------------
+
+class LiveRun:
+    """runners.transcribe in a worker thread; its power samples arrive on a queue the page drains."""
+
+    def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
+        self.lm, self.clips, self.references, self.options = lm, clips, references, options
+        self.samples: queue.Queue[PowerSample] = queue.Queue()
+        self.trace: list[PowerSample] = []
+        self.result: Result | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="LiveRun", daemon=True)
+
+    def start(self) -> LiveRun:
+        self._thread.start()
+        return self
+
+    def _work(self) -> None:
+        gpu_index = 0 if self.lm.device == "cuda" else None
+        try:
+            with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
+                # transcribe takes runners.device_lock(device) itself: a second session's run on
+                # this device waits here rather than overlapping this one's measured windows.
+                self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
+        except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
+            self.error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def drain(self) -> list[PowerSample]:
+        """Samples that arrived since the last drain (also appended to self.trace)."""
+        new = []
+        while True:
+            try:
+                new.append(self.samples.get_nowait())
+            except queue.Empty:
+                break
+        self.trace += new
+        return new
+
+    def updates(self, interval_s: float = POLL_INTERVAL_S) -> Iterator[list[PowerSample]]:
+        """The trace so far, every interval_s while the worker runs, and once more at the end."""
+        while not self.done:
+            time.sleep(interval_s)
+            self.drain()
+            yield list(self.trace)
+        self._thread.join()
+        self.drain()
+        yield list(self.trace)
+
+    def outcome(self) -> Result:
+        """The result, or the worker's exception raised here."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One step of run_models: 'loading', 'power' (trace so far), 'done' (result) or 'error'."""
+
+    kind: str
+    request: RunRequest
+    traces: dict[str, list[PowerSample]] = field(default_factory=dict)
+    result: Result | None = None
+
+
+def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
+    """loader(*request.key) under the device lock, so loading never overlaps a measured run."""
+    if request.weights == "pretrained" and (problem := pretrained_problem(request.model_id)):
+        raise ModelError(f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only) "
+                         f"or a local checkpoint folder.")
+    with device_lock(request.device):
+        return loader(*request.key)
+
+
+def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
+               loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S) -> Iterator[RunEvent]:
+    """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on."""
+    traces: dict[str, list[PowerSample]] = {}
+    for req in requests:
+        yield RunEvent("loading", req, dict(traces))
+        try:
+            lm = load_exclusive(loader, req)
+            clips, refs = fill_batch(audio, reference, req.batch_size)
+            opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
+                              bucket=bucket_of(duration_s(audio)))
+            live = LiveRun(lm, clips, refs, opts).start()
+            for trace in live.updates(interval_s):
+                traces[req.model_id] = trace
+                yield RunEvent("power", req, dict(traces))
+            yield RunEvent("done", req, dict(traces), live.outcome())
+        except USER_ERRORS as exc:
+            yield RunEvent("error", req, dict(traces), _failed(req, exc))
+
+
+def _failed(req: RunRequest, exc: BaseException) -> Result:
+    try:
+        family = family_of(req.model_id)
+    except ModelError:
+        family = ""
+    status = "oom" if isinstance(exc, ResourceError) else "error"
+    return failed_result(req.model_id, family, req.weights, req.device, req.precision, str(exc), status=status,
+                         batch_size=req.batch_size)
+
+
+# --- what a result shows -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    value: str
+    help: str = ""
+
+
+def result_figures(r: Result) -> list[Figure]:
+    """The headline numbers of one run, formatted, each energy figure with its source."""
+    no_wer = SYNTHETIC_NOTE if r.weights == "synthetic" else "no reference text given"
+    memory_kind = "GPU memory reserved" if r.device == "cuda" else "process resident memory (RSS)"
+    tag = present.energy_tag(r.energy_source)
+    return [
+        Figure("WER", present.percent(r.wer), "" if not math.isnan(r.wer) else no_wer),
+        Figure("CER", present.percent(r.cer), "" if not math.isnan(r.cer) else no_wer),
+        Figure("Latency", present.number(r.latency_s, "s"),
+               f"{r.n_clips} clip(s) in {r.n_batches} batch(es); {present.number(r.latency_per_utt_s, 's')} per clip"),
+        Figure("RTF", present.number(r.rtf), "processing seconds per audio second; below 1 is faster than real time"),
+        Figure(f"Energy ({tag})", present.number(r.energy_j, "J"), present.explain_sources([r.energy_source])),
+        Figure(f"Energy per audio second ({tag})", present.number(r.energy_per_audio_s_j, "J"),
+               present.explain_sources([r.energy_source])),
+        Figure("Peak memory", present.bytes_(present.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes,
+                                                               r.peak_rss_bytes)), memory_kind),
+        Figure("FLOPs", present.flops(r.total_flops),
+               f"encoder {present.flops(r.encoder_flops_per_clip)} per clip, decoder "
+               f"{present.flops(r.decoder_flops_per_token)} per token"),
+    ]
+
+
+def run_config(r: Result) -> str:
+    return f"{r.weights} weights · {r.device} {r.precision} · batch {r.batch_size}"
+
+
+# --- the session's runs ------------------------------------------------------------------------
+
+def runs_table(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
+    """(clip label, result) pairs as one row each, every result field plus clip and peak memory."""
+    rows = []
+    for clip, r in runs:
+        row = r.to_dict()
+        row["hypotheses"] = " | ".join(r.hypotheses)
+        row["references"] = " | ".join(r.references)
+        row["peak_memory_bytes"] = present.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes, r.peak_rss_bytes)
+        rows.append({"clip": clip, **row})
+    return pd.DataFrame(rows, columns=["clip", *RESULT_FIELDS, "peak_memory_bytes"])
+
+
+def runs_csv(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False).encode("utf-8")

@@ -1,0 +1,113 @@
+"""Figures as people read them: units, and every energy figure with the source it came from.
+
+Shared by the app's pages and captions. An estimate is never shown without the word "estimate".
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterable
+
+import numpy as np
+
+MIB = 1024**2
+GIB = 1024**3
+MISSING = "—"
+
+# energy_source part -> how a caption explains it
+ENERGY_SOURCE_TEXT = {
+    "nvml_counter": "measured by the GPU's cumulative energy counter (NVML)",
+    "nvml_power": "measured by integrating sampled GPU power (NVML)",
+    "rapl": "measured by the CPU's RAPL counters",
+    "estimate": "estimate: CPU time x an assumed package power, not a measurement",
+    "unavailable": "not available",
+}
+MEASURED = ("nvml_counter", "nvml_power", "rapl")
+
+
+def is_missing(x: object) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def number(x: float | None, unit: str = "", digits: int = 3) -> str:
+    """3 significant digits and a unit; a dash when missing."""
+    if is_missing(x):
+        return MISSING
+    return f"{x:.{digits}g} {unit}".strip()
+
+
+def percent(x: float | None) -> str:
+    return MISSING if is_missing(x) else f"{100 * x:.1f} %"
+
+
+def bytes_(n: float | None) -> str:
+    if is_missing(n) or not n:
+        return MISSING
+    return f"{n / GIB:.2f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
+
+
+def flops(n: float | None) -> str:
+    if is_missing(n):
+        return MISSING
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.3g} FLOP"
+
+
+def source_parts(energy_source: str) -> list[str]:
+    """'nvml_counter+estimate' -> ['nvml_counter', 'estimate']."""
+    return [p for p in re.split(r"[+,\s]+", str(energy_source or "").strip()) if p]
+
+
+def is_estimate(energy_source: str) -> bool:
+    """True when any part of the figure is modelled rather than measured."""
+    return "estimate" in source_parts(energy_source)
+
+
+def energy_tag(energy_source: str) -> str:
+    """A short tag to print beside an energy figure: 'measured: rapl' or 'estimate'."""
+    parts = source_parts(energy_source)
+    if not parts or parts == ["unavailable"]:
+        return "unavailable"
+    if "estimate" in parts:
+        measured = [p for p in parts if p in MEASURED]
+        return "estimate" + (f" (partly measured: {'+'.join(measured)})" if measured else "")
+    return "measured: " + "+".join(parts)
+
+
+def energy(j: float | None, energy_source: str, unit: str = "J") -> str:
+    """'3.2 J (estimate)' — the value with its source, never one without the other."""
+    if is_missing(j):
+        return MISSING
+    return f"{number(j, unit)} ({energy_tag(energy_source)})"
+
+
+def explain_sources(sources: Iterable[str]) -> str:
+    """One sentence on how energy was obtained, over every source part seen."""
+    parts = sorted({p for s in sources for p in source_parts(s)} - {""})
+    if not parts:
+        return "Energy: not available."
+    return "Energy: " + "; ".join(f"{p} ({ENERGY_SOURCE_TEXT.get(p, 'unknown source')})" for p in parts) + "."
+
+
+def peak_memory_bytes(device, gpu_reserved, rss):
+    """The memory figure that matters: GPU memory reserved on CUDA, process resident memory on CPU.
+
+    Works on scalars and, element by element, on arrays or Series.
+    """
+    on_gpu = np.char.startswith(np.asarray(device, dtype=str), "cuda")
+    out = np.where(on_gpu, gpu_reserved, rss)
+    return out.item() if out.ndim == 0 else out
+
+
+def hardware(cpu_names: Iterable[str], gpu_names: Iterable[str]) -> str:
+    """'Measured on: CPU X; GPU Y.' from the distinct names in some rows."""
+    cpus = sorted({str(c) for c in cpu_names if c and not is_missing(c)})
+    gpus = sorted({str(g) for g in gpu_names if g and not is_missing(g)})
+    parts = []
+    if cpus:
+        parts.append("CPU " + ", ".join(cpus))
+    if gpus:
+        parts.append("GPU " + ", ".join(gpus))
+    return "Measured on: " + ("; ".join(parts) if parts else "unknown hardware") + "."
