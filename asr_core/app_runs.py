@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import present
-from .app_inputs import bucket_of
+from . import explore, present
+from .app_inputs import bucket_of, model_label
 from .audio import AudioError, duration_s
 from .clips import ClipSourceError
 from .meters import EnergyMonitor, PowerSample
 from .models import PRECISIONS, ModelError, family_of, precision_problem, pretrained_problem
-from .results import RESULT_FIELDS, Result, failed_result
+from .results import RESULT_FIELDS, STATUS_OK, Result, failed_result
 from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
 
 APP_DEVICES = ("cpu", "cuda")
@@ -36,9 +36,12 @@ NO_GPU = "no CUDA GPU found"
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
 USER_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, AudioError, ClipSourceError,
                                                 FileNotFoundError)
-TABLE_COLUMNS = ["clip", "model", "weights", "device", "precision", "batch_size", "status", "audio_s",
-                 "latency_s", "rtf", "wer", "energy_j", "energy_per_audio_s_j", "energy_source",
-                 "peak_memory_bytes", "total_flops", "error"]
+# runs_table column -> the header the page shows
+DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
+                   "precision": "precision", "batch_size": "batch", "status": "status", "audio_s": "audio (s)",
+                   "latency_s": "latency (s)", "rtf": "RTF", "wer_pct": "WER (%)", "energy_j": "energy (J)",
+                   "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
+                   "peak_memory_mib": "peak memory (MiB)", "total_gflops": "GFLOPs", "error": "error"}
 
 
 # --- what this machine can run -------------------------------------------------------------------
@@ -84,13 +87,14 @@ def run_problems(models: Sequence[str], device: str, precision: str) -> list[str
     return problems
 
 
-def weights_warnings(models: Sequence[str], weights: str) -> list[str]:
-    """Models whose pretrained weights cannot be had here (checked before a long hub timeout)."""
+def weights_warnings(models: Sequence[str], weights: str,
+                     check: Callable[[str], str | None] = pretrained_problem) -> list[str]:
+    """Why pretrained weights of some models cannot be had here (checked before a long hub timeout)."""
     if weights != "pretrained":
         return []
-    return [f"{problem}: use synthetic weights (timing only), a local checkpoint folder, or run "
-            f"`asr-profile prefetch` on a machine with network first."
-            for m in models if (problem := pretrained_problem(m))]
+    return [f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only), a local "
+            f"checkpoint folder, or run `asr-profile prefetch` on a machine with network first."
+            for m in models if (problem := check(m))]
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -121,6 +125,7 @@ class LiveRun:
         self.trace: list[PowerSample] = []
         self.result: Result | None = None
         self.error: BaseException | None = None
+        self.sources: dict[str, str] = {}  # meter -> energy source, known once the monitor is open
         self._thread = threading.Thread(target=self._work, name="LiveRun", daemon=True)
 
     def start(self) -> LiveRun:
@@ -131,6 +136,7 @@ class LiveRun:
         gpu_index = 0 if self.lm.device == "cuda" else None
         try:
             with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
+                self.sources = monitor.sources
                 # transcribe takes runners.device_lock(device) itself: a second session's run on
                 # this device waits here rather than overlapping this one's measured windows.
                 self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
@@ -179,6 +185,7 @@ class RunEvent:
     request: RunRequest
     traces: dict[str, list[PowerSample]] = field(default_factory=dict)
     result: Result | None = None
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> meter -> energy source
 
 
 def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
@@ -194,8 +201,9 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S) -> Iterator[RunEvent]:
     """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on."""
     traces: dict[str, list[PowerSample]] = {}
+    sources: dict[str, dict[str, str]] = {}
     for req in requests:
-        yield RunEvent("loading", req, dict(traces))
+        yield RunEvent("loading", req, dict(traces), sources=dict(sources))
         try:
             lm = load_exclusive(loader, req)
             clips, refs = fill_batch(audio, reference, req.batch_size)
@@ -203,11 +211,11 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                               bucket=bucket_of(duration_s(audio)))
             live = LiveRun(lm, clips, refs, opts).start()
             for trace in live.updates(interval_s):
-                traces[req.model_id] = trace
-                yield RunEvent("power", req, dict(traces))
-            yield RunEvent("done", req, dict(traces), live.outcome())
+                traces[req.model_id], sources[req.model_id] = trace, live.sources
+                yield RunEvent("power", req, dict(traces), sources=dict(sources))
+            yield RunEvent("done", req, dict(traces), live.outcome(), dict(sources))
         except USER_ERRORS as exc:
-            yield RunEvent("error", req, dict(traces), _failed(req, exc))
+            yield RunEvent("error", req, dict(traces), _failed(req, exc), dict(sources))
 
 
 def _failed(req: RunRequest, exc: BaseException) -> Result:
@@ -251,6 +259,13 @@ def result_figures(r: Result) -> list[Figure]:
     ]
 
 
+def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
+    """The power traces kept in finished results, and each one's meter sources, for the power chart."""
+    traces = {r.model: [PowerSample(t, src, w) for t, src, w in r.power_trace] for r in results if r.power_trace}
+    sources = {r.model: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
+    return traces, sources
+
+
 def run_config(r: Result) -> str:
     return f"{r.weights} weights · {r.device} {r.precision} · batch {r.batch_size}"
 
@@ -271,3 +286,19 @@ def runs_table(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
 
 def runs_csv(table: pd.DataFrame) -> bytes:
     return table.to_csv(index=False).encode("utf-8")
+
+
+def display_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The session table with readable units and headers (energy always beside its source)."""
+    shown = table.assign(wer_pct=table["wer"] * 100, peak_memory_mib=table["peak_memory_bytes"] / 2**20,
+                         total_gflops=table["total_flops"] / 1e9,
+                         model=[model_label(m) for m in table["model"]])
+    return shown[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
+
+
+def stage_frame(results: Sequence[Result]) -> pd.DataFrame:
+    """Seconds per stage of each finished run (the whole batch), labelled by model."""
+    ok = [r for r in results if r.status == STATUS_OK]
+    table = runs_table([("", r) for r in ok])
+    table["label"] = [f"{model_label(r.model)} · batch {r.batch_size}" for r in ok]
+    return explore.stage_frame(table, label="label", per_utterance=False)

@@ -158,8 +158,12 @@ def _join_unique(values: pd.Series) -> str:
     return ", ".join(sorted({str(v) for v in values.dropna() if str(v)}))
 
 
-def aggregate(ok: pd.DataFrame, keys: Sequence[str] = CONFIG_KEYS) -> pd.DataFrame:
-    """Medians over repeats (and anything not in keys), one row per configuration, with derived columns."""
+def aggregate(ok: pd.DataFrame, keys: Sequence[str] = CONFIG_KEYS, series_exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """Medians over repeats (and anything not in keys), one row per configuration, with derived columns.
+
+    The 'series' label names the keys that vary, except bucket and those in series_exclude (the
+    chart's own x axis).
+    """
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "n_runs", *MEDIAN_COLUMNS, *MAX_COLUMNS, *JOINED_COLUMNS, "flops_per_utt",
                                      "clip_s", "bucket_s", "series"])
@@ -176,7 +180,7 @@ def aggregate(ok: pd.DataFrame, keys: Sequence[str] = CONFIG_KEYS) -> pd.DataFra
     out["clip_s"] = out["audio_s"] / n
     if "bucket" in out.columns:
         out["bucket_s"] = out["bucket"].map(bucket_seconds)
-    return add_series(out, [k for k in keys if k not in ("bucket", "family")])
+    return add_series(out, [k for k in keys if k not in ("bucket", "family")], series_exclude)
 
 
 def add_series(df: pd.DataFrame, keys: Sequence[str], exclude: Sequence[str] = ()) -> pd.DataFrame:
@@ -196,6 +200,11 @@ def _short(key: str, value: str) -> str:
     if key == "batch_size":
         return f"batch {value}"
     return value
+
+
+def for_bucket(ok: pd.DataFrame, bucket: str | None) -> pd.DataFrame:
+    """The rows of one clip-length bucket (all rows when bucket is None)."""
+    return ok if bucket is None else ok[ok["bucket"] == bucket]
 
 
 def bucket_order(df: pd.DataFrame) -> list[str]:

@@ -9,6 +9,7 @@ import re
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
 MIB = 1024**2
 GIB = 1024**3
@@ -111,3 +112,19 @@ def hardware(cpu_names: Iterable[str], gpu_names: Iterable[str]) -> str:
     if gpus:
         parts.append("GPU " + ", ".join(gpus))
     return "Measured on: " + ("; ".join(parts) if parts else "unknown hardware") + "."
+
+
+def hardware_table(info: dict) -> pd.DataFrame:
+    """system.hardware_summary() as two readable columns."""
+    names = {"cpu": "CPU", "logical_cores": "logical cores", "memory_gib": "memory (GiB)", "gpu": "GPU",
+             "cuda_available": "CUDA available", "gpu_memory_gib": "GPU memory (GiB)",
+             "bf16_supported": "GPU supports bf16"}
+    return pd.DataFrame({"item": [names.get(k, k) for k in info],
+                         "value": [str(v) if v not in ("", None) else "none found" for v in info.values()]})
+
+
+def meter_table(infos: Iterable) -> pd.DataFrame:
+    """meters.meter_status() as a table: meter, whether it works, and why (not)."""
+    return pd.DataFrame([{"meter": m.name, "works": "yes" if m.available else "no",
+                          "what it reads / why not": m.detail if m.available else m.reason} for m in infos],
+                        columns=["meter", "works", "what it reads / why not"])

@@ -53,14 +53,6 @@ class Grid:
         return dataset_kwargs(self.dataset_id, self.dataset_revision, self.dataset_config, self.dataset_split,
                               self.dataset_files)
 
-
-def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | None, split: str | None,
-                   files: str | None) -> dict[str, Any]:
-    """TED-LIUM options for clips.build_clip_cache; options left unset keep their defaults."""
-    kwargs = dict(dataset_id=dataset_id, revision=revision, config=config, split=split,
-                  data_files=files.split(",") if files else None)
-    return {k: v for k, v in kwargs.items() if v is not None}
-
     def cells(self) -> list[dict[str, Any]]:
         """Every (cell, repeat), grouped so each model is loaded once per device/precision/weights."""
         out = []
@@ -70,6 +62,14 @@ def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | N
                 out.append(dict(model=model, runtime=runtime, device=device, precision=precision, weights=weights,
                                 bucket=bucket, batch_size=batch_size, repeat=repeat))
         return out
+
+
+def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | None, split: str | None,
+                   files: str | None) -> dict[str, Any]:
+    """TED-LIUM options for clips.build_clip_cache; options left unset keep their defaults."""
+    kwargs = dict(dataset_id=dataset_id, revision=revision, config=config, split=split,
+                  data_files=files.split(",") if files else None)
+    return {k: v for k, v in kwargs.items() if v is not None}
 
 
 def grid_from_toml(path: str | Path, **overrides: Any) -> Grid:

@@ -1,0 +1,161 @@
+"""Altair chart builders for the app. Each takes a tidy DataFrame and returns a chart.
+
+The data preparation lives in ``asr_core.explore`` (sweeps) and here (power traces), so tests check
+the numbers without rendering; these functions only choose marks, scales and tooltips.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+from .meters import PowerSample
+
+HEIGHT = 280
+POWER_HEIGHT = 220
+STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c2a5", "CTC head": "#a6d854"}
+SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
+SOURCE_DETAIL = {"estimate": "estimate", "rapl": "RAPL", "nvml_counter": "NVML", "nvml_power": "NVML"}
+PICK_COLOUR = "#d62728"
+FRONT_COLOUR = "#555555"
+# column -> (axis title, tooltip format)
+FIELDS = {
+    "wer": ("WER", ".1%"), "cer": ("CER", ".1%"),
+    "latency_per_utt_s": ("latency per utterance (s)", ".3g"), "rtf": ("RTF (processing s / audio s)", ".3g"),
+    "energy_per_utt_j": ("energy per utterance (J)", ".3g"),
+    "energy_per_audio_s_j": ("energy per audio second (J)", ".3g"),
+    "throughput_audio_s_per_s": ("throughput (audio s per s)", ".3g"),
+    "peak_memory_mib": ("peak memory (MiB)", ".0f"), "flops_per_utt": ("FLOPs per utterance", ".3s"),
+}
+CONFIG_TOOLTIP = ["model", "weights", "device", "precision", "batch_size", "bucket"]
+
+
+def _legend() -> alt.Legend:
+    return alt.Legend(orient="bottom", columns=2, labelLimit=420, title=None)
+
+
+def _tooltip(df: pd.DataFrame, *extra: str) -> list[alt.Tooltip]:
+    cols = [c for c in CONFIG_TOOLTIP if c in df.columns]
+    tips = [alt.Tooltip(c, type="nominal") for c in cols]
+    for c in extra:
+        if c in df.columns:
+            title, fmt = FIELDS.get(c, (c, ""))
+            tips.append(alt.Tooltip(c, title=title, format=fmt) if fmt and c != "energy_source" else
+                        alt.Tooltip(c, title=title))
+    for c in ("energy_source", "n_runs"):
+        if c in df.columns and c not in extra:
+            tips.append(alt.Tooltip(c, title=c.replace("_", " ")))
+    return tips
+
+
+def _y(col: str, log: bool = False, title: str | None = None) -> alt.Y:
+    name, fmt = FIELDS.get(col, (col, ".3g"))
+    axis = alt.Axis(format="%" if fmt.endswith("%") else alt.Undefined, title=title or name)
+    return alt.Y(col, type="quantitative", scale=alt.Scale(type="log") if log else alt.Undefined, axis=axis)
+
+
+# --- live power ----------------------------------------------------------------------------------
+
+def power_frame(traces: Mapping[str, Sequence[PowerSample]],
+                sources: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
+    """Long table (t_s, watts, series) over each model's trace; series names model, meter and source."""
+    rows = []
+    for model, samples in traces.items():
+        src = (sources or {}).get(model, {})
+        for s in samples:
+            detail = SOURCE_DETAIL.get(src.get(s.source, ""), "")
+            meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({detail})" if detail else "")
+            rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model.split('/')[-1]} · {meter}"})
+    return pd.DataFrame(rows, columns=["t_s", "watts", "series"])
+
+
+def power_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Power over time since each run's monitor started, one line per model and meter."""
+    return alt.Chart(frame, height=POWER_HEIGHT, title="Power during the run").mark_line(interpolate="monotone").encode(
+        x=alt.X("t_s", type="quantitative", title="time since start (s)"),
+        y=alt.Y("watts", type="quantitative", title="power (W)"),
+        color=alt.Color("series", type="nominal", legend=_legend()),
+        tooltip=[alt.Tooltip("series", title="meter"), alt.Tooltip("t_s", format=".2f", title="t (s)"),
+                 alt.Tooltip("watts", format=".1f", title="W")],
+    )
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: str = "s per utterance") -> alt.Chart:
+    """Stacked horizontal bars: preprocess / encoder / decoder (or CTC head) seconds per label."""
+    stages = [s for s in STAGE_COLOURS if s in set(frame["stage"])]
+    order = {s: i for i, s in enumerate(STAGE_COLOURS)}
+    frame = frame.assign(stage_order=frame["stage"].map(order))
+    height = max(60, 28 * frame["label"].nunique())
+    return alt.Chart(frame, title=title, height=height).mark_bar().encode(
+        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
+        color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None),
+                        scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),
+        order=alt.Order("stage_order", type="quantitative"),
+        tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g")],
+    )
+
+
+# --- sweep charts --------------------------------------------------------------------------------
+
+def by_length(agg: pd.DataFrame, y: str, title: str, order: Sequence[str], log: bool = False) -> alt.Chart:
+    """One line per configuration series over the clip-length buckets."""
+    return alt.Chart(agg, title=title, height=HEIGHT).mark_line(point=True).encode(
+        x=alt.X("bucket", type="ordinal", sort=list(order), title="clip length (bucket)", axis=alt.Axis(labelAngle=0)),
+        y=_y(y, log),
+        color=alt.Color("series", type="nominal", legend=_legend()),
+        tooltip=_tooltip(agg, y, "clip_s"),
+    )
+
+
+def by_batch(agg: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Chart:
+    """One line per configuration series over batch size (log2 axis)."""
+    data = _with_mib(agg) if y == "peak_memory_mib" else agg
+    return alt.Chart(data, title=title, height=HEIGHT).mark_line(point=True).encode(
+        x=alt.X("batch_size", type="quantitative", scale=alt.Scale(type="log", base=2), title="batch size",
+                axis=alt.Axis(values=sorted(data["batch_size"].unique().tolist()) or alt.Undefined)),
+        y=_y(y, log),
+        color=alt.Color("series", type="nominal", legend=_legend()),
+        tooltip=_tooltip(data, y),
+    )
+
+
+def _with_mib(agg: pd.DataFrame) -> pd.DataFrame:
+    return agg.assign(peak_memory_mib=agg["peak_memory_bytes"] / 2**20)
+
+
+def latency_vs_flops(agg: pd.DataFrame) -> alt.Chart:
+    """Latency per utterance against FLOPs per utterance, log-log; shape marks the device."""
+    return alt.Chart(agg, title="Latency vs FLOPs", height=HEIGHT).mark_point(filled=True, size=70).encode(
+        x=alt.X("flops_per_utt", type="quantitative", scale=alt.Scale(type="log"), title=FIELDS["flops_per_utt"][0],
+                axis=alt.Axis(format="~s")),
+        y=_y("latency_per_utt_s", log=True),
+        color=alt.Color("series", type="nominal", legend=_legend()),
+        shape=alt.Shape("device", type="nominal", legend=alt.Legend(orient="bottom")),
+        tooltip=_tooltip(agg, "flops_per_utt", "latency_per_utt_s"),
+    )
+
+
+def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> alt.LayerChart:
+    """WER against a cost; the Pareto front (column 'pareto') joined by a line, a 'pick' ringed."""
+    base = alt.Chart(points)
+    x = alt.X(cost, type="quantitative", scale=alt.Scale(type="log") if log else alt.Undefined,
+              title=FIELDS.get(cost, (cost,))[0])
+    dots = base.mark_point(filled=True, opacity=0.85).encode(
+        x=x, y=_y("wer"),
+        color=alt.Color("series", type="nominal", legend=_legend()),
+        size=alt.Size("pareto", type="nominal", scale=alt.Scale(domain=[False, True], range=[50, 180]),
+                      legend=alt.Legend(title="on the Pareto front", orient="bottom")),
+        tooltip=_tooltip(points, "wer", cost, "pareto"),
+    )
+    front = base.transform_filter(alt.datum.pareto).mark_line(
+        color=FRONT_COLOUR, strokeDash=[4, 3], interpolate="step-after").encode(x=x, y=_y("wer"))
+    layers = [front, dots]
+    if "pick" in points.columns and points["pick"].any():
+        pick = base.transform_filter(alt.datum.pick)
+        layers += [pick.mark_point(size=500, strokeWidth=2.5, color=PICK_COLOUR, filled=False).encode(x=x, y=_y("wer")),
+                   pick.mark_text(dy=-18, color=PICK_COLOUR, fontWeight="bold", text="pick").encode(x=x, y=_y("wer"))]
+    return alt.layer(*layers, title=title, height=HEIGHT)

@@ -1,0 +1,122 @@
+"""Explore: browse a precomputed sweep (plus uploaded sweep files) with filters and charts."""
+from pathlib import Path
+
+import streamlit as st
+
+from asr_core import app_state, charts, explore
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 "
+                 "--models openai/whisper-tiny --weights-kinds synthetic --devices cpu "
+                 "--out precomputed/my-sweep.parquet")
+NO_WER = ("No WER to show: the selected runs used synthetic weights (random values: timing only) "
+          "or had no reference. Select pretrained runs to compare accuracy.")
+# cost column -> label in the trade-off selector
+COSTS = {"latency_per_utt_s": "latency per utterance", "rtf": "RTF",
+         "energy_per_audio_s_j": "energy per audio second"}
+
+
+def chart(c, rows, energy: bool = False) -> None:
+    st.altair_chart(c)
+    st.caption(explore.caption(rows, energy=energy))
+
+
+def wer_note(missing: int) -> None:
+    if missing:
+        st.caption(f"{missing} configuration(s) have no WER (synthetic weights or no reference) and are not shown.")
+
+
+st.title("Explore the sweep")
+
+with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`)"):
+    files = st.file_uploader("Sweep files", type=["parquet", "csv"], accept_multiple_files=True, key="sweep_uploads")
+    for error in app_state.remember_uploads(files):
+        st.error(error)
+    if app_state.uploaded_names():
+        st.caption("Uploaded this session: " + ", ".join(app_state.uploaded_names()))
+        st.button("Forget uploaded files", on_click=app_state.forget_uploads)
+
+data, read_errors, folder = app_state.sweep_data(ROOT)
+for error in read_errors:
+    st.error(error)
+if data.empty:
+    st.info(f"No sweep results yet: `{folder}` has no .parquet files and nothing was uploaded. "
+            f"Run a sweep, then reload this page:")
+    st.code(SWEEP_COMMAND, language="bash")
+    st.stop()
+
+sources = explore.clip_sources(data)
+st.caption(f"{len(data)} rows from {', '.join(sorted(data[explore.SOURCE_FILE].unique()))}. "
+           f"Clips come from: {', '.join(sources) or 'unknown'} (the clip_source column). The shipped data "
+           f"uses LibriSpeech read speech from ../shared, because TED-LIUM could not be downloaded on the "
+           f"measuring machines.")
+
+with st.sidebar:
+    st.header("Filters")
+    selections = {col: st.multiselect(label, values, default=values, key=f"filter-{col}")
+                  for col, values in explore.filter_options(data).items()}
+rows = explore.apply_filters(data, selections)
+ok, failed = explore.split_status(rows)
+if ok.empty:
+    st.warning("No successful runs match the filters: widen them in the sidebar.")
+else:
+    agg = explore.aggregate(ok)
+    order = explore.bucket_order(agg)
+    with_wer, no_wer = explore.with_wer(agg)
+    buckets = explore.bucket_order(ok)
+    quality, speed, energy, tradeoffs, batch, stages = st.tabs(
+        ["Accuracy", "Speed", "Energy", "Trade-offs", "Batch size & compute", "Stages"])
+    with quality:
+        if with_wer.empty:
+            st.info(NO_WER)
+        else:
+            chart(charts.by_length(with_wer, "wer", "WER by clip length", order), with_wer)
+            wer_note(no_wer)
+    with speed:
+        left, right = st.columns(2)
+        with left:
+            chart(charts.by_length(agg, "latency_per_utt_s", "Latency per utterance (log scale)", order, log=True), agg)
+        with right:
+            chart(charts.by_length(agg, "rtf", "Real-time factor (below 1: faster than real time)", order, log=True),
+                  agg)
+    with energy:
+        left, right = st.columns(2)
+        with left:
+            chart(charts.by_length(agg, "energy_per_utt_j", "Energy per utterance", order, log=True), agg, True)
+        with right:
+            chart(charts.by_length(agg, "energy_per_audio_s_j", "Energy per audio second", order, log=True),
+                  agg, True)
+    with tradeoffs:
+        c1, c2 = st.columns(2)
+        cost = c1.selectbox("Cost", list(COSTS), format_func=COSTS.get, key="tradeoff_cost")
+        bucket = c2.selectbox("Clip length", buckets, key="tradeoff_bucket")
+        points = explore.tradeoff(explore.aggregate(explore.for_bucket(ok, bucket)), cost)
+        if points.empty:
+            st.info(NO_WER)
+        else:
+            chart(charts.tradeoff(points, cost, f"WER vs {COSTS[cost]} ({bucket} clips)"), points,
+                  energy=cost.startswith("energy"))
+            st.caption("Large points are on the Pareto front: no other configuration has both a lower WER and "
+                       "a lower cost. The dashed line joins them.")
+    with batch:
+        bucket = st.selectbox("Clip length", buckets, key="batch_bucket")
+        per_batch = explore.aggregate(explore.for_bucket(ok, bucket), series_exclude=("batch_size",))
+        left, right = st.columns(2)
+        with left:
+            chart(charts.by_batch(per_batch, "throughput_audio_s_per_s", f"Throughput vs batch size ({bucket})"),
+                  per_batch)
+        with right:
+            chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"), per_batch)
+        st.caption("Peak memory: GPU memory reserved for CUDA runs, process resident memory (RSS) for CPU runs.")
+        chart(charts.latency_vs_flops(agg), agg)
+    with stages:
+        bucket = st.selectbox("Clip length", buckets, key="stage_bucket")
+        per_stage = explore.aggregate(explore.for_bucket(ok, bucket))
+        chart(charts.stage_chart(explore.stage_frame(per_stage), title=f"Where the time goes ({bucket} clips)"),
+              per_stage)
+
+if not failed.empty:
+    st.subheader(f"Failed runs ({len(failed)})")
+    st.dataframe(failed, hide_index=True)
+st.download_button("Download the filtered rows (CSV)", rows.to_csv(index=False).encode("utf-8"), "asr-sweep.csv",
+                   "text/csv", icon=":material/download:")

@@ -1,0 +1,27 @@
+"""Home: what the app does, the hardware found, and which energy meters work here."""
+import streamlit as st
+
+from asr_core import app_state, present
+
+st.title("What does speech recognition cost?")
+st.markdown(
+    "This app runs speech-recognition models (Whisper and wav2vec2) on a clip and measures what each "
+    "stage costs: time, energy, memory and FLOPs, next to the word error rate of the transcript. "
+    "**Transcribe** runs models live on this machine; **Explore** browses a precomputed sweep of many "
+    "models, devices, batch sizes and clip lengths; **Recommend** picks a configuration for a use case "
+    "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
+)
+c1, c2, c3 = st.columns(3)
+c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
+c2.page_link("pages/explore.py", label="Explore the sweep", icon=":material/insights:")
+c3.page_link("pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Hardware found")
+    st.dataframe(present.hardware_table(app_state.hardware()), hide_index=True)
+with right:
+    st.subheader("Energy meters")
+    st.dataframe(present.meter_table(app_state.meter_status()), hide_index=True)
+    st.caption("Energy uses the best meter that works: the GPU's NVML counter, then RAPL for the CPU; "
+               "without RAPL the CPU figure is an estimate from CPU time, labelled 'estimate' everywhere.")

@@ -1,0 +1,178 @@
+"""Transcribe: run models live on one clip, watch the power, compare transcripts and costs."""
+from pathlib import Path
+
+import streamlit as st
+
+from asr_core import app_inputs as inputs
+from asr_core import app_runs, app_state, charts, metrics, present
+from asr_core.audio import AudioError, duration_s
+from asr_core.clips import ClipSourceError
+from asr_core.models import PRECISIONS, WEIGHTS
+
+ROOT = Path(__file__).resolve().parents[1]
+TEDLIUM, UPLOAD, MIC, FOLDER = "TED-LIUM clips", "Upload a file", "Microphone", "Sample folder"
+OTHER_FOLDER = "Another folder…"
+DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
+               "Both texts are normalised (case, punctuation, numbers) before comparing.")
+
+
+def tedlium_clip():
+    cache = inputs.clip_cache_dir(ROOT)
+    clips = app_state.cached_clips(str(cache))
+    if not clips:
+        st.info(f"No clips in the clip cache `{cache}` yet. Build it with `asr-profile prefetch` "
+                f"(downloads TED-LIUM dev once), or choose **{FOLDER}** or **{UPLOAD}** above.")
+        return None
+    groups = inputs.clips_by_bucket(clips)
+    bucket = st.segmented_control("Length", list(groups), default=next(iter(groups)), required=True, key="bucket")
+    clip = st.selectbox("Clip", groups[bucket], format_func=inputs.clip_label, key=f"clip-{bucket}")
+    st.caption(f"Talk **{clip.talk}** · {clip.duration_s:.1f} s ({clip.start_s:.1f}–{clip.end_s:.1f} s "
+               f"into the talk) · {clip.source}")
+    st.audio(clip.path)
+    return app_state.decode_file(clip.path), clip.reference, f"{clip.source}:{clip.clip_id}"
+
+
+def uploaded_clip():
+    f = st.file_uploader("Audio file", type=list(inputs.UPLOAD_TYPES), key="upload")
+    if f is None:
+        return None
+    st.audio(f.getvalue(), format=f.type or "audio/wav")
+    return app_state.decode(f.getvalue(), f.name), "", f.name
+
+
+def microphone_clip():
+    rec = st.audio_input("Record a clip", key="mic")
+    if rec is None:
+        return None
+    return app_state.decode(rec.getvalue(), "the microphone recording"), "", "microphone"
+
+
+def folder_clip():
+    folders = [str(f) for f in inputs.sample_folders(ROOT)]
+    choice = st.selectbox("Folder", [*folders, OTHER_FOLDER], key="folder",
+                          format_func=lambda f: f if f == OTHER_FOLDER else Path(f).name)
+    if choice == OTHER_FOLDER:
+        choice = st.text_input("Folder path", key="folder_path",
+                               placeholder="a folder of FLAC/WAV with LibriSpeech *.trans.txt or a manifest.csv")
+    if not choice:
+        return None
+    utterances = app_state.folder_utterances(choice.strip())
+    utt = st.selectbox("Utterance", utterances, format_func=inputs.utterance_label, key=f"utt-{choice}")
+    st.audio(utt.path)
+    return app_state.decode_file(utt.path), utt.text, f"{Path(choice).name}:{utt.utt_id}"
+
+
+def show_result(r) -> None:
+    st.markdown(f"**{inputs.model_label(r.model)}**")
+    st.caption(app_runs.run_config(r))
+    if r.status != "ok":
+        st.error(r.error)
+        return
+    if r.weights == "synthetic":
+        st.info(app_runs.SYNTHETIC_NOTE)
+    elif r.references:
+        st.markdown(metrics.diff_html(metrics.word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
+        st.caption(DIFF_LEGEND)
+    else:
+        st.markdown(f"> {r.hypotheses[0] or '(no words recognised)'}")
+        st.caption("No reference text: no WER.")
+    with st.container(horizontal=True):
+        for fig in app_runs.result_figures(r):
+            st.metric(fig.label, fig.value, help=fig.help or None, width="content")
+    st.caption(" ".join(filter(None, [present.hardware([r.cpu_name], [r.gpu_name]),
+                                      present.explain_sources([r.energy_source]), r.notes])))
+
+
+st.title("Transcribe")
+
+# --- 1. the clip -----------------------------------------------------------------------------------
+st.subheader("1 · Choose a clip")
+has_cache = bool(app_state.cached_clips(str(inputs.clip_cache_dir(ROOT))))
+sources = [TEDLIUM, UPLOAD, MIC, FOLDER]
+default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
+source = st.radio("Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
+clip = None
+try:
+    clip = {TEDLIUM: tedlium_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
+except (AudioError, ClipSourceError) as exc:
+    st.error(str(exc))
+reference = ""
+if clip is not None:
+    audio, ref, clip_label = clip
+    reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
+                             key=f"ref-{clip_label}", height=80)
+    st.caption(f"{duration_s(audio):.1f} s of audio")
+
+# --- 2. models and settings ---------------------------------------------------------------------------
+st.subheader("2 · Models and settings")
+options = inputs.model_options(ROOT)
+local = inputs.local_model_folders(ROOT)
+left, right = st.columns([2, 1])
+chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
+                          format_func=inputs.model_label, key="models")
+other = right.text_input("Another model (hub id or local folder)", key="other_model")
+models = inputs.chosen_models(chosen, other)
+
+c1, c2, c3, c4 = st.columns(4)
+devices = app_runs.device_problems()
+device = c1.radio("Device", app_runs.APP_DEVICES, index=app_runs.APP_DEVICES.index(app_runs.default_device()),
+                  captions=[why or "available" for why in devices.values()], key="device")
+precisions = app_runs.precision_problems(device)
+precision = c2.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
+                     key="precision")
+batch_size = c3.segmented_control("Batch size", app_runs.BATCH_SIZES, default=1, required=True, key="batch",
+                                  help="The clip is repeated to fill the batch.")
+c3.caption("The clip repeated to fill one batch.")
+weights = c4.radio("Weights", WEIGHTS, key="weights",
+                   index=1 if models and app_state.pretrained_problem_cached(models[0]) else 0,
+                   captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
+for warning in app_runs.weights_warnings(models, weights, app_state.pretrained_problem_cached):
+    st.warning(warning)
+problems = app_runs.run_problems(models, device, precision) + ([] if clip is not None else ["choose a clip"])
+
+# --- 3. run ---------------------------------------------------------------------------------------------
+run = st.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
+if problems:
+    st.caption("Cannot run yet: " + "; ".join(problems) + ".")
+status_slot, power_slot = st.container(), st.empty()
+if run:
+    requests = [app_runs.RunRequest(m, device, precision, weights, batch_size) for m in models]
+    finished = []
+    with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status:
+        for event in app_runs.run_models(requests, audio, reference, app_state.model):
+            name = inputs.model_label(event.request.model_id)
+            if event.kind == "loading":
+                status.update(label=f"Loading {name} ({weights} weights, {device} {precision})…")
+            elif event.kind == "power":
+                status.update(label=f"Transcribing with {name}…")
+                power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
+            else:
+                finished.append(event.result)
+                st.write(f"{name}: " + (f"done in {event.result.latency_s:.2f} s" if event.kind == "done"
+                                        else "failed"))
+        failed = any(r.status != "ok" for r in finished)
+        status.update(label="Finished" + (" with errors" if failed else ""), state="error" if failed else "complete",
+                      expanded=False)
+    app_state.add_runs(clip_label, finished)
+
+last = [r for _, r in app_state.last_runs()]
+if last:
+    traces, meter_sources = app_runs.traces_of(last)
+    if traces:
+        power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources)))
+    st.subheader("Results")
+    for col, r in zip(st.columns(len(last), border=True), last):
+        with col:
+            show_result(r)
+    stages = app_runs.stage_frame(last)
+    if not stages.empty:
+        st.altair_chart(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
+
+# --- the session's runs ---------------------------------------------------------------------------------
+if app_state.runs():
+    st.subheader("Runs this session")
+    table = app_runs.runs_table(app_state.runs())
+    st.dataframe(app_runs.display_runs(table), hide_index=True)
+    c1, c2 = st.columns([1, 5])
+    c1.download_button("Download CSV", app_runs.runs_csv(table), "asr-runs.csv", "text/csv", icon=":material/download:")
+    c2.button("Clear runs", on_click=app_state.clear_runs)

@@ -1,0 +1,25 @@
+"""ASR cost explorer: `streamlit run streamlit_app.py`. Pages are in pages/, logic in asr_core/."""
+from pathlib import Path
+
+import streamlit as st
+
+from asr_core import app_state
+
+ROOT = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="ASR cost explorer", page_icon=":material/graphic_eq:", layout="wide")
+
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/transcribe.py", title="Transcribe", icon=":material/mic:"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/insights:"),
+    st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:"),
+])
+
+with st.sidebar:
+    hw = app_state.hardware()
+    st.caption(f"This machine: {hw['cpu']}" + (f" + {hw['gpu']}" if hw["gpu"] else " (no CUDA GPU)"))
+    if app_state.runs():
+        st.caption(f"{len(app_state.runs())} run(s) this session")
+
+page.run()
