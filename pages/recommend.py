@@ -1,0 +1,66 @@
+"""Recommend: pick a configuration for a use case from the loaded sweep, with the reason and caveats."""
+from pathlib import Path
+
+import streamlit as st
+
+from asr_core import app_state, charts, explore
+from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
+
+ROOT = Path(__file__).resolve().parents[1]
+ANY = "any"
+OBJECTIVES = {"wer": "lowest WER", "latency": "lowest latency", "energy": "least energy"}
+
+st.title("Recommend a configuration")
+data, read_errors, folder = app_state.sweep_data(ROOT)
+for error in read_errors:
+    st.error(error)
+if data.empty:
+    st.info(f"Nothing to recommend from: `{folder}` has no sweep files and none were uploaded on the Explore page.")
+    st.stop()
+
+name = st.selectbox("Use case", list(USE_CASES), key="use_case")
+preset = USE_CASES[name]
+st.caption(preset.description)
+buckets = explore.filter_options(data).get("bucket", [])
+devices = [ANY, *explore.filter_options(data).get("device", [])]
+
+with st.expander("Constraints (start from the use case; leave a limit empty for none)", expanded=True):
+    k = f"{name}-"  # widgets re-fill from the preset when the use case changes
+    c1, c2, c3 = st.columns(3)
+    device = c1.selectbox("Device", devices, key=k + "device",
+                          index=devices.index(preset.device) if preset.device in devices else 0)
+    chosen_buckets = c2.multiselect("Clip lengths", buckets, key=k + "buckets",
+                                    default=[b for b in preset.buckets if b in buckets])
+    objective = c3.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=k + "objective",
+                             index=list(OBJECTIVE_COLUMNS).index(preset.objective))
+    c1, c2, c3, c4 = st.columns(4)
+    max_latency = c1.number_input("Max latency per utterance (s)", min_value=0.0, value=preset.max_latency_per_utt_s,
+                                  key=k + "latency")
+    max_rtf = c2.number_input("Max RTF", min_value=0.0, value=preset.max_rtf, key=k + "rtf")
+    max_memory = c3.number_input("Max memory (MiB)", min_value=0.0, key=k + "memory",
+                                 value=explore.to_mib(preset.max_peak_memory_bytes))
+    max_energy = c4.number_input("Max energy per audio second (J)", min_value=0.0, key=k + "energy",
+                                 value=preset.max_energy_per_audio_s_j)
+
+use_case = explore.custom_use_case(preset, device=None if device == ANY else device, buckets=chosen_buckets,
+                                   objective=objective, max_latency_per_utt_s=max_latency, max_rtf=max_rtf,
+                                   max_memory_mib=max_memory, max_energy_per_audio_s_j=max_energy)
+rec = recommend(data, use_case)
+if rec.pick is None:
+    st.warning(rec.reason)
+else:
+    st.success(f"**Pick:** {rec.reason}")
+for caveat in rec.caveats:
+    st.caption(f"⚠ {caveat}")
+
+if not rec.candidates.empty:
+    cost = explore.objective_cost(use_case)
+    points = explore.recommend_points(rec, cost)
+    if points.empty:
+        st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
+    else:
+        st.altair_chart(charts.tradeoff(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"))
+        st.caption("Large points are on the Pareto front; the ringed point is the pick. "
+                   + explore.caption(points, energy=cost.startswith("energy")))
+    st.subheader(f"Candidates ({len(rec.candidates)}), best first")
+    st.dataframe(explore.candidates_table(rec.candidates), hide_index=True)
