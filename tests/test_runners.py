@@ -112,3 +112,15 @@ def test_real_tiny_en_wer_on_real_speech():
     assert r.wer <= 0.12, r.wer  # measured about 8.6 % on the 70-utterance set
     assert r.n_clips == 20 and r.n_batches == 3
     assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
+
+
+@needs_shared
+def test_real_tiny_en_long_form_over_30_seconds():
+    refs = speech_refs()
+    ids = sorted(refs)[10:17]
+    audio = np.concatenate([load_audio(SPEECH / f"{i}.flac") for i in ids])
+    assert audio.shape[0] / 16000 > 35
+    lm = load_model(str(SPEECH.parents[1] / "models" / "whisper-tiny.en"), "cpu", "fp32", "pretrained")
+    r = transcribe(lm, [audio], [" ".join(refs[i] for i in ids)], RunOptions(warmup=False, count_flops=False))
+    assert "long-form" in r.notes and r.n_clips == 1
+    assert r.wer <= 0.15, (r.wer, r.hypotheses)
