@@ -12,8 +12,14 @@ import pandas as pd
 
 from .meters import PowerSample
 
-HEIGHT = 280
-POWER_HEIGHT = 220
+PLOT_PX = 240  # height of the plotting area itself
+POWER_PLOT_PX = 180
+BAR_PX = 30  # per bar of the stage chart
+# Streamlit sizes an Altair chart's *whole* height (title, axes, legend) to the spec's height, so
+# each builder adds room for those around the plot: a fixed allowance plus one row per legend entry.
+CHROME_PX = 160
+LEGEND_ROW_PX = 20
+LEGEND_FONT_PX = 12
 STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c2a5", "CTC head": "#a6d854"}
 SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
 SOURCE_DETAIL = {"estimate": "estimate", "rapl": "RAPL", "nvml_counter": "NVML", "nvml_power": "NVML"}
@@ -32,7 +38,23 @@ CONFIG_TOOLTIP = ["model", "weights", "device", "precision", "batch_size", "buck
 
 
 def _legend() -> alt.Legend:
-    return alt.Legend(orient="bottom", columns=2, labelLimit=420, title=None)
+    return alt.Legend(orient="bottom", columns=1, labelLimit=600, title=None, offset=4, symbolSize=60,
+                      labelFontSize=LEGEND_FONT_PX, rowPadding=LEGEND_ROW_PX - LEGEND_FONT_PX - 3)
+
+
+def _colour(df: pd.DataFrame) -> alt.Color:
+    """Series colours from a palette whose neighbours differ (Streamlit's pairs light and dark shades)."""
+    scheme = "tableau10" if _n(df, "series") <= 10 else "tableau20"
+    return alt.Color("series", type="nominal", legend=_legend(), scale=alt.Scale(scheme=scheme))
+
+
+def _height(plot_px: int, *legend_entries: int) -> int:
+    """Total chart height for a plot of plot_px with bottom legends of these many entries."""
+    return plot_px + CHROME_PX + LEGEND_ROW_PX * sum(legend_entries)
+
+
+def _n(df: pd.DataFrame, col: str) -> int:
+    return int(df[col].nunique()) if col in df.columns else 0
 
 
 def _tooltip(df: pd.DataFrame, *extra: str) -> list[alt.Tooltip]:
@@ -72,10 +94,11 @@ def power_frame(traces: Mapping[str, Sequence[PowerSample]],
 
 def power_chart(frame: pd.DataFrame) -> alt.Chart:
     """Power over time since each run's monitor started, one line per model and meter."""
-    return alt.Chart(frame, height=POWER_HEIGHT, title="Power during the run").mark_line(interpolate="monotone").encode(
+    height = _height(POWER_PLOT_PX, _n(frame, "series"))
+    return alt.Chart(frame, height=height, title="Power during the run").mark_line(interpolate="monotone").encode(
         x=alt.X("t_s", type="quantitative", title="time since start (s)"),
         y=alt.Y("watts", type="quantitative", title="power (W)"),
-        color=alt.Color("series", type="nominal", legend=_legend()),
+        color=_colour(frame),
         tooltip=[alt.Tooltip("series", title="meter"), alt.Tooltip("t_s", format=".2f", title="t (s)"),
                  alt.Tooltip("watts", format=".1f", title="W")],
     )
@@ -88,11 +111,11 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
     stages = [s for s in STAGE_COLOURS if s in set(frame["stage"])]
     order = {s: i for i, s in enumerate(STAGE_COLOURS)}
     frame = frame.assign(stage_order=frame["stage"].map(order))
-    height = max(60, 28 * frame["label"].nunique())
+    height = _height(BAR_PX * _n(frame, "label"), 1)
     return alt.Chart(frame, title=title, height=height).mark_bar().encode(
         y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
         x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
-        color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None),
+        color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),
                         scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),
         order=alt.Order("stage_order", type="quantitative"),
         tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g")],
@@ -103,10 +126,10 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
 
 def by_length(agg: pd.DataFrame, y: str, title: str, order: Sequence[str], log: bool = False) -> alt.Chart:
     """One line per configuration series over the clip-length buckets."""
-    return alt.Chart(agg, title=title, height=HEIGHT).mark_line(point=True).encode(
+    return alt.Chart(agg, title=title, height=_height(PLOT_PX, _n(agg, "series"))).mark_line(point=True).encode(
         x=alt.X("bucket", type="ordinal", sort=list(order), title="clip length (bucket)", axis=alt.Axis(labelAngle=0)),
         y=_y(y, log),
-        color=alt.Color("series", type="nominal", legend=_legend()),
+        color=_colour(agg),
         tooltip=_tooltip(agg, y, "clip_s"),
     )
 
@@ -114,11 +137,11 @@ def by_length(agg: pd.DataFrame, y: str, title: str, order: Sequence[str], log: 
 def by_batch(agg: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Chart:
     """One line per configuration series over batch size (log2 axis)."""
     data = _with_mib(agg) if y == "peak_memory_mib" else agg
-    return alt.Chart(data, title=title, height=HEIGHT).mark_line(point=True).encode(
+    return alt.Chart(data, title=title, height=_height(PLOT_PX, _n(data, "series"))).mark_line(point=True).encode(
         x=alt.X("batch_size", type="quantitative", scale=alt.Scale(type="log", base=2), title="batch size",
                 axis=alt.Axis(values=sorted(data["batch_size"].unique().tolist()) or alt.Undefined)),
         y=_y(y, log),
-        color=alt.Color("series", type="nominal", legend=_legend()),
+        color=_colour(data),
         tooltip=_tooltip(data, y),
     )
 
@@ -129,12 +152,13 @@ def _with_mib(agg: pd.DataFrame) -> pd.DataFrame:
 
 def latency_vs_flops(agg: pd.DataFrame) -> alt.Chart:
     """Latency per utterance against FLOPs per utterance, log-log; shape marks the device."""
-    return alt.Chart(agg, title="Latency vs FLOPs", height=HEIGHT).mark_point(filled=True, size=70).encode(
+    height = _height(PLOT_PX, _n(agg, "series"), 1 + _n(agg, "device"))
+    return alt.Chart(agg, title="Latency vs FLOPs", height=height).mark_point(filled=True, size=70).encode(
         x=alt.X("flops_per_utt", type="quantitative", scale=alt.Scale(type="log"), title=FIELDS["flops_per_utt"][0],
                 axis=alt.Axis(format="~s")),
         y=_y("latency_per_utt_s", log=True),
-        color=alt.Color("series", type="nominal", legend=_legend()),
-        shape=alt.Shape("device", type="nominal", legend=alt.Legend(orient="bottom")),
+        color=_colour(agg),
+        shape=alt.Shape("device", type="nominal", legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=_tooltip(agg, "flops_per_utt", "latency_per_utt_s"),
     )
 
@@ -146,9 +170,10 @@ def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> a
               title=FIELDS.get(cost, (cost,))[0])
     dots = base.mark_point(filled=True, opacity=0.85).encode(
         x=x, y=_y("wer"),
-        color=alt.Color("series", type="nominal", legend=_legend()),
+        color=_colour(points),
         size=alt.Size("pareto", type="nominal", scale=alt.Scale(domain=[False, True], range=[50, 180]),
-                      legend=alt.Legend(title="on the Pareto front", orient="bottom")),
+                      legend=alt.Legend(title=None, orient="bottom", direction="horizontal",
+                                        labelExpr="datum.label == 'true' ? 'on the Pareto front' : 'dominated'")),
         tooltip=_tooltip(points, "wer", cost, "pareto"),
     )
     front = base.transform_filter(alt.datum.pareto).mark_line(
@@ -158,4 +183,4 @@ def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> a
         pick = base.transform_filter(alt.datum.pick)
         layers += [pick.mark_point(size=500, strokeWidth=2.5, color=PICK_COLOUR, filled=False).encode(x=x, y=_y("wer")),
                    pick.mark_text(dy=-18, color=PICK_COLOUR, fontWeight="bold", text="pick").encode(x=x, y=_y("wer"))]
-    return alt.layer(*layers, title=title, height=HEIGHT)
+    return alt.layer(*layers, title=title, height=_height(PLOT_PX, _n(points, "series"), 1))

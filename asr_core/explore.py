@@ -6,6 +6,7 @@ Everything a chart plots comes from ``aggregate``: medians over repeats, one row
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 
 from . import present
 from .app_inputs import bucket_seconds
-from .recommend import pareto_front
+from .recommend import GROUP_KEYS, OBJECTIVE_COLUMNS, Recommendation, UseCase, pareto_front
 from .results import RESULT_FIELDS, STATUS_OK
 
 PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
@@ -30,6 +31,8 @@ REQUIRED = ("model", "device", "precision", "weights", "batch_size", "bucket", "
 FILTERS = {"model": "Model", "device": "Device", "precision": "Precision", "weights": "Weights",
            "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size"}
 CONFIG_KEYS = ["model", "family", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
+# Device and batch size do not change what a model computes, so accuracy is pooled over them.
+WER_KEYS = ["model", "family", "runtime", "weights", "precision", "bucket"]
 MEDIAN_COLUMNS = ["audio_s", "n_clips", "latency_s", "latency_per_utt_s", "rtf", "throughput_audio_s_per_s",
                   "throughput_utt_per_s", "preprocess_s", "encoder_s", "decoder_s", "energy_j",
                   "energy_per_utt_j", "energy_per_audio_s_j", "wer", "cer", "total_flops",
@@ -89,7 +92,7 @@ def normalise(df: pd.DataFrame, name: str) -> pd.DataFrame:
             df[col] = _blank(col)
     for col in ("model", "device", "precision", "weights", "runtime", "bucket", "status", "energy_source",
                 "cpu_name", "gpu_name", "clip_source", "family", "error"):
-        df[col] = df[col].fillna("").astype(str)
+        df[col] = df[col].astype("string").fillna("").astype(str)
     df["batch_size"] = pd.to_numeric(df["batch_size"], errors="coerce").fillna(1).astype(int)
     df["repeat"] = pd.to_numeric(df["repeat"], errors="coerce").fillna(0).astype(int)
     df[SOURCE_FILE] = Path(name).name
@@ -202,9 +205,13 @@ def _short(key: str, value: str) -> str:
     return value
 
 
-def for_bucket(ok: pd.DataFrame, bucket: str | None) -> pd.DataFrame:
-    """The rows of one clip-length bucket (all rows when bucket is None)."""
-    return ok if bucket is None else ok[ok["bucket"] == bucket]
+def subset(rows: pd.DataFrame, **equals: object) -> pd.DataFrame:
+    """The rows whose columns equal the given values (a value of None keeps every row)."""
+    keep = pd.Series(True, index=rows.index)
+    for col, value in equals.items():
+        if value is not None:
+            keep &= rows[col] == value
+    return rows[keep]
 
 
 def bucket_order(df: pd.DataFrame) -> list[str]:
@@ -260,3 +267,53 @@ def _names(df: pd.DataFrame, col: str) -> list[str]:
 
 def clip_sources(df: pd.DataFrame) -> list[str]:
     return sorted({s for s in df.get("clip_source", pd.Series(dtype=str)).dropna().astype(str) if s})
+
+
+# --- recommend ---------------------------------------------------------------------------------
+
+def to_mib(n_bytes: float | None) -> float | None:
+    return None if n_bytes is None else n_bytes / present.MIB
+
+
+def custom_use_case(preset: UseCase, *, device: str | None, buckets: Sequence[str], batch_sizes: Sequence[int],
+                    objective: str, max_latency_per_utt_s: float | None, max_rtf: float | None,
+                    max_memory_mib: float | None, max_energy_per_audio_s_j: float | None) -> UseCase:
+    """The preset with the page's constraints; named '(custom)' when they differ from it."""
+    case = dataclasses.replace(
+        preset, device=device, buckets=tuple(buckets), batch_sizes=tuple(int(b) for b in batch_sizes),
+        objective=objective, max_latency_per_utt_s=max_latency_per_utt_s, max_rtf=max_rtf,
+        max_peak_memory_bytes=None if max_memory_mib is None else max_memory_mib * present.MIB,
+        max_energy_per_audio_s_j=max_energy_per_audio_s_j)
+    return case if case == preset else dataclasses.replace(case, name=f"{preset.name} (custom)")
+
+
+def objective_cost(use_case: UseCase) -> str:
+    """The cost axis of the WER trade-off, chosen as recommend() does: the first ranked non-WER key."""
+    ranked = [use_case.objective, use_case.tie_break, "latency"]
+    return OBJECTIVE_COLUMNS[next(k for k in ranked if k != "wer")]
+
+
+def recommend_points(rec: Recommendation, data: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """The candidates with a WER and a cost, marked 'pareto' and 'pick', with hardware and series labels."""
+    cand = rec.candidates.dropna(subset=["wer", cost])
+    if cand.empty:
+        return cand.assign(pareto=pd.Series(dtype=bool), pick=pd.Series(dtype=bool), series=pd.Series(dtype=str))
+    ok, _ = split_status(data)
+    hw = ok.groupby(GROUP_KEYS, dropna=False)[["cpu_name", "gpu_name"]].agg(_join_unique).reset_index()
+    points = cand.merge(hw, on=GROUP_KEYS, how="left").set_axis(cand.index)
+    pick = rec.pick.name if rec.pick is not None else None
+    points = points.assign(pareto=points.index.isin(rec.pareto.index), pick=points.index == pick)
+    return add_series(points, [k for k in GROUP_KEYS])
+
+
+CANDIDATE_COLUMNS = {"model": "model", "runtime": "runtime", "weights": "weights", "device": "device",
+                     "precision": "precision", "batch_size": "batch", "bucket": "clips", "n_runs": "runs",
+                     "wer_pct": "WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
+                     "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
+                     "peak_memory_mib": "peak memory (MiB)"}
+
+
+def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
+    shown = candidates.assign(wer_pct=candidates["wer"] * 100,
+                              peak_memory_mib=candidates["peak_memory_bytes"] / present.MIB)
+    return shown[list(CANDIDATE_COLUMNS)].rename(columns=CANDIDATE_COLUMNS)

@@ -116,8 +116,12 @@ def pretrained_problem(model_id: str) -> str | None:
     if Path(model_id).is_dir():
         return None if (Path(model_id) / "config.json").is_file() else f"{model_id} has no config.json"
     from huggingface_hub import constants, try_to_load_from_cache
-    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
-        return None
+    from huggingface_hub.errors import HFValidationError
+    try:
+        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+            return None
+    except HFValidationError:
+        return f"'{model_id}' is neither a local folder nor a hub id of the form owner/name"
     if constants.HF_HUB_OFFLINE:
         return f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
     if not _hub_reachable(constants.ENDPOINT):

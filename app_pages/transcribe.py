@@ -10,13 +10,13 @@ from asr_core.clips import ClipSourceError
 from asr_core.models import PRECISIONS, WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
-TEDLIUM, UPLOAD, MIC, FOLDER = "TED-LIUM clips", "Upload a file", "Microphone", "Sample folder"
+CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"
 DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
                "Both texts are normalised (case, punctuation, numbers) before comparing.")
 
 
-def tedlium_clip():
+def cached_clip():
     cache = inputs.clip_cache_dir(ROOT)
     clips = app_state.cached_clips(str(cache))
     if not clips:
@@ -88,12 +88,12 @@ st.title("Transcribe")
 # --- 1. the clip -----------------------------------------------------------------------------------
 st.subheader("1 · Choose a clip")
 has_cache = bool(app_state.cached_clips(str(inputs.clip_cache_dir(ROOT))))
-sources = [TEDLIUM, UPLOAD, MIC, FOLDER]
+sources = [CACHE, UPLOAD, MIC, FOLDER]
 default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
 source = st.radio("Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
 clip = None
 try:
-    clip = {TEDLIUM: tedlium_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
+    clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
 except (AudioError, ClipSourceError) as exc:
     st.error(str(exc))
 reference = ""

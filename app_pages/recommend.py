@@ -21,18 +21,23 @@ if data.empty:
 name = st.selectbox("Use case", list(USE_CASES), key="use_case")
 preset = USE_CASES[name]
 st.caption(preset.description)
-buckets = explore.filter_options(data).get("bucket", [])
-devices = [ANY, *explore.filter_options(data).get("device", [])]
+options = explore.filter_options(data)
+buckets, batch_sizes = options.get("bucket", []), options.get("batch_size", [])
+devices = [ANY, *options.get("device", [])]
 
 with st.expander("Constraints (start from the use case; leave a limit empty for none)", expanded=True):
     k = f"{name}-"  # widgets re-fill from the preset when the use case changes
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     device = c1.selectbox("Device", devices, key=k + "device",
                           index=devices.index(preset.device) if preset.device in devices else 0)
-    chosen_buckets = c2.multiselect("Clip lengths", buckets, key=k + "buckets",
+    chosen_buckets = c2.multiselect("Clip lengths (empty: any)", buckets, key=k + "buckets",
                                     default=[b for b in preset.buckets if b in buckets])
-    objective = c3.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=k + "objective",
+    chosen_batches = c3.multiselect("Batch sizes (empty: any)", batch_sizes, key=k + "batches",
+                                    default=[b for b in preset.batch_sizes if b in batch_sizes])
+    objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=k + "objective",
                              index=list(OBJECTIVE_COLUMNS).index(preset.objective))
+    pretrained_only = st.checkbox("Only pretrained weights (synthetic runs have no WER)", key=k + "pretrained",
+                                  value=bool((data["weights"] == "pretrained").any()))
     c1, c2, c3, c4 = st.columns(4)
     max_latency = c1.number_input("Max latency per utterance (s)", min_value=0.0, value=preset.max_latency_per_utt_s,
                                   key=k + "latency")
@@ -42,10 +47,12 @@ with st.expander("Constraints (start from the use case; leave a limit empty for 
     max_energy = c4.number_input("Max energy per audio second (J)", min_value=0.0, key=k + "energy",
                                  value=preset.max_energy_per_audio_s_j)
 
-use_case = explore.custom_use_case(preset, device=None if device == ANY else device, buckets=chosen_buckets,
-                                   objective=objective, max_latency_per_utt_s=max_latency, max_rtf=max_rtf,
-                                   max_memory_mib=max_memory, max_energy_per_audio_s_j=max_energy)
-rec = recommend(data, use_case)
+use_case = explore.custom_use_case(
+    preset, device=None if device == ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
+    objective=objective, max_latency_per_utt_s=max_latency, max_rtf=max_rtf, max_memory_mib=max_memory,
+    max_energy_per_audio_s_j=max_energy)
+rows = explore.subset(data, weights="pretrained" if pretrained_only else None)
+rec = recommend(rows, use_case)
 if rec.pick is None:
     st.warning(rec.reason)
 else:
@@ -55,7 +62,7 @@ for caveat in rec.caveats:
 
 if not rec.candidates.empty:
     cost = explore.objective_cost(use_case)
-    points = explore.recommend_points(rec, cost)
+    points = explore.recommend_points(rec, rows, cost)
     if points.empty:
         st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
     else:

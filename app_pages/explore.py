@@ -6,11 +6,12 @@ import streamlit as st
 from asr_core import app_state, charts, explore
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 "
-                 "--models openai/whisper-tiny --weights-kinds synthetic --devices cpu "
-                 "--out precomputed/my-sweep.parquet")
+SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
+                 "    --models openai/whisper-tiny --weights-kinds synthetic --devices cpu \\\n"
+                 "    --out precomputed/my-sweep.parquet")
 NO_WER = ("No WER to show: the selected runs used synthetic weights (random values: timing only) "
           "or had no reference. Select pretrained runs to compare accuracy.")
+SELECT_PX = 160
 # cost column -> label in the trade-off selector
 COSTS = {"latency_per_utt_s": "latency per utterance", "rtf": "RTF",
          "energy_per_audio_s_j": "energy per audio second"}
@@ -53,7 +54,7 @@ st.caption(f"{len(data)} rows from {', '.join(sorted(data[explore.SOURCE_FILE].u
 
 with st.sidebar:
     st.header("Filters")
-    selections = {col: st.multiselect(label, values, default=values, key=f"filter-{col}")
+    selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=f"filter-{col}")
                   for col, values in explore.filter_options(data).items()}
 rows = explore.apply_filters(data, selections)
 ok, failed = explore.split_status(rows)
@@ -62,8 +63,9 @@ if ok.empty:
 else:
     agg = explore.aggregate(ok)
     order = explore.bucket_order(agg)
-    with_wer, no_wer = explore.with_wer(agg)
+    with_wer, no_wer = explore.with_wer(explore.aggregate(ok, keys=explore.WER_KEYS))
     buckets = explore.bucket_order(ok)
+    batch_sizes = sorted(ok["batch_size"].unique().tolist())
     quality, speed, energy, tradeoffs, batch, stages = st.tabs(
         ["Accuracy", "Speed", "Energy", "Trade-offs", "Batch size & compute", "Stages"])
     with quality:
@@ -71,26 +73,33 @@ else:
             st.info(NO_WER)
         else:
             chart(charts.by_length(with_wer, "wer", "WER by clip length", order), with_wer)
+            st.caption("WER is pooled over devices and batch sizes, which do not change what a model computes.")
             wer_note(no_wer)
     with speed:
+        size = st.selectbox("Batch size", batch_sizes, key="speed_batch", width=SELECT_PX)
+        per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))
         left, right = st.columns(2)
         with left:
-            chart(charts.by_length(agg, "latency_per_utt_s", "Latency per utterance (log scale)", order, log=True), agg)
+            chart(charts.by_length(per_length, "latency_per_utt_s", "Latency per utterance (log scale)", order,
+                                   log=True), per_length)
         with right:
-            chart(charts.by_length(agg, "rtf", "Real-time factor (below 1: faster than real time)", order, log=True),
-                  agg)
+            chart(charts.by_length(per_length, "rtf", "Real-time factor (below 1: faster than real time)", order,
+                                   log=True), per_length)
     with energy:
+        size = st.selectbox("Batch size", batch_sizes, key="energy_batch", width=SELECT_PX)
+        per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))
         left, right = st.columns(2)
         with left:
-            chart(charts.by_length(agg, "energy_per_utt_j", "Energy per utterance", order, log=True), agg, True)
+            chart(charts.by_length(per_length, "energy_per_utt_j", "Energy per utterance", order, log=True),
+                  per_length, True)
         with right:
-            chart(charts.by_length(agg, "energy_per_audio_s_j", "Energy per audio second", order, log=True),
-                  agg, True)
+            chart(charts.by_length(per_length, "energy_per_audio_s_j", "Energy per audio second", order, log=True),
+                  per_length, True)
     with tradeoffs:
-        c1, c2 = st.columns(2)
-        cost = c1.selectbox("Cost", list(COSTS), format_func=COSTS.get, key="tradeoff_cost")
-        bucket = c2.selectbox("Clip length", buckets, key="tradeoff_bucket")
-        points = explore.tradeoff(explore.aggregate(explore.for_bucket(ok, bucket)), cost)
+        with st.container(horizontal=True):
+            cost = st.selectbox("Cost", list(COSTS), format_func=COSTS.get, key="tradeoff_cost", width=2 * SELECT_PX)
+            bucket = st.selectbox("Clip length", buckets, key="tradeoff_bucket", width=SELECT_PX)
+        points = explore.tradeoff(explore.aggregate(explore.subset(ok, bucket=bucket)), cost)
         if points.empty:
             st.info(NO_WER)
         else:
@@ -99,8 +108,8 @@ else:
             st.caption("Large points are on the Pareto front: no other configuration has both a lower WER and "
                        "a lower cost. The dashed line joins them.")
     with batch:
-        bucket = st.selectbox("Clip length", buckets, key="batch_bucket")
-        per_batch = explore.aggregate(explore.for_bucket(ok, bucket), series_exclude=("batch_size",))
+        bucket = st.selectbox("Clip length", buckets, key="batch_bucket", width=SELECT_PX)
+        per_batch = explore.aggregate(explore.subset(ok, bucket=bucket), series_exclude=("batch_size",))
         left, right = st.columns(2)
         with left:
             chart(charts.by_batch(per_batch, "throughput_audio_s_per_s", f"Throughput vs batch size ({bucket})"),
@@ -108,10 +117,10 @@ else:
         with right:
             chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"), per_batch)
         st.caption("Peak memory: GPU memory reserved for CUDA runs, process resident memory (RSS) for CPU runs.")
-        chart(charts.latency_vs_flops(agg), agg)
+        chart(charts.latency_vs_flops(per_batch), per_batch)
     with stages:
-        bucket = st.selectbox("Clip length", buckets, key="stage_bucket")
-        per_stage = explore.aggregate(explore.for_bucket(ok, bucket))
+        bucket = st.selectbox("Clip length", buckets, key="stage_bucket", width=SELECT_PX)
+        per_stage = explore.aggregate(explore.subset(ok, bucket=bucket))
         chart(charts.stage_chart(explore.stage_frame(per_stage), title=f"Where the time goes ({bucket} clips)"),
               per_stage)
 

@@ -1,14 +1,16 @@
-"""A small, realistic-looking sweep table for app and chart tests. Test data only: never written
-into precomputed/ (the lead ships real measurements there)."""
+"""Test data for the app: a small, realistic-looking sweep table (never written into precomputed/,
+which ships real measurements) and a LibriSpeech-style folder of tones."""
 from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from asr_core.results import Result
+from conftest import tone
 
 FAKE_CLIP_SOURCE = "fake-test-data"
 BUCKET_S = {"5s": 5.0, "15s": 15.0, "30s": 32.0, "60s": 62.0}
@@ -23,7 +25,7 @@ def _row(model: str, weights: str, device: str, bucket: str, batch: int, repeat:
     family, cost, wer = MODELS[model]
     clip_s, n = BUCKET_S[bucket], 8
     gpu = device == "cuda"
-    per_utt = cost * (0.02 + 0.004 * clip_s) * (0.08 if gpu else 1.0) / (batch ** (0.6 if gpu else 0.15))
+    per_utt = cost * (0.05 + 0.01 * clip_s) * (0.15 if gpu else 1.0) / (batch ** (0.5 if gpu else 0.15))
     per_utt *= 1 + 0.03 * rng.standard_normal()
     latency = per_utt * n
     pre, enc = 0.08 * latency, (0.55 if family == "ctc" else 0.35) * latency
@@ -63,3 +65,15 @@ def fake_sweep(seed: int = 0, repeats: int = 2) -> pd.DataFrame:
     rows.append({**oom.to_dict(), "repeat": 0, "runtime": "transformers", "clip_source": FAKE_CLIP_SOURCE,
                  "git_commit": "abc1234"})
     return pd.DataFrame(rows)
+
+
+def librispeech_folder(folder: Path, n: int = 2, seconds: float = 1.0) -> Path:
+    """n utterances of one chapter ("1-2-0000" ...), tones of the given length, with a .trans.txt."""
+    import soundfile as sf
+    folder.mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        sf.write(folder / f"1-2-{i:04d}.flac", tone(seconds, 200 + 50 * i, seed=i), 16000)
+        lines.append(f"1-2-{i:04d} WORD NUMBER {i}")
+    (folder / "1-2.trans.txt").write_text("\n".join(lines) + "\n")
+    return folder

@@ -12,16 +12,16 @@ st.markdown(
     "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
 )
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
-c2.page_link("pages/explore.py", label="Explore the sweep", icon=":material/insights:")
-c3.page_link("pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
+c1.page_link("app_pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
+c2.page_link("app_pages/explore.py", label="Explore the sweep", icon=":material/insights:")
+c3.page_link("app_pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
 
 left, right = st.columns(2)
 with left:
     st.subheader("Hardware found")
-    st.dataframe(present.hardware_table(app_state.hardware()), hide_index=True)
+    st.table(present.hardware_table(app_state.hardware()), hide_index=True, hide_header=True, border="horizontal")
 with right:
     st.subheader("Energy meters")
-    st.dataframe(present.meter_table(app_state.meter_status()), hide_index=True)
+    st.table(present.meter_table(app_state.meter_status()), hide_index=True, border="horizontal")
     st.caption("Energy uses the best meter that works: the GPU's NVML counter, then RAPL for the CPU; "
                "without RAPL the CPU figure is an estimate from CPU time, labelled 'estimate' everywhere.")

@@ -1,0 +1,264 @@
+"""Every page through streamlit.testing.v1.AppTest: it renders, runs, filters and recommends."""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import soundfile as sf
+import torch
+
+from asr_core import app_runs, app_state
+from conftest import ROOT, SPEECH, TINY_EN, needs_shared, tone
+from fakes import fake_sweep, librispeech_folder
+
+APP = str(ROOT / "streamlit_app.py")
+TIMEOUT_S = 120
+RUN = "Run"
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A fake sweep in an empty precomputed folder and an empty clip cache, for every page test."""
+    pre = tmp_path / "precomputed"
+    pre.mkdir()
+    fake_sweep().to_parquet(pre / "fake-sweep.parquet")
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(pre))
+    monkeypatch.setenv("ASR_CLIP_CACHE", str(tmp_path / "no-clip-cache"))
+    return pre
+
+
+def _open(page: str):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    _clean(at)
+    return at
+
+
+def _clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _charts(at) -> list[tuple[str, pd.DataFrame]]:
+    """(title, data) of every Altair chart on the page."""
+    out = []
+    for el in at.get("vega_lite_chart"):
+        spec = json.loads(el.proto.spec)
+        title = spec.get("title", "")
+        data = pa.ipc.open_stream(el.proto.datasets[0].data.data).read_all().to_pandas()
+        out.append((title if isinstance(title, str) else title.get("text", ""), data))
+    return out
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _wav(seconds: float) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, tone(seconds), 16000, format="WAV")
+    return buf.getvalue()
+
+
+# --- Home ------------------------------------------------------------------------------------------
+
+def test_home_shows_hardware_and_meters(env):
+    at = _open("home")
+    assert at.title[0].value == "What does speech recognition cost?"
+    assert len(at.table) == 2
+    meters = at.table[1].value
+    assert {"NVML energy counter", "RAPL", "CPU estimate"} <= set(meters["meter"])
+    assert meters.set_index("meter").loc["CPU estimate", "works"] == "yes"
+    assert at.table[0].value.iloc[0, 0] == "CPU"
+
+
+# --- Transcribe ------------------------------------------------------------------------------------
+
+def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    at = _open("transcribe")
+    device = at.radio(key="device")
+    assert device.value == "cpu"
+    assert app_runs.NO_GPU in device.proto.captions[1]
+    precision = at.radio(key="precision")
+    assert "not supported on CPU" in precision.proto.captions[1]
+    precision.set_value("fp16").run()
+    _clean(at)
+    assert _button(at, RUN).disabled
+    assert any("fp16 on cpu" in c.value for c in at.caption)
+
+
+def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    at.radio(key="weights").set_value("synthetic").run()
+    _clean(at)
+    assert not _button(at, RUN).disabled
+    _button(at, RUN).click().run()
+    _clean(at)
+    runs = at.session_state[app_state.RUNS_KEY]
+    assert len(runs) == 1
+    clip, r = runs[0]
+    assert clip == "tone.wav" and r.status == "ok" and r.weights == "synthetic" and r.latency_s > 0
+    assert math.isnan(r.wer) and r.audio_s == pytest.approx(1.5)
+    assert any(app_runs.SYNTHETIC_NOTE in i.value for i in at.info)
+    labels = [m.label for m in at.metric]
+    assert "WER" in labels and any(label.startswith("Energy (") for label in labels)
+    titles = [t for t, _ in _charts(at)]
+    assert "Power during the run" in titles and any(t.startswith("Where the time goes") for t in titles)
+    assert at.dataframe and at.download_button
+
+
+def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
+    from asr_core.clips import build_clip_cache
+    cache = tmp_path / "cache"
+    build_clip_cache(str(librispeech_folder(tmp_path / "ls", n=8, seconds=2.0)), cache,
+                     buckets={"5s": (3.0, 7.0), "15s": (10.0, 20.0)}, per_bucket=2)
+    monkeypatch.setenv("ASR_CLIP_CACHE", str(cache))
+    at = _open("transcribe")
+    assert at.radio(key="source").value.startswith("Clips by length")  # the cache is the default source
+    assert at.segmented_control(key="bucket").value == "5s"
+    at.segmented_control(key="bucket").set_value("15s").run()
+    clip = at.selectbox(key="clip-15s").value
+    assert clip.bucket == "15s" and clip.source == "local:ls"
+    assert at.text_area[0].value == clip.reference and clip.reference.startswith("WORD NUMBER")
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    at.radio(key="weights").set_value("synthetic").run()
+    _button(at, RUN).click().run()
+    _clean(at)
+    label, r = at.session_state[app_state.RUNS_KEY][0]
+    assert label == f"local:ls:{clip.clip_id}" and r.bucket == "15s"
+    assert r.audio_s == pytest.approx(clip.duration_s, abs=0.01)
+
+
+def test_transcribe_shows_a_model_error_and_keeps_going(env):
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(0.5), "audio/wav")).run()
+    at.multiselect(key="models").set_value([])
+    at.text_input(key="other_model").set_value("/no/such/model")
+    at.radio(key="weights").set_value("synthetic").run()
+    _button(at, RUN).click().run()
+    _clean(at)
+    assert any("Unknown model '/no/such/model'" in e.value for e in at.error)
+    assert at.session_state[app_state.RUNS_KEY][0][1].status == "error"
+
+
+def test_transcribe_undecodable_upload_is_an_error_message(env):
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("noise.wav", b"not audio at all", "audio/wav")).run()
+    _clean(at)
+    assert any("Could not decode" in e.value for e in at.error)
+    assert _button(at, RUN).disabled
+
+
+@needs_shared
+def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
+    at = _open("transcribe")  # defaults: the sample folder's first utterance, the local tiny.en, pretrained
+    assert at.radio(key="source").value == "Sample folder"
+    assert at.multiselect(key="models").value == [str(TINY_EN.resolve())]
+    assert at.radio(key="weights").value == "pretrained"
+    _button(at, RUN).click().run()
+    _clean(at)
+    _, r = at.session_state[app_state.RUNS_KEY][0]
+    assert r.status == "ok" and r.references == ("CAPTAIN FRERE SAYS THAT THE SCENERY IS DELIGHTFUL",)
+    assert 0 <= r.wer <= 0.25  # tiny.en mishears one proper name at most
+    assert any('class="word-diff"' in m.value for m in at.markdown)
+    assert not at.error
+
+
+# --- Explore ---------------------------------------------------------------------------------------
+
+def test_explore_draws_every_chart_and_lists_failures(env):
+    at = _open("explore")
+    charts = _charts(at)
+    titles = " | ".join(t for t, _ in charts)
+    for expected in ("WER by clip length", "Latency per utterance", "Real-time factor", "Energy per utterance",
+                     "Energy per audio second", "WER vs", "Throughput vs batch size", "Peak memory vs batch size",
+                     "Latency vs FLOPs", "Where the time goes"):
+        assert expected in titles, titles
+    assert all(not data.empty for _, data in charts)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Intel(R) Xeon(R) Platinum 8480+" in captions and "estimate" in captions
+    assert "fake-test-data" in captions  # the clip_source of the rows
+    failed = [d for d in at.dataframe if "status" in d.value.columns]
+    assert failed and failed[0].value["status"].tolist() == ["oom"]
+
+
+def test_explore_filters_change_the_charts_data(env):
+    at = _open("explore")
+    before = {t: d for t, d in _charts(at)}
+    assert before["Latency per utterance (log scale)"]["model"].nunique() == 3
+    at.multiselect(key="filter-model").set_value(["openai/whisper-base"])
+    at.multiselect(key="filter-device").set_value(["cpu"]).run()
+    _clean(at)
+    after = {t: d for t, d in _charts(at)}
+    for title, data in after.items():
+        if "model" in data.columns:
+            assert set(data["model"]) == {"openai/whisper-base"}, title
+        if "device" in data.columns:
+            assert set(data["device"]) == {"cpu"}, title
+    assert len(after["Latency per utterance (log scale)"]) < len(before["Latency per utterance (log scale)"])
+
+
+def test_explore_synthetic_only_explains_the_missing_wer(env):
+    at = _open("explore")
+    at.multiselect(key="filter-weights").set_value(["synthetic"]).run()
+    _clean(at)
+    assert any("No WER to show" in i.value for i in at.info)
+    assert not any(t.startswith("WER by") for t, _ in _charts(at))
+
+
+def test_explore_empty_state_explains_how_to_run_a_sweep(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    at = _open("explore")
+    assert any("No sweep results yet" in i.value for i in at.info)
+    command = " ".join(at.code[0].value.replace("\\", " ").split())
+    assert command == ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 --models "
+                       "openai/whisper-tiny --weights-kinds synthetic --devices cpu --out precomputed/my-sweep.parquet")
+    assert not _charts(at)
+
+
+def test_explore_uploaded_csv_is_charted_and_a_bad_file_is_reported(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    at = _open("explore")
+    csv = fake_sweep().to_csv(index=False).encode()
+    at.file_uploader(key="sweep_uploads").set_value([("mine.csv", csv, "text/csv"),
+                                                     ("junk.parquet", b"junk", "application/octet-stream")]).run()
+    _clean(at)
+    assert any("junk.parquet" in e.value for e in at.error)
+    assert _charts(at)
+    assert any("mine.csv" in c.value for c in at.caption)
+
+
+# --- Recommend -------------------------------------------------------------------------------------
+
+def test_recommend_picks_for_each_use_case(env):
+    at = _open("recommend")
+    assert at.success and "**Pick:** openai/whisper-tiny" in at.success[0].value
+    at.selectbox(key="use_case").set_value("Offline lectures").run()
+    _clean(at)
+    assert at.success and "lowest WER" in at.success[0].value
+    assert any(t.startswith("Candidates: WER vs") for t, _ in _charts(at))
+    assert at.dataframe[0].value["model"].iloc[0] in at.success[0].value
+
+
+def test_recommend_impossible_constraints_say_what_is_closest(env):
+    at = _open("recommend")
+    at.number_input(key="Short voice commands-latency").set_value(0.001).run()
+    _clean(at)
+    assert not at.success
+    assert any("Nothing to recommend" in w.value and "closest" in w.value for w in at.warning)
+
+
+def test_recommend_without_data_explains(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    at = _open("recommend")
+    assert any("Nothing to recommend from" in i.value for i in at.info)

@@ -1,0 +1,184 @@
+"""End to end: `streamlit run` in a subprocess, every page opened in headless Chromium.
+
+Screenshots go to artifacts/screenshots/ (gitignored); with ASR_UPDATE_SCREENSHOTS=1 they are also
+written to docs/screenshots/<page>.png, but only from real sweep data in precomputed/ (never from
+the fake table these tests fall back to).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SPEECH, TINY_EN
+from fakes import fake_sweep
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+DOCS = ROOT / "docs" / "screenshots"
+UPDATE_ENV = "ASR_UPDATE_SCREENSHOTS"
+STARTUP_S = 90
+RENDER_S = 90
+RUN_S = 240
+VIEWPORT = {"width": 1400, "height": 1000}
+PAGES = {"home": ("", "What does speech recognition cost?"), "transcribe": ("transcribe", "Transcribe"),
+         "explore": ("explore", "Explore the sweep"), "recommend": ("recommend", "Recommend a configuration")}
+FULL_HEIGHT_JS = """() => Math.max(document.body.scrollHeight,
+    ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"]')]
+        .map(e => e.scrollHeight))"""
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _real_sweep() -> bool:
+    return any((ROOT / "precomputed").glob("*.parquet"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free port; a fake sweep stands in when precomputed/ holds no real one."""
+    env = {**os.environ, "ASR_CLIP_CACHE": str(tmp_path_factory.mktemp("no-clip-cache"))}
+    if not _real_sweep():
+        fake = tmp_path_factory.mktemp("precomputed")
+        fake_sweep().to_parquet(fake / "fake-sweep.parquet")
+        env["ASR_PRECOMPUTED_DIR"] = str(fake)
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log) -> None:
+    deadline = time.time() + STARTUP_S
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"streamlit exited early:\n{log.read()[-3000:]}")
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"streamlit did not answer within {STARTUP_S} s")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def _settle(pg, timeout_s: float = RENDER_S) -> None:
+    """Wait until the script has stopped running and the page has been quiet for a moment."""
+    deadline = time.time() + timeout_s
+    quiet_since = None
+    while time.time() < deadline:
+        running = pg.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet_since = None if running else (quiet_since or time.time())
+        if quiet_since and time.time() - quiet_since > 1.5:
+            return
+        pg.wait_for_timeout(250)
+    raise AssertionError(f"the page was still running after {timeout_s} s")
+
+
+def _screenshot(pg, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    height = pg.evaluate(FULL_HEIGHT_JS)
+    pg.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height))})
+    pg.wait_for_timeout(800)  # let charts re-lay out at the new size
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(VIEWPORT)
+    if os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / f"{name}.png")
+
+
+def _no_errors(pg) -> None:
+    errors = pg.locator(ERRORS)
+    assert errors.count() == 0, errors.all_inner_texts()
+
+
+def _open(pg, url: str, name: str) -> None:
+    path, heading = PAGES[name]
+    pg.goto(f"{url}/{path}")
+    pg.get_by_role("heading", name=heading).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(pg)
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, page):
+    """Runs first on a fresh server: /explore must go through streamlit_app.py (titles, page config)."""
+    _open(page, server, "explore")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert nav.get_by_text("Home", exact=True).count() == 1
+    assert nav.get_by_text("streamlit app").count() == 0
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_renders_without_errors(server, page, name):
+    _open(page, server, name)
+    if name == "explore":
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=RENDER_S * 1000)
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
+    _no_errors(page)
+    _screenshot(page, name)
+
+
+def test_transcribe_run_shows_a_result(server, page):
+    """A run on a LibriSpeech sample: the real tiny.en checkpoint when ../shared has it, else synthetic weights."""
+    if not SPEECH.is_dir():
+        pytest.skip("../shared/speech is not present")
+    _open(page, server, "transcribe")
+    if not TINY_EN.is_dir():
+        page.get_by_text("synthetic", exact=True).click()
+        _settle(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(page, RUN_S)
+    _no_errors(page)
+    assert page.locator('[data-testid="stMetric"]').count() >= 8
+    if TINY_EN.is_dir():
+        assert page.locator(".word-diff").count() == 1
+    _screenshot(page, "transcribe-run")

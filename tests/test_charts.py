@@ -1,0 +1,98 @@
+"""Chart builders: the data each chart carries, its encodings, and room for its legend."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from asr_core import charts, explore
+from asr_core.meters import PowerSample
+from fakes import fake_sweep
+
+
+@pytest.fixture(scope="module")
+def agg() -> pd.DataFrame:
+    ok, _ = explore.split_status(explore.normalise(fake_sweep(), "fake.parquet"))
+    return explore.aggregate(explore.subset(ok, batch_size=1), series_exclude=("batch_size",))
+
+
+def _spec(chart) -> dict:
+    return chart.to_dict()  # validates against the Vega-Lite schema
+
+
+def _values(chart) -> pd.DataFrame:
+    return chart.data if isinstance(chart.data, pd.DataFrame) else chart.layer[0].data
+
+
+def test_power_frame_labels_model_meter_and_source():
+    traces = {"openai/whisper-tiny": [PowerSample(0.05, "cpu", 40.0), PowerSample(0.05, "gpu", 120.0),
+                                      PowerSample(0.10, "cpu", 42.0)]}
+    frame = charts.power_frame(traces, {"openai/whisper-tiny": {"cpu": "estimate", "gpu": "nvml_counter"}})
+    assert frame["series"].tolist() == ["whisper-tiny · CPU (estimate)", "whisper-tiny · GPU (NVML)",
+                                        "whisper-tiny · CPU (estimate)"]
+    assert frame["watts"].tolist() == [40.0, 120.0, 42.0]
+    assert charts.power_frame({}).empty
+    unlabeled = charts.power_frame({"m": [PowerSample(0.0, "cpu", 1.0)]})
+    assert unlabeled["series"].tolist() == ["m · CPU"]
+
+
+def test_power_chart_is_a_line_over_time():
+    frame = charts.power_frame({"m": [PowerSample(t / 10, "cpu", 40 + t) for t in range(5)]})
+    spec = _spec(charts.power_chart(frame))
+    assert spec["mark"]["type"] == "line"
+    assert spec["encoding"]["x"]["field"] == "t_s" and spec["encoding"]["y"]["field"] == "watts"
+    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
+
+
+def test_height_grows_with_the_legend(agg):
+    few = charts.by_length(agg.head(4), "rtf", "t", ["5s"])
+    many = charts.by_length(agg, "rtf", "t", ["5s"])
+    extra = agg["series"].nunique() - agg.head(4)["series"].nunique()
+    assert _spec(many)["height"] - _spec(few)["height"] == extra * charts.LEGEND_ROW_PX
+
+
+def test_by_length_orders_buckets_and_uses_log_scale(agg):
+    order = explore.bucket_order(agg)
+    spec = _spec(charts.by_length(agg, "latency_per_utt_s", "Latency", order, log=True))
+    assert spec["encoding"]["x"]["sort"] == ["5s", "15s", "30s", "60s"]
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    tips = [t["field"] for t in spec["encoding"]["tooltip"]]
+    assert {"model", "device", "latency_per_utt_s", "energy_source", "n_runs"} <= set(tips)
+
+
+def test_wer_axis_is_a_percentage(agg):
+    spec = _spec(charts.by_length(agg.dropna(subset=["wer"]), "wer", "WER", ["5s"]))
+    assert spec["encoding"]["y"]["axis"]["format"] == "%"
+
+
+def test_batch_charts_convert_memory_to_mib(agg):
+    chart = charts.by_batch(agg, "peak_memory_mib", "Memory")
+    data = _values(chart)
+    assert data["peak_memory_mib"].tolist() == pytest.approx((agg["peak_memory_bytes"] / 2**20).tolist())
+    assert _spec(chart)["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
+
+
+def test_latency_vs_flops_is_log_log(agg):
+    spec = _spec(charts.latency_vs_flops(agg))
+    assert spec["encoding"]["x"]["scale"]["type"] == "log" and spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["encoding"]["shape"]["field"] == "device"
+
+
+def test_tradeoff_layers_front_points_and_pick(agg):
+    points = explore.tradeoff(agg, "energy_per_audio_s_j")
+    plain = _spec(charts.tradeoff(points, "energy_per_audio_s_j", "t"))
+    assert len(plain["layer"]) == 2  # dashed front line + points
+    assert plain["layer"][0]["transform"] == [{"filter": "datum.pareto"}]
+    assert plain["layer"][0]["mark"]["strokeDash"] == [4, 3]
+    picked = points.assign(pick=points.index == points.index[0])
+    spec = _spec(charts.tradeoff(picked, "energy_per_audio_s_j", "t"))
+    assert len(spec["layer"]) == 4  # + ring and label for the pick
+
+
+def test_stage_chart_stacks_in_pipeline_order():
+    frame = pd.DataFrame({"label": ["a"] * 3, "stage": ["decoder", "preprocess", "encoder"],
+                          "seconds": [3.0, 1.0, 2.0]})
+    chart = charts.stage_chart(frame)
+    spec = _spec(chart)
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["x"]["stack"] == "zero"
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["preprocess", "encoder", "decoder"]
+    assert _values(chart).sort_values("stage_order")["stage"].tolist() == ["preprocess", "encoder", "decoder"]
