@@ -1,4 +1,4 @@
-"""ASR cost explorer: `streamlit run streamlit_app.py`. Pages are in app_pages/, logic in asr_core/."""
+"""ASR cost explorer: `streamlit run streamlit_app.py`. Pages are in pages/, logic in asr_core/."""
 from pathlib import Path
 
 import streamlit as st
@@ -6,18 +6,19 @@ import streamlit as st
 from asr_core import app_state
 
 ROOT = Path(__file__).resolve().parent
-# Pages live in app_pages/, not pages/: with a pages/ folder beside this file, Streamlit's older
+# Pages live in pages/, not pages/: with a pages/ folder beside this file, Streamlit's older
 # multipage mode serves a deep link such as /explore on a fresh server without running this file
 # (no navigation, no page config) until someone opens the home page.
 
 st.set_page_config(page_title="ASR cost explorer", page_icon=":material/graphic_eq:", layout="wide")
 
 page = st.navigation([
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/transcribe.py", title="Transcribe", icon=":material/mic:"),
-    st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:"),
-    st.Page("app_pages/recommend.py", title="Recommend", icon=":material/recommend:"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/transcribe.py", title="Transcribe", icon=":material/mic:"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/insights:"),
+    st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:"),
 ])
+app_state.navigation_ready()
 
 with st.sidebar:
     hw = app_state.hardware()

@@ -23,6 +23,25 @@ HUB_CHECK_TTL_S = 60  # re-probe the hub a minute later: the network may come ba
 RUNS_KEY = "runs"  # every (clip label, Result) of the session, oldest first
 LAST_KEY = "last_runs"  # the ones the latest Run press produced
 UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Recommend
+MAIN_SCRIPT = "streamlit_app.py"
+_navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
+
+
+def navigation_ready() -> None:
+    """Called by streamlit_app.py after st.navigation."""
+    global _navigation_ready
+    _navigation_ready = True
+
+
+def through_navigation() -> None:
+    """Send a visit that skipped streamlit_app.py through it.
+
+    With a pages/ folder, Streamlit serves a deep link (say /explore) on a fresh server with its
+    older multipage mode, running the page file alone (no page config, no navigation) until
+    streamlit_app.py has run once. Such a visit goes to the app's home page instead.
+    """
+    if not _navigation_ready:
+        st.switch_page(MAIN_SCRIPT)
 
 
 # --- models and machine ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
 from .clips import ClipSourceError
-from .models import DEVICES, PRECISIONS, REGISTRY, WEIGHTS, ModelError
+from .models import DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, ModelError
 from .results import Result
 from .runners import ResourceError, RunOptions
 
@@ -20,7 +20,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, Resource
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS))
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2")
     p.add_argument("--weights", default="pretrained", choices=WEIGHTS,
                    help="synthetic: random weights of the same architecture, no download, no WER")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up batch")
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tokens", type=int, help="synthetic Whisper: new tokens to force per clip")
     t.add_argument("--max-duration", type=float, default=MAX_DURATION_S_DEFAULT, help="seconds (default 600)")
     t.add_argument("--json", action="store_true", help="print the full result record as JSON")
+    t.add_argument("--runtime", default=TRANSFORMERS, choices=RUNTIMES,
+                   help="transformers: eager generate (default); transformers-compiled: static KV cache + "
+                        "torch.compile; ctranslate2: CTranslate2 (Whisper only)")
     _add_run_args(t)
 
     sub.add_parser("models", help="list the model registry")
@@ -93,7 +97,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
         reps = [i % len(clips) for i in range(args.batch_size)]
         clips, refs = [clips[i] for i in reps], ([refs[i] for i in reps] if refs else None)
-    lm = load_model(args.model, args.device, args.precision, args.weights)
+    lm = load_model(args.model, args.device, args.precision, args.weights, args.runtime)
     opts = RunOptions(batch_size=args.batch_size, tokens=args.tokens, warmup=not args.no_warmup,
                       count_flops=not args.no_flops, co2e_country=args.co2e)
     result = transcribe(lm, clips, refs, opts)
@@ -116,7 +120,8 @@ def _fmt(x: float, unit: str, digits: int = 3) -> str:
 
 def report(r: Result) -> str:
     """A readable report of one result."""
-    lines = [f"{r.model}  [{r.family}, weights={r.weights}, {r.device} {r.precision}, batch {r.batch_size}]",
+    lines = [f"{r.model}  [{r.family}, weights={r.weights}, {r.runtime}, {r.device} {r.precision}, "
+             f"batch {r.batch_size}]",
              f"clips: {r.n_clips} ({r.audio_s:.1f} s of audio) in {r.n_batches} batch(es)"]
     for i, hyp in enumerate(r.hypotheses[:3]):
         lines.append(f"transcript[{i}]: {hyp or '(empty)'}" if r.weights == "pretrained"
@@ -126,7 +131,8 @@ def report(r: Result) -> str:
         f"latency: {r.latency_s:.3f} s  (preprocess {r.preprocess_s:.3f} / encoder {r.encoder_s:.3f} / "
         f"{'CTC' if r.family == 'ctc' else 'decoder'} {r.decoder_s:.3f} s)",
         f"per clip: {r.latency_per_utt_s:.3f} s   RTF: {r.rtf:.3f}   throughput: "
-        f"{r.throughput_audio_s_per_s:.1f} audio-s/s",
+        f"{r.throughput_audio_s_per_s:.1f} audio-s/s" + (f"   (compiled first: {r.compile_s:.1f} s, not in latency)"
+                                                        if r.compile_s else ""),
         f"energy: {_fmt(r.energy_j, 'J')} [{r.energy_source}]  = GPU {_fmt(r.gpu_energy_j, 'J')} "
         f"[{r.gpu_energy_source}] + CPU {_fmt(r.cpu_energy_j, 'J')} [{r.cpu_energy_source}]",
         f"energy per audio second: {_fmt(r.energy_per_audio_s_j, 'J')}   per clip: {_fmt(r.energy_per_utt_j, 'J')}",

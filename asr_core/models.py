@@ -16,8 +16,14 @@ import torch
 WHISPER = "whisper"
 CTC = "ctc"
 WEIGHTS = ("pretrained", "synthetic")
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Precision -> the dtype PyTorch tensors use. The int8 ones quantise the weights and run through CTranslate2
+# only (see runtimes.py); their value is the dtype of what stays unquantised (features, activations).
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+              "int8": torch.float32, "int8_fp16": torch.float16}
+QUANTIZED = ("int8", "int8_fp16")
 DEVICES = ("auto", "cpu", "cuda")
+TRANSFORMERS, COMPILED, CTRANSLATE2 = "transformers", "transformers-compiled", "ctranslate2"
+RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2)  # transformers (eager generate) is the baseline
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
 
@@ -76,6 +82,10 @@ class LoadedModel:
     feature_extractor: Any
     tokenizer: Any | None  # None for synthetic Whisper: there is no text to decode
     multilingual: bool = False
+    runtime: str = TRANSFORMERS
+    # What a runtime adds (runtimes.py): compiled callables, or the CTranslate2 model; for ctranslate2, `model`
+    # is the PyTorch architecture on the meta device (config and parameter count, no weights).
+    engine: Any = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,14 +106,30 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def precision_problem(device: str, precision: str) -> str | None:
-    """Why this precision cannot run on this device, or None if it can."""
+def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) -> str | None:
+    """Why this precision cannot run on this device with this runtime, or None if it can."""
     if precision not in PRECISIONS:
-        return f"unknown precision '{precision}' (use fp32, fp16 or bf16)"
+        return f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})"
+    if runtime == CTRANSLATE2:
+        from .runtimes import ct2_precision_problem
+        return ct2_precision_problem(device, precision)
+    if precision in QUANTIZED:
+        return (f"{precision} runs with the ctranslate2 runtime only (PyTorch's CPU int8 path, "
+                f"torch.ao.quantization, is deprecated for removal): use runtime ctranslate2")
     if device == "cpu" and precision == "fp16":
         return "fp16 is not supported on CPU here (many CPU kernels lack half precision): use fp32 or bf16"
     if device == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
         return "this GPU does not support bf16: use fp16"
+    return None
+
+
+def runtime_problem(family: str, runtime: str) -> str | None:
+    """Why this runtime cannot run this model family, or None if it can."""
+    if runtime not in RUNTIMES:
+        return f"unknown runtime '{runtime}' (use {', '.join(RUNTIMES)})"
+    if runtime == CTRANSLATE2:
+        from .runtimes import ct2_problem
+        return ct2_problem(family)
     return None
 
 
@@ -159,15 +185,28 @@ def family_of(model_id: str) -> str:
 
 
 def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
-               weights: str = "pretrained") -> LoadedModel:
-    """Load a model ready for inference on device in precision."""
+               weights: str = "pretrained", runtime: str = TRANSFORMERS) -> LoadedModel:
+    """Load a model ready for inference on device in precision, run by runtime (see RUNTIMES)."""
     device = resolve_device(device)
-    problem = precision_problem(device, precision)
+    if runtime not in RUNTIMES:
+        raise ModelError(f"Unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}.")
+    problem = precision_problem(device, precision, runtime)
     if problem:
-        raise ModelError(f"Cannot run {precision} on {device}: {problem}.")
+        raise ModelError(f"Cannot run {precision} on {device} with runtime {runtime}: {problem}.")
     if weights not in WEIGHTS:
         raise ModelError(f"Unknown weights kind '{weights}': use pretrained or synthetic.")
     family = family_of(model_id)
+    problem = runtime_problem(family, runtime)
+    if problem:
+        raise ModelError(f"Cannot run {model_id} with runtime {runtime}: {problem}.")
+    if runtime != TRANSFORMERS:
+        from . import runtimes
+        return runtimes.load(model_id, family, device, precision, weights, runtime)
+    return load_torch_model(model_id, family, device, precision, weights)
+
+
+def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
+    """The PyTorch model as transformers loads it (the transformers runtime; others start from it)."""
     if weights == "synthetic":
         lm = _build_synthetic(model_id, family, device, precision)
     else:

@@ -27,8 +27,8 @@ class Result:
     family: str  # "whisper" | "ctc"
     weights: str  # "pretrained" | "synthetic"
     device: str  # "cpu" | "cuda"
-    precision: str  # "fp32" | "fp16" | "bf16"
-    runtime: str = "transformers"
+    precision: str  # "fp32" | "fp16" | "bf16" | "int8" | "int8_fp16" (the last two: ctranslate2 only)
+    runtime: str = "transformers"  # "transformers" | "transformers-compiled" | "ctranslate2"
     batch_size: int = 1
     n_clips: int = 0
     n_batches: int = 0
@@ -44,6 +44,7 @@ class Result:
     rtf: float = 0.0
     throughput_audio_s_per_s: float = 0.0
     throughput_utt_per_s: float = 0.0
+    compile_s: float = 0.0  # transformers-compiled: compiling (and CUDA-graph capture) before the run; never in latency
     # energy (joules); total = gpu + cpu where both are known
     energy_j: float = math.nan
     energy_source: str = "unavailable"

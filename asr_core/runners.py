@@ -18,11 +18,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import system
 from .audio import SAMPLE_RATE, split_long
-from .models import CTC, LoadedModel
+from .models import CTC, TRANSFORMERS, LoadedModel
 from .results import Result
 
 WHISPER_WINDOW_S = 30.0
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
+WHISPER_LANGUAGES, WHISPER_V2_VOCAB = 99, 51865  # large-v3's vocabulary adds one language token
 STAGES = ("preprocess", "encoder", "decoder")
 _DEVICE_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
@@ -68,8 +69,9 @@ class WhisperStages:
         self.lm = lm
         cfg = lm.model.config
         # <|startoftranscript|><|en|><|transcribe|><|notimestamps|> for multilingual models
-        start = cfg.decoder_start_token_id
-        self.prompt = [start, start + 1, start + 101, start + 105] if lm.multilingual else [start, start + 105]
+        start, langs = cfg.decoder_start_token_id, whisper_languages(cfg)
+        self.prompt = ([start, start + 1, start + langs + 2, start + langs + 6] if lm.multilingual
+                       else [start, start + 105])
 
     def preprocess(self, audio: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
         feats = self.lm.feature_extractor(list(audio), sampling_rate=SAMPLE_RATE, return_tensors="pt")
@@ -79,19 +81,33 @@ class WhisperStages:
     def encode(self, inputs: dict[str, torch.Tensor]) -> Any:
         return self.lm.model.model.encoder(inputs["input_features"])
 
+    def forced_tokens(self, new_tokens: int | None) -> int:
+        """Synthetic weights: the new tokens to force, within the decoder's positions."""
+        return max(1, min(new_tokens or 1, self.lm.model.config.max_target_positions - len(self.prompt)))
+
+    def generate_kwargs(self, batch: int) -> dict[str, Any]:
+        """Extra generate arguments (a runtime's static cache and compile settings); none for eager."""
+        return {}
+
     def decode(self, enc: Any, inputs: dict[str, torch.Tensor], new_tokens: int | None) -> tuple[list[str], int]:
         model, batch = self.lm.model, inputs["input_features"].shape[0]
+        extra = self.generate_kwargs(batch)
         if self.lm.weights == "synthetic":
             from transformers import GenerationMixin
             prompt = torch.tensor([self.prompt] * batch, device=self.lm.device)
-            n = max(1, min(new_tokens or 1, model.config.max_target_positions - len(self.prompt)))
+            n = self.forced_tokens(new_tokens)
             out = GenerationMixin.generate(model, encoder_outputs=enc, decoder_input_ids=prompt, do_sample=False,
-                                           num_beams=1, min_new_tokens=n, max_new_tokens=n)
+                                           num_beams=1, min_new_tokens=n, max_new_tokens=n, **extra)
             return [""] * batch, out.shape[1] - prompt.shape[1]
         kwargs = {"language": "en", "task": "transcribe"} if self.lm.multilingual else {}
-        out = model.generate(encoder_outputs=enc, **kwargs)
+        out = model.generate(encoder_outputs=enc, **kwargs, **extra)
         texts = self.lm.tokenizer.batch_decode(out, skip_special_tokens=True)
         return [t.strip() for t in texts], out.shape[1] - _prompt_len(out, model)
+
+
+def whisper_languages(config: Any) -> int:
+    """Language tokens in a multilingual Whisper vocabulary (99; large-v3 added one)."""
+    return WHISPER_LANGUAGES + max(0, config.vocab_size - WHISPER_V2_VOCAB)
 
 
 def _prompt_len(out: torch.Tensor, model: Any) -> int:
@@ -130,6 +146,9 @@ class CTCStages:
 
 
 def stages_for(lm: LoadedModel) -> WhisperStages | CTCStages:
+    if lm.runtime != TRANSFORMERS:
+        from . import runtimes
+        return runtimes.stages_for(lm)
     return CTCStages(lm) if lm.family == CTC else WhisperStages(lm)
 
 
@@ -182,6 +201,34 @@ def _batches(n: int, batch_size: int) -> list[range]:
     return [range(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
+def _compile(stages: Any, rows: _Rows, batches: list[range], device: str) -> float:
+    """Compile (and capture CUDA graphs) for each batch size of this run not yet compiled; the seconds it took."""
+    warm = getattr(stages, "warm", None)  # only compiled stages have it
+    todo = {len(b): b for b in batches if warm is not None and len(b) not in warm}
+    if not todo:
+        return 0.0
+    t0 = time.perf_counter()
+    for size, batch in todo.items():
+        for _ in range(stages.compile_runs):
+            _run_batch(stages, rows, batch, None)
+        warm.add(size)
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def _warm_up(stages: Any, rows: _Rows, batch: range, opts: RunOptions) -> tuple[float, float]:
+    """The untimed first batch; FLOPs counted there on the stages' eager twin where the runtime has one."""
+    counter = getattr(stages, "flop_stages", stages)
+    if opts.count_flops and counter is not None:
+        flops = _count_flops(counter, rows, batch)
+        if counter is not stages:
+            _run_batch(stages, rows, batch, None)
+        return flops
+    if opts.warmup or opts.count_flops:
+        _run_batch(stages, rows, batch, None)
+    return math.nan, math.nan
+
+
 def _forced(rows: _Rows, batch: range) -> int | None:
     return max(rows.tokens[i] for i in batch) if rows.tokens else None
 
@@ -208,12 +255,8 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     rows = _make_rows(lm, clips, references, opts)
     batches = _batches(len(rows.audio), opts.batch_size)
     with _DEVICE_LOCKS[lm.device], torch.inference_mode(), _oom_as_resource_error(lm, opts.batch_size):
-        enc_flops = dec_flops = math.nan
-        if opts.warmup or opts.count_flops:
-            if opts.count_flops:
-                enc_flops, dec_flops = _count_flops(stages, rows, batches[0])
-            else:
-                _run_batch(stages, rows, batches[0], None)
+        compile_s = _compile(stages, rows, batches, lm.device)
+        enc_flops, dec_flops = _warm_up(stages, rows, batches[0], opts)
         sync(lm.device)
         if lm.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -236,12 +279,12 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     versions = system.versions()
     return Result(
         model=lm.model_id, family=lm.family, weights=lm.weights, device=lm.device, precision=lm.precision,
-        batch_size=opts.batch_size, n_clips=len(clips), n_batches=len(batches), audio_s=audio_s,
+        runtime=lm.runtime, batch_size=opts.batch_size, n_clips=len(clips), n_batches=len(batches), audio_s=audio_s,
         bucket=opts.bucket,
         preprocess_s=per_stage["preprocess"][0], encoder_s=per_stage["encoder"][0],
         decoder_s=per_stage["decoder"][0], latency_s=wall, latency_per_batch_s=wall / len(batches),
         latency_per_utt_s=wall / len(clips), rtf=wall / audio_s, throughput_audio_s_per_s=audio_s / wall,
-        throughput_utt_per_s=len(clips) / wall,
+        throughput_utt_per_s=len(clips) / wall, compile_s=compile_s,
         energy_j=energy.energy_j, energy_source=energy.energy_source,
         gpu_energy_j=energy.gpu_energy_j, gpu_energy_source=energy.gpu_source,
         cpu_energy_j=energy.cpu_energy_j, cpu_energy_source=energy.cpu_source,
@@ -261,9 +304,27 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
         hypotheses=tuple(hyps), references=refs,
         cpu_name=system.cpu_name(), gpu_name=system.gpu_name(lm.device),
         torch_version=versions["torch"], transformers_version=versions["transformers"],
-        timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts),
+        timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts, getattr(stages, "note", "")),
         power_trace=tuple((s.t_s, s.source, s.watts) for s in monitor.trace),
     )
+
+
+def run_plain(lm: LoadedModel, clips: Sequence[np.ndarray], options: RunOptions | None = None,
+              references: Sequence[str] | None = None) -> tuple[list[str], float]:
+    """The measured loop's work without windows, meters or per-stage syncs: (transcripts, seconds).
+
+    For the instrumentation-overhead benchmark; warm up (and compile) with transcribe first.
+    """
+    opts = options or RunOptions()
+    stages = stages_for(lm)
+    rows = _make_rows(lm, clips, references, opts)
+    with torch.inference_mode():
+        sync(lm.device)
+        t0 = time.perf_counter()
+        texts = [t for b in _batches(len(rows.audio), opts.batch_size) for t in _run_batch(stages, rows, b, None)[0]]
+        sync(lm.device)
+        wall = time.perf_counter() - t0
+    return _join_rows(texts, rows.owner, len(clips)), wall
 
 
 def _run_batch(stages: Any, rows: _Rows, batch: range, window: Callable[[str], Any] | None) -> tuple[list[str], int]:
@@ -318,8 +379,8 @@ def _join_rows(texts: list[str], owner: list[int], n: int) -> list[str]:
     return [" ".join(parts) for parts in joined]
 
 
-def _notes(lm: LoadedModel, rows: _Rows, clips: Sequence[np.ndarray], opts: RunOptions) -> str:
-    notes = []
+def _notes(lm: LoadedModel, rows: _Rows, clips: Sequence[np.ndarray], opts: RunOptions, runtime_note: str = "") -> str:
+    notes = [f"runtime {lm.runtime}: {runtime_note}"] if runtime_note else []
     if len(rows.audio) > len(clips):
         notes.append(f"long-form: {len(clips)} clips cut into {len(rows.audio)} windows of <= 30 s at quiet points")
     if lm.weights == "synthetic":

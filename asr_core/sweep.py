@@ -144,7 +144,7 @@ class _Cell:
 
     def model(self, cell: dict[str, Any]) -> Any:
         from .models import load_model
-        key = (cell["model"], cell["device"], cell["precision"], cell["weights"])
+        key = (cell["model"], cell["device"], cell["precision"], cell["weights"], cell["runtime"])
         if key != self._model_key:
             self._model, self._model_key = None, None
             gc.collect()
@@ -251,7 +251,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Median per cell of the headline figures, for the end of a sweep."""
     ok = df[df["status"] == "ok"]
     cols = ["latency_per_utt_s", "rtf", "energy_per_audio_s_j", "wer"]
-    by = ["model", "device", "precision", "weights", "bucket", "batch_size"]
+    by = ["model", "runtime", "device", "precision", "weights", "bucket", "batch_size"]
     table = ok.groupby(by, dropna=False)[cols].median(numeric_only=True) if not ok.empty else pd.DataFrame()
     failed = df[df["status"] != "ok"]
     if not failed.empty:
@@ -273,6 +273,7 @@ def add_cli(sub: Any, add_run_args: Callable[[argparse.ArgumentParser], None]) -
     s.add_argument("--devices", type=_csv())
     s.add_argument("--precisions", type=_csv())
     s.add_argument("--weights-kinds", dest="weights", type=_csv())
+    s.add_argument("--runtimes", type=_csv(), help="comma-separated: transformers, transformers-compiled, ctranslate2")
     s.add_argument("--buckets", type=_csv())
     s.add_argument("--batch-sizes", type=_csv(int))
     s.add_argument("--clips-per-cell", type=int)
@@ -303,7 +304,7 @@ def _add_dataset_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset-files", help="comma-separated parquet files or globs (e.g. an ESB copy of the dev set)")
 
 
-_GRID_FLAGS = ("models", "devices", "precisions", "weights", "buckets", "batch_sizes", "clips_per_cell", "repeats",
+_GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes", "clips_per_cell", "repeats",
                "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
                "dataset_split", "dataset_files")
 

@@ -34,7 +34,7 @@ def env(monkeypatch, tmp_path):
 def _open(page: str):
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"pages/{page}.py").run()
     _clean(at)
     return at
 

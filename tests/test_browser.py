@@ -149,8 +149,11 @@ def _open(pg, url: str, name: str) -> None:
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, page):
-    """Runs first on a fresh server: /explore must go through streamlit_app.py (titles, page config)."""
-    _open(page, server, "explore")
+    """Runs first on a fresh server: /explore goes through streamlit_app.py (its navigation, page
+    config), landing on Home, rather than Streamlit's older pages/-folder mode."""
+    page.goto(f"{server}/explore")
+    page.get_by_role("heading", name=PAGES["home"][1]).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(page)
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert nav.get_by_text("Home", exact=True).count() == 1
     assert nav.get_by_text("streamlit app").count() == 0

@@ -4,6 +4,8 @@ from pathlib import Path
 import streamlit as st
 
 from asr_core import app_state, charts, explore
+
+app_state.through_navigation()
 from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,6 +5,8 @@ import streamlit as st
 
 from asr_core import app_state, charts, explore
 
+app_state.through_navigation()
+
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
                  "    --models openai/whisper-tiny --weights-kinds synthetic --devices cpu \\\n"

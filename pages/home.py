@@ -3,6 +3,8 @@ import streamlit as st
 
 from asr_core import app_state, present
 
+app_state.through_navigation()
+
 st.title("What does speech recognition cost?")
 st.markdown(
     "This app runs speech-recognition models (Whisper and wav2vec2) on a clip and measures what each "
@@ -12,9 +14,9 @@ st.markdown(
     "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
 )
 c1, c2, c3 = st.columns(3)
-c1.page_link("app_pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
-c2.page_link("app_pages/explore.py", label="Explore the sweep", icon=":material/insights:")
-c3.page_link("app_pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
+c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
+c2.page_link("pages/explore.py", label="Explore the sweep", icon=":material/insights:")
+c3.page_link("pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
 
 left, right = st.columns(2)
 with left:

@@ -9,6 +9,8 @@ from asr_core.audio import AudioError, duration_s
 from asr_core.clips import ClipSourceError
 from asr_core.models import PRECISIONS, WEIGHTS
 
+app_state.through_navigation()
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"

@@ -1,0 +1,344 @@
+"""Our pipeline per runtime against the standard ways to run the same models, on the same clips and machine.
+
+    python benchmarks/runtimes.py --device cpu --models whisper-tiny,wav2vec2 --batch-sizes 1,8 --runs 5
+
+For each model and batch size: Hugging Face's ``pipeline("automatic-speech-recognition")`` (the baseline),
+our ``transcribe`` per runtime, and faster-whisper's own ``WhisperModel.transcribe`` (batch 1) or
+``BatchedInferencePipeline`` (batch > 1) for Whisper. Every system gets one untimed warm-up call (compiling
+included), then --runs timed calls; the table shows the median audio seconds per second of whole calls, the
+ratio to the pipeline, and our instrumentation overhead: ``transcribe`` (stage windows, syncs, energy meters)
+against ``runners.run_plain`` (the same stages back to back), timed alternately. Decoding is greedy everywhere.
+Synthetic weights (no real checkpoint here) decode a forced token count in every system.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from asr_core import metrics, models, runtimes, system
+from asr_core.audio import SAMPLE_RATE, load_audio
+from asr_core.models import COMPILED, CTC, CTRANSLATE2, TRANSFORMERS, load_model
+from asr_core.runners import RunOptions, count_tokens, run_plain, transcribe
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TINY_EN = SHARED / "models" / "whisper-tiny.en"
+SPEECH = SHARED / "speech" / "librispeech-dev-clean-3752-4944"
+MODELS = {"whisper-tiny": "openai/whisper-tiny", "whisper-small": "openai/whisper-small",
+          "whisper-large-v3-turbo": "openai/whisper-large-v3-turbo", "wav2vec2": "facebook/wav2vec2-base-960h"}
+LOCAL = {"whisper-tiny": TINY_EN}  # real checkpoints on disk stand in for the hub ones
+# (runtime, precision) per device; the first is also the precision of the HF pipeline baseline
+OURS = {"cpu": [(TRANSFORMERS, "fp32"), (COMPILED, "fp32"), (CTRANSLATE2, "fp32"), (CTRANSLATE2, "int8")],
+        "cuda": [(TRANSFORMERS, "fp16"), (COMPILED, "fp16"), (CTRANSLATE2, "fp16"), (CTRANSLATE2, "int8_fp16")]}
+OVERHEAD_TARGET = 0.03
+GPU_SPEEDUP_TARGET = 3.0
+
+
+@dataclass
+class Row:
+    model: str
+    weights: str
+    system: str
+    runtime: str
+    precision: str
+    batch: int
+    tput: float  # audio seconds per second, median
+    plain_tput: float = float("nan")  # ours without instrumentation
+    wer: float = float("nan")
+    compile_s: float = float("nan")
+
+
+# --- clips -------------------------------------------------------------------------------------
+
+
+def speech_clips(seconds: float, n: int) -> tuple[list[np.ndarray], list[str] | None]:
+    """n clips of exactly `seconds`: whole real utterances back to back, then silence; noise without shared/."""
+    length = int(seconds * SAMPLE_RATE)
+    if not SPEECH.is_dir():
+        rng = np.random.default_rng(0)
+        return [(0.1 * rng.standard_normal(length)).astype(np.float32) for _ in range(n)], None
+    lines = (SPEECH / "3752-4944.trans.txt").read_text().splitlines()
+    utts = [(load_audio(SPEECH / f"{i}.flac"), text) for i, text in (ln.split(" ", 1) for ln in lines if ln.strip())]
+    utts = [(a, t) for a, t in utts if a.shape[0] <= length]
+    clips, refs, k = [], [], 0
+    while len(clips) < n:
+        audio, words = [], []
+        while sum(a.shape[0] for a in audio) + utts[k % len(utts)][0].shape[0] <= length:
+            audio.append(utts[k % len(utts)][0])
+            words.append(utts[k % len(utts)][1])
+            k += 1
+        clip = np.concatenate(audio)
+        clips.append(np.pad(clip, (0, length - clip.shape[0])).astype(np.float32))
+        refs.append(" ".join(words))
+    return clips, refs
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fns: list[Callable[[], Any]], runs: int, device: str, warm: bool = True) -> list[list[float]]:
+    """One warm-up call each, then `runs` rounds calling each in turn (alternating shares the machine's drift)."""
+    for fn in fns if warm else []:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, out in zip(fns, times):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append(time.perf_counter() - t0)
+    return times
+
+
+def _tput(audio_s: float, times: list[float]) -> float:
+    return audio_s / statistics.median(times)
+
+
+# --- the systems -------------------------------------------------------------------------------
+
+
+def ours(lm: Any, clips: list, refs: list[str] | None, batch: int, runs: int, tokens: int | None) -> Row:
+    opts = RunOptions(batch_size=batch, tokens=tokens, warmup=False, count_flops=False)
+    first = transcribe(lm, clips, refs, RunOptions(batch_size=batch, tokens=tokens, count_flops=False))
+    results = []
+    inst, plain = timed([lambda: results.append(transcribe(lm, clips, refs, opts)),
+                         lambda: run_plain(lm, clips, opts, refs)], runs, lm.device, warm=False)
+    audio_s = len(clips) * clips[0].shape[0] / SAMPLE_RATE
+    return Row("", lm.weights, "ours", lm.runtime, lm.precision, batch, _tput(audio_s, inst), _tput(audio_s, plain),
+               results[-1].wer, first.compile_s)
+
+
+def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, batch: int, runs: int,
+                tokens: int | None) -> Row:
+    from transformers import pipeline
+    pipe = pipeline("automatic-speech-recognition", model=lm.model, tokenizer=tokenizer,
+                    feature_extractor=lm.feature_extractor, device=torch.device(lm.device), dtype=lm.dtype)
+    kwargs: dict[str, Any] = {}
+    if lm.family != CTC:
+        kwargs["generate_kwargs"] = ({"min_new_tokens": tokens, "max_new_tokens": tokens} if tokens
+                                     else {"language": "en", "task": "transcribe"} if lm.multilingual else {})
+    texts: list[str] = []
+
+    def run() -> None:  # plain arrays at the feature extractor's rate (the pipeline empties dict inputs)
+        texts[:] = [o["text"] for o in pipe(list(clips), batch_size=batch, **kwargs)]
+    (times,) = timed([run], runs, lm.device)
+    return Row("", lm.weights, "HF pipeline", TRANSFORMERS, lm.precision, batch,
+               _tput(len(clips) * clips[0].shape[0] / SAMPLE_RATE, times), wer=_wer(lm, refs, texts))
+
+
+def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, runs: int, tokens: int | None) -> Row:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    folder = runtimes.ct2_folder(lm.model_id, lm.weights, runtimes.CT2_COMPUTE_TYPES[lm.precision])
+    work = tempfile.TemporaryDirectory()
+    model = WhisperModel(str(_with_tokenizer(folder, Path(work.name))), device=lm.device,
+                         compute_type=runtimes.CT2_COMPUTE_TYPES[lm.precision])
+    opts: dict[str, Any] = dict(language="en", beam_size=1, temperature=0.0, without_timestamps=True,
+                                condition_on_previous_text=False, vad_filter=False)
+    if tokens:  # faster-whisper's max_length is prompt + max_new_tokens; CTranslate2 then stops at the forced count
+        prompt = 4 if lm.multilingual else 2
+        opts.update(max_new_tokens=runtimes.ct2_max_length(tokens, prompt) - prompt,
+                    suppress_tokens=[lm.model.config.eos_token_id])
+    seconds = clips[0].shape[0] / SAMPLE_RATE
+    texts: list[str] = []
+
+    def run() -> None:
+        if batch == 1:
+            texts[:] = [" ".join(s.text.strip() for s in model.transcribe(c, **opts)[0]) for c in clips]
+            return
+        stamps = [{"start": i * seconds, "end": (i + 1) * seconds} for i in range(len(clips))]
+        segments, _ = BatchedInferencePipeline(model).transcribe(np.concatenate(clips), batch_size=batch,
+                                                                 clip_timestamps=stamps, **opts)
+        per_clip: list[list[str]] = [[] for _ in clips]
+        for s in segments:
+            per_clip[min(len(clips) - 1, int(s.start // seconds))].append(s.text.strip())
+        texts[:] = [" ".join(p) for p in per_clip]
+    (times,) = timed([run], runs, lm.device)
+    work.cleanup()
+    return Row("", lm.weights, "faster-whisper", CTRANSLATE2, lm.precision, batch,
+               _tput(len(clips) * seconds, times), wer=_wer(lm, refs, texts))
+
+
+def _with_tokenizer(folder: Path, work: Path) -> Path:
+    """faster-whisper reads tokenizer.json beside the model; synthetic models get one naming CTranslate2's tokens."""
+    if (folder / "tokenizer.json").is_file():
+        return folder
+    from tokenizers import Tokenizer, models as tok_models
+    vocab = json.loads((folder / "vocabulary.json").read_text())
+    Tokenizer(tok_models.WordLevel({t: i for i, t in enumerate(vocab)}, unk_token="<|endoftext|>")).save(
+        str(work / "tokenizer.json"))
+    for f in folder.iterdir():
+        (work / f.name).symlink_to(f)
+    return work
+
+
+def _wer(lm: Any, refs: list[str] | None, texts: list[str]) -> float:
+    return metrics.wer(refs, texts) if refs and lm.weights == "pretrained" else float("nan")
+
+
+# --- one model ---------------------------------------------------------------------------------
+
+
+def source(name: str) -> tuple[str, str]:
+    """(model id or folder, weights): a real checkpoint where one is on disk or in the cache, else synthetic."""
+    if name in LOCAL and LOCAL[name].is_dir():
+        return str(LOCAL[name]), "pretrained"
+    model_id = MODELS[name]
+    return (model_id, "pretrained") if models.pretrained_problem(model_id) is None else (model_id, "synthetic")
+
+
+def bench_model(name: str, device: str, batches: list[int], runs: int, clips: list, refs: list[str] | None,
+                runtimes_wanted: set[str], log: Callable[[str], None]) -> list[Row]:
+    model_id, weights = source(name)
+    family = models.family_of(model_id)
+    rows: list[Row] = []
+    tokens, tokenizer = _synthetic_tokens(model_id, family, weights, refs)
+    for runtime, precision in OURS[device]:
+        if runtime not in runtimes_wanted or models.runtime_problem(family, runtime) \
+                or models.precision_problem(device, precision, runtime):
+            continue
+        log(f"{name}: loading for {runtime} {precision}")
+        lm = load_model(model_id, device, precision, weights, runtime)
+        for batch in batches:
+            log(f"{name}: ours {runtime} {precision} batch {batch}")
+            rows.append(ours(lm, clips, refs, batch, runs, tokens))
+            if runtime == TRANSFORMERS:
+                tok = lm.tokenizer if weights == "pretrained" or family == CTC else tokenizer
+                if tok is None:
+                    log(f"{name}: no tokenizer for synthetic Whisper here: HF pipeline row skipped")
+                else:
+                    log(f"{name}: HF pipeline batch {batch}")
+                    rows.append(hf_pipeline(lm, tok, clips, refs, batch, runs, tokens))
+            if runtime == CTRANSLATE2:
+                log(f"{name}: faster-whisper {precision} batch {batch}")
+                rows.append(faster_whisper(lm, clips, refs, batch, runs, tokens))
+        del lm
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    for r in rows:
+        r.model = name
+    return rows
+
+
+def _synthetic_tokens(model_id: str, family: str, weights: str, refs: list[str] | None) -> tuple[int | None, Any]:
+    """Synthetic Whisper: the token count to force (mean over the clips' references) and a tokenizer to decode."""
+    if weights == "pretrained" or family == CTC:
+        return None, None
+    tokenizer = None
+    if TINY_EN.is_dir():
+        from transformers import WhisperTokenizerFast
+        tokenizer = WhisperTokenizerFast.from_pretrained(TINY_EN)
+    if not refs:
+        return 100, tokenizer
+    counts = [len(tokenizer(r, add_special_tokens=False).input_ids) if tokenizer else round(len(r.split()) * 1.3)
+              for r in refs]
+    return round(statistics.mean(counts)), tokenizer
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    base = {(r.model, r.batch): r.tput for r in rows if r.system == "HF pipeline"}
+    out = ["| model | weights | system | runtime | precision | batch | audio-s/s | x HF pipeline | "
+           "uninstrumented audio-s/s | instrumentation overhead | WER | compile s |",
+           "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = r.tput / base[(r.model, r.batch)] if (r.model, r.batch) in base else float("nan")
+        overhead = r.plain_tput / r.tput - 1 if r.plain_tput == r.plain_tput else float("nan")
+        out.append(f"| {r.model} | {r.weights} | {r.system} | {r.runtime} | {r.precision} | {r.batch} | "
+                   f"{r.tput:.1f} | {_f(ratio, '{:.2f}x')} | {_f(r.plain_tput, '{:.1f}')} | "
+                   f"{_f(overhead * 100, '{:+.1f} %')} | {_f(r.wer * 100, '{:.1f} %')} | {_f(r.compile_s, '{:.1f}')} |")
+    return "\n".join(out)
+
+
+def _f(x: float, fmt: str) -> str:
+    return "n/a" if x != x else fmt.format(x)
+
+
+def targets(rows: list[Row], device: str) -> list[str]:
+    """The issue's targets, met or missed, from this run's figures."""
+    base = {(r.model, r.batch): r.tput for r in rows if r.system == "HF pipeline"}
+    ours_rows = [r for r in rows if r.system == "ours"]
+    lines = []
+    worst = max(ours_rows, key=lambda r: r.plain_tput / r.tput, default=None)
+    if worst:
+        o = worst.plain_tput / worst.tput - 1
+        lines.append(f"- instrumentation overhead <= {OVERHEAD_TARGET:.0%}: worst {o:+.1%} ({worst.model} {worst.runtime} "
+                     f"{worst.precision} batch {worst.batch}): {'met' if o <= OVERHEAD_TARGET else 'MISSED'}")
+    eager = [(r, r.tput / base[(r.model, r.batch)]) for r in ours_rows
+             if r.runtime == TRANSFORMERS and (r.model, r.batch) in base]
+    if eager:
+        r, ratio = min(eager, key=lambda x: x[1])
+        lines.append(f"- our transformers runtime no slower than the HF pipeline: lowest ratio {ratio:.2f}x "
+                     f"({r.model} batch {r.batch}): {'met' if ratio >= 1 else 'MISSED'}")
+    small = [r for r in ours_rows if r.model == "whisper-small" and r.batch == 8]
+    if device == "cuda" and small and ("whisper-small", 8) in base:
+        best = max(small, key=lambda r: r.tput)
+        ratio = best.tput / base[("whisper-small", 8)]
+        lines.append(f"- fastest GPU runtime >= {GPU_SPEEDUP_TARGET:.0f}x the HF pipeline on whisper-small batch 8: "
+                     f"{ratio:.2f}x ({best.runtime} {best.precision}): "
+                     f"{'met' if ratio >= GPU_SPEEDUP_TARGET else 'MISSED'}")
+    return lines
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+    found = {**system.versions(), **{p: version(p) for p in ("ctranslate2", "faster-whisper")}}
+    return ", ".join(f"{k} {v}" for k, v in found.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto", choices=models.DEVICES)
+    p.add_argument("--models", default="whisper-tiny,whisper-small,whisper-large-v3-turbo,wav2vec2",
+                   help=f"comma-separated, from {', '.join(MODELS)}")
+    p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per system (median reported)")
+    p.add_argument("--clip-seconds", type=float, default=30.0)
+    p.add_argument("--runtimes", default=",".join(models.RUNTIMES), help="our runtimes to include")
+    p.add_argument("--out", type=Path, help="also write the report (markdown) here")
+    args = p.parse_args(argv)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    device = models.resolve_device(args.device)
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    clips, refs = speech_clips(args.clip_seconds, max(batches))
+    t0 = time.perf_counter()
+    log = lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    rows = [r for name in args.models.split(",")
+            for r in bench_model(name, device, batches, args.runs, clips, refs, set(args.runtimes.split(",")), log)]
+    hw = system.hardware_summary()
+    report = "\n".join([
+        f"Command: `python benchmarks/runtimes.py {shlex.join(sys.argv[1:] if argv is None else argv)}`  ",
+        f"Machine: {hw['cpu']}, {hw['logical_cores']} logical cores, {hw['memory_gib']} GiB"
+        + (f", {hw['gpu']}" if device == "cuda" else "") + f"; device {device}  ",
+        f"Versions: {_versions()}; date {system.now_iso()}  ",
+        f"Clips: {len(clips)} x {args.clip_seconds:g} s ({'real speech' if refs else 'noise'}); "
+        f"median of {args.runs} timed runs after one warm-up; wall time {time.perf_counter() - t0:.0f} s",
+        "", table(rows), "", "Targets:", *targets(rows, device)])
+    print(report)
+    if args.out:
+        args.out.write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
