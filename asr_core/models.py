@@ -231,6 +231,10 @@ def _from_pretrained(model_id: str, family: str, device: str, precision: str) ->
                               WhisperProcessor)
     cls, proc_cls = ((WhisperForConditionalGeneration, WhisperProcessor) if family == WHISPER
                      else (Wav2Vec2ForCTC, Wav2Vec2Processor))
+    problem = pretrained_problem(model_id)  # fail in a second, not after half a minute of retries
+    if problem:
+        raise ModelError(f"Could not load '{model_id}': {problem}. Connect to the network or run "
+                         f"`asr-profile prefetch` first; --weights synthetic needs no download.")
     try:
         model = cls.from_pretrained(model_id, dtype=PRECISIONS[precision], attn_implementation="sdpa",
                                     use_safetensors=True)
