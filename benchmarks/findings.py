@@ -1,0 +1,80 @@
+"""Print the tables behind the README's findings from a sweep file (default: precomputed/cpu.parquet).
+
+    python benchmarks/findings.py [precomputed/cpu.parquet]
+
+Medians over repeats; only status == "ok" rows.
+"""
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+CELL = ["model", "weights", "device", "precision", "bucket", "batch_size"]
+BUCKET_ORDER = {"5s": 0, "15s": 1, "30s": 2, "60s": 3}
+
+
+def short(model: str) -> str:
+    return model.rsplit("/", 1)[-1]
+
+
+def cells(df: pd.DataFrame) -> pd.DataFrame:
+    ok = df[df["status"] == "ok"].copy()
+    ok["model"] = ok["model"].map(short)
+    cols = ["preprocess_s", "encoder_s", "decoder_s", "latency_s", "latency_per_utt_s", "rtf",
+            "energy_per_audio_s_j", "energy_per_utt_j", "wer", "peak_rss_bytes", "total_flops", "n_clips"]
+    med = ok.groupby(CELL)[cols].median().reset_index()
+    med["bucket_i"] = med["bucket"].map(BUCKET_ORDER)
+    return med.sort_values(["model", "bucket_i", "batch_size"])
+
+
+def stage_shares(med: pd.DataFrame) -> pd.DataFrame:
+    one = med[med["batch_size"] == 1].copy()
+    total = one[["preprocess_s", "encoder_s", "decoder_s"]].sum(axis=1)
+    for s in ("preprocess", "encoder", "decoder"):
+        one[f"{s} %"] = (100 * one[f"{s}_s"] / total).round(0)
+    return one[["model", "weights", "bucket", "preprocess %", "encoder %", "decoder %", "latency_per_utt_s"]]
+
+
+def batch_scaling(med: pd.DataFrame) -> pd.DataFrame:
+    t = med.pivot_table(index=["model", "bucket_i", "bucket"], columns="batch_size", values="latency_per_utt_s")
+    t.columns = [f"b{c} s/utt" for c in t.columns]
+    if "b1 s/utt" in t and "b8 s/utt" in t:
+        t["b1/b8"] = (t["b1 s/utt"] / t["b8 s/utt"]).round(2)
+    return t.reset_index().drop(columns="bucket_i").round(3)
+
+
+def length_scaling(med: pd.DataFrame) -> pd.DataFrame:
+    one = med[med["batch_size"] == 1]
+    t = one.pivot_table(index="model", columns="bucket", values="rtf")
+    return t[[b for b in BUCKET_ORDER if b in t.columns]].round(3)
+
+
+def energy(med: pd.DataFrame) -> pd.DataFrame:
+    one = med[med["batch_size"] == 1]
+    t = one.pivot_table(index="model", columns="bucket", values="energy_per_audio_s_j")
+    return t[[b for b in BUCKET_ORDER if b in t.columns]].round(2)
+
+
+def main(path: str = "precomputed/cpu.parquet") -> None:
+    df = pd.read_parquet(path)
+    med = cells(df)
+    sources = ", ".join(sorted(df.loc[df["status"] == "ok", "energy_source"].unique()))
+    hw = ", ".join(sorted(set(df["cpu_name"].dropna()) | set(df["gpu_name"].dropna()) - {""}))
+    print(f"# {path}: {len(df)} rows on {hw}; energy source: {sources}\n")
+    print("## Stage shares at batch 1 (% of latency)\n" + stage_shares(med).to_markdown(index=False) + "\n")
+    print("## Latency per utterance by batch size\n" + batch_scaling(med).to_markdown(index=False) + "\n")
+    print("## RTF by clip length (batch 1)\n" + length_scaling(med).to_markdown() + "\n")
+    print("## Energy per audio second, J (batch 1)\n" + energy(med).to_markdown() + "\n")
+    wer = med.dropna(subset=["wer"])
+    if not wer.empty:
+        print("## WER (pretrained rows)\n" + wer.pivot_table(index=["model", "bucket_i", "bucket"], columns="batch_size",
+                                                            values="wer").round(3).reset_index()
+              .drop(columns="bucket_i").to_markdown(index=False))
+    failed = df[df["status"] != "ok"]
+    if not failed.empty:
+        print(f"\n{len(failed)} failed rows: " + "; ".join(sorted(set(failed["error"]))[:5]))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
