@@ -131,9 +131,9 @@ def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, ba
     pipe = pipeline("automatic-speech-recognition", model=lm.model, tokenizer=tokenizer,
                     feature_extractor=lm.feature_extractor, device=torch.device(lm.device), dtype=lm.dtype)
     kwargs: dict[str, Any] = {}
-    if lm.family != CTC:
-        kwargs["generate_kwargs"] = ({"min_new_tokens": tokens, "max_new_tokens": tokens} if tokens
-                                     else {"language": "en", "task": "transcribe"} if lm.multilingual else {})
+    if lm.family != CTC:  # greedy like every system here: the pipeline's own default is 5 beams
+        kwargs["generate_kwargs"] = {"num_beams": 1, **({"min_new_tokens": tokens, "max_new_tokens": tokens} if tokens
+                                     else {"language": "en", "task": "transcribe"} if lm.multilingual else {})}
     texts: list[str] = []
 
     def run() -> None:  # plain arrays at the feature extractor's rate (the pipeline empties dict inputs)
@@ -204,10 +204,10 @@ def source(name: str) -> tuple[str, str]:
 
 
 def bench_model(name: str, device: str, batches: list[int], runs: int, clips: list, refs: list[str] | None,
-                runtimes_wanted: set[str], log: Callable[[str], None]) -> list[Row]:
+                runtimes_wanted: set[str], log: Callable[[str], None], emit: Callable[[Row], None]) -> None:
+    """Every system on one model; each row goes to emit as soon as it is measured."""
     model_id, weights = source(name)
     family = models.family_of(model_id)
-    rows: list[Row] = []
     tokens, tokenizer = _synthetic_tokens(model_id, family, weights, refs)
     for runtime, precision in OURS[device]:
         if runtime not in runtimes_wanted or models.runtime_problem(family, runtime) \
@@ -217,24 +217,26 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
         lm = load_model(model_id, device, precision, weights, runtime)
         for batch in batches:
             log(f"{name}: ours {runtime} {precision} batch {batch}")
-            rows.append(ours(lm, clips, refs, batch, runs, tokens))
+            emit(_named(name, ours(lm, clips, refs, batch, runs, tokens)))
             if runtime == TRANSFORMERS:
                 tok = lm.tokenizer if weights == "pretrained" or family == CTC else tokenizer
                 if tok is None:
                     log(f"{name}: no tokenizer for synthetic Whisper here: HF pipeline row skipped")
                 else:
                     log(f"{name}: HF pipeline batch {batch}")
-                    rows.append(hf_pipeline(lm, tok, clips, refs, batch, runs, tokens))
+                    emit(_named(name, hf_pipeline(lm, tok, clips, refs, batch, runs, tokens)))
             if runtime == CTRANSLATE2:
                 log(f"{name}: faster-whisper {precision} batch {batch}")
-                rows.append(faster_whisper(lm, clips, refs, batch, runs, tokens))
+                emit(_named(name, faster_whisper(lm, clips, refs, batch, runs, tokens)))
         del lm
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()
-    for r in rows:
-        r.model = name
-    return rows
+
+
+def _named(name: str, row: Row) -> Row:
+    row.model = name
+    return row
 
 
 def _synthetic_tokens(model_id: str, family: str, weights: str, refs: list[str] | None) -> tuple[int | None, Any]:
@@ -305,6 +307,19 @@ def _versions() -> str:
     return ", ".join(f"{k} {v}" for k, v in found.items())
 
 
+def _report(args: argparse.Namespace, argv: list[str] | None, device: str, clips: list, refs: list[str] | None,
+            rows: list[Row], wall_s: float) -> str:
+    hw = system.hardware_summary()
+    return "\n".join([
+        f"Command: `python benchmarks/runtimes.py {shlex.join(sys.argv[1:] if argv is None else argv)}`  ",
+        f"Machine: {hw['cpu']}, {hw['logical_cores']} logical cores, {hw['memory_gib']} GiB"
+        + (f", {hw['gpu']}" if device == "cuda" else "") + f"; device {device}  ",
+        f"Versions: {_versions()}; date {system.now_iso()}  ",
+        f"Clips: {len(clips)} x {args.clip_seconds:g} s ({'real speech' if refs else 'noise'}); "
+        f"median of {args.runs} timed runs after one warm-up; wall time {wall_s:.0f} s",
+        "", table(rows), "", "Targets:", *targets(rows, device)])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto", choices=models.DEVICES)
@@ -323,20 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     clips, refs = speech_clips(args.clip_seconds, max(batches))
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    rows = [r for name in args.models.split(",")
-            for r in bench_model(name, device, batches, args.runs, clips, refs, set(args.runtimes.split(",")), log)]
-    hw = system.hardware_summary()
-    report = "\n".join([
-        f"Command: `python benchmarks/runtimes.py {shlex.join(sys.argv[1:] if argv is None else argv)}`  ",
-        f"Machine: {hw['cpu']}, {hw['logical_cores']} logical cores, {hw['memory_gib']} GiB"
-        + (f", {hw['gpu']}" if device == "cuda" else "") + f"; device {device}  ",
-        f"Versions: {_versions()}; date {system.now_iso()}  ",
-        f"Clips: {len(clips)} x {args.clip_seconds:g} s ({'real speech' if refs else 'noise'}); "
-        f"median of {args.runs} timed runs after one warm-up; wall time {time.perf_counter() - t0:.0f} s",
-        "", table(rows), "", "Targets:", *targets(rows, device)])
-    print(report)
-    if args.out:
-        args.out.write_text(report + "\n")
+    rows: list[Row] = []
+
+    def emit(row: Row) -> None:  # the report so far after every row: a long run keeps what it measured
+        rows.append(row)
+        if args.out:
+            args.out.write_text(_report(args, argv, device, clips, refs, rows, time.perf_counter() - t0) + "\n")
+    for name in args.models.split(","):
+        bench_model(name, device, batches, args.runs, clips, refs, set(args.runtimes.split(",")), log, emit)
+    print(_report(args, argv, device, clips, refs, rows, time.perf_counter() - t0))
     return 0
 
 
