@@ -195,10 +195,19 @@ def run_cell(shared: _Cell, cell: dict[str, Any], first: bool) -> dict[str, Any]
     return row
 
 
-def _carry_flops(row: dict[str, Any], done: pd.DataFrame) -> dict[str, Any]:
+def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Repeats after the first skip FLOP counting: FLOPs depend on shapes, which repeats share."""
-    if row.get("status") != "ok" or row["repeat"] == 0 or done.empty:
+    if row.get("status") != "ok" or row["repeat"] == 0:
         return row
+    cell = _key(row)[:-1]
+    src = next((r for r in rows if r.get("status") == "ok" and _key(r)[:-1] == cell
+                and not pd.isna(r.get("encoder_flops_per_clip"))), None)
+    if src is not None:
+        row["encoder_flops_per_clip"] = float(src["encoder_flops_per_clip"])
+        row["decoder_flops_per_token"] = float(src["decoder_flops_per_token"])
+        row["total_flops"] = (row["encoder_flops_per_clip"] * row["n_clips"]
+                              + row["decoder_flops_per_token"] * row["decoder_tokens"])
+    return row
     same = done
     for k in KEY[:-1]:
         same = same[same[k] == row[k]]
@@ -231,8 +240,7 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
         cell_key = _key(cell)[:-1]
         row = cell_runner(shared, cell, cell_key not in warmed)
         warmed.add(cell_key)
-        done_now = pd.DataFrame(rows) if rows else done
-        rows.append(_carry_flops(row, done_now))
+        rows.append(_carry_flops(row, rows))
         write_atomic(pd.DataFrame(rows), out)
     table = pd.DataFrame(rows) if rows else done
     if progress and not table.empty:
