@@ -24,7 +24,8 @@ from .app_inputs import bucket_of, model_label
 from .audio import AudioError, duration_s
 from .clips import ClipSourceError
 from .meters import EnergyMonitor, PowerSample
-from .models import PRECISIONS, ModelError, family_of, precision_problem, pretrained_problem
+from .models import (PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of, precision_problem,
+                     pretrained_problem, runtime_problem)
 from .results import RESULT_FIELDS, STATUS_OK, Result, failed_result
 from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
 
@@ -38,10 +39,15 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, Audio
                                                 FileNotFoundError)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
-                   "precision": "precision", "batch_size": "batch", "status": "status", "audio_s": "audio (s)",
+                   "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status", "audio_s": "audio (s)",
                    "latency_s": "latency (s)", "rtf": "RTF", "wer_pct": "WER (%)", "energy_j": "energy (J)",
                    "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
-                   "peak_memory_mib": "peak memory (MiB)", "total_gflops": "GFLOPs", "error": "error"}
+                   "peak_memory_mib": "peak memory (MiB)", "total_gflops": "GFLOPs",
+                   "compile_s": "compile (s, not in latency)", "error": "error"}
+# runtime -> what it is, in a few words for the page
+RUNTIME_CAPTIONS = {TRANSFORMERS: "eager generate: what most users run",
+                    "transformers-compiled": "static KV cache + torch.compile; the first run compiles",
+                    "ctranslate2": "CTranslate2 engine (faster-whisper's); Whisper only"}
 
 
 # --- what this machine can run -------------------------------------------------------------------
@@ -51,10 +57,24 @@ def device_problems() -> dict[str, str | None]:
     return {"cpu": None, "cuda": None if torch.cuda.is_available() else NO_GPU}
 
 
-def precision_problems(device: str) -> dict[str, str | None]:
-    """Precision -> why it cannot run on device (None when it can)."""
+def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
+    """Precision -> why it cannot run on device with runtime (None when it can)."""
     unusable = device_problems().get(device)
-    return {p: unusable or precision_problem(device, p) for p in PRECISIONS}
+    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
+
+
+def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:
+    """Runtime -> why it cannot run one of the chosen models (None when it can run them all)."""
+    def problem(runtime: str) -> str | None:
+        for m in models:
+            try:
+                why = runtime_problem(family_of(m), runtime)
+            except ModelError:  # an unknown model is reported when it runs
+                continue
+            if why:
+                return f"{model_label(m)}: {why}"
+        return None
+    return {r: problem(r) for r in RUNTIMES}
 
 
 def default_device() -> str:
@@ -68,22 +88,26 @@ class RunRequest:
     precision: str
     weights: str
     batch_size: int = 1
+    runtime: str = TRANSFORMERS
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """What a loaded model is cached by."""
-        return self.model_id, self.device, self.precision, self.weights
+    def key(self) -> tuple[str, str, str, str, str]:
+        """What a loaded model is cached by (load_model's arguments)."""
+        return self.model_id, self.device, self.precision, self.weights, self.runtime
 
 
-def run_problems(models: Sequence[str], device: str, precision: str) -> list[str]:
+def run_problems(models: Sequence[str], device: str, precision: str, runtime: str = TRANSFORMERS) -> list[str]:
     """Reasons the Run button must stay disabled; empty when it can run."""
     problems = []
     if not models:
         problems.append("choose at least one model")
     if device_problems().get(device):
         problems.append(f"{device}: {device_problems()[device]}")
-    elif precision_problems(device).get(precision):
-        problems.append(f"{precision} on {device}: {precision_problems(device)[precision]}")
+    elif why := precision_problems(device, runtime).get(precision):
+        problems.append(f"{precision} on {device} with {runtime}: {why}" if runtime != TRANSFORMERS
+                        else f"{precision} on {device}: {why}")
+    if why := runtime_problems(models).get(runtime):
+        problems.append(f"runtime {runtime}: {why}")
     return problems
 
 
@@ -225,7 +249,7 @@ def _failed(req: RunRequest, exc: BaseException) -> Result:
         family = ""
     status = "oom" if isinstance(exc, ResourceError) else "error"
     return failed_result(req.model_id, family, req.weights, req.device, req.precision, str(exc), status=status,
-                         batch_size=req.batch_size)
+                         batch_size=req.batch_size, runtime=req.runtime)
 
 
 # --- what a result shows -----------------------------------------------------------------------
@@ -255,8 +279,11 @@ def result_figures(r: Result) -> list[Figure]:
                                                                r.peak_rss_bytes)), memory_kind),
         Figure("FLOPs", present.flops(r.total_flops),
                f"encoder {present.flops(r.encoder_flops_per_clip)} per clip, decoder "
-               f"{present.flops(r.decoder_flops_per_token)} per token"),
-    ]
+               f"{present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
+               else f"not counted: the {r.runtime} runtime runs no PyTorch operators to count"),
+    ] + ([Figure("Compile (one-off)", present.number(r.compile_s, "s"),
+                 "compiling for this batch size before the first run; kept out of latency and energy")]
+         if r.compile_s > 0 else [])
 
 
 def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
@@ -267,7 +294,7 @@ def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], 
 
 
 def run_config(r: Result) -> str:
-    return f"{r.weights} weights · {r.device} {r.precision} · batch {r.batch_size}"
+    return f"{r.weights} weights · {r.device} {r.precision} · {r.runtime} · batch {r.batch_size}"
 
 
 # --- the session's runs ------------------------------------------------------------------------

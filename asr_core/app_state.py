@@ -47,12 +47,12 @@ def through_navigation() -> None:
 # --- models and machine ---------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner=False)
-def model(model_id: str, device: str, precision: str, weights: str) -> LoadedModel:
-    """One loaded model per (model, device, precision, weights), shared by all sessions.
+def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
+    """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
     Sharing is safe: runners.transcribe holds the per-device lock while it uses a model.
     """
-    return load_model(model_id, device, precision, weights)
+    return load_model(model_id, device, precision, weights, runtime)
 
 
 @st.cache_data(ttl=HUB_CHECK_TTL_S, show_spinner=False)

@@ -20,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,9 +92,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fns: list[Callable[[], Any]], runs: int, device: str, warm: bool = True) -> list[list[float]]:
+def timed(fns: list[Callable[[], Any]], runs: int, device: str) -> list[list[float]]:
     """One warm-up call each, then `runs` rounds calling each in turn (alternating shares the machine's drift)."""
-    for fn in fns if warm else []:
+    for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
@@ -107,26 +107,37 @@ def timed(fns: list[Callable[[], Any]], runs: int, device: str, warm: bool = Tru
     return times
 
 
-def _tput(audio_s: float, times: list[float]) -> float:
-    return audio_s / statistics.median(times)
-
-
 # --- the systems -------------------------------------------------------------------------------
+# Each system is a Contender: a call to time and a way to turn its times into a Row. All contenders of one
+# model, runtime and batch size are timed in the same rounds, so their ratios share the machine's drift.
 
 
-def ours(lm: Any, clips: list, refs: list[str] | None, batch: int, runs: int, tokens: int | None) -> Row:
+@dataclass
+class Contender:
+    call: Callable[[], Any]
+    row: Callable[[], Row | None]  # reads the times, once every contender's are in
+    times: list[float] = field(default_factory=list)
+
+
+def _tput(clips: list, times: list[float]) -> float:
+    """Audio seconds per second of the median call."""
+    return len(clips) * clips[0].shape[0] / SAMPLE_RATE / statistics.median(times)
+
+
+def ours(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None) -> list[Contender]:
+    """Our transcribe (instrumented) and run_plain (the same stages, no windows or meters), after compiling."""
     opts = RunOptions(batch_size=batch, tokens=tokens, warmup=False, count_flops=False)
     first = transcribe(lm, clips, refs, RunOptions(batch_size=batch, tokens=tokens, count_flops=False))
-    results = []
-    inst, plain = timed([lambda: results.append(transcribe(lm, clips, refs, opts)),
-                         lambda: run_plain(lm, clips, opts, refs)], runs, lm.device, warm=False)
-    audio_s = len(clips) * clips[0].shape[0] / SAMPLE_RATE
-    return Row("", lm.weights, "ours", lm.runtime, lm.precision, batch, _tput(audio_s, inst), _tput(audio_s, plain),
-               results[-1].wer, first.compile_s)
+    results = [first]
+    plain = Contender(lambda: run_plain(lm, clips, opts, refs), lambda: None)
+    instrumented = Contender(lambda: results.append(transcribe(lm, clips, refs, opts)), lambda: Row(
+        "", lm.weights, "ours", lm.runtime, lm.precision, batch, _tput(clips, instrumented.times),
+        _tput(clips, plain.times), results[-1].wer, first.compile_s))
+    return [instrumented, plain]
 
 
-def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, batch: int, runs: int,
-                tokens: int | None) -> Row:
+def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, batch: int,
+                tokens: int | None) -> Contender:
     from transformers import pipeline
     pipe = pipeline("automatic-speech-recognition", model=lm.model, tokenizer=tokenizer,
                     feature_extractor=lm.feature_extractor, device=torch.device(lm.device), dtype=lm.dtype)
@@ -138,16 +149,16 @@ def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, ba
 
     def run() -> None:  # plain arrays at the feature extractor's rate (the pipeline empties dict inputs)
         texts[:] = [o["text"] for o in pipe(list(clips), batch_size=batch, **kwargs)]
-    (times,) = timed([run], runs, lm.device)
-    return Row("", lm.weights, "HF pipeline", TRANSFORMERS, lm.precision, batch,
-               _tput(len(clips) * clips[0].shape[0] / SAMPLE_RATE, times), wer=_wer(lm, refs, texts))
+    me = Contender(run, lambda: Row("", lm.weights, "HF pipeline", TRANSFORMERS, lm.precision, batch,
+                                    _tput(clips, me.times), wer=_wer(lm, refs, texts)))
+    return me
 
 
-def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, runs: int, tokens: int | None) -> Row:
+def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None,
+                   work: Path) -> Contender:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
     folder = runtimes.ct2_folder(lm.model_id, lm.weights, runtimes.CT2_COMPUTE_TYPES[lm.precision])
-    work = tempfile.TemporaryDirectory()
-    model = WhisperModel(str(_with_tokenizer(folder, Path(work.name))), device=lm.device,
+    model = WhisperModel(str(_with_tokenizer(folder, work)), device=lm.device,
                          compute_type=runtimes.CT2_COMPUTE_TYPES[lm.precision])
     opts: dict[str, Any] = dict(language="en", beam_size=1, temperature=0.0, without_timestamps=True,
                                 condition_on_previous_text=False, vad_filter=False)
@@ -167,12 +178,11 @@ def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, run
                                                                  clip_timestamps=stamps, **opts)
         per_clip: list[list[str]] = [[] for _ in clips]
         for s in segments:
-            per_clip[min(len(clips) - 1, int(s.start // seconds))].append(s.text.strip())
+            per_clip[min(len(clips) - 1, max(0, int(s.start // seconds)))].append(s.text.strip())
         texts[:] = [" ".join(p) for p in per_clip]
-    (times,) = timed([run], runs, lm.device)
-    work.cleanup()
-    return Row("", lm.weights, "faster-whisper", CTRANSLATE2, lm.precision, batch,
-               _tput(len(clips) * seconds, times), wer=_wer(lm, refs, texts))
+    me = Contender(run, lambda: Row("", lm.weights, "faster-whisper", CTRANSLATE2, lm.precision, batch,
+                                    _tput(clips, me.times), wer=_wer(lm, refs, texts)))
+    return me
 
 
 def _with_tokenizer(folder: Path, work: Path) -> Path:
@@ -216,18 +226,23 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
         log(f"{name}: loading for {runtime} {precision}")
         lm = load_model(model_id, device, precision, weights, runtime)
         for batch in batches:
-            log(f"{name}: ours {runtime} {precision} batch {batch}")
-            emit(_named(name, ours(lm, clips, refs, batch, runs, tokens)))
-            if runtime == TRANSFORMERS:
-                tok = lm.tokenizer if weights == "pretrained" or family == CTC else tokenizer
-                if tok is None:
-                    log(f"{name}: no tokenizer for synthetic Whisper here: HF pipeline row skipped")
-                else:
-                    log(f"{name}: HF pipeline batch {batch}")
-                    emit(_named(name, hf_pipeline(lm, tok, clips, refs, batch, runs, tokens)))
-            if runtime == CTRANSLATE2:
-                log(f"{name}: faster-whisper {precision} batch {batch}")
-                emit(_named(name, faster_whisper(lm, clips, refs, batch, runs, tokens)))
+            log(f"{name}: {runtime} {precision} batch {batch}: compiling/warming up")
+            contenders = ours(lm, clips, refs, batch, tokens)
+            with tempfile.TemporaryDirectory() as work:
+                if runtime == TRANSFORMERS:
+                    tok = lm.tokenizer if weights == "pretrained" or family == CTC else tokenizer
+                    if tok is None:
+                        log(f"{name}: no tokenizer for synthetic Whisper here: HF pipeline row skipped")
+                    else:
+                        contenders.append(hf_pipeline(lm, tok, clips, refs, batch, tokens))
+                if runtime == CTRANSLATE2:
+                    contenders.append(faster_whisper(lm, clips, refs, batch, tokens, Path(work)))
+                log(f"{name}: {runtime} {precision} batch {batch}: timing {len(contenders)} systems x {runs} runs")
+                for c, t in zip(contenders, timed([c.call for c in contenders], runs, device)):
+                    c.times[:] = t
+            for row in (c.row() for c in contenders):
+                if row is not None:
+                    emit(_named(name, row))
         del lm
         gc.collect()
         if device == "cuda":
@@ -328,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", default="1,8")
     p.add_argument("--runs", type=int, default=5, help="timed runs per system (median reported)")
     p.add_argument("--clip-seconds", type=float, default=30.0)
+    p.add_argument("--clips", type=int, help="clips per call (default: the largest batch size)")
     p.add_argument("--runtimes", default=",".join(models.RUNTIMES), help="our runtimes to include")
     p.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = p.parse_args(argv)
@@ -335,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.set_verbosity_error()
     device = models.resolve_device(args.device)
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    clips, refs = speech_clips(args.clip_seconds, max(batches))
+    clips, refs = speech_clips(args.clip_seconds, args.clips or max(batches))
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     rows: list[Row] = []

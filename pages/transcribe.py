@@ -7,7 +7,7 @@ from asr_core import app_inputs as inputs
 from asr_core import app_runs, app_state, charts, metrics, present
 from asr_core.audio import AudioError, duration_s
 from asr_core.clips import ClipSourceError
-from asr_core.models import PRECISIONS, WEIGHTS
+from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
 
 app_state.through_navigation()
 
@@ -115,22 +115,26 @@ chosen = left.multiselect("Models", options, default=[local[0] if local else opt
 other = right.text_input("Another model (hub id or local folder)", key="other_model")
 models = inputs.chosen_models(chosen, other)
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3 = st.columns(3)
 devices = app_runs.device_problems()
 device = c1.radio("Device", app_runs.APP_DEVICES, index=app_runs.APP_DEVICES.index(app_runs.default_device()),
                   captions=[why or "available" for why in devices.values()], key="device")
-precisions = app_runs.precision_problems(device)
-precision = c2.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
+runtimes = app_runs.runtime_problems(models)
+runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime", help="How the model is run; the same weights in each.",
+                   captions=[why or app_runs.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
+precisions = app_runs.precision_problems(device, runtime)
+precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
                      key="precision")
-batch_size = c3.segmented_control("Batch size", app_runs.BATCH_SIZES, default=1, required=True, key="batch",
+c4, c5 = st.columns([1, 2])
+batch_size = c4.segmented_control("Batch size", app_runs.BATCH_SIZES, default=1, required=True, key="batch",
                                   help="The clip is repeated to fill the batch.")
-c3.caption("The clip repeated to fill one batch.")
-weights = c4.radio("Weights", WEIGHTS, key="weights",
+c4.caption("The clip repeated to fill one batch.")
+weights = c5.radio("Weights", WEIGHTS, key="weights",
                    index=1 if models and app_state.pretrained_problem_cached(models[0]) else 0,
                    captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
 for warning in app_runs.weights_warnings(models, weights, app_state.pretrained_problem_cached):
     st.warning(warning)
-problems = app_runs.run_problems(models, device, precision) + ([] if clip is not None else ["choose a clip"])
+problems = app_runs.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
 
 # --- 3. run ---------------------------------------------------------------------------------------------
 run = st.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
@@ -138,15 +142,15 @@ if problems:
     st.caption("Cannot run yet: " + "; ".join(problems) + ".")
 status_slot, power_slot = st.container(), st.empty()
 if run:
-    requests = [app_runs.RunRequest(m, device, precision, weights, batch_size) for m in models]
+    requests = [app_runs.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
     finished = []
     with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status:
         for event in app_runs.run_models(requests, audio, reference, app_state.model):
             name = inputs.model_label(event.request.model_id)
             if event.kind == "loading":
-                status.update(label=f"Loading {name} ({weights} weights, {device} {precision})…")
+                status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
             elif event.kind == "power":
-                status.update(label=f"Transcribing with {name}…")
+                status.update(label=f"Transcribing with {name}…" + (" (compiling first: the first run at a batch size takes longer)" if runtime == COMPILED else ""))
                 power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
             else:
                 finished.append(event.result)

@@ -174,6 +174,36 @@ def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     assert not at.error
 
 
+def test_transcribe_runtime_ctranslate2_refuses_wav2vec2_and_explains(env):
+    at = _open("transcribe")
+    runtime = at.radio(key="runtime")
+    assert runtime.options == ["transformers", "transformers-compiled", "ctranslate2"]
+    at.multiselect(key="models").set_value(["facebook/wav2vec2-base-960h"])
+    at.run()
+    assert "Whisper only" in at.radio(key="runtime").proto.captions[2]
+    at.radio(key="runtime").set_value("ctranslate2").run()
+    _clean(at)
+    assert _button(at, RUN).disabled
+    assert any("runtime ctranslate2" in c.value and "Whisper only" in c.value for c in at.caption)
+
+
+@needs_shared
+def test_transcribe_real_checkpoint_with_ctranslate2_int8(env):
+    at = _open("transcribe")
+    assert "ctranslate2 runtime only" in at.radio(key="precision").proto.captions[3]
+    at.radio(key="runtime").set_value("ctranslate2").run()
+    assert at.radio(key="precision").proto.captions[3] == "available"
+    at.radio(key="precision").set_value("int8").run()
+    _clean(at)
+    _button(at, RUN).click().run()
+    _clean(at)
+    _, r = at.session_state[app_state.RUNS_KEY][0]
+    assert (r.status, r.runtime, r.precision) == ("ok", "ctranslate2", "int8")
+    assert 0 <= r.wer <= 0.25
+    assert any("ctranslate2" in c.value for c in at.caption)
+    assert "runtime" in at.dataframe[0].value.columns
+
+
 # --- Explore ---------------------------------------------------------------------------------------
 
 def test_explore_draws_every_chart_and_lists_failures(env):

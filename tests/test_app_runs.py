@@ -51,6 +51,17 @@ def test_fp16_on_cpu_is_refused_with_the_models_reason(no_gpu):
     assert app_runs.run_problems([TINY], "cpu", "fp32") == []
 
 
+def test_runtime_and_precision_problems_follow_each_other(no_gpu):
+    assert app_runs.runtime_problems([TINY]) == dict.fromkeys(models.RUNTIMES)
+    w2v = app_runs.runtime_problems(["facebook/wav2vec2-base-960h", TINY])
+    assert w2v["transformers"] is None and "Whisper only" in w2v["ctranslate2"]
+    assert "ctranslate2 runtime only" in app_runs.precision_problems("cpu")["int8"]
+    assert app_runs.precision_problems("cpu", "ctranslate2")["int8"] is None
+    assert app_runs.run_problems([TINY], "cpu", "int8", "ctranslate2") == []
+    refused = app_runs.run_problems(["facebook/wav2vec2-base-960h"], "cpu", "fp32", "ctranslate2")
+    assert len(refused) == 1 and refused[0].startswith("runtime ctranslate2: facebook/wav2vec2-base-960h: ")
+
+
 def test_weights_warnings_only_for_pretrained_and_only_where_there_is_a_problem():
     check = {"a": "a is not cached and the hub cannot be reached", "b": None}.get
     assert app_runs.weights_warnings(["a", "b"], "synthetic", check) == []
