@@ -133,6 +133,19 @@ def runtime_problem(family: str, runtime: str) -> str | None:
     return None
 
 
+def combination_problem(family: str, precision: str, runtime: str) -> str | None:
+    """Why this family, precision and runtime can never run together on any machine, or None.
+
+    Only the structural mismatches (quantised precisions outside CTranslate2, CTranslate2 for CTC);
+    what depends on the machine or the install is left to precision_problem and runtime_problem.
+    """
+    if runtime == CTRANSLATE2 and family == CTC:
+        return "the ctranslate2 runtime runs Whisper only"
+    if precision in QUANTIZED and runtime != CTRANSLATE2:
+        return f"{precision} runs with the ctranslate2 runtime only"
+    return None
+
+
 def pretrained_problem(model_id: str) -> str | None:
     """Why pretrained weights for model_id cannot be had right now, or None if they can.
 

@@ -9,8 +9,9 @@ import math
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -339,34 +340,37 @@ def _run_batch(stages: Any, rows: _Rows, batch: range, window: Callable[[str], A
     return stage("decoder", lambda: stages.decode(enc, inputs, _forced(rows, batch)))
 
 
+class _StageWindows:
+    """window(name) for _run_batch: one energy window per stage, synchronised at its end, summed per stage."""
+
+    def __init__(self, monitor: Any, device: str):
+        self.monitor, self.device = monitor, device
+        self.totals: dict[str, list[float]] = {s: [0.0, 0.0] for s in STAGES}  # stage -> [seconds, joules]
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.monitor.begin_window(name)
+        yield
+        sync(self.device)
+        m = self.monitor.end_window(name)
+        self.totals[name][0] += m.time_s
+        self.totals[name][1] += m.energy_j
+
+
 def _measured_loop(stages: Any, rows: _Rows, batches: list[range], monitor: Any, device: str):
-    totals: dict[str, list[float]] = {s: [0.0, 0.0] for s in STAGES}
+    windows = _StageWindows(monitor, device)
     texts: list[str] = []
     new_tokens = 0
-
-    class _Window:
-        def __init__(self, name: str):
-            self.name = name
-
-        def __enter__(self):
-            monitor.begin_window(self.name)
-
-        def __exit__(self, *exc):
-            sync(device)
-            m = monitor.end_window(self.name)
-            totals[self.name][0] += m.time_s
-            totals[self.name][1] += m.energy_j
-
     monitor.begin_window("run")
     t0 = time.perf_counter()
     for batch in batches:
-        batch_texts, n = _run_batch(stages, rows, batch, _Window)
+        batch_texts, n = _run_batch(stages, rows, batch, windows)
         texts += batch_texts
         new_tokens += n * len(batch)
     sync(device)
     wall = time.perf_counter() - t0
     run = monitor.end_window("run")
-    per_stage: dict[str, Any] = {k: tuple(v) for k, v in totals.items()}
+    per_stage: dict[str, Any] = {k: tuple(v) for k, v in windows.totals.items()}
     per_stage["run"] = (wall, run)
     return texts, per_stage, new_tokens, wall
 

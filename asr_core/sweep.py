@@ -49,15 +49,35 @@ class Grid:
     dataset_split: str | None = None
     dataset_files: str | None = None  # comma-separated parquet files or globs
 
-    def dataset_kwargs(self) -> dict[str, Any]:
+        def skipped(self) -> list[str]:
+        """The grid's model/precision/runtime combinations that can never run, each with the reason."""
+        return [f"{model} {precision} {runtime}: {why}"
+                for model, precision, runtime in itertools.product(self.models, self.precisions, self.runtimes)
+                if (why := _never(model, precision, runtime))]
+
+
+def _never(model: str, precision: str, runtime: str) -> str | None:
+    from .models import ModelError, combination_problem, family_of
+    try:
+        return combination_problem(family_of(model), precision, runtime)
+    except ModelError:  # an unknown model fails as a row, with its message
+        return None
+
+
+def dataset_kwargs(self) -> dict[str, Any]:
         return dataset_kwargs(self.dataset_id, self.dataset_revision, self.dataset_config, self.dataset_split,
                               self.dataset_files)
 
     def cells(self) -> list[dict[str, Any]]:
-        """Every (cell, repeat), grouped so each model is loaded once per device/precision/weights."""
+        """Every (cell, repeat), grouped so each model is loaded once per device/precision/weights.
+
+        Combinations that can never run (see skipped) are left out rather than recorded as failures.
+        """
         out = []
         for model, device, precision, weights, runtime in itertools.product(
                 self.models, self.devices, self.precisions, self.weights, self.runtimes):
+            if _never(model, precision, runtime):
+                continue
             for bucket, batch_size, repeat in itertools.product(self.buckets, self.batch_sizes, range(self.repeats)):
                 out.append(dict(model=model, runtime=runtime, device=device, precision=precision, weights=weights,
                                 bucket=bucket, batch_size=batch_size, repeat=repeat))
@@ -231,6 +251,8 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
     finished = {_key(r) for r in done.to_dict("records")} if not done.empty else set()
     todo = [c for c in grid.cells() if _key(c) not in finished]
     write_provenance(grid, out, command)
+    if progress and grid.skipped():
+        print("left out, can never run: " + "; ".join(grid.skipped()))
     shared = _Cell(grid)
     if todo:
         shared.clips(todo[0]["bucket"])  # a clip source that cannot be read stops the sweep with its message

@@ -220,7 +220,7 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
     family = models.family_of(model_id)
     tokens, tokenizer = _synthetic_tokens(model_id, family, weights, refs)
     for runtime, precision in OURS[device]:
-        if runtime not in runtimes_wanted or models.runtime_problem(family, runtime) \
+        if not {runtime, f"{runtime}:{precision}"} & runtimes_wanted or models.runtime_problem(family, runtime) \
                 or models.precision_problem(device, precision, runtime):
             continue
         log(f"{name}: loading for {runtime} {precision}")
@@ -236,7 +236,10 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
                     else:
                         contenders.append(hf_pipeline(lm, tok, clips, refs, batch, tokens))
                 if runtime == CTRANSLATE2:
-                    contenders.append(faster_whisper(lm, clips, refs, batch, tokens, Path(work)))
+                    try:
+                        contenders.append(faster_whisper(lm, clips, refs, batch, tokens, Path(work)))
+                    except ImportError as exc:
+                        log(f"{name}: faster-whisper unavailable ({exc}): its row skipped")
                 log(f"{name}: {runtime} {precision} batch {batch}: timing {len(contenders)} systems x {runs} runs")
                 for c, t in zip(contenders, timed([c.call for c in contenders], runs, device)):
                     c.times[:] = t
@@ -317,8 +320,14 @@ def targets(rows: list[Row], device: str) -> list[str]:
 
 
 def _versions() -> str:
-    from importlib.metadata import version
-    found = {**system.versions(), **{p: version(p) for p in ("ctranslate2", "faster-whisper")}}
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(p: str) -> str:
+        try:
+            return version(p)
+        except PackageNotFoundError:
+            return "not installed"
+    found = {**system.versions(), **{p: installed(p) for p in ("ctranslate2", "faster-whisper")}}
     return ", ".join(f"{k} {v}" for k, v in found.items())
 
 
@@ -344,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5, help="timed runs per system (median reported)")
     p.add_argument("--clip-seconds", type=float, default=30.0)
     p.add_argument("--clips", type=int, help="clips per call (default: the largest batch size)")
-    p.add_argument("--runtimes", default=",".join(models.RUNTIMES), help="our runtimes to include")
+    p.add_argument("--runtimes", default=",".join(models.RUNTIMES),
+                   help="our runtimes to include, each as RUNTIME or RUNTIME:PRECISION (e.g. ctranslate2:int8)")
     p.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = p.parse_args(argv)
     from transformers.utils import logging as hf_logging

@@ -48,6 +48,16 @@ def test_grid_cells_and_toml(tmp_path):
         sweep.grid_from_toml(toml)
 
 
+def test_grid_leaves_out_combinations_that_can_never_run():
+    grid = sweep.Grid(models=("openai/whisper-tiny", "facebook/wav2vec2-base-960h"), precisions=("fp32", "int8"),
+                      runtimes=("transformers", "ctranslate2"), buckets=("5s",), batch_sizes=(1,), repeats=1)
+    cells = {(c["model"].split("/")[1], c["precision"], c["runtime"]) for c in grid.cells()}
+    assert cells == {("whisper-tiny", "fp32", "transformers"), ("whisper-tiny", "fp32", "ctranslate2"),
+                     ("whisper-tiny", "int8", "ctranslate2"), ("wav2vec2-base-960h", "fp32", "transformers")}
+    assert len(grid.skipped()) == 3
+    assert "facebook/wav2vec2-base-960h fp32 ctranslate2: the ctranslate2 runtime runs Whisper only" in grid.skipped()
+
+
 def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
     out = tmp_path / "s.parquet"
     grid = _grid(folder, tmp_path)
