@@ -15,6 +15,7 @@ than fp32 on CPU for whisper-tiny.en here, so int8 means CTranslate2.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import tempfile
@@ -128,13 +129,28 @@ class CompiledWhisperStages(WhisperStages, _CompiledStages):
 
     def generate_kwargs(self, batch: int) -> dict[str, Any]:
         """A static cache per batch size, reset and reused, so CUDA graphs see the same addresses every call."""
-        from transformers.cache_utils import EncoderDecoderCache, StaticCache
+        from transformers.cache_utils import EncoderDecoderCache
         engine, cfg = self.lm.engine, self.lm.model.config
         if batch not in engine.caches:
-            engine.caches[batch] = EncoderDecoderCache(StaticCache(config=cfg, max_cache_len=cfg.max_target_positions),
-                                                       StaticCache(config=cfg, max_cache_len=cfg.max_source_positions))
+            engine.caches[batch] = EncoderDecoderCache(
+                _static_cache(cfg, batch, cfg.max_target_positions, self.lm.device, self.lm.dtype),
+                _static_cache(cfg, batch, cfg.max_source_positions, self.lm.device, self.lm.dtype))
         engine.caches[batch].reset()
-        return {"cache": engine.caches[batch], "compile_config": engine.compile_config}
+        return {_cache_kwarg(): engine.caches[batch], "compile_config": engine.compile_config}
+
+
+def _static_cache(config: Any, batch: int, length: int, device: str, dtype: torch.dtype) -> Any:
+    """A StaticCache across transformers versions: before 4.56 it was sized and placed up front."""
+    from transformers.cache_utils import StaticCache
+    if "max_batch_size" in inspect.signature(StaticCache.__init__).parameters:
+        return StaticCache(config=config, max_batch_size=batch, max_cache_len=length, device=device, dtype=dtype)
+    return StaticCache(config=config, max_cache_len=length)
+
+
+def _cache_kwarg() -> str:
+    """generate's name for a cache object: `cache` in recent transformers, `past_key_values` before."""
+    from transformers.generation import utils
+    return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
 
 
 class CompiledCTCStages(CTCStages, _CompiledStages):

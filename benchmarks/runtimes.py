@@ -31,7 +31,7 @@ import torch
 from asr_core import metrics, models, runtimes, system
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.models import COMPILED, CTC, CTRANSLATE2, TRANSFORMERS, load_model
-from asr_core.runners import RunOptions, count_tokens, run_plain, transcribe
+from asr_core.runners import RunOptions, count_tokens, run_plain, transcribe, whisper_languages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY_EN = SHARED / "models" / "whisper-tiny.en"
@@ -44,6 +44,10 @@ OURS = {"cpu": [(TRANSFORMERS, "fp32"), (COMPILED, "fp32"), (CTRANSLATE2, "fp32"
         "cuda": [(TRANSFORMERS, "fp16"), (COMPILED, "fp16"), (CTRANSLATE2, "fp16"), (CTRANSLATE2, "int8_fp16")]}
 OVERHEAD_TARGET = 0.03
 GPU_SPEEDUP_TARGET = 3.0
+
+
+NOTE = ("audio-s/s: audio seconds per second of the median call. x HF pipeline: ratio of medians. Overhead and\n"
+        "the targets: per round, where the systems compared ran back to back (paired), median and range.")
 
 
 @dataclass
@@ -176,8 +180,10 @@ def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tok
                                 condition_on_previous_text=False, vad_filter=False)
     if tokens:  # faster-whisper's max_length is prompt + max_new_tokens; CTranslate2 then stops at the forced count
         prompt = 4 if lm.multilingual else 2
+        cfg = lm.model.config  # random weights emit timestamp tokens too, on which faster-whisper would seek and
+        first_timestamp = cfg.decoder_start_token_id + whisper_languages(cfg) + 7  # decode the window again
         opts.update(max_new_tokens=runtimes.ct2_max_length(tokens, prompt) - prompt,
-                    suppress_tokens=[lm.model.config.eos_token_id])
+                    suppress_tokens=[cfg.eos_token_id, *range(first_timestamp, cfg.vocab_size)])
     seconds = clips[0].shape[0] / SAMPLE_RATE
     texts: list[str] = []
 
@@ -367,10 +373,16 @@ def _report(args: argparse.Namespace, argv: list[str] | None, device: str, clips
         f"Versions: {_versions()}; date {system.now_iso()}  ",
         f"Clips: {len(clips)} x {args.clip_seconds:g} s ({'real speech' if refs else 'noise'}); "
         f"median of {args.runs} timed runs after one warm-up; wall time {wall_s:.0f} s",
-        "", table(rows), "",
-        "audio-s/s: audio seconds per second of the median call. x HF pipeline: ratio of medians. Overhead and the",
-        "targets below: per round, where the systems compared ran back to back (paired), median and range.", "",
-        "Targets:", *targets(rows, device)])
+        "", table(rows), "", NOTE, "", "Targets:", *targets(rows, device)])
+
+
+def merged(paths: list[Path]) -> str:
+    """One report from several runs' timings (the .json beside each report): their headers, one table, targets."""
+    rows = [Row(**d) for p in paths for d in json.loads(p.read_text())]
+    headers = [p.with_suffix(".md").read_text().split("\n\n")[0].replace("  \n", "\n  ") for p in paths]
+    device = "cuda" if any("device cuda" in h for h in headers) else "cpu"
+    return "\n".join(["Runs merged:", *(f"- {h}" for h in headers), "", table(rows), "", NOTE, "",
+                      "Targets:", *targets(rows, device)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,7 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runtimes", default=",".join(models.RUNTIMES),
                    help="our runtimes to include, each as RUNTIME or RUNTIME:PRECISION (e.g. ctranslate2:int8)")
     p.add_argument("--out", type=Path, help="also write the report (markdown) here, and every timing beside it (.json)")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                   help="measure nothing: print one report from earlier runs' timing files (with --out, write it)")
     args = p.parse_args(argv)
+    if args.merge:
+        report = merged(args.merge)
+        if args.out:
+            args.out.write_text(report + "\n")
+        print(report)
+        return 0
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     device = models.resolve_device(args.device)
