@@ -24,8 +24,8 @@ from .app_inputs import bucket_of, model_label
 from .audio import AudioError, duration_s
 from .clips import ClipSourceError
 from .meters import EnergyMonitor, PowerSample
-from .models import (PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of, precision_problem,
-                     pretrained_problem, runtime_problem)
+from .models import (CTRANSLATE2, PRECISIONS, QUANTIZED, RUNTIMES, TRANSFORMERS, ModelError, family_of,
+                     precision_problem, pretrained_problem, runtime_problem)
 from .results import RESULT_FIELDS, STATUS_OK, Result, failed_result
 from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
 
@@ -60,7 +60,8 @@ def device_problems() -> dict[str, str | None]:
 def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
     """Precision -> why it cannot run on device with runtime (None when it can)."""
     unusable = device_problems().get(device)
-    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
+    return {p: unusable or (f"{p} runs with the ctranslate2 runtime only" if p in QUANTIZED and runtime != CTRANSLATE2
+                            else precision_problem(device, p, runtime)) for p in PRECISIONS}
 
 
 def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:

@@ -49,22 +49,7 @@ class Grid:
     dataset_split: str | None = None
     dataset_files: str | None = None  # comma-separated parquet files or globs
 
-        def skipped(self) -> list[str]:
-        """The grid's model/precision/runtime combinations that can never run, each with the reason."""
-        return [f"{model} {precision} {runtime}: {why}"
-                for model, precision, runtime in itertools.product(self.models, self.precisions, self.runtimes)
-                if (why := _never(model, precision, runtime))]
-
-
-def _never(model: str, precision: str, runtime: str) -> str | None:
-    from .models import ModelError, combination_problem, family_of
-    try:
-        return combination_problem(family_of(model), precision, runtime)
-    except ModelError:  # an unknown model fails as a row, with its message
-        return None
-
-
-def dataset_kwargs(self) -> dict[str, Any]:
+    def dataset_kwargs(self) -> dict[str, Any]:
         return dataset_kwargs(self.dataset_id, self.dataset_revision, self.dataset_config, self.dataset_split,
                               self.dataset_files)
 
@@ -82,6 +67,20 @@ def dataset_kwargs(self) -> dict[str, Any]:
                 out.append(dict(model=model, runtime=runtime, device=device, precision=precision, weights=weights,
                                 bucket=bucket, batch_size=batch_size, repeat=repeat))
         return out
+
+    def skipped(self) -> list[str]:
+        """The grid's model/precision/runtime combinations that can never run, each with the reason."""
+        return [f"{model} {precision} {runtime}: {why}"
+                for model, precision, runtime in itertools.product(self.models, self.precisions, self.runtimes)
+                if (why := _never(model, precision, runtime))]
+
+
+def _never(model: str, precision: str, runtime: str) -> str | None:
+    from .models import ModelError, combination_problem, family_of
+    try:
+        return combination_problem(family_of(model), precision, runtime)
+    except ModelError:  # an unknown model fails as a row, with its message
+        return None
 
 
 def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | None, split: str | None,

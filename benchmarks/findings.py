@@ -2,7 +2,7 @@
 
     python benchmarks/findings.py [precomputed/cpu.parquet]
 
-Medians over repeats; only status == "ok" rows.
+Medians over repeats; only status == "ok" rows; the model tables use the baseline runtime (transformers).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pandas as pd
 
-CELL = ["model", "weights", "device", "precision", "bucket", "batch_size"]
+CELL = ["model", "runtime", "weights", "device", "precision", "bucket", "batch_size"]
 BUCKET_ORDER = {"5s": 0, "15s": 1, "30s": 2, "60s": 3}
 
 
@@ -56,9 +56,17 @@ def energy(med: pd.DataFrame) -> pd.DataFrame:
     return t[[b for b in BUCKET_ORDER if b in t.columns]].round(2)
 
 
+def runtimes(med: pd.DataFrame) -> pd.DataFrame:
+    """Models measured with more than one runtime: RTF, energy and WER per runtime and precision."""
+    many = med.groupby("model")["runtime"].transform("nunique") > 1
+    t = med[many][["model", "runtime", "precision", "bucket", "batch_size", "rtf", "energy_per_audio_s_j", "wer"]]
+    return t.sort_values(["model", "bucket", "batch_size", "rtf"]).round(3)
+
+
 def main(path: str = "precomputed/cpu.parquet") -> None:
     df = pd.read_parquet(path)
-    med = cells(df)
+    every = cells(df)
+    med = every[every["runtime"] == "transformers"]  # the tables below compare models on the baseline runtime
     sources = ", ".join(sorted(df.loc[df["status"] == "ok", "energy_source"].unique()))
     hw = ", ".join(sorted(set(df["cpu_name"].dropna()) | set(df["gpu_name"].dropna()) - {""}))
     print(f"# {path}: {len(df)} rows on {hw}; energy source: {sources}\n")
@@ -71,6 +79,9 @@ def main(path: str = "precomputed/cpu.parquet") -> None:
         print("## WER (pretrained rows)\n" + wer.pivot_table(index=["model", "bucket_i", "bucket"], columns="batch_size",
                                                             values="wer").round(3).reset_index()
               .drop(columns="bucket_i").to_markdown(index=False))
+    by_runtime = runtimes(every)
+    if not by_runtime.empty:
+        print("\n## Runtimes (median RTF, energy per audio second in J, WER)\n" + by_runtime.to_markdown(index=False))
     failed = df[df["status"] != "ok"]
     if not failed.empty:
         print(f"\n{len(failed)} failed rows: " + "; ".join(sorted(set(failed["error"]))[:5]))

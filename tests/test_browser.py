@@ -177,7 +177,7 @@ def test_transcribe_run_shows_a_result(server, page):
     if not TINY_EN.is_dir():
         page.get_by_text("synthetic", exact=True).click()
         _settle(page)
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
     _settle(page, RUN_S)
     _no_errors(page)
