@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -319,13 +320,14 @@ def test_peak_rss_tracks_and_resets(no_rapl):
     with EnergyMonitor() as mon:
         base = mon.peak_rss_bytes
         assert base > 0
-        block = bytearray(64 * 2**20)
-        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        block = mmap.mmap(-1, 64 * 2**20)  # fresh pages: malloc could hand back memory that is resident already
+        for offset in range(0, len(block), mmap.PAGESIZE):
+            block[offset] = 1  # touch every page so it is resident
         mon.begin_window("w")
         mon.end_window("w")  # a window's end reads RSS itself: no waiting on the sampler thread of a busy machine
         peak = mon.peak_rss_bytes
         assert peak >= base + 48 * 2**20
-        del block
+        block.close()
         mon.reset_peaks()
         assert 0 < mon.peak_rss_bytes < peak
 
