@@ -24,7 +24,7 @@ from .app_inputs import bucket_of, model_label
 from .audio import AudioError, duration_s
 from .clips import ClipSourceError
 from .meters import EnergyMonitor, PowerSample
-from .models import (CTRANSLATE2, PRECISIONS, QUANTIZED, RUNTIMES, TRANSFORMERS, ModelError, family_of,
+from .models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
                      precision_problem, pretrained_problem, runtime_problem)
 from .results import RESULT_FIELDS, STATUS_OK, Result, failed_result
 from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
@@ -39,15 +39,16 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, Audio
                                                 FileNotFoundError)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
-                   "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status", "audio_s": "audio (s)",
+                   "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status",
+                   "audio_s": "audio (s)",
                    "latency_s": "latency (s)", "rtf": "RTF", "wer_pct": "WER (%)", "energy_j": "energy (J)",
                    "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
                    "peak_memory_mib": "peak memory (MiB)", "total_gflops": "GFLOPs",
                    "compile_s": "compile (s, not in latency)", "error": "error"}
 # runtime -> what it is, in a few words for the page
 RUNTIME_CAPTIONS = {TRANSFORMERS: "eager generate: what most users run",
-                    "transformers-compiled": "static KV cache + torch.compile; the first run compiles",
-                    "ctranslate2": "CTranslate2 engine (faster-whisper's); Whisper only"}
+                    COMPILED: "static KV cache + torch.compile; the first run compiles",
+                    CTRANSLATE2: "CTranslate2 engine (faster-whisper's); Whisper only"}
 
 
 # --- what this machine can run -------------------------------------------------------------------
@@ -60,8 +61,7 @@ def device_problems() -> dict[str, str | None]:
 def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
     """Precision -> why it cannot run on device with runtime (None when it can)."""
     unusable = device_problems().get(device)
-    return {p: unusable or (f"{p} runs with the ctranslate2 runtime only" if p in QUANTIZED and runtime != CTRANSLATE2
-                            else precision_problem(device, p, runtime)) for p in PRECISIONS}
+    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
 
 
 def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:

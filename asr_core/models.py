@@ -24,6 +24,7 @@ QUANTIZED = ("int8", "int8_fp16")
 DEVICES = ("auto", "cpu", "cuda")
 TRANSFORMERS, COMPILED, CTRANSLATE2 = "transformers", "transformers-compiled", "ctranslate2"
 RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2)  # transformers (eager generate) is the baseline
+CT2_WHISPER_ONLY = "the ctranslate2 runtime runs Whisper only: use runtime transformers or transformers-compiled"
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
 
@@ -113,9 +114,8 @@ def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) 
     if runtime == CTRANSLATE2:
         from .runtimes import ct2_precision_problem
         return ct2_precision_problem(device, precision)
-    if precision in QUANTIZED:
-        return (f"{precision} runs with the ctranslate2 runtime only (PyTorch's CPU int8 path, "
-                f"torch.ao.quantization, is deprecated for removal): use runtime ctranslate2")
+    if why := _quantized_problem(precision, runtime):
+        return why
     if device == "cpu" and precision == "fp16":
         return "fp16 is not supported on CPU here (many CPU kernels lack half precision): use fp32 or bf16"
     if device == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
@@ -137,12 +137,16 @@ def combination_problem(family: str, precision: str, runtime: str) -> str | None
     """Why this family, precision and runtime can never run together on any machine, or None.
 
     Only the structural mismatches (quantised precisions outside CTranslate2, CTranslate2 for CTC);
-    what depends on the machine or the install is left to precision_problem and runtime_problem.
+    precision_problem and runtime_problem give the same reasons and add what depends on the machine.
     """
     if runtime == CTRANSLATE2 and family == CTC:
-        return "the ctranslate2 runtime runs Whisper only"
-    if precision in QUANTIZED and runtime != CTRANSLATE2:
-        return f"{precision} runs with the ctranslate2 runtime only"
+        return CT2_WHISPER_ONLY
+    return _quantized_problem(precision, runtime)
+
+
+def _quantized_problem(precision: str, runtime: str) -> str | None:
+    if precision in QUANTIZED and runtime != CTRANSLATE2:  # PyTorch's torch.ao.quantization is deprecated
+        return f"{precision} runs with the ctranslate2 runtime only (PyTorch's int8 path is deprecated)"
     return None
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE
-from .models import COMPILED, CTC, CTRANSLATE2, LoadedModel, load_torch_model
+from .models import COMPILED, CT2_WHISPER_ONLY, CTC, CTRANSLATE2, LoadedModel, load_torch_model
 from .runners import CTCStages, WhisperStages, whisper_languages
 
 CT2_CACHE_ENV = "ASR_CT2_CACHE"  # where converted models go (default below)
@@ -44,7 +44,7 @@ COMPILE_RUNS = {"cpu": 1, "cuda": 3}  # runs per new batch size: CUDA graphs war
 def ct2_problem(family: str) -> str | None:
     """Why the ctranslate2 runtime cannot run this family here, or None if it can."""
     if family == CTC:
-        return "the ctranslate2 runtime runs Whisper only: use runtime transformers or transformers-compiled"
+        return CT2_WHISPER_ONLY
     try:
         import ctranslate2  # noqa: F401
     except ImportError:

@@ -227,17 +227,6 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
         row["total_flops"] = (row["encoder_flops_per_clip"] * row["n_clips"]
                               + row["decoder_flops_per_token"] * row["decoder_tokens"])
     return row
-    same = done
-    for k in KEY[:-1]:
-        same = same[same[k] == row[k]]
-    same = same[same["status"] == "ok"].dropna(subset=["encoder_flops_per_clip"])
-    if not same.empty:
-        src = same.iloc[0]
-        row["encoder_flops_per_clip"] = float(src["encoder_flops_per_clip"])
-        row["decoder_flops_per_token"] = float(src["decoder_flops_per_token"])
-        row["total_flops"] = (row["encoder_flops_per_clip"] * row["n_clips"]
-                              + row["decoder_flops_per_token"] * row["decoder_tokens"])
-    return row
 
 
 def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
@@ -250,8 +239,8 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
     finished = {_key(r) for r in done.to_dict("records")} if not done.empty else set()
     todo = [c for c in grid.cells() if _key(c) not in finished]
     write_provenance(grid, out, command)
-    if progress and grid.skipped():
-        print("left out, can never run: " + "; ".join(grid.skipped()))
+    if progress and (skipped := grid.skipped()):
+        print("left out, can never run: " + "; ".join(skipped))
     shared = _Cell(grid)
     if todo:
         shared.clips(todo[0]["bucket"])  # a clip source that cannot be read stops the sweep with its message

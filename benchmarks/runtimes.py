@@ -31,7 +31,7 @@ import torch
 from asr_core import metrics, models, runtimes, system
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.models import COMPILED, CTC, CTRANSLATE2, TRANSFORMERS, load_model
-from asr_core.runners import RunOptions, count_tokens, run_plain, transcribe, whisper_languages
+from asr_core.runners import RunOptions, run_plain, transcribe, whisper_languages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY_EN = SHARED / "models" / "whisper-tiny.en"

@@ -150,7 +150,9 @@ if run:
             if event.kind == "loading":
                 status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
             elif event.kind == "power":
-                status.update(label=f"Transcribing with {name}…" + (" (compiling first: the first run at a batch size takes longer)" if runtime == COMPILED else ""))
+                compiling = (" (compiling first: the first run at a batch size takes longer)" if runtime == COMPILED
+                             else "")
+                status.update(label=f"Transcribing with {name}…{compiling}")
                 power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
             else:
                 finished.append(event.result)

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from asr_core import app_runs, app_state
-from conftest import ROOT, SPEECH, TINY_EN, needs_shared, tone
+from conftest import ROOT, TINY_EN, needs_shared, tone
 from fakes import fake_sweep, librispeech_folder
 
 APP = str(ROOT / "streamlit_app.py")

@@ -55,7 +55,8 @@ def test_grid_leaves_out_combinations_that_can_never_run():
     assert cells == {("whisper-tiny", "fp32", "transformers"), ("whisper-tiny", "fp32", "ctranslate2"),
                      ("whisper-tiny", "int8", "ctranslate2"), ("wav2vec2-base-960h", "fp32", "transformers")}
     assert len(grid.skipped()) == 4  # tiny int8 eager; wav2vec2 fp32 ct2, int8 eager, int8 ct2
-    assert "facebook/wav2vec2-base-960h fp32 ctranslate2: the ctranslate2 runtime runs Whisper only" in grid.skipped()
+    assert ("facebook/wav2vec2-base-960h fp32 ctranslate2: the ctranslate2 runtime runs Whisper only: "
+            "use runtime transformers or transformers-compiled") in grid.skipped()
 
 
 def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
