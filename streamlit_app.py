@@ -1,9 +1,9 @@
-"""ASR cost explorer: `streamlit run streamlit_app.py`. Pages are in pages/, logic in asr_core/."""
+"""ASR cost explorer: `streamlit run streamlit_app.py`. Pages are in pages/, the app's logic in asr_app/, the library in asr_core/."""
 from pathlib import Path
 
 import streamlit as st
 
-from asr_core import app_state
+from asr_app import state
 
 ROOT = Path(__file__).resolve().parent
 # Pages live in pages/, not pages/: with a pages/ folder beside this file, Streamlit's older
@@ -18,12 +18,12 @@ page = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/insights:"),
     st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:"),
 ])
-app_state.navigation_ready()
+state.navigation_ready()
 
 with st.sidebar:
-    hw = app_state.hardware()
+    hw = state.hardware()
     st.caption(f"This machine: {hw['cpu']}" + (f" + {hw['gpu']}" if hw["gpu"] else " (no CUDA GPU)"))
-    if app_state.runs():
-        st.caption(f"{len(app_state.runs())} run(s) this session")
+    if state.runs():
+        st.caption(f"{len(state.runs())} run(s) this session")
 
 page.run()

@@ -1,9 +1,9 @@
 """asr-cost-explorer: what speech recognition costs, measured honestly.
 
-Public API: ``load_model`` and ``transcribe`` (plus the ``Result`` record they produce).
+Public API: ``load_model`` and ``transcribe`` (plus ``RunOptions`` and the ``Result`` record they produce).
 """
-from .models import load_model
+from .measure import RunOptions, transcribe
 from .results import Result
-from .runners import RunOptions, transcribe
+from .runtimes import load_model
 
 __all__ = ["load_model", "transcribe", "RunOptions", "Result"]

@@ -1,4 +1,8 @@
-"""`asr-profile`: transcribe and measure, prefetch models and clips, run sweeps."""
+"""`asr-profile`: transcribe and measure, list models, prefetch models and clips, run sweeps.
+
+The one command-line module: every sub-command's parser and its handler live here, dispatched one way
+(``args.func``); ``sweep.py`` is the engine the ``sweep`` command drives.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,26 +11,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import sweep
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
-from .clips import ClipSourceError
+from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
+from .measure import ResourceError, RunOptions, transcribe
 from .models import DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, ModelError
 from .results import Result
-from .runners import ResourceError, RunOptions
+from .runtimes import load_model
+from .segments import ClipSourceError
+from .sweep_table import write_atomic
 
 EXIT_USER_ERROR = 2
+# Errors that are the user's to fix: one sentence on stderr and exit 2, never a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, ResourceError, ClipSourceError,
                                                FileNotFoundError)
-
-
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2")
-    p.add_argument("--weights", default="pretrained", choices=WEIGHTS,
-                   help="synthetic: random weights of the same architecture, no download, no WER")
-    p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up batch")
-    p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (done in the warm-up batch)")
-    p.add_argument("--co2e", metavar="COUNTRY", help="also report kg CO2e for this ISO country code (e.g. USA)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,13 +44,66 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--runtime", default=TRANSFORMERS, choices=RUNTIMES,
                    help="transformers: eager generate (default); transformers-compiled: static KV cache + "
                         "torch.compile; ctranslate2: CTranslate2 (Whisper only)")
-    _add_run_args(t)
+    t.add_argument("--device", default="auto", choices=DEVICES)
+    t.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2")
+    t.add_argument("--weights", default="pretrained", choices=WEIGHTS,
+                   help="synthetic: random weights of the same architecture, no download, no WER")
+    t.add_argument("--no-warmup", action="store_true",
+                   help="measure a cold run: no untimed warm-up batch (FLOPs are then counted after the run)")
+    t.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
+    t.add_argument("--co2e", metavar="COUNTRY", help="also report kg CO2e for this ISO country code (e.g. USA)")
+    t.set_defaults(func=cmd_transcribe)
 
-    sub.add_parser("models", help="list the model registry")
-
-    from . import sweep
-    sweep.add_cli(sub, _add_run_args)
+    sub.add_parser("models", help="list the model registry").set_defaults(func=cmd_models)
+    _add_sweep(sub)
+    _add_prefetch(sub)
     return parser
+
+
+def _csv(kind: type = str):
+    return lambda s: tuple(kind(x) for x in s.split(",") if x)
+
+
+def _add_sweep(sub) -> None:
+    s = sub.add_parser("sweep", help="run a resumable grid of measurements into a parquet file")
+    s.add_argument("--config", type=Path, help="TOML file with the grid (keys as the flags, lists for axes)")
+    s.add_argument("--models", type=_csv())
+    s.add_argument("--devices", type=_csv())
+    s.add_argument("--precisions", type=_csv())
+    s.add_argument("--weights", type=_csv(), help="comma-separated: pretrained, synthetic")
+    s.add_argument("--weights-kinds", dest="weights", type=_csv(), help=argparse.SUPPRESS)  # old spelling
+    s.add_argument("--runtimes", type=_csv(), help="comma-separated: " + ", ".join(RUNTIMES))
+    s.add_argument("--buckets", type=_csv())
+    s.add_argument("--batch-sizes", type=_csv(int))
+    s.add_argument("--clips-per-cell", type=int)
+    s.add_argument("--repeats", type=int)
+    s.add_argument("--clips", dest="clip_source", help="'tedlium' (default) or a local folder of audio + transcripts")
+    s.add_argument("--cache-dir", help="clip cache folder (default: $ASR_CLIP_CACHE, else .clip_cache)")
+    s.add_argument("--tokenizer", help="synthetic Whisper: count reference tokens with this tokenizer")
+    _add_dataset_args(s)
+    s.add_argument("--out", type=Path, default=Path(sweep.DEFAULT_OUT))
+    s.add_argument("--csv", type=Path, help="also export the table as CSV")
+    s.set_defaults(func=cmd_sweep)
+
+
+def _add_prefetch(sub) -> None:
+    p = sub.add_parser("prefetch", help="download models and build the clip cache ahead of a class")
+    p.add_argument("--models", type=_csv(), default=None, help="comma-separated (default: the whole registry)")
+    p.add_argument("--clips", dest="clip_source", default=TEDLIUM)
+    p.add_argument("--cache-dir", help="clip cache folder (default: $ASR_CLIP_CACHE, else .clip_cache)")
+    p.add_argument("--clips-per-bucket", type=int, default=PER_BUCKET)
+    _add_dataset_args(p)
+    p.set_defaults(func=cmd_prefetch)
+
+
+def _add_dataset_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TED-LIUM source (default: LIUM/tedlium, refs/convert/parquet, release3, validation)")
+    g.add_argument("--dataset-id", help="hub dataset id, or 'parquet' with --dataset-files")
+    g.add_argument("--dataset-revision")
+    g.add_argument("--dataset-config")
+    g.add_argument("--dataset-split")
+    g.add_argument("--dataset-files", help="comma-separated parquet files or globs (e.g. an ESB copy of the dev set)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _quiet_libraries()
     try:
-        return args.func(args) if hasattr(args, "func") else _COMMANDS[args.command](args)
+        return args.func(args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -88,8 +139,6 @@ def _references(args: argparse.Namespace) -> list[str] | None:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from .models import load_model
-    from .runners import transcribe
     if args.batch_size < 1:
         raise ModelError("--batch-size must be at least 1.")
     clips = [load_audio(p, args.max_duration) for p in args.audio]
@@ -111,7 +160,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"transcribe": cmd_transcribe, "models": cmd_models}
+_GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes", "clips_per_cell",
+               "repeats", "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
+               "dataset_split", "dataset_files")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    overrides = {k: getattr(args, k) for k in _GRID_FLAGS}
+    grid = sweep.grid_from_toml(args.config, **overrides) if args.config else sweep.Grid(
+        **{k: v for k, v in overrides.items() if v is not None})
+    table = sweep.run_sweep(grid, args.out, command=" ".join(["asr-profile", *sys.argv[1:]]))
+    if args.csv:
+        write_atomic(table, args.csv)
+    print(f"{len(table)} rows in {args.out}")
+    return 0
+
+
+def cmd_prefetch(args: argparse.Namespace) -> int:
+    for model_id in args.models or tuple(REGISTRY):
+        print(f"fetching {model_id} ...")
+        load_model(model_id, "cpu", "fp32", "pretrained")
+    cache = args.cache_dir or default_cache_dir()
+    clips = build_clip_cache(args.clip_source, cache, per_bucket=args.clips_per_bucket, seed=SEED,
+                             **sweep.dataset_kwargs(args.dataset_id, args.dataset_revision, args.dataset_config,
+                                                    args.dataset_split, args.dataset_files))
+    print(f"{len(clips)} clips cached in {cache}")
+    return 0
 
 
 def _fmt(x: float, unit: str, digits: int = 3) -> str:

@@ -19,7 +19,7 @@ import os
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,15 @@ import numpy as np
 import soundfile as sf
 
 from .audio import SAMPLE_RATE, load_audio
+from .segments import ClipSourceError, Segment, Window
+from .tedlium import tedlium_segments
 
 BUCKETS: dict[str, tuple[float, float]] = {
     "5s": (3.0, 7.0), "15s": (10.0, 20.0), "30s": (25.0, 40.0), "60s": (50.0, 75.0)}
 SEED = 42
 PER_BUCKET = 8
+CACHE_DIR_ENV = "ASR_CLIP_CACHE"  # the clip cache, for the CLI and the app alike
+DEFAULT_CACHE_DIR = ".clip_cache"
 TEDLIUM = "tedlium"  # the clip source spec that means TED-LIUM 3 dev from the hub
 TEDLIUM_LABEL = "tedlium3-dev"
 LOCAL_PREFIX = "local:"
@@ -44,39 +48,6 @@ UNK = "<unk>"
 SPLIT_CONTRACTION = re.compile(r"(\w) '(\w)")  # TED-LIUM tokenises "it's" as "it 's"
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 SAME_AUDIO_TOLERANCE_S = 0.01
-
-Window = tuple["Segment", ...]
-
-
-class ClipSourceError(ValueError):
-    """A clip source that cannot be used; the message says what was wrong and what to do."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One transcribed utterance of a recording; its audio is decoded only when a clip needs it."""
-
-    recording: str  # talk id / chapter id
-    start_s: float
-    end_s: float
-    text: str
-    audio: np.ndarray | None = field(default=None, compare=False, repr=False)  # float32 mono 16 kHz
-    ignored: bool = False  # TED-LIUM ignore_time_segment_in_scoring
-    path: str = ""  # audio file to decode when audio is None
-    encoded: bytes = field(default=b"", compare=False, repr=False)  # or encoded audio (FLAC/WAV)
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    def samples(self) -> np.ndarray:
-        """The segment's audio as float32 mono 16 kHz."""
-        if self.audio is not None:
-            return self.audio
-        if self.encoded or self.path:
-            return load_audio(self.encoded or self.path, max_duration_s=None)
-        raise ValueError(f"segment {self.recording} at {self.start_s:.2f} s has no audio")
-
 
 @dataclass(frozen=True)
 class Clip:
@@ -94,6 +65,25 @@ class Clip:
 
     def load_audio(self) -> np.ndarray:
         return load_audio(self.path, max_duration_s=None)
+
+
+def default_cache_dir(root: str | os.PathLike = ".") -> Path:
+    """The clip cache: $ASR_CLIP_CACHE, else .clip_cache under root (the working folder by default)."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env) if env else Path(root) / DEFAULT_CACHE_DIR
+
+
+def bucket_seconds(bucket: str) -> float:
+    """'15s' -> 15.0; unknown names sort last."""
+    try:
+        return float(str(bucket).rstrip("s"))
+    except ValueError:
+        return float("inf")
+
+
+def bucket_of(duration_s: float) -> str:
+    """The bucket a duration falls in, or '' when it falls between buckets."""
+    return next((name for name, (lo, hi) in BUCKETS.items() if lo <= duration_s <= hi), "")
 
 
 def clean_reference(text: str) -> str:
@@ -180,12 +170,6 @@ def segments_from_source(source: str, **tedlium_kwargs: Any) -> dict[str, list[S
 def source_label(source: str) -> str:
     """The label clips carry: "tedlium3-dev" or "local:<folder name>"."""
     return TEDLIUM_LABEL if source == TEDLIUM else LOCAL_PREFIX + Path(source).resolve().name
-
-
-def tedlium_segments(**kwargs: Any) -> dict[str, list[Segment]]:
-    """TED-LIUM segments by talk; see asr_core.tedlium.tedlium_segments for the options."""
-    from .tedlium import tedlium_segments as load  # imports `datasets` only when needed
-    return load(**kwargs)
 
 
 def local_folder_segments(folder: str | os.PathLike) -> dict[str, list[Segment]]:

@@ -1,12 +1,13 @@
-"""Model registry and loading: pretrained from the hub (or a local folder), or synthetic weights.
+"""What can run: the model registry, devices, precisions and runtimes, and why a combination cannot.
 
-This is the only module that reaches the model hub. Synthetic weights build the exact architecture
-with random values and download nothing: time, memory and FLOPs depend on shapes, not on values.
+Facts only: nothing here loads a model or reaches the hub (``checkpoints`` builds PyTorch models,
+``runtimes.load_model`` is the one entry point that loads). ``LoadedModel`` is the record every runtime
+returns.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ WHISPER = "whisper"
 CTC = "ctc"
 WEIGHTS = ("pretrained", "synthetic")
 # Precision -> the dtype PyTorch tensors use. The int8 ones quantise the weights and run through CTranslate2
-# only (see runtimes.py); their value is the dtype of what stays unquantised (features, activations).
+# only (runtimes/ct2.py); their value is the dtype of what stays unquantised (features, activations).
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
               "int8": torch.float32, "int8_fp16": torch.float16}
 QUANTIZED = ("int8", "int8_fp16")
@@ -25,8 +26,9 @@ DEVICES = ("auto", "cpu", "cuda")
 TRANSFORMERS, COMPILED, CTRANSLATE2 = "transformers", "transformers-compiled", "ctranslate2"
 RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2)  # transformers (eager generate) is the baseline
 CT2_WHISPER_ONLY = "the ctranslate2 runtime runs Whisper only: use runtime transformers or transformers-compiled"
-SYNTHETIC_SEED = 0
-HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
+# precision -> CTranslate2 compute type
+CT2_COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8",
+                     "int8_fp16": "int8_float16"}
 
 # Whisper architecture facts (from each checkpoint's config.json) needed to build it offline.
 _WHISPER_COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
@@ -84,7 +86,7 @@ class LoadedModel:
     tokenizer: Any | None  # None for synthetic Whisper: there is no text to decode
     multilingual: bool = False
     runtime: str = TRANSFORMERS
-    # What a runtime adds (runtimes.py): compiled callables, or the CTranslate2 model; for ctranslate2, `model`
+    # What a runtime adds (asr_core/runtimes): compiled callables, or the CTranslate2 model; for ctranslate2, `model`
     # is the PyTorch architecture on the meta device (config and parameter count, no weights).
     engine: Any = None
 
@@ -112,8 +114,7 @@ def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) 
     if precision not in PRECISIONS:
         return f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})"
     if runtime == CTRANSLATE2:
-        from .runtimes import ct2_precision_problem
-        return ct2_precision_problem(device, precision)
+        return _ct2_precision_problem(device, precision)
     if why := _quantized_problem(precision, runtime):
         return why
     if device == "cpu" and precision == "fp16":
@@ -128,8 +129,7 @@ def runtime_problem(family: str, runtime: str) -> str | None:
     if runtime not in RUNTIMES:
         return f"unknown runtime '{runtime}' (use {', '.join(RUNTIMES)})"
     if runtime == CTRANSLATE2:
-        from .runtimes import ct2_problem
-        return ct2_problem(family)
+        return _ct2_problem(family)
     return None
 
 
@@ -150,40 +150,6 @@ def _quantized_problem(precision: str, runtime: str) -> str | None:
     return None
 
 
-def pretrained_problem(model_id: str) -> str | None:
-    """Why pretrained weights for model_id cannot be had right now, or None if they can.
-
-    A local folder or a model already in the Hugging Face cache is fine; otherwise the hub must be
-    reachable. Checked up front because an offline from_pretrained retries for about half a minute.
-    """
-    if Path(model_id).is_dir():
-        return None if (Path(model_id) / "config.json").is_file() else f"{model_id} has no config.json"
-    from huggingface_hub import constants, try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-    try:
-        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
-            return None
-    except HFValidationError:
-        return f"'{model_id}' is neither a local folder nor a hub id of the form owner/name"
-    if constants.HF_HUB_OFFLINE:
-        return f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
-    if not _hub_reachable(constants.ENDPOINT):
-        return (f"{model_id} is not in the local Hugging Face cache and the model hub "
-                f"({constants.ENDPOINT}) cannot be reached from this machine")
-    return None
-
-
-def _hub_reachable(endpoint: str) -> bool:
-    import socket
-    from urllib.parse import urlparse
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=HUB_PROBE_TIMEOUT_S).close()
-        return True
-    except OSError:
-        return False
-
-
 def family_of(model_id: str) -> str:
     """The model family from the registry, a local config.json, or the hub id's name."""
     if model_id in REGISTRY:
@@ -201,106 +167,26 @@ def family_of(model_id: str) -> str:
     raise ModelError(f"Unknown model '{model_id}': use one of {known}, or a Whisper/wav2vec2 hub id or local folder.")
 
 
-def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
-               weights: str = "pretrained", runtime: str = TRANSFORMERS) -> LoadedModel:
-    """Load a model ready for inference on device in precision, run by runtime (see RUNTIMES)."""
-    device = resolve_device(device)
-    if runtime not in RUNTIMES:
-        raise ModelError(f"Unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}.")
-    problem = precision_problem(device, precision, runtime)
-    if problem:
-        raise ModelError(f"Cannot run {precision} on {device} with runtime {runtime}: {problem}.")
-    if weights not in WEIGHTS:
-        raise ModelError(f"Unknown weights kind '{weights}': use pretrained or synthetic.")
-    family = family_of(model_id)
-    problem = runtime_problem(family, runtime)
-    if problem:
-        raise ModelError(f"Cannot run {model_id} with runtime {runtime}: {problem}.")
-    if runtime != TRANSFORMERS:
-        from . import runtimes
-        return runtimes.load(model_id, family, device, precision, weights, runtime)
-    return load_torch_model(model_id, family, device, precision, weights)
+def _ct2_problem(family: str) -> str | None:
+    """Why the ctranslate2 runtime cannot run this family here, or None if it can."""
+    if family == CTC:
+        return CT2_WHISPER_ONLY
+    if importlib.util.find_spec("ctranslate2") is None:
+        return "CTranslate2 is not installed: pip install ctranslate2"
+    return None
 
 
-def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
-    """The PyTorch model as transformers loads it (the transformers runtime; others start from it)."""
-    if weights == "synthetic":
-        lm = _build_synthetic(model_id, family, device, precision)
-    else:
-        lm = _from_pretrained(model_id, family, device, precision)
-    lm.model.eval()
-    _bake_parametrizations(lm.model)
-    return lm
-
-
-def _bake_parametrizations(model: torch.nn.Module) -> None:
-    """Fold weight-norm parametrisations (wav2vec2's positional conv) into plain weights: the same
-    function for inference, without recomputing the norm on every forward."""
-    from torch.nn.utils import parametrize
-    for module in model.modules():
-        if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-
-
-def _from_pretrained(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
-    from transformers import (Wav2Vec2ForCTC, Wav2Vec2Processor, WhisperForConditionalGeneration,
-                              WhisperProcessor)
-    cls, proc_cls = ((WhisperForConditionalGeneration, WhisperProcessor) if family == WHISPER
-                     else (Wav2Vec2ForCTC, Wav2Vec2Processor))
-    problem = pretrained_problem(model_id)  # fail in a second, not after half a minute of retries
-    if problem:
-        raise ModelError(f"Could not load '{model_id}': {problem}. Connect to the network or run "
-                         f"`asr-profile prefetch` first; --weights synthetic needs no download.")
+def _ct2_precision_problem(device: str, precision: str) -> str | None:
+    """Why CTranslate2 cannot compute in this precision on this device, or None if it can."""
     try:
-        model = cls.from_pretrained(model_id, dtype=PRECISIONS[precision], attn_implementation="sdpa",
-                                    use_safetensors=True)
-        processor = proc_cls.from_pretrained(model_id)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load '{model_id}' ({str(exc).splitlines()[0][:200]}): check the name, "
-                         f"your network, or run `asr-profile prefetch` first; --weights synthetic needs no "
-                         f"download.") from None
-    multilingual = bool(getattr(model.generation_config, "is_multilingual", False)) if family == WHISPER else False
-    return LoadedModel(model_id, family, "pretrained", device, precision, model.to(device),
-                       processor.feature_extractor, processor.tokenizer, multilingual)
-
-
-def synthetic_config(model_id: str, family: str) -> Any:
-    """The architecture config: from the registry, a local folder, or the hub's config.json."""
-    from transformers import AutoConfig, Wav2Vec2Config, WhisperConfig
-    if model_id in REGISTRY:
-        arch = REGISTRY[model_id].arch
-        return WhisperConfig(**arch) if family == WHISPER else Wav2Vec2Config(**arch)
+        import ctranslate2
+    except ImportError:
+        return None  # _ct2_problem says how to install it
     try:
-        return AutoConfig.from_pretrained(model_id)
-    except (OSError, ValueError):
-        raise ModelError(f"No architecture is known for '{model_id}' offline: use a registry model "
-                         f"({', '.join(REGISTRY)}) or a local folder with config.json.") from None
-
-
-def _build_synthetic(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
-    from transformers import (Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
-                              WhisperFeatureExtractor, WhisperForConditionalGeneration)
-    config = synthetic_config(model_id, family)
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(SYNTHETIC_SEED)
-    with torch.device(device):
-        if family == WHISPER:
-            model = WhisperForConditionalGeneration(config)
-            fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
-            tok = None
-        else:
-            model = Wav2Vec2ForCTC(config)
-            fe = Wav2Vec2FeatureExtractor(return_attention_mask=config.feat_extract_norm == "layer")
-            tok = _w2v2_tokenizer(Wav2Vec2CTCTokenizer)
-    model = model.to(PRECISIONS[precision])
-    spec = REGISTRY.get(model_id)
-    return LoadedModel(model_id, family, "synthetic", device, precision, model, fe, tok,
-                       multilingual=spec.multilingual if spec else True)
-
-
-def _w2v2_tokenizer(cls: Any) -> Any:
-    with tempfile.TemporaryDirectory() as d:
-        vocab = Path(d) / "vocab.json"
-        vocab.write_text(json.dumps({s: i for i, s in enumerate(W2V2_VOCAB)}))
-        return cls(str(vocab), unk_token="<unk>", pad_token="<pad>", word_delimiter_token="|")
+        supported = ctranslate2.get_supported_compute_types(device)
+    except (RuntimeError, ValueError):
+        return f"CTranslate2 cannot use a {device} here"
+    if CT2_COMPUTE_TYPES[precision] in supported:
+        return None
+    usable = [p for p, c in CT2_COMPUTE_TYPES.items() if c in supported]
+    return f"CTranslate2 on this {device} computes in {', '.join(usable)}, not {precision}"

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from asr_core.results import MEASURED_SOURCES, STATUS_OK
+from .results import MEASURED_SOURCES
+from .sweep_table import CELL_KEYS, aggregate
 
 MIB = 1024**2
 GIB = 1024**3
@@ -22,11 +23,8 @@ BUCKET_5S, BUCKET_15S, BUCKET_30S, BUCKET_60S = "5s", "15s", "30s", "60s"
 # About a 5 W board transcribing in real time.
 EDGE_MAX_ENERGY_PER_AUDIO_S_J = 5.0
 
-GROUP_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
-MEDIAN_COLUMNS = ["latency_per_utt_s", "rtf", "energy_per_audio_s_j", "energy_per_utt_j"]
-MEAN_COLUMNS = ["wer", "cer"]
-SUMMARY_COLUMNS = [*GROUP_KEYS, "n_runs", *MEDIAN_COLUMNS, "peak_memory_bytes", *MEAN_COLUMNS,
-                   "energy_source"]
+SUMMARY_COLUMNS = [*CELL_KEYS, "n_runs", "latency_per_utt_s", "rtf", "energy_per_audio_s_j", "energy_per_utt_j",
+                   "peak_memory_bytes", "wer", "cer", "energy_source"]
 OBJECTIVE_COLUMNS = {"wer": "wer", "latency": "latency_per_utt_s", "energy": "energy_per_audio_s_j"}
 # UseCase field -> the summary column it caps
 CONSTRAINT_COLUMNS = {
@@ -108,21 +106,13 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.Series:
     return pd.Series(valid & ~dominated, index=df.index, name="pareto", dtype=bool)
 
 
-def _join_unique(values: pd.Series) -> str:
-    return ", ".join(sorted(set(values.dropna().astype(str)))) or "unavailable"
-
-
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: medians of time and energy, max peak memory, mean WER."""
-    ok = df[df["status"] == STATUS_OK]
-    if ok.empty:
+    """One row per configuration, by sweep_table.aggregate (medians over repeats, max peak memory)."""
+    out = aggregate(df)
+    if out.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    on_gpu = ok["device"].astype(str).str.startswith("cuda")
-    ok = ok.assign(peak_memory_bytes=np.where(on_gpu, ok["peak_gpu_reserved_bytes"], ok["peak_rss_bytes"]))
-    aggs = {"n_runs": ("model", "size"), **{c: (c, "median") for c in MEDIAN_COLUMNS},
-            "peak_memory_bytes": ("peak_memory_bytes", "max"), **{c: (c, "mean") for c in MEAN_COLUMNS},
-            "energy_source": ("energy_source", _join_unique)}
-    return ok.groupby(GROUP_KEYS, dropna=False, sort=True).agg(**aggs).reset_index()[SUMMARY_COLUMNS]
+    out["energy_source"] = out["energy_source"].replace("", "unavailable")
+    return out[SUMMARY_COLUMNS]
 
 
 def _sources(energy_source: str) -> set[str]:

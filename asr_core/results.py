@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .sampler import PowerSample
+
 ENERGY_SOURCES = ("nvml_counter", "nvml_power", "rapl", "estimate", "unavailable")
 MEASURED_SOURCES = ("nvml_counter", "nvml_power", "rapl")
 STATUS_OK = "ok"
@@ -82,14 +84,14 @@ class Result:
     notes: str = ""
     status: str = STATUS_OK
     error: str = ""
-    power_trace: tuple[tuple[float, str, float], ...] = field(default=(), compare=False)
+    power_trace: tuple[PowerSample, ...] = field(default=(), compare=False)  # as the sampler read it
 
     def to_dict(self, with_trace: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["hypotheses"] = list(self.hypotheses)
         d["references"] = list(self.references)
         if with_trace:
-            d["power_trace"] = [list(p) for p in self.power_trace]
+            d["power_trace"] = [[p.t_s, p.source, p.watts] for p in self.power_trace]
         else:
             d.pop("power_trace")
         return d

@@ -6,12 +6,10 @@ leaves a readable file without duplicates, and running the same command again sk
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gc
 import itertools
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +18,14 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from . import system
-from .results import RESULT_FIELDS, failed_result
+from .audio import load_audio
+from .clips import build_clip_cache, default_cache_dir
+from .measure import ResourceError, RunOptions, transcribe
+from .models import ModelError, combination_problem, family_of
+from .results import failed_result
+from .runtimes import load_model
+from .sweep_table import CELL_KEYS, aggregate, read_rows, row_key, write_atomic
 
-KEY = ("model", "runtime", "device", "precision", "weights", "bucket", "batch_size", "repeat")
-DEFAULT_CACHE_DIR = ".clip_cache"
 DEFAULT_OUT = "sweep.parquet"
 
 
@@ -39,7 +41,7 @@ class Grid:
     clips_per_cell: int = 8
     repeats: int = 3
     clip_source: str = "tedlium"
-    cache_dir: str = DEFAULT_CACHE_DIR
+    cache_dir: str = ""  # empty: clips.default_cache_dir() ($ASR_CLIP_CACHE, else .clip_cache)
     seed: int = 42
     tokenizer: str = ""  # synthetic Whisper: count reference tokens with this tokenizer (path or hub id)
     # TED-LIUM source options (None: the defaults documented in asr_core/tedlium.py)
@@ -76,7 +78,6 @@ class Grid:
 
 
 def _never(model: str, precision: str, runtime: str) -> str | None:
-    from .models import ModelError, combination_problem, family_of
     try:
         return combination_problem(family_of(model), precision, runtime)
     except ModelError:  # an unknown model fails as a row, with its message
@@ -103,31 +104,6 @@ def grid_from_toml(path: str | Path, **overrides: Any) -> Grid:
     return Grid(**kwargs)
 
 
-def _key(row: dict[str, Any]) -> tuple:
-    return tuple(row[k] for k in KEY)
-
-
-def read_rows(path: str | Path) -> pd.DataFrame:
-    """A sweep file (parquet or CSV) as a DataFrame; an empty frame if it does not exist."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=list(RESULT_FIELDS) + ["repeat"])
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-
-
-def write_atomic(df: pd.DataFrame, path: str | Path) -> None:
-    """Write the whole table to a temporary file, fsync it, then rename it over the target."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if path.suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_provenance(grid: Grid, out: Path, command: str) -> Path:
     """Record hardware, versions, date, commit and grid; earlier invocations into the same file are kept."""
     path = out.with_suffix(".provenance.json")
@@ -139,8 +115,8 @@ def write_provenance(grid: Grid, out: Path, command: str) -> Path:
     return path
 
 
-class _Cell:
-    """The clips of one bucket and the loaded model, shared by the cells that need them."""
+class _Loaded:
+    """What consecutive cells share: the clips of each bucket, and the one model loaded now."""
 
     def __init__(self, grid: Grid):
         self.grid = grid
@@ -151,10 +127,8 @@ class _Cell:
 
     def clips(self, bucket: str) -> tuple[list, list[str]]:
         if bucket not in self._clips:
-            from .audio import load_audio
-            from .clips import build_clip_cache
             if not self._clips:
-                self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir,
+                self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir or default_cache_dir(),
                                              per_bucket=self.grid.clips_per_cell, seed=self.grid.seed,
                                              **self.grid.dataset_kwargs())
             chosen = [c for c in self._all if c.bucket == bucket][: self.grid.clips_per_cell]
@@ -162,7 +136,6 @@ class _Cell:
         return self._clips[bucket]
 
     def model(self, cell: dict[str, Any]) -> Any:
-        from .models import load_model
         key = (cell["model"], cell["device"], cell["precision"], cell["weights"], cell["runtime"])
         if key != self._model_key:
             self._model, self._model_key = None, None
@@ -185,9 +158,8 @@ def _empty_cuda_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def run_cell(shared: _Cell, cell: dict[str, Any], first: bool) -> dict[str, Any]:
+def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, Any]:
     """One (cell, repeat) as a row; failures become rows with status and error."""
-    from .runners import RunOptions, ResourceError, transcribe
     try:
         clips, refs = shared.clips(cell["bucket"])
         if not clips:
@@ -200,7 +172,6 @@ def run_cell(shared: _Cell, cell: dict[str, Any], first: bool) -> dict[str, Any]
         result = transcribe(lm, clips, refs, opts)
         row = result.to_dict()
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
-        from .models import family_of
         status = "oom" if isinstance(exc, ResourceError) else "error"
         try:
             family = family_of(cell["model"])
@@ -218,8 +189,8 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
     """Repeats after the first skip FLOP counting: FLOPs depend on shapes, which repeats share."""
     if row.get("status") != "ok" or row["repeat"] == 0:
         return row
-    cell = _key(row)[:-1]
-    src = next((r for r in rows if r.get("status") == "ok" and _key(r)[:-1] == cell
+    cell = row_key(row)[:-1]
+    src = next((r for r in rows if r.get("status") == "ok" and row_key(r)[:-1] == cell
                 and not pd.isna(r.get("encoder_flops_per_clip"))), None)
     if src is not None:
         row["encoder_flops_per_clip"] = float(src["encoder_flops_per_clip"])
@@ -236,18 +207,18 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = read_rows(out)
-    finished = {_key(r) for r in done.to_dict("records")} if not done.empty else set()
-    todo = [c for c in grid.cells() if _key(c) not in finished]
+    finished = {row_key(r) for r in done.to_dict("records")} if not done.empty else set()
+    todo = [c for c in grid.cells() if row_key(c) not in finished]
     write_provenance(grid, out, command)
     if progress and (skipped := grid.skipped()):
         print("left out, can never run: " + "; ".join(skipped))
-    shared = _Cell(grid)
+    shared = _Loaded(grid)
     if todo:
         shared.clips(todo[0]["bucket"])  # a clip source that cannot be read stops the sweep with its message
     rows = done.to_dict("records") if not done.empty else []
     warmed: set[tuple] = set()
     for cell in _progress(todo, progress):
-        cell_key = _key(cell)[:-1]
+        cell_key = row_key(cell)[:-1]
         row = cell_runner(shared, cell, cell_key not in warmed)
         warmed.add(cell_key)
         rows.append(_carry_flops(row, rows))
@@ -266,87 +237,10 @@ def _progress(items: list, enabled: bool) -> Iterable:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Median per cell of the headline figures, for the end of a sweep."""
-    ok = df[df["status"] == "ok"]
+    """The headline figures per cell (sweep_table.aggregate: medians over repeats), for the end of a sweep."""
     cols = ["latency_per_utt_s", "rtf", "energy_per_audio_s_j", "wer"]
-    by = ["model", "runtime", "device", "precision", "weights", "bucket", "batch_size"]
-    table = ok.groupby(by, dropna=False)[cols].median(numeric_only=True) if not ok.empty else pd.DataFrame()
+    table = aggregate(df).set_index(CELL_KEYS)[cols]
     failed = df[df["status"] != "ok"]
     if not failed.empty:
         print(f"{len(failed)} run(s) failed: " + "; ".join(sorted(set(failed["error"].astype(str)))[:5]))
     return table
-
-
-# --- CLI ------------------------------------------------------------------------------------------
-
-
-def _csv(kind: type = str) -> Callable[[str], tuple]:
-    return lambda s: tuple(kind(x) for x in s.split(",") if x)
-
-
-def add_cli(sub: Any, add_run_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    s = sub.add_parser("sweep", help="run a resumable grid of measurements into a parquet file")
-    s.add_argument("--config", type=Path, help="TOML file with the grid (keys as the flags, lists for axes)")
-    s.add_argument("--models", type=_csv())
-    s.add_argument("--devices", type=_csv())
-    s.add_argument("--precisions", type=_csv())
-    s.add_argument("--weights-kinds", dest="weights", type=_csv())
-    s.add_argument("--runtimes", type=_csv(), help="comma-separated: transformers, transformers-compiled, ctranslate2")
-    s.add_argument("--buckets", type=_csv())
-    s.add_argument("--batch-sizes", type=_csv(int))
-    s.add_argument("--clips-per-cell", type=int)
-    s.add_argument("--repeats", type=int)
-    s.add_argument("--clips", dest="clip_source", help="'tedlium' (default) or a local folder of audio + transcripts")
-    s.add_argument("--cache-dir", help=f"clip cache folder (default {DEFAULT_CACHE_DIR})")
-    s.add_argument("--tokenizer", help="synthetic Whisper: count reference tokens with this tokenizer")
-    _add_dataset_args(s)
-    s.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
-    s.add_argument("--csv", type=Path, help="also export the table as CSV")
-    s.set_defaults(func=cmd_sweep)
-
-    p = sub.add_parser("prefetch", help="download models and build the clip cache ahead of a class")
-    p.add_argument("--models", type=_csv(), default=None, help="comma-separated (default: the whole registry)")
-    p.add_argument("--clips", dest="clip_source", default="tedlium")
-    p.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
-    p.add_argument("--clips-per-bucket", type=int, default=8)
-    _add_dataset_args(p)
-    p.set_defaults(func=cmd_prefetch)
-
-
-def _add_dataset_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("TED-LIUM source (default: LIUM/tedlium, refs/convert/parquet, release3, validation)")
-    g.add_argument("--dataset-id", help="hub dataset id, or 'parquet' with --dataset-files")
-    g.add_argument("--dataset-revision")
-    g.add_argument("--dataset-config")
-    g.add_argument("--dataset-split")
-    g.add_argument("--dataset-files", help="comma-separated parquet files or globs (e.g. an ESB copy of the dev set)")
-
-
-_GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes", "clips_per_cell", "repeats",
-               "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
-               "dataset_split", "dataset_files")
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    import sys
-    overrides = {k: getattr(args, k) for k in _GRID_FLAGS}
-    grid = grid_from_toml(args.config, **overrides) if args.config else Grid(
-        **{k: v for k, v in overrides.items() if v is not None})
-    table = run_sweep(grid, args.out, command=" ".join(["asr-profile", *sys.argv[1:]]))
-    if args.csv:
-        write_atomic(table, args.csv)
-    print(f"{len(table)} rows in {args.out}")
-    return 0
-
-
-def cmd_prefetch(args: argparse.Namespace) -> int:
-    from .clips import build_clip_cache
-    from .models import REGISTRY, load_model
-    for model_id in args.models or tuple(REGISTRY):
-        print(f"fetching {model_id} ...")
-        load_model(model_id, "cpu", "fp32", "pretrained")
-    clips = build_clip_cache(args.clip_source, args.cache_dir, per_bucket=args.clips_per_bucket, seed=42,
-                             **dataset_kwargs(args.dataset_id, args.dataset_revision, args.dataset_config,
-                                              args.dataset_split, args.dataset_files))
-    print(f"{len(clips)} clips cached in {args.cache_dir}")
-    return 0

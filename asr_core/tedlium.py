@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio import SAMPLE_RATE
-from .clips import ClipSourceError, Segment
+from .segments import ClipSourceError, Segment
 
 DATASET_ID = "LIUM/tedlium"
 PARQUET_REVISION = "refs/convert/parquet"

@@ -3,13 +3,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_core import app_state, charts, explore
+from asr_app import charts, explore, state
+from asr_core import sweep_table
 
-app_state.through_navigation()
+state.through_navigation()
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
-                 "    --models openai/whisper-tiny --weights-kinds synthetic --devices cpu \\\n"
+                 "    --models openai/whisper-tiny --weights synthetic --devices cpu \\\n"
                  "    --out precomputed/my-sweep.parquet")
 NO_WER = ("No WER to show: the selected runs used synthetic weights (random values: timing only) "
           "or had no reference. Select pretrained runs to compare accuracy.")
@@ -33,13 +34,13 @@ st.title("Explore the sweep")
 
 with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`)"):
     files = st.file_uploader("Sweep files", type=["parquet", "csv"], accept_multiple_files=True, key="sweep_uploads")
-    for error in app_state.remember_uploads(files):
+    for error in state.remember_uploads(files):
         st.error(error)
-    if app_state.uploaded_names():
-        st.caption("Uploaded this session: " + ", ".join(app_state.uploaded_names()))
-        st.button("Forget uploaded files", on_click=app_state.forget_uploads)
+    if state.uploaded_names():
+        st.caption("Uploaded this session: " + ", ".join(state.uploaded_names()))
+        st.button("Forget uploaded files", on_click=state.forget_uploads)
 
-data, read_errors, folder = app_state.sweep_data(ROOT)
+data, read_errors, folder = state.sweep_data(ROOT)
 for error in read_errors:
     st.error(error)
 if data.empty:
@@ -49,7 +50,7 @@ if data.empty:
     st.stop()
 
 sources = explore.clip_sources(data)
-st.caption(f"{len(data)} rows from {', '.join(sorted(data[explore.SOURCE_FILE].unique()))}. "
+st.caption(f"{len(data)} rows from {', '.join(sorted(data[sweep_table.SOURCE_FILE].unique()))}. "
            f"Clips come from: {', '.join(sources) or 'unknown'} (the clip_source column). The shipped data "
            f"uses LibriSpeech read speech from ../shared, because TED-LIUM could not be downloaded on the "
            f"measuring machines.")
@@ -59,13 +60,13 @@ with st.sidebar:
     selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=f"filter-{col}")
                   for col, values in explore.filter_options(data).items()}
 rows = explore.apply_filters(data, selections)
-ok, failed = explore.split_status(rows)
+ok, failed = sweep_table.split_status(rows)
 if ok.empty:
     st.warning("No successful runs match the filters: widen them in the sidebar.")
 else:
     agg = explore.aggregate(ok)
     order = explore.bucket_order(agg)
-    with_wer, no_wer = explore.with_wer(explore.aggregate(ok, keys=explore.WER_KEYS))
+    with_wer, no_wer = explore.with_wer(explore.aggregate(ok, keys=sweep_table.WER_KEYS))
     buckets = explore.bucket_order(ok)
     batch_sizes = sorted(ok["batch_size"].unique().tolist())
     quality, speed, energy, tradeoffs, batch, stages = st.tabs(
@@ -123,7 +124,7 @@ else:
     with stages:
         bucket = st.selectbox("Clip length", buckets, key="stage_bucket", width=SELECT_PX)
         per_stage = explore.aggregate(explore.subset(ok, bucket=bucket))
-        chart(charts.stage_chart(explore.stage_frame(per_stage), title=f"Where the time goes ({bucket} clips)"),
+        chart(charts.stage_chart(sweep_table.stage_seconds(per_stage, label="series"), title=f"Where the time goes ({bucket} clips)"),
               per_stage)
 
 if not failed.empty:

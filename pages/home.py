@@ -1,9 +1,9 @@
 """Home: what the app does, the hardware found, and which energy meters work here."""
 import streamlit as st
 
-from asr_core import app_state, present
+from asr_app import present, state
 
-app_state.through_navigation()
+state.through_navigation()
 
 st.title("What does speech recognition cost?")
 st.markdown(
@@ -21,9 +21,9 @@ c3.page_link("pages/recommend.py", label="Get a recommendation", icon=":material
 left, right = st.columns(2)
 with left:
     st.subheader("Hardware found")
-    st.table(present.hardware_table(app_state.hardware()), hide_index=True, hide_header=True, border="horizontal")
+    st.table(present.hardware_table(state.hardware()), hide_index=True, hide_header=True, border="horizontal")
 with right:
     st.subheader("Energy meters")
-    st.table(present.meter_table(app_state.meter_status()), hide_index=True, border="horizontal")
+    st.table(present.meter_table(state.meter_status()), hide_index=True, border="horizontal")
     st.caption("Energy uses the best meter that works: the GPU's NVML counter, then RAPL for the CPU; "
                "without RAPL the CPU figure is an estimate from CPU time, labelled 'estimate' everywhere.")

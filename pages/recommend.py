@@ -3,17 +3,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_core import app_state, charts, explore
-
-app_state.through_navigation()
+from asr_app import charts, explore, recommendation, state
 from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
+
+state.through_navigation()
 
 ROOT = Path(__file__).resolve().parents[1]
 ANY = "any"
 OBJECTIVES = {"wer": "lowest WER", "latency": "lowest latency", "energy": "least energy"}
 
 st.title("Recommend a configuration")
-data, read_errors, folder = app_state.sweep_data(ROOT)
+data, read_errors, folder = state.sweep_data(ROOT)
 for error in read_errors:
     st.error(error)
 if data.empty:
@@ -45,11 +45,11 @@ with st.expander("Constraints (start from the use case; leave a limit empty for 
                                   key=k + "latency")
     max_rtf = c2.number_input("Max RTF", min_value=0.0, value=preset.max_rtf, key=k + "rtf")
     max_memory = c3.number_input("Max memory (MiB)", min_value=0.0, key=k + "memory",
-                                 value=explore.to_mib(preset.max_peak_memory_bytes))
+                                 value=recommendation.to_mib(preset.max_peak_memory_bytes))
     max_energy = c4.number_input("Max energy per audio second (J)", min_value=0.0, key=k + "energy",
                                  value=preset.max_energy_per_audio_s_j)
 
-use_case = explore.custom_use_case(
+use_case = recommendation.custom_use_case(
     preset, device=None if device == ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
     objective=objective, max_latency_per_utt_s=max_latency, max_rtf=max_rtf, max_memory_mib=max_memory,
     max_energy_per_audio_s_j=max_energy)
@@ -63,8 +63,8 @@ for caveat in rec.caveats:
     st.caption(f"⚠ {caveat}")
 
 if not rec.candidates.empty:
-    cost = explore.objective_cost(use_case)
-    points = explore.recommend_points(rec, rows, cost)
+    cost = recommendation.objective_cost(use_case)
+    points = recommendation.recommend_points(rec, rows, cost)
     if points.empty:
         st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
     else:
@@ -72,4 +72,4 @@ if not rec.candidates.empty:
         st.caption("Large points are on the Pareto front; the ringed point is the pick. "
                    + explore.caption(points, energy=cost.startswith("energy")))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")
-    st.dataframe(explore.candidates_table(rec.candidates), hide_index=True)
+    st.dataframe(recommendation.candidates_table(rec.candidates), hide_index=True)

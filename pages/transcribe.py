@@ -3,13 +3,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_core import app_inputs as inputs
-from asr_core import app_runs, app_state, charts, metrics, present
+from asr_app import charts, inputs, live, present, state
+from asr_core.clips import default_cache_dir
+from asr_core.scoring import word_errors
 from asr_core.audio import AudioError, duration_s
-from asr_core.clips import ClipSourceError
+from asr_core.segments import ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
 
-app_state.through_navigation()
+state.through_navigation()
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
@@ -19,8 +20,8 @@ DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: ins
 
 
 def cached_clip():
-    cache = inputs.clip_cache_dir(ROOT)
-    clips = app_state.cached_clips(str(cache))
+    cache = default_cache_dir(ROOT)
+    clips = state.cached_clips(str(cache))
     if not clips:
         st.info(f"No clips in the clip cache `{cache}` yet. Build it with `asr-profile prefetch` "
                 f"(downloads TED-LIUM dev once), or choose **{FOLDER}** or **{UPLOAD}** above.")
@@ -31,7 +32,7 @@ def cached_clip():
     st.caption(f"Talk **{clip.talk}** · {clip.duration_s:.1f} s ({clip.start_s:.1f}–{clip.end_s:.1f} s "
                f"into the talk) · {clip.source}")
     st.audio(clip.path)
-    return app_state.decode_file(clip.path), clip.reference, f"{clip.source}:{clip.clip_id}"
+    return state.decode_file(clip.path), clip.reference, f"{clip.source}:{clip.clip_id}"
 
 
 def uploaded_clip():
@@ -39,14 +40,14 @@ def uploaded_clip():
     if f is None:
         return None
     st.audio(f.getvalue(), format=f.type or "audio/wav")
-    return app_state.decode(f.getvalue(), f.name), "", f.name
+    return state.decode(f.getvalue(), f.name), "", f.name
 
 
 def microphone_clip():
     rec = st.audio_input("Record a clip", key="mic")
     if rec is None:
         return None
-    return app_state.decode(rec.getvalue(), "the microphone recording"), "", "microphone"
+    return state.decode(rec.getvalue(), "the microphone recording"), "", "microphone"
 
 
 def folder_clip():
@@ -58,28 +59,28 @@ def folder_clip():
                                placeholder="a folder of FLAC/WAV with LibriSpeech *.trans.txt or a manifest.csv")
     if not choice:
         return None
-    utterances = app_state.folder_utterances(choice.strip())
+    utterances = state.folder_utterances(choice.strip())
     utt = st.selectbox("Utterance", utterances, format_func=inputs.utterance_label, key=f"utt-{choice}")
     st.audio(utt.path)
-    return app_state.decode_file(utt.path), utt.text, f"{Path(choice).name}:{utt.utt_id}"
+    return state.decode_file(utt.path), utt.text, f"{Path(choice).name}:{utt.utt_id}"
 
 
 def show_result(r) -> None:
     st.markdown(f"**{inputs.model_label(r.model)}**")
-    st.caption(app_runs.run_config(r))
+    st.caption(live.run_config(r))
     if r.status != "ok":
         st.error(r.error)
         return
     if r.weights == "synthetic":
-        st.info(app_runs.SYNTHETIC_NOTE)
+        st.info(live.SYNTHETIC_NOTE)
     elif r.references:
-        st.markdown(metrics.diff_html(metrics.word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
+        st.markdown(present.diff_html(word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
         st.caption(DIFF_LEGEND)
     else:
         st.markdown(f"> {r.hypotheses[0] or '(no words recognised)'}")
         st.caption("No reference text: no WER.")
     with st.container(horizontal=True):
-        for fig in app_runs.result_figures(r):
+        for fig in live.result_figures(r):
             st.metric(fig.label, fig.value, help=fig.help or None, width="content")
     st.caption(" ".join(filter(None, [present.hardware([r.cpu_name], [r.gpu_name]),
                                       present.explain_sources([r.energy_source]), r.notes])))
@@ -89,7 +90,7 @@ st.title("Transcribe")
 
 # --- 1. the clip -----------------------------------------------------------------------------------
 st.subheader("1 · Choose a clip")
-has_cache = bool(app_state.cached_clips(str(inputs.clip_cache_dir(ROOT))))
+has_cache = bool(state.cached_clips(str(default_cache_dir(ROOT))))
 sources = [CACHE, UPLOAD, MIC, FOLDER]
 default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
 source = st.radio("Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
@@ -116,25 +117,25 @@ other = right.text_input("Another model (hub id or local folder)", key="other_mo
 models = inputs.chosen_models(chosen, other)
 
 c1, c2, c3 = st.columns(3)
-devices = app_runs.device_problems()
-device = c1.radio("Device", app_runs.APP_DEVICES, index=app_runs.APP_DEVICES.index(app_runs.default_device()),
+devices = live.device_problems()
+device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
                   captions=[why or "available" for why in devices.values()], key="device")
-runtimes = app_runs.runtime_problems(models)
+runtimes = live.runtime_problems(models)
 runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime", help="How the model is run; the same weights in each.",
-                   captions=[why or app_runs.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
-precisions = app_runs.precision_problems(device, runtime)
+                   captions=[why or live.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
+precisions = live.precision_problems(device, runtime)
 precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
                      key="precision")
 c4, c5 = st.columns([1, 2])
-batch_size = c4.segmented_control("Batch size", app_runs.BATCH_SIZES, default=1, required=True, key="batch",
+batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
                                   help="The clip is repeated to fill the batch.")
 c4.caption("The clip repeated to fill one batch.")
 weights = c5.radio("Weights", WEIGHTS, key="weights",
-                   index=1 if models and app_state.pretrained_problem_cached(models[0]) else 0,
+                   index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
                    captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
-for warning in app_runs.weights_warnings(models, weights, app_state.pretrained_problem_cached):
+for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
     st.warning(warning)
-problems = app_runs.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
+problems = live.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
 
 # --- 3. run ---------------------------------------------------------------------------------------------
 run = st.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
@@ -142,10 +143,10 @@ if problems:
     st.caption("Cannot run yet: " + "; ".join(problems) + ".")
 status_slot, power_slot = st.container(), st.empty()
 if run:
-    requests = [app_runs.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
+    requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
     finished = []
     with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status:
-        for event in app_runs.run_models(requests, audio, reference, app_state.model):
+        for event in live.run_models(requests, audio, reference, state.model):
             name = inputs.model_label(event.request.model_id)
             if event.kind == "loading":
                 status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
@@ -161,26 +162,26 @@ if run:
         failed = any(r.status != "ok" for r in finished)
         status.update(label="Finished" + (" with errors" if failed else ""), state="error" if failed else "complete",
                       expanded=False)
-    app_state.add_runs(clip_label, finished)
+    state.add_runs(clip_label, finished)
 
-last = [r for _, r in app_state.last_runs()]
+last = [r for _, r in state.last_runs()]
 if last:
-    traces, meter_sources = app_runs.traces_of(last)
+    traces, meter_sources = live.traces_of(last)
     if traces:
         power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources)))
     st.subheader("Results")
     for col, r in zip(st.columns(len(last), border=True), last):
         with col:
             show_result(r)
-    stages = app_runs.stage_frame(last)
+    stages = live.run_stages(last)
     if not stages.empty:
         st.altair_chart(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
 
 # --- the session's runs ---------------------------------------------------------------------------------
-if app_state.runs():
+if state.runs():
     st.subheader("Runs this session")
-    table = app_runs.runs_table(app_state.runs())
-    st.dataframe(app_runs.display_runs(table), hide_index=True)
+    table = live.runs_table(state.runs())
+    st.dataframe(live.display_runs(table), hide_index=True)
     c1, c2 = st.columns([1, 5])
-    c1.download_button("Download CSV", app_runs.runs_csv(table), "asr-runs.csv", "text/csv", icon=":material/download:")
-    c2.button("Clear runs", on_click=app_state.clear_runs)
+    c1.download_button("Download CSV", live.runs_csv(table), "asr-runs.csv", "text/csv", icon=":material/download:")
+    c2.button("Clear runs", on_click=state.clear_runs)

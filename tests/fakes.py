@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from asr_core.results import Result
-from conftest import tone
+from helpers import tone
 
 FAKE_CLIP_SOURCE = "fake-test-data"
 BUCKET_S = {"5s": 5.0, "15s": 15.0, "30s": 32.0, "60s": 62.0}

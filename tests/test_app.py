@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from asr_core import app_runs, app_state
-from conftest import ROOT, TINY_EN, needs_shared, tone
+from asr_app import live, state
+from helpers import ROOT, TINY_EN, needs_shared, tone
 from fakes import fake_sweep, librispeech_folder
 
 APP = str(ROOT / "streamlit_app.py")
@@ -83,7 +83,7 @@ def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
     at = _open("transcribe")
     device = at.radio(key="device")
     assert device.value == "cpu"
-    assert app_runs.NO_GPU in device.proto.captions[1]
+    assert live.NO_GPU in device.proto.captions[1]
     precision = at.radio(key="precision")
     assert "not supported on CPU" in precision.proto.captions[1]
     precision.set_value("fp16").run()
@@ -102,12 +102,12 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     assert not _button(at, RUN).disabled
     _button(at, RUN).click().run()
     _clean(at)
-    runs = at.session_state[app_state.RUNS_KEY]
+    runs = at.session_state[state.RUNS_KEY]
     assert len(runs) == 1
     clip, r = runs[0]
     assert clip == "tone.wav" and r.status == "ok" and r.weights == "synthetic" and r.latency_s > 0
     assert math.isnan(r.wer) and r.audio_s == pytest.approx(1.5)
-    assert any(app_runs.SYNTHETIC_NOTE in i.value for i in at.info)
+    assert any(live.SYNTHETIC_NOTE in i.value for i in at.info)
     labels = [m.label for m in at.metric]
     assert "WER" in labels and any(label.startswith("Energy (") for label in labels)
     titles = [t for t, _ in _charts(at)]
@@ -132,7 +132,7 @@ def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     at.radio(key="weights").set_value("synthetic").run()
     _button(at, RUN).click().run()
     _clean(at)
-    label, r = at.session_state[app_state.RUNS_KEY][0]
+    label, r = at.session_state[state.RUNS_KEY][0]
     assert label == f"local:ls:{clip.clip_id}" and r.bucket == "15s"
     assert r.audio_s == pytest.approx(clip.duration_s, abs=0.01)
 
@@ -147,7 +147,7 @@ def test_transcribe_shows_a_model_error_and_keeps_going(env):
     _button(at, RUN).click().run()
     _clean(at)
     assert any("Unknown model '/no/such/model'" in e.value for e in at.error)
-    assert at.session_state[app_state.RUNS_KEY][0][1].status == "error"
+    assert at.session_state[state.RUNS_KEY][0][1].status == "error"
 
 
 def test_transcribe_undecodable_upload_is_an_error_message(env):
@@ -167,7 +167,7 @@ def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     assert at.radio(key="weights").value == "pretrained"
     _button(at, RUN).click().run()
     _clean(at)
-    _, r = at.session_state[app_state.RUNS_KEY][0]
+    _, r = at.session_state[state.RUNS_KEY][0]
     assert r.status == "ok" and r.references == ("CAPTAIN FRERE SAYS THAT THE SCENERY IS DELIGHTFUL",)
     assert 0 <= r.wer <= 0.25  # tiny.en mishears one proper name at most
     assert any('class="word-diff"' in m.value for m in at.markdown)
@@ -197,7 +197,7 @@ def test_transcribe_real_checkpoint_with_ctranslate2_int8(env):
     _clean(at)
     _button(at, RUN).click().run()
     _clean(at)
-    _, r = at.session_state[app_state.RUNS_KEY][0]
+    _, r = at.session_state[state.RUNS_KEY][0]
     assert (r.status, r.runtime, r.precision) == ("ok", "ctranslate2", "int8")
     assert 0 <= r.wer <= 0.25
     assert any("ctranslate2" in c.value for c in at.caption)

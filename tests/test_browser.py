@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SPEECH, TINY_EN
+from helpers import ROOT, SPEECH, TINY_EN
 from fakes import fake_sweep
 
 pytestmark = pytest.mark.browser

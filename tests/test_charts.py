@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from asr_core import charts, explore
-from asr_core.meters import PowerSample
+from asr_app import charts, explore
+from asr_core import sweep_table
+from asr_core.sampler import PowerSample
 from fakes import fake_sweep
 
 

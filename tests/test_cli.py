@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from asr_core.cli import main
-from conftest import ROOT, tone
+from helpers import ROOT, tone
 
 
 @pytest.fixture
@@ -114,11 +114,12 @@ def test_unreachable_hub_model(capsys, wav, monkeypatch):
 
 def test_out_of_memory_suggests_smaller_batch(capsys, wav, monkeypatch, tiny_ctc_dir):
     import torch
-    from asr_core import runners
+    from asr_core import measure
+    from asr_core.runtimes import eager
 
     def boom(self, inputs):
         raise torch.OutOfMemoryError("CUDA out of memory")
-    monkeypatch.setattr(runners.CTCStages, "encode", boom)
+    monkeypatch.setattr(eager.CTCStages, "encode", boom)
     code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--batch-size", "32")
     assert code == 2 and "batch size 32" in err and "smaller --batch-size" in err
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asr_core import explore
+from asr_app import explore, recommendation
+from asr_core import sweep_table
 from asr_core.recommend import USE_CASES, recommend
 from fakes import FAKE_CLIP_SOURCE, fake_sweep
 

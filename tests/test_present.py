@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asr_core import present
-from asr_core.meters import MeterInfo
+from asr_app import present
+from asr_core.energy import MeterInfo
 
 
 def test_numbers_units_and_missing_values():

@@ -7,10 +7,12 @@ import pytest
 
 from asr_core import models
 from asr_core.audio import load_audio
-from asr_core.models import ModelError, load_model
-from asr_core.runners import RunOptions, plain_transcribe, transcribe
-from conftest import SPEECH, TINY_EN, needs_shared, speech_refs, tone
-from test_runners import _stages_add_up
+from asr_core.models import ModelError
+from asr_core.runtimes import load_model
+from asr_core.measure import RunOptions, transcribe
+from asr_core.runtimes.eager import plain_transcribe
+from helpers import SPEECH, TINY_EN, needs_shared, speech_refs, tone
+from test_measure import _stages_add_up
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed (pip install ctranslate2)")
 WER_POINTS = 0.01  # each runtime within 1 WER point of transformers fp32

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from asr_core import sweep
-from asr_core.runners import ResourceError
-from conftest import ROOT, tone
+from asr_core.measure import ResourceError
+from helpers import ROOT, tone
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +87,13 @@ def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
 
 
 def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
-    from asr_core import runners
+    from asr_core import measure
+    from asr_core.runtimes import eager
 
     def boom(*args, **kwargs):
         raise ResourceError("Out of GPU memory running x at batch size 32: try a smaller --batch-size.")
-    monkeypatch.setattr(runners, "transcribe", boom)
-    shared = sweep._Cell(_grid(folder, tmp_path))
+    monkeypatch.setattr(sweep, "transcribe", boom)
+    shared = sweep._Loaded(_grid(folder, tmp_path))
     cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
                 weights="synthetic", bucket="5s", batch_size=32, repeat=0)
     row = sweep.run_cell(shared, cell, True)

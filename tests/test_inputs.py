@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from asr_core import app_inputs as inputs
-from asr_core.clips import Clip, ClipSourceError
+from asr_app import inputs
+from asr_core.clips import Clip
+from asr_core.segments import ClipSourceError
 from asr_core.models import REGISTRY
 from fakes import librispeech_folder
 

@@ -9,11 +9,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clips import BUCKETS, ClipSourceError, Clip, load_manifest, local_folder_segments
-from .models import REGISTRY
+from asr_core.clips import MANIFEST, Clip, bucket_seconds, load_manifest, local_folder_segments
+from asr_core.models import REGISTRY
+from asr_core.segments import ClipSourceError
 
-CLIP_CACHE_ENV = "ASR_CLIP_CACHE"
-DEFAULT_CLIP_CACHE = ".clip_cache"
 SHARED_DIR = "../shared"  # relative to the repository root
 SPEECH_GLOB = "speech/*"
 MODELS_GLOB = "models/*"
@@ -31,18 +30,12 @@ class Utterance:
     duration_s: float
 
 
-def clip_cache_dir(root: str | os.PathLike) -> Path:
-    """The clip cache: $ASR_CLIP_CACHE, else .clip_cache in the repository."""
-    env = os.environ.get(CLIP_CACHE_ENV)
-    return Path(env) if env else Path(root) / DEFAULT_CLIP_CACHE
-
-
 def cached_clips(cache_dir: str | os.PathLike) -> list[Clip]:
     """The cache's clips, or [] when no cache has been built there yet."""
     try:
         return load_manifest(cache_dir)
     except ClipSourceError:
-        if not (Path(cache_dir) / "manifest.jsonl").exists():
+        if not (Path(cache_dir) / MANIFEST).exists():
             return []
         raise
 
@@ -53,19 +46,6 @@ def clips_by_bucket(clips: list[Clip]) -> dict[str, list[Clip]]:
     for clip in sorted(clips, key=lambda c: (bucket_seconds(c.bucket), c.duration_s, c.clip_id)):
         groups.setdefault(clip.bucket, []).append(clip)
     return groups
-
-
-def bucket_seconds(bucket: str) -> float:
-    """'15s' -> 15.0; unknown names sort last."""
-    try:
-        return float(str(bucket).rstrip("s"))
-    except ValueError:
-        return float("inf")
-
-
-def bucket_of(duration_s: float) -> str:
-    """The clip bucket a duration falls in, or '' when it falls between buckets."""
-    return next((name for name, (lo, hi) in BUCKETS.items() if lo <= duration_s <= hi), "")
 
 
 def short_text(text: str, words: int = LABEL_WORDS) -> str:

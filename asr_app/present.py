@@ -4,12 +4,14 @@ Shared by the app's pages and captions. An estimate is never shown without the w
 """
 from __future__ import annotations
 
+import html
 import math
 import re
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
+
+from asr_core.scoring import OP_DELETE, OP_EQUAL, OP_INSERT, OP_SUBSTITUTE, WordDiff
 
 MIB = 1024**2
 GIB = 1024**3
@@ -92,16 +94,6 @@ def explain_sources(sources: Iterable[str]) -> str:
     return "Energy: " + "; ".join(f"{p} ({ENERGY_SOURCE_TEXT.get(p, 'unknown source')})" for p in parts) + "."
 
 
-def peak_memory_bytes(device, gpu_reserved, rss):
-    """The memory figure that matters: GPU memory reserved on CUDA, process resident memory on CPU.
-
-    Works on scalars and, element by element, on arrays or Series.
-    """
-    on_gpu = np.char.startswith(np.asarray(device, dtype=str), "cuda")
-    out = np.where(on_gpu, gpu_reserved, rss)
-    return out.item() if out.ndim == 0 else out
-
-
 def hardware(cpu_names: Iterable[str], gpu_names: Iterable[str]) -> str:
     """'Measured on: CPU X; GPU Y.' from the distinct names in some rows."""
     cpus = sorted({str(c) for c in cpu_names if c and not is_missing(c)})
@@ -128,3 +120,32 @@ def meter_table(infos: Iterable) -> pd.DataFrame:
     return pd.DataFrame([{"meter": m.name, "works": "yes" if m.available else "no",
                           "what it reads / why not": m.detail if m.available else m.reason} for m in infos],
                         columns=["meter", "works", "what it reads / why not"])
+
+
+# --- word diffs ------------------------------------------------------------------------------
+
+# Semi-transparent backgrounds keep the page's own text colour readable on light and dark themes.
+DIFF_STYLES = {
+    OP_SUBSTITUTE: "background:rgba(255,165,0,0.35);border-radius:3px;padding:0 2px",
+    OP_INSERT: "background:rgba(30,144,255,0.35);border-radius:3px;padding:0 2px",
+    OP_DELETE: "background:rgba(220,20,60,0.30);border-radius:3px;padding:0 2px;text-decoration:line-through",
+}
+STRUCK_REF_STYLE = "text-decoration:line-through;opacity:0.7"
+
+
+def _span(kind: str, ref: str | None, hyp: str | None) -> str:
+    e = html.escape  # quote=True by default: safe inside title="..."
+    if kind == OP_EQUAL:
+        return e(hyp)
+    if kind == OP_SUBSTITUTE:
+        return (f'<span class="sub" title="ref: {e(ref)}" style="{DIFF_STYLES[kind]}">'
+                f'<s style="{STRUCK_REF_STYLE}">{e(ref)}</s> {e(hyp)}</span>')
+    if kind == OP_INSERT:
+        return f'<span class="ins" title="inserted" style="{DIFF_STYLES[kind]}">{e(hyp)}</span>'
+    return f'<span class="del" title="deleted" style="{DIFF_STYLES[kind]}">{e(ref)}</span>'
+
+
+def diff_html(diff: WordDiff) -> str:
+    """One line of HTML for ``st.markdown(..., unsafe_allow_html=True)``: errors highlighted."""
+    body = " ".join(_span(*op) for op in diff.ops)
+    return f'<div class="word-diff" style="line-height:1.8">{body}</div>'

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from asr_core import devices, meters
-from asr_core.devices import CpuEstimator, DeviceUnavailable, Rapl
-from asr_core.meters import (J_PER_KWH, SAMPLE_INTERVAL_S, EnergyMonitor, Measurement, PowerSample,
-                             carbon_intensity_g_per_kwh, co2e_kg, meter_status)
+from asr_core import carbon, hardware
+from asr_core.carbon import J_PER_KWH, carbon_intensity_g_per_kwh, co2e_kg
+from asr_core.energy import EnergyMonitor, Measurement, meter_status
+from asr_core.hardware import CpuEstimator, DeviceUnavailable, Rapl
+from asr_core.sampler import SAMPLE_INTERVAL_S, PowerSample
 
 WINDOW_S = 0.2
 
@@ -21,7 +22,7 @@ WINDOW_S = 0.2
 # --- fakes at the edge -----------------------------------------------------------------------------
 
 class FakeGpu:
-    """Stands in for devices.NvmlGpu. ``mj`` is the energy counter (None: pre-Volta, no counter);
+    """Stands in for hardware.NvmlGpu. ``mj`` is the energy counter (None: pre-Volta, no counter);
     ``watts(t)`` the power draw; every power read's time is logged so tests know the sample points."""
 
     def __init__(self, mj: int | None = 0, watts=lambda t: 200.0):
@@ -137,7 +138,7 @@ def test_no_gpu_requested_is_unavailable(no_rapl):
 
 def _nvml_loads() -> bool:
     try:
-        devices.NvmlGpu(0)
+        hardware.NvmlGpu(0)
         return True
     except DeviceUnavailable:
         return False
@@ -171,11 +172,11 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_nvml_gpu_without_counter(fake_nvml, no_rapl):
-    gpu = devices.NvmlGpu(0)
+    gpu = hardware.NvmlGpu(0)
     assert gpu.name() == "Tesla P100"
     assert gpu.energy_mj() is None and gpu.power_mw() == 150_000
     with pytest.raises(DeviceUnavailable, match="no GPU with index 3"):
-        devices.NvmlGpu(3)
+        hardware.NvmlGpu(3)
     assert EnergyMonitor(gpu_index=0).sources["gpu"] == "nvml_power"
     counter, power = meter_status(0)[:2]
     assert not counter.available and "Volta" in counter.reason
@@ -261,7 +262,7 @@ def test_cpu_estimate_real_process(no_rapl):
     m = mon.end_window("busy")
     assert m.cpu_source == "estimate"
     # one busy thread: more than nothing, at most the whole package for the window (+ a clock tick)
-    assert 0 < m.cpu_energy_j <= meters.CPU_TDP_W_DEFAULT * (m.time_s + 0.05)
+    assert 0 < m.cpu_energy_j <= hardware.CPU_TDP_W_DEFAULT * (m.time_s + 0.05)
 
 
 # --- windows, trace, memory --------------------------------------------------------------------------
@@ -394,9 +395,9 @@ def test_co2e_unknown_country_and_missing_data(monkeypatch):
     with pytest.raises(ValueError, match="ISO 3166"):
         co2e_kg(1.0, "XXX")
     assert math.isnan(co2e_kg(math.nan))
-    meters._energy_mix.cache_clear()
-    monkeypatch.setattr(meters, "ENERGY_MIX_FILE", "no/such/file.json")
+    carbon._energy_mix.cache_clear()
+    monkeypatch.setattr(carbon, "ENERGY_MIX_FILE", "no/such/file.json")
     try:
         assert math.isnan(co2e_kg(3.6e6, "USA"))
     finally:
-        meters._energy_mix.cache_clear()
+        carbon._energy_mix.cache_clear()

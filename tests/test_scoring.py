@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from asr_core.metrics import WordDiff, cer, diff_html, normalize, wer, word_errors
+from asr_app.present import diff_html
+from asr_core.scoring import WordDiff, cer, normalize, wer, word_errors
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -1,4 +1,4 @@
-"""Word and character error rates on normalised text, and word diffs for the app.
+"""Word and character error rates on normalised text, and word-by-word alignments.
 
 Both sides go through Whisper's English normaliser before scoring: without it, casing, punctuation,
 "twenty five" vs "25" and "colour" vs "color" count as errors and WER comes out several points too
@@ -7,7 +7,6 @@ high. Rates are corpus-level: total errors / total reference words (or character
 from __future__ import annotations
 
 import functools
-import html
 import json
 import math
 from collections import Counter
@@ -25,13 +24,6 @@ SPELLING_MAPPING_PATH = Path(__file__).parent / "normalizers" / "english.json"
 TEDLIUM_IGNORE = "ignore_time_segment_in_scoring"
 
 OP_EQUAL, OP_SUBSTITUTE, OP_INSERT, OP_DELETE = "equal", "substitute", "insert", "delete"
-# Semi-transparent backgrounds keep the page's own text colour readable on light and dark themes.
-DIFF_STYLES = {
-    OP_SUBSTITUTE: "background:rgba(255,165,0,0.35);border-radius:3px;padding:0 2px",
-    OP_INSERT: "background:rgba(30,144,255,0.35);border-radius:3px;padding:0 2px",
-    OP_DELETE: "background:rgba(220,20,60,0.30);border-radius:3px;padding:0 2px;text-decoration:line-through",
-}
-STRUCK_REF_STYLE = "text-decoration:line-through;opacity:0.7"
 
 
 @functools.cache
@@ -123,21 +115,3 @@ def word_errors(reference: str, hypothesis: str) -> WordDiff:
     count = Counter(kind for kind, _, _ in ops)
     return WordDiff(tuple(ops), substitutions=count[OP_SUBSTITUTE], deletions=count[OP_DELETE],
                     insertions=count[OP_INSERT], hits=count[OP_EQUAL])
-
-
-def _span(kind: str, ref: str | None, hyp: str | None) -> str:
-    e = html.escape  # quote=True by default: safe inside title="..."
-    if kind == OP_EQUAL:
-        return e(hyp)
-    if kind == OP_SUBSTITUTE:
-        return (f'<span class="sub" title="ref: {e(ref)}" style="{DIFF_STYLES[kind]}">'
-                f'<s style="{STRUCK_REF_STYLE}">{e(ref)}</s> {e(hyp)}</span>')
-    if kind == OP_INSERT:
-        return f'<span class="ins" title="inserted" style="{DIFF_STYLES[kind]}">{e(hyp)}</span>'
-    return f'<span class="del" title="deleted" style="{DIFF_STYLES[kind]}">{e(ref)}</span>'
-
-
-def diff_html(diff: WordDiff) -> str:
-    """One line of HTML for ``st.markdown(..., unsafe_allow_html=True)``: errors highlighted."""
-    body = " ".join(_span(*op) for op in diff.ops)
-    return f'<div class="word-diff" style="line-height:1.8">{body}</div>'

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from asr_core.audio import load_audio
-from asr_core.models import load_model
-from asr_core.runners import ResourceError, RunOptions, plain_transcribe, transcribe
-from conftest import SPEECH, needs_shared, speech_refs, tone
+from asr_core.runtimes import load_model
+from asr_core.measure import ResourceError, RunOptions, transcribe
+from asr_core.runtimes.eager import plain_transcribe
+from helpers import SPEECH, needs_shared, speech_refs, tone
 
 STAGE_TOLERANCE = 0.05  # stages must add up to the end-to-end latency within 5 %
 
@@ -93,11 +94,12 @@ def test_synthetic_wav2vec2_runs():
 
 
 def test_out_of_memory_becomes_resource_error(ctc, monkeypatch):
-    from asr_core import runners
+    from asr_core import measure
+    from asr_core.runtimes import eager
 
     def boom(self, inputs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(runners.CTCStages, "encode", boom)
+    monkeypatch.setattr(eager.CTCStages, "encode", boom)
     with pytest.raises(ResourceError, match="smaller --batch-size"):
         transcribe(ctc, [tone(1.0)] * 4, None, RunOptions(batch_size=4))
 

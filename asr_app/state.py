@@ -1,6 +1,6 @@
 """The Streamlit edge: cached models and tables, and the runs of this browser session.
 
-The only ``asr_core`` module that imports streamlit. Models are shared by every session
+The only module of the app package that imports streamlit. Models are shared by every session
 (``st.cache_resource``); tables and decoded audio are cached by value (``st.cache_data``); a
 session's runs live in ``st.session_state``.
 """
@@ -13,10 +13,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from . import app_inputs, explore, meters, system
-from .audio import load_audio
-from .models import LoadedModel, load_model, pretrained_problem
-from .results import Result
+from asr_core import energy, sweep_table, system
+from asr_core.audio import load_audio
+from asr_core.checkpoints import pretrained_problem
+from asr_core.models import LoadedModel
+from asr_core.results import Result
+from asr_core.runtimes import load_model
+
+from . import explore, inputs
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
 HUB_CHECK_TTL_S = 60  # re-probe the hub a minute later: the network may come back
@@ -50,7 +54,7 @@ def through_navigation() -> None:
 def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
     """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
-    Sharing is safe: runners.transcribe holds the per-device lock while it uses a model.
+    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model.
     """
     return load_model(model_id, device, precision, weights, runtime)
 
@@ -66,8 +70,8 @@ def hardware() -> dict:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def meter_status() -> list[meters.MeterInfo]:
-    return meters.meter_status()
+def meter_status() -> list[energy.MeterInfo]:
+    return energy.meter_status()
 
 
 # --- audio ---------------------------------------------------------------------------------------
@@ -83,25 +87,25 @@ def decode_file(path: str) -> np.ndarray:
 
 
 @st.cache_data(show_spinner=False)
-def folder_utterances(folder: str) -> list[app_inputs.Utterance]:
-    return app_inputs.folder_utterances(folder)
+def folder_utterances(folder: str) -> list[inputs.Utterance]:
+    return inputs.folder_utterances(folder)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def cached_clips(cache_dir: str) -> list:
-    return app_inputs.cached_clips(cache_dir)
+    return inputs.cached_clips(cache_dir)
 
 
 # --- sweep tables --------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False)
 def _load_folder(folder: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
-    return explore.load_folder(folder)
+    return sweep_table.load_folder(folder)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _read_upload(name: str, data: bytes) -> pd.DataFrame:
-    return explore.read_sweep(data, name)
+    return sweep_table.read(data, name)
 
 
 def remember_uploads(files: list) -> list[str]:
@@ -111,7 +115,7 @@ def remember_uploads(files: list) -> list[str]:
     for f in files or []:
         try:
             stored[f.name] = _read_upload(f.name, f.getvalue())
-        except explore.SweepFileError as exc:
+        except sweep_table.SweepFileError as exc:
             errors.append(str(exc))
     return errors
 
@@ -127,10 +131,10 @@ def uploaded_names() -> list[str]:
 def sweep_data(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str], Path]:
     """Every precomputed sweep file plus this session's uploads; read errors; the folder read."""
     folder = explore.precomputed_dir(root)
-    files = explore.sweep_files(folder)
+    files = sweep_table.sweep_files(folder)
     df, errors = _load_folder(str(folder), explore.files_stamp(files))
     uploads = list(st.session_state.get(UPLOADS_KEY, {}).values())
-    return explore.combine([df, *uploads]), errors, folder
+    return sweep_table.combine([df, *uploads]), errors, folder
 
 
 # --- the session's runs --------------------------------------------------------------------------

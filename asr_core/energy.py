@@ -1,4 +1,4 @@
-"""Energy windows over GPU and CPU meters, a background power trace, and what each figure came from.
+"""Energy windows over GPU and CPU meters, and what each figure came from.
 
     with EnergyMonitor(gpu_index=0) as mon:
         mon.begin_window("encoder")
@@ -9,44 +9,24 @@ GPU energy is the delta of NVML's cumulative energy counter where the GPU has on
 ``nvml_counter``), else the trapezoid integral of sampled NVML power (``nvml_power``). CPU energy is
 the delta of the RAPL package(+DRAM) counters where readable (``rapl``), else a model of this
 process's CPU time at an assumed package power (``estimate``). Hardware is reached only through
-``asr_core.devices``.
+``asr_core.hardware``; the power trace comes from ``asr_core.sampler``; CO2e from ``asr_core.carbon``.
 """
 from __future__ import annotations
 
-import bisect
-import importlib.util
-import json
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable
 
 import psutil
 
-from asr_core.devices import CPU_TDP_W_DEFAULT, CpuEstimator, DeviceUnavailable, NvmlGpu, Rapl
+from .hardware import CPU_TDP_W_DEFAULT, CpuEstimator, DeviceUnavailable, NvmlGpu, Rapl
+from .sampler import SAMPLE_INTERVAL_S, PowerSample, PowerSampler
 
-__all__ = [
-    "SAMPLE_INTERVAL_S", "CPU_TDP_W_DEFAULT", "J_PER_KWH", "PowerSample", "Measurement", "MeterInfo",
-    "EnergyMonitor", "meter_status", "co2e_kg", "carbon_intensity_g_per_kwh", "grid_countries",
-]
-
-SAMPLE_INTERVAL_S = 0.05  # sampler period; short windows (~0.2 s) still get a few power samples
-J_PER_KWH = 3.6e6
-ENERGY_MIX_FILE = "data/private_infra/global_energy_mix.json"  # inside the codecarbon package
 UNAVAILABLE = "unavailable"
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PowerSample:
-    t_s: float  # seconds since the monitor started
-    source: str  # "gpu" | "cpu"
-    watts: float
 
 
 @dataclass(frozen=True)
@@ -97,21 +77,17 @@ class _Begin:
 
 
 class EnergyMonitor:
-    """Energy windows plus a background sampler of GPU power, CPU power and peak RSS.
+    """Energy windows over the machine's meters, with a ``PowerSampler`` running beside them.
 
-    ``gpu_index=None`` measures no GPU. ``gpu``/``rapl``/``cpu_estimator`` inject device-layer objects
-    (an injected ``gpu`` is used whatever ``gpu_index`` says); left as None, the real NVML GPU and
-    RAPL are opened when possible and silently skipped when not. ``on_sample`` is called from the
-    sampler thread with every new ``PowerSample``.
+    ``gpu_index=None`` measures no GPU. ``gpu``/``rapl``/``cpu_estimator`` inject hardware-layer objects
+    (an injected ``gpu`` is used whatever ``gpu_index`` says); left as None, the real NVML GPU and RAPL are
+    opened when possible and silently skipped when not. ``on_sample`` and ``clock`` go to the sampler.
     """
 
     def __init__(self, gpu_index: int | None = None, interval_s: float = SAMPLE_INTERVAL_S, *,
                  gpu: Any = None, rapl: Any = None, cpu_estimator: Any = None,
-                 on_sample: Callable[[PowerSample], None] | None = None):
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s}")
-        self.interval_s = interval_s
-        self.on_sample = on_sample
+                 on_sample: Callable[[PowerSample], None] | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         if gpu is None and gpu_index is not None:
             gpu = _try_open(NvmlGpu, gpu_index)
         self._gpu = gpu
@@ -123,33 +99,19 @@ class EnergyMonitor:
             self._estimator = cpu_estimator if cpu_estimator is not None else _try_open(CpuEstimator)
             self._cpu_source = "estimate" if self._estimator is not None else UNAVAILABLE
         self._proc = psutil.Process()
-        self._lock = threading.Lock()
+        self.clock = clock
         self._windows: dict[str, _Begin] = {}
-        self._trace: list[PowerSample] = []
-        self._gpu_samples: list[tuple[float, float]] = []  # (perf_counter time, watts) for integration
-        self._peak_rss = 0
-        self._t0 = time.perf_counter()
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.sampler = PowerSampler(self._gpu_power_w, self._cpu_j, self._rss, interval_s,
+                                    on_sample=on_sample, clock=clock)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the sampler thread (no-op if it is running)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._t0 = time.perf_counter()
-        self._stop_event = threading.Event()
-        self._update_rss()
-        self._thread = threading.Thread(target=self._run, name="EnergyMonitor", daemon=True)
-        self._thread.start()
+        self.sampler.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop_event.set()
-        self._thread.join()
-        self._thread = None
+        self.sampler.stop()
 
     def __enter__(self) -> EnergyMonitor:
         self.start()
@@ -163,23 +125,23 @@ class EnergyMonitor:
     def begin_window(self, name: str) -> None:
         if name in self._windows:
             raise ValueError(f"window {name!r} is already open; end it before beginning it again")
-        t = time.perf_counter()
+        t = self.clock()
         gpu_mj = gpu_w = None
         if self._gpu is not None:
             gpu_mj = self._gpu.energy_mj()
             gpu_w = self._gpu_power_w() if gpu_mj is None else None
         self._windows[name] = _Begin(t, gpu_mj, gpu_w, self._cpu_j())
-        self._update_rss()
+        self.sampler.update_rss()
 
     def end_window(self, name: str) -> Measurement:
         begin = self._windows.pop(name, None)
         if begin is None:
             raise ValueError(f"window {name!r} was never begun (open windows: {sorted(self._windows)})")
-        t = time.perf_counter()
+        t = self.clock()
         gpu_j, gpu_source = self._gpu_window(begin, t)
         cpu_j = self._cpu_j() - begin.cpu_j
         cpu_source = UNAVAILABLE if math.isnan(cpu_j) else self._cpu_source
-        self._update_rss()
+        self.sampler.update_rss()
         return Measurement(name, t - begin.t, gpu_j, gpu_source, cpu_j, cpu_source)
 
     def _gpu_window(self, begin: _Begin, t_end: float) -> tuple[float, str]:
@@ -193,16 +155,14 @@ class EnergyMonitor:
         end_w = self._gpu_power_w()
         if begin.gpu_w is None or end_w is None:
             return math.nan, UNAVAILABLE
-        with self._lock:
-            lo = bisect.bisect_right(self._gpu_samples, begin.t, key=lambda s: s[0])
-            hi = bisect.bisect_left(self._gpu_samples, t_end, key=lambda s: s[0])
-            inside = self._gpu_samples[lo:hi]
-        points = [(begin.t, begin.gpu_w), *inside, (t_end, end_w)]
+        points = [(begin.t, begin.gpu_w), *self.sampler.gpu_between(begin.t, t_end), (t_end, end_w)]
         return _trapezoid(points), "nvml_power"
 
     # --- readings ----------------------------------------------------------------------------
 
     def _gpu_power_w(self) -> float | None:
+        if self._gpu is None:
+            return None
         mw = self._gpu.power_mw()
         return None if mw is None else mw / 1000.0
 
@@ -217,66 +177,24 @@ class EnergyMonitor:
             log.warning("CPU energy read failed: %s", e)
         return math.nan
 
-    def _update_rss(self) -> None:
+    def _rss(self) -> int | None:
         try:
-            rss = self._proc.memory_info().rss
+            return self._proc.memory_info().rss
         except psutil.Error:
-            return
-        with self._lock:
-            self._peak_rss = max(self._peak_rss, rss)
-
-    # --- sampler -----------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        prev: tuple[float, float] | None = None  # (time, cumulative CPU joules)
-        deadline = time.perf_counter()
-        while not self._stop_event.is_set():
-            prev = self._sample_once(prev)
-            deadline = max(deadline + self.interval_s, time.perf_counter())
-            self._stop_event.wait(deadline - time.perf_counter())
-
-    def _sample_once(self, prev: tuple[float, float] | None) -> tuple[float, float]:
-        t = time.perf_counter()
-        new: list[PowerSample] = []
-        gpu_w = self._gpu_power_w() if self._gpu is not None else None
-        if gpu_w is not None:
-            new.append(PowerSample(t - self._t0, "gpu", gpu_w))
-        cpu_j = self._cpu_j()
-        if prev is not None and t > prev[0] and not math.isnan(cpu_j - prev[1]):
-            new.append(PowerSample(t - self._t0, "cpu", (cpu_j - prev[1]) / (t - prev[0])))
-        with self._lock:
-            if gpu_w is not None:
-                self._gpu_samples.append((t, gpu_w))
-            self._trace.extend(new)
-        self._update_rss()
-        for sample in new:
-            self._notify(sample)
-        return t, cpu_j
-
-    def _notify(self, sample: PowerSample) -> None:
-        if self.on_sample is None:
-            return
-        try:
-            self.on_sample(sample)
-        except Exception:  # a broken chart callback must not stop the measurement
-            log.exception("on_sample callback failed")
+            return None
 
     # --- results -----------------------------------------------------------------------------
 
     @property
     def trace(self) -> list[PowerSample]:
-        with self._lock:
-            return list(self._trace)
+        return self.sampler.trace
 
     @property
     def peak_rss_bytes(self) -> int:
-        with self._lock:
-            return self._peak_rss
+        return self.sampler.peak_rss_bytes
 
     def reset_peaks(self) -> None:
-        with self._lock:
-            self._peak_rss = 0
-        self._update_rss()
+        self.sampler.reset_peak_rss()
 
     @property
     def sources(self) -> dict[str, str]:
@@ -349,40 +267,3 @@ def _rapl_status() -> MeterInfo:
         return MeterInfo("RAPL", False, f"unexpected RAPL failure: {e}")
     zones = ", ".join(f"{z.path.name} ({z.name})" for z in rapl.zones)
     return MeterInfo("RAPL", True, detail=f"zones: {zones}")
-
-
-# --- carbon --------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def _energy_mix() -> dict[str, Any] | None:
-    """CodeCarbon's bundled per-country grid data, read from disk without importing codecarbon."""
-    try:
-        spec = importlib.util.find_spec("codecarbon")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        return json.loads((root / ENERGY_MIX_FILE).read_text())
-    except Exception as e:  # not installed, moved in a new release, unreadable
-        log.debug("CodeCarbon grid data unavailable: %s", e)
-        return None
-
-
-def grid_countries() -> dict[str, str]:
-    """ISO 3166 alpha-3 code -> country name, for the countries CodeCarbon has grid data for."""
-    return {code: entry.get("country_name", code) for code, entry in (_energy_mix() or {}).items()}
-
-
-def carbon_intensity_g_per_kwh(country_iso_code: str = "USA") -> float:
-    """The country's grid carbon intensity (g CO2eq per kWh) from CodeCarbon's data; nan if unreadable."""
-    mix = _energy_mix()
-    if mix is None:
-        return math.nan
-    entry = mix.get(country_iso_code.upper())
-    if entry is None:
-        raise ValueError(f"no grid data for country {country_iso_code!r}; "
-                         "use an ISO 3166 alpha-3 code such as 'USA' or 'FRA'")
-    value = entry.get("carbon_intensity")
-    return math.nan if value is None else float(value)
-
-
-def co2e_kg(energy_j: float, country_iso_code: str = "USA") -> float:
-    """Mass of CO2-equivalent (kg) for ``energy_j`` joules drawn from the country's grid; nan if unknown."""
-    return energy_j / J_PER_KWH * carbon_intensity_g_per_kwh(country_iso_code) / 1000.0

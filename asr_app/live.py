@@ -2,7 +2,7 @@
 thread with a live power queue, and the session's runs as a table.
 
 Concurrency: two browser sessions may press Run at the same time. Measurements stay apart because
-``runners.transcribe`` holds the per-device lock (``runners.device_lock``) around its warm-up and
+``measure.transcribe`` holds the per-device lock (``measure.device_lock``) around its warm-up and
 measured windows, and model loading here takes the same lock, so one session's run never shares
 its device with another's measured windows. Each run has its own ``EnergyMonitor``.
 """
@@ -19,15 +19,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import explore, present
-from .app_inputs import bucket_of, model_label
-from .audio import AudioError, duration_s
-from .clips import ClipSourceError
-from .meters import EnergyMonitor, PowerSample
-from .models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
-                     precision_problem, pretrained_problem, runtime_problem)
-from .results import RESULT_FIELDS, STATUS_OK, Result, failed_result
-from .runners import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
+from asr_core import sweep_table
+from asr_core.audio import AudioError, duration_s
+from asr_core.checkpoints import pretrained_problem
+from asr_core.clips import bucket_of
+from asr_core.energy import EnergyMonitor
+from asr_core.measure import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
+from asr_core.models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
+                             precision_problem, runtime_problem)
+from asr_core.results import RESULT_FIELDS, STATUS_OK, Result, failed_result
+from asr_core.sampler import PowerSample
+from asr_core.segments import ClipSourceError
+
+from . import present
+from .inputs import model_label
 
 APP_DEVICES = ("cpu", "cuda")
 BATCH_SIZES = (1, 4, 8, 16, 32)
@@ -35,8 +40,9 @@ POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
-USER_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, AudioError, ClipSourceError,
-                                                FileNotFoundError)
+# Errors that are the user's to fix: the run becomes a failed result with the message, the rest go on.
+RUN_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, AudioError, ClipSourceError,
+                                               FileNotFoundError)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
                    "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status",
@@ -142,7 +148,7 @@ def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
 # --- the live run ------------------------------------------------------------------------------
 
 class LiveRun:
-    """runners.transcribe in a worker thread; its power samples arrive on a queue the page drains."""
+    """measure.transcribe in a worker thread; its power samples arrive on a queue the page drains."""
 
     def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
         self.lm, self.clips, self.references, self.options = lm, clips, references, options
@@ -162,7 +168,7 @@ class LiveRun:
         try:
             with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
                 self.sources = monitor.sources
-                # transcribe takes runners.device_lock(device) itself: a second session's run on
+                # transcribe takes measure.device_lock(device) itself: a second session's run on
                 # this device waits here rather than overlapping this one's measured windows.
                 self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
@@ -239,7 +245,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 traces[req.model_id], sources[req.model_id] = trace, live.sources
                 yield RunEvent("power", req, dict(traces), sources=dict(sources))
             yield RunEvent("done", req, dict(traces), live.outcome(), dict(sources))
-        except USER_ERRORS as exc:
+        except RUN_ERRORS as exc:
             yield RunEvent("error", req, dict(traces), _failed(req, exc), dict(sources))
 
 
@@ -276,8 +282,8 @@ def result_figures(r: Result) -> list[Figure]:
         Figure(f"Energy ({tag})", present.number(r.energy_j, "J"), present.explain_sources([r.energy_source])),
         Figure(f"Energy per audio second ({tag})", present.number(r.energy_per_audio_s_j, "J"),
                present.explain_sources([r.energy_source])),
-        Figure("Peak memory", present.bytes_(present.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes,
-                                                               r.peak_rss_bytes)), memory_kind),
+        Figure("Peak memory", present.bytes_(sweep_table.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes,
+                                                                   r.peak_rss_bytes)), memory_kind),
         Figure("FLOPs", present.flops(r.total_flops),
                f"encoder {present.flops(r.encoder_flops_per_clip)} per clip, decoder "
                f"{present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
@@ -289,7 +295,7 @@ def result_figures(r: Result) -> list[Figure]:
 
 def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
     """The power traces kept in finished results, and each one's meter sources, for the power chart."""
-    traces = {r.model: [PowerSample(t, src, w) for t, src, w in r.power_trace] for r in results if r.power_trace}
+    traces = {r.model: list(r.power_trace) for r in results if r.power_trace}
     sources = {r.model: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
     return traces, sources
 
@@ -307,7 +313,7 @@ def runs_table(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
         row = r.to_dict()
         row["hypotheses"] = " | ".join(r.hypotheses)
         row["references"] = " | ".join(r.references)
-        row["peak_memory_bytes"] = present.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes, r.peak_rss_bytes)
+        row["peak_memory_bytes"] = sweep_table.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes, r.peak_rss_bytes)
         rows.append({"clip": clip, **row})
     return pd.DataFrame(rows, columns=["clip", *RESULT_FIELDS, "peak_memory_bytes"])
 
@@ -324,9 +330,9 @@ def display_runs(table: pd.DataFrame) -> pd.DataFrame:
     return shown[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
 
 
-def stage_frame(results: Sequence[Result]) -> pd.DataFrame:
-    """Seconds per stage of each finished run (the whole batch), labelled by model."""
+def run_stages(results: Sequence[Result]) -> pd.DataFrame:
+    """Seconds per stage of each finished run (the whole batch), labelled by model: sweep_table.stage_seconds."""
     ok = [r for r in results if r.status == STATUS_OK]
     table = runs_table([("", r) for r in ok])
     table["label"] = [f"{model_label(r.model)} · batch {r.batch_size}" for r in ok]
-    return explore.stage_frame(table, label="label", per_utterance=False)
+    return sweep_table.stage_seconds(table, label="label", per_utterance=False)

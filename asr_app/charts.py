@@ -1,6 +1,6 @@
 """Altair chart builders for the app. Each takes a tidy DataFrame and returns a chart.
 
-The data preparation lives in ``asr_core.explore`` (sweeps) and here (power traces), so tests check
+The data preparation lives in ``asr_core.sweep_table`` and ``asr_app.explore`` (sweeps) and here (power traces), so tests check
 the numbers without rendering; these functions only choose marks, scales and tooltips.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from .meters import PowerSample
+from asr_core.sampler import PowerSample
 
 PLOT_PX = 240  # height of the plotting area itself
 POWER_PLOT_PX = 180

@@ -12,12 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from asr_core import app_runs, models
-from asr_core.meters import PowerSample
-from asr_core.models import ModelError, load_model
+from asr_app import live
+from asr_core import checkpoints, models
+from asr_core.sampler import PowerSample
+from asr_core.models import ModelError
+from asr_core.runtimes import load_model
 from asr_core.results import Result
-from asr_core.runners import RunOptions, device_lock
-from conftest import tone
+from asr_core.measure import RunOptions, device_lock
+from helpers import tone
 
 TINY = "openai/whisper-tiny"
 
@@ -36,78 +38,78 @@ def no_gpu(monkeypatch):
 # --- what this machine can run --------------------------------------------------------------------
 
 def test_without_a_gpu_cuda_is_refused_with_the_reason(no_gpu):
-    assert app_runs.device_problems() == {"cpu": None, "cuda": app_runs.NO_GPU}
-    assert app_runs.default_device() == "cpu"
-    assert set(app_runs.precision_problems("cuda").values()) == {app_runs.NO_GPU}
-    assert app_runs.run_problems([TINY], "cuda", "fp32") == [f"cuda: {app_runs.NO_GPU}"]
+    assert live.device_problems() == {"cpu": None, "cuda": live.NO_GPU}
+    assert live.default_device() == "cpu"
+    assert set(live.precision_problems("cuda").values()) == {live.NO_GPU}
+    assert live.run_problems([TINY], "cuda", "fp32") == [f"cuda: {live.NO_GPU}"]
 
 
 def test_fp16_on_cpu_is_refused_with_the_models_reason(no_gpu):
-    problems = app_runs.precision_problems("cpu")
+    problems = live.precision_problems("cpu")
     assert problems["fp32"] is None and problems["bf16"] is None
     assert problems["fp16"] == models.precision_problem("cpu", "fp16")
-    assert app_runs.run_problems([TINY], "cpu", "fp16") == [f"fp16 on cpu: {problems['fp16']}"]
-    assert app_runs.run_problems([], "cpu", "fp32") == ["choose at least one model"]
-    assert app_runs.run_problems([TINY], "cpu", "fp32") == []
+    assert live.run_problems([TINY], "cpu", "fp16") == [f"fp16 on cpu: {problems['fp16']}"]
+    assert live.run_problems([], "cpu", "fp32") == ["choose at least one model"]
+    assert live.run_problems([TINY], "cpu", "fp32") == []
 
 
 def test_runtime_and_precision_problems_follow_each_other(no_gpu):
-    assert app_runs.runtime_problems([TINY]) == dict.fromkeys(models.RUNTIMES)
-    w2v = app_runs.runtime_problems(["facebook/wav2vec2-base-960h", TINY])
+    assert live.runtime_problems([TINY]) == dict.fromkeys(models.RUNTIMES)
+    w2v = live.runtime_problems(["facebook/wav2vec2-base-960h", TINY])
     assert w2v["transformers"] is None and "Whisper only" in w2v["ctranslate2"]
-    assert "ctranslate2 runtime only" in app_runs.precision_problems("cpu")["int8"]
-    assert app_runs.precision_problems("cpu", "ctranslate2")["int8"] is None
-    assert app_runs.run_problems([TINY], "cpu", "int8", "ctranslate2") == []
-    refused = app_runs.run_problems(["facebook/wav2vec2-base-960h"], "cpu", "fp32", "ctranslate2")
+    assert "ctranslate2 runtime only" in live.precision_problems("cpu")["int8"]
+    assert live.precision_problems("cpu", "ctranslate2")["int8"] is None
+    assert live.run_problems([TINY], "cpu", "int8", "ctranslate2") == []
+    refused = live.run_problems(["facebook/wav2vec2-base-960h"], "cpu", "fp32", "ctranslate2")
     assert len(refused) == 1 and refused[0].startswith("runtime ctranslate2: facebook/wav2vec2-base-960h: ")
 
 
 def test_weights_warnings_only_for_pretrained_and_only_where_there_is_a_problem():
     check = {"a": "a is not cached and the hub cannot be reached", "b": None}.get
-    assert app_runs.weights_warnings(["a", "b"], "synthetic", check) == []
-    warnings = app_runs.weights_warnings(["a", "b"], "pretrained", check)
+    assert live.weights_warnings(["a", "b"], "synthetic", check) == []
+    warnings = live.weights_warnings(["a", "b"], "pretrained", check)
     assert len(warnings) == 1 and warnings[0].startswith("Pretrained weights unavailable: a is not cached")
     assert "synthetic weights" in warnings[0]
 
 
 def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text("{}")
-    assert models.pretrained_problem(str(tmp_path)) is None
+    assert checkpoints.pretrained_problem(str(tmp_path)) is None
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "no config.json" in models.pretrained_problem(str(empty))
+    assert "no config.json" in checkpoints.pretrained_problem(str(empty))
     from huggingface_hub import constants
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    assert "HF_HUB_OFFLINE" in models.pretrained_problem("someone/not-cached-model")
+    assert "HF_HUB_OFFLINE" in checkpoints.pretrained_problem("someone/not-cached-model")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(models, "_hub_reachable", lambda endpoint: False)
-    assert "cannot be reached" in models.pretrained_problem("someone/not-cached-model")
+    assert "cannot be reached" in checkpoints.pretrained_problem("someone/not-cached-model")
 
 
 # --- inputs --------------------------------------------------------------------------------------
 
 def test_fill_batch_repeats_the_clip_and_its_reference():
     audio = tone(0.5)
-    clips, refs = app_runs.fill_batch(audio, " hello there ", 4)
+    clips, refs = live.fill_batch(audio, " hello there ", 4)
     assert len(clips) == 4 and all(c is audio for c in clips) and refs == ["hello there"] * 4
-    assert app_runs.fill_batch(audio, "  ", 2)[1] is None
+    assert live.fill_batch(audio, "  ", 2)[1] is None
     with pytest.raises(ModelError):
-        app_runs.fill_batch(audio, "", 0)
+        live.fill_batch(audio, "", 0)
 
 
 def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
-    assert app_runs.synthetic_tokens("some words", tone(2.0)) is None
-    assert app_runs.synthetic_tokens("", tone(4.0)) == round(4.0 * app_runs.WORDS_PER_S * 1.3)
+    assert live.synthetic_tokens("some words", tone(2.0)) is None
+    assert live.synthetic_tokens("", tone(4.0)) == round(4.0 * live.WORDS_PER_S * 1.3)
 
 
 # --- loading and running -------------------------------------------------------------------------
 
 def test_loading_waits_for_a_measurement_on_the_same_device():
     calls: list[float] = []
-    req = app_runs.RunRequest("m", "cpu", "fp32", "synthetic")
+    req = live.RunRequest("m", "cpu", "fp32", "synthetic")
     lock = device_lock("cpu")
     lock.acquire()
-    t = threading.Thread(target=app_runs.load_exclusive, args=(lambda *key: calls.append(time.perf_counter()), req))
+    t = threading.Thread(target=live.load_exclusive, args=(lambda *key: calls.append(time.perf_counter()), req))
     t.start()
     time.sleep(0.3)
     assert calls == []  # still waiting for the lock
@@ -119,28 +121,28 @@ def test_loading_waits_for_a_measurement_on_the_same_device():
 
 def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
     monkeypatch.setattr(app_runs, "pretrained_problem", lambda m: "not cached and the hub cannot be reached")
-    req = app_runs.RunRequest("x/y", "cpu", "fp32", "pretrained")
+    req = live.RunRequest("x/y", "cpu", "fp32", "pretrained")
     with pytest.raises(ModelError, match="Pretrained weights unavailable: not cached"):
-        app_runs.load_exclusive(lambda *key: pytest.fail("must not load"), req)
+        live.load_exclusive(lambda *key: pytest.fail("must not load"), req)
 
 
 def test_run_models_streams_power_then_a_result(loader):
-    req = app_runs.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
-    events = list(app_runs.run_models([req], tone(1.0), "", loader, interval_s=0.02))
+    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+    events = list(live.run_models([req], tone(1.0), "", loader, interval_s=0.02))
     kinds = [e.kind for e in events]
     assert kinds[0] == "loading" and kinds[-1] == "done" and "power" in kinds
     r = events[-1].result
     assert r.status == "ok" and r.n_clips == 2 and r.weights == "synthetic" and math.isnan(r.wer)
-    assert r.decoder_tokens == 2 * app_runs.synthetic_tokens("", tone(1.0))
+    assert r.decoder_tokens == 2 * live.synthetic_tokens("", tone(1.0))
     last_power = [e for e in events if e.kind == "power"][-1]
     assert len(last_power.traces[TINY]) > 0
     assert last_power.sources[TINY]["cpu"] in ("rapl", "estimate")
 
 
 def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
-    bad = app_runs.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
-    good = app_runs.RunRequest(TINY, "cpu", "fp32", "synthetic")
-    events = list(app_runs.run_models([bad, good], tone(0.5), "a b", loader, interval_s=0.02))
+    bad = live.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
+    good = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+    events = list(live.run_models([bad, good], tone(0.5), "a b", loader, interval_s=0.02))
     finished = [e for e in events if e.kind in ("done", "error")]
     assert [e.kind for e in finished] == ["error", "done"]
     failed = finished[0].result
@@ -150,8 +152,9 @@ def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
 
 def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch):
     """Two browser sessions press Run together: the device lock keeps their measurements apart."""
-    from asr_core import runners
-    spans, real_loop = [], runners._measured_loop
+    from asr_core import measure
+    from asr_core.runtimes import eager
+    spans, real_loop = [], measure._measured_loop
 
     def recorded(*args, **kwargs):
         start = time.perf_counter()
@@ -159,12 +162,12 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
             return real_loop(*args, **kwargs)
         finally:
             spans.append((start, time.perf_counter()))
-    monkeypatch.setattr(runners, "_measured_loop", recorded)
-    req = app_runs.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+    monkeypatch.setattr(measure, "_measured_loop", recorded)
+    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
     results = []
 
     def session():
-        events = list(app_runs.run_models([req], tone(0.5), "a few words", loader, interval_s=0.02))
+        events = list(live.run_models([req], tone(0.5), "a few words", loader, interval_s=0.02))
         results.extend(e.result for e in events if e.kind == "done")
     threads = [threading.Thread(target=session) for _ in range(2)]
     for t in threads:
@@ -179,7 +182,7 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
 def test_live_run_hands_the_workers_exception_to_the_caller():
     class Broken:
         device = "cpu"
-    live = app_runs.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
+    live = live.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
     list(live.updates(0.01))
     assert live.done
     with pytest.raises(Exception):
@@ -187,7 +190,7 @@ def test_live_run_hands_the_workers_exception_to_the_caller():
 
 
 def test_live_run_drain_collects_queued_samples():
-    live = app_runs.LiveRun(None, [], None, RunOptions())
+    live = live.LiveRun(None, [], None, RunOptions())
     for i in range(3):
         live.samples.put(PowerSample(i * 0.1, "cpu", 10.0 + i))
     assert [s.watts for s in live.drain()] == [10.0, 11.0, 12.0]
@@ -207,40 +210,40 @@ def _result(**over) -> Result:
 
 
 def test_result_figures_say_estimate_and_explain_missing_wer():
-    figs = {f.label: f for f in app_runs.result_figures(_result())}
+    figs = {f.label: f for f in live.result_figures(_result())}
     assert figs["WER"].value == "12.5 %" and figs["Energy (estimate)"].value == "40 J"
     assert "not a measurement" in figs["Energy (estimate)"].help
     assert figs["Energy per audio second (estimate)"].value == "20 J"
     assert figs["Peak memory"].value == "800 MiB" and "RSS" in figs["Peak memory"].help
     assert figs["FLOPs"].value == "27 GFLOP"
-    synthetic = {f.label: f for f in app_runs.result_figures(_result(weights="synthetic", wer=math.nan))}
-    assert synthetic["WER"].value == "—" and synthetic["WER"].help == app_runs.SYNTHETIC_NOTE
-    measured = {f.label for f in app_runs.result_figures(_result(energy_source="nvml_counter+rapl"))}
+    synthetic = {f.label: f for f in live.result_figures(_result(weights="synthetic", wer=math.nan))}
+    assert synthetic["WER"].value == "—" and synthetic["WER"].help == live.SYNTHETIC_NOTE
+    measured = {f.label for f in live.result_figures(_result(energy_source="nvml_counter+rapl"))}
     assert "Energy (measured: nvml_counter+rapl)" in measured
 
 
 def test_runs_table_display_and_csv():
     runs = [("clip-a", _result()), ("clip-b", _result(model="facebook/wav2vec2-base-960h", family="ctc",
                                                       status="error", error="boom"))]
-    table = app_runs.runs_table(runs)
+    table = live.runs_table(runs)
     assert table["clip"].tolist() == ["clip-a", "clip-b"]
     assert table.loc[0, "peak_memory_bytes"] == 800 * 2**20 and table.loc[0, "hypotheses"] == "captain freer says"
-    shown = app_runs.display_runs(table)
-    assert list(shown.columns) == list(app_runs.DISPLAY_COLUMNS.values())
+    shown = live.display_runs(table)
+    assert list(shown.columns) == list(live.DISPLAY_COLUMNS.values())
     assert shown["WER (%)"].iloc[0] == pytest.approx(12.5) and shown["energy source"].iloc[0] == "estimate"
-    back = pd.read_csv(io.BytesIO(app_runs.runs_csv(table)))
+    back = pd.read_csv(io.BytesIO(live.runs_csv(table)))
     assert back["error"].fillna("").tolist() == ["", "boom"] and back["wer"].iloc[0] == pytest.approx(0.125)
 
 
 def test_traces_and_stages_of_finished_runs():
     r = _result()
-    traces, sources = app_runs.traces_of([r])
+    traces, sources = live.traces_of([r])
     assert traces[TINY] == [PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)]
     assert sources[TINY]["cpu"] == "estimate"
-    stages = app_runs.stage_frame([r, _result(status="error")])
+    stages = live.stage_frame([r, _result(status="error")])
     assert stages["seconds"].tolist() == pytest.approx([0.1, 0.3, 0.6])  # the failed run has no stages
     assert set(stages["label"]) == {f"{TINY} · batch 1"}
 
 
 def test_pretrained_problem_of_a_path_that_is_not_there():
-    assert "neither a local folder nor a hub id" in models.pretrained_problem("/no/such/model")
+    assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")

@@ -1,0 +1,65 @@
+"""The Recommend page's logic: a use case from the page's constraints, and the candidates as points and a table.
+
+The pick itself is ``asr_core.recommend``'s; this module only turns widgets into a ``UseCase`` and its
+answer into chart points and a readable table.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import pandas as pd
+
+from asr_core import sweep_table
+from asr_core.recommend import OBJECTIVE_COLUMNS, Recommendation, UseCase
+from asr_core.sweep_table import CELL_KEYS
+
+from . import present
+from .explore import add_series
+
+
+def to_mib(n_bytes: float | None) -> float | None:
+    return None if n_bytes is None else n_bytes / present.MIB
+
+
+def custom_use_case(preset: UseCase, *, device: str | None, buckets: Sequence[str], batch_sizes: Sequence[int],
+                    objective: str, max_latency_per_utt_s: float | None, max_rtf: float | None,
+                    max_memory_mib: float | None, max_energy_per_audio_s_j: float | None) -> UseCase:
+    """The preset with the page's constraints; named '(custom)' when they differ from it."""
+    case = dataclasses.replace(
+        preset, device=device, buckets=tuple(buckets), batch_sizes=tuple(int(b) for b in batch_sizes),
+        objective=objective, max_latency_per_utt_s=max_latency_per_utt_s, max_rtf=max_rtf,
+        max_peak_memory_bytes=None if max_memory_mib is None else max_memory_mib * present.MIB,
+        max_energy_per_audio_s_j=max_energy_per_audio_s_j)
+    return case if case == preset else dataclasses.replace(case, name=f"{preset.name} (custom)")
+
+
+def objective_cost(use_case: UseCase) -> str:
+    """The cost axis of the WER trade-off, chosen as recommend() does: the first ranked non-WER key."""
+    ranked = [use_case.objective, use_case.tie_break, "latency"]
+    return OBJECTIVE_COLUMNS[next(k for k in ranked if k != "wer")]
+
+
+def recommend_points(rec: Recommendation, data: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """The candidates with a WER and a cost, marked 'pareto' and 'pick', with hardware and series labels."""
+    cand = rec.candidates.dropna(subset=["wer", cost])
+    if cand.empty:
+        return cand.assign(pareto=pd.Series(dtype=bool), pick=pd.Series(dtype=bool), series=pd.Series(dtype=str))
+    hw = sweep_table.aggregate(data)[[*CELL_KEYS, "cpu_name", "gpu_name"]]
+    points = cand.merge(hw, on=CELL_KEYS, how="left").set_axis(cand.index)
+    pick = rec.pick.name if rec.pick is not None else None
+    points = points.assign(pareto=points.index.isin(rec.pareto.index), pick=points.index == pick)
+    return add_series(points, CELL_KEYS)
+
+
+CANDIDATE_COLUMNS = {"model": "model", "runtime": "runtime", "weights": "weights", "device": "device",
+                     "precision": "precision", "batch_size": "batch", "bucket": "clips", "n_runs": "runs",
+                     "wer_pct": "WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
+                     "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
+                     "peak_memory_mib": "peak memory (MiB)"}
+
+
+def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
+    shown = candidates.assign(wer_pct=candidates["wer"] * 100,
+                              peak_memory_mib=candidates["peak_memory_bytes"] / present.MIB)
+    return shown[list(CANDIDATE_COLUMNS)].rename(columns=CANDIDATE_COLUMNS)

@@ -1,0 +1,138 @@
+"""PyTorch checkpoints: pretrained from the hub or a local folder, or synthetic weights of the same shapes.
+
+The only module that reaches the model hub. Synthetic weights build the exact architecture with random
+values and download nothing: time, memory and FLOPs depend on shapes, not on values. Every runtime
+starts from ``load_torch_model``; ``asr_core.runtimes.load_model`` is what users call.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .models import CTC, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError
+
+SYNTHETIC_SEED = 0
+HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
+
+
+def pretrained_problem(model_id: str) -> str | None:
+    """Why pretrained weights for model_id cannot be had right now, or None if they can.
+
+    A local folder or a model already in the Hugging Face cache is fine; otherwise the hub must be
+    reachable. Checked up front because an offline from_pretrained retries for about half a minute.
+    """
+    if Path(model_id).is_dir():
+        return None if (Path(model_id) / "config.json").is_file() else f"{model_id} has no config.json"
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+    try:
+        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+            return None
+    except HFValidationError:
+        return f"'{model_id}' is neither a local folder nor a hub id of the form owner/name"
+    if constants.HF_HUB_OFFLINE:
+        return f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    if not _hub_reachable(constants.ENDPOINT):
+        return (f"{model_id} is not in the local Hugging Face cache and the model hub "
+                f"({constants.ENDPOINT}) cannot be reached from this machine")
+    return None
+
+
+def _hub_reachable(endpoint: str) -> bool:
+    import socket
+    from urllib.parse import urlparse
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=HUB_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+
+def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
+    """The PyTorch model as transformers loads it (the transformers runtime; others start from it)."""
+    if weights == "synthetic":
+        lm = _build_synthetic(model_id, family, device, precision)
+    else:
+        lm = _from_pretrained(model_id, family, device, precision)
+    lm.model.eval()
+    _bake_parametrizations(lm.model)
+    return lm
+
+
+def _bake_parametrizations(model: torch.nn.Module) -> None:
+    """Fold weight-norm parametrisations (wav2vec2's positional conv) into plain weights: the same
+    function for inference, without recomputing the norm on every forward."""
+    from torch.nn.utils import parametrize
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+
+
+def _from_pretrained(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
+    from transformers import (Wav2Vec2ForCTC, Wav2Vec2Processor, WhisperForConditionalGeneration,
+                              WhisperProcessor)
+    cls, proc_cls = ((WhisperForConditionalGeneration, WhisperProcessor) if family == WHISPER
+                     else (Wav2Vec2ForCTC, Wav2Vec2Processor))
+    problem = pretrained_problem(model_id)  # fail in a second, not after half a minute of retries
+    if problem:
+        raise ModelError(f"Could not load '{model_id}': {problem}. Connect to the network or run "
+                         f"`asr-profile prefetch` first; --weights synthetic needs no download.")
+    try:
+        model = cls.from_pretrained(model_id, dtype=PRECISIONS[precision], attn_implementation="sdpa",
+                                    use_safetensors=True)
+        processor = proc_cls.from_pretrained(model_id)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not load '{model_id}' ({str(exc).splitlines()[0][:200]}): check the name, "
+                         f"your network, or run `asr-profile prefetch` first; --weights synthetic needs no "
+                         f"download.") from None
+    multilingual = bool(getattr(model.generation_config, "is_multilingual", False)) if family == WHISPER else False
+    return LoadedModel(model_id, family, "pretrained", device, precision, model.to(device),
+                       processor.feature_extractor, processor.tokenizer, multilingual)
+
+
+def synthetic_config(model_id: str, family: str) -> Any:
+    """The architecture config: from the registry, a local folder, or the hub's config.json."""
+    from transformers import AutoConfig, Wav2Vec2Config, WhisperConfig
+    if model_id in REGISTRY:
+        arch = REGISTRY[model_id].arch
+        return WhisperConfig(**arch) if family == WHISPER else Wav2Vec2Config(**arch)
+    try:
+        return AutoConfig.from_pretrained(model_id)
+    except (OSError, ValueError):
+        raise ModelError(f"No architecture is known for '{model_id}' offline: use a registry model "
+                         f"({', '.join(REGISTRY)}) or a local folder with config.json.") from None
+
+
+def _build_synthetic(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
+    from transformers import (Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              WhisperFeatureExtractor, WhisperForConditionalGeneration)
+    config = synthetic_config(model_id, family)
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(SYNTHETIC_SEED)
+    with torch.device(device):
+        if family == WHISPER:
+            model = WhisperForConditionalGeneration(config)
+            fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+            tok = None
+        else:
+            model = Wav2Vec2ForCTC(config)
+            fe = Wav2Vec2FeatureExtractor(return_attention_mask=config.feat_extract_norm == "layer")
+            tok = _w2v2_tokenizer(Wav2Vec2CTCTokenizer)
+    model = model.to(PRECISIONS[precision])
+    spec = REGISTRY.get(model_id)
+    return LoadedModel(model_id, family, "synthetic", device, precision, model, fe, tok,
+                       multilingual=spec.multilingual if spec else True)
+
+
+def _w2v2_tokenizer(cls: Any) -> Any:
+    with tempfile.TemporaryDirectory() as d:
+        vocab = Path(d) / "vocab.json"
+        vocab.write_text(json.dumps({s: i for i, s in enumerate(W2V2_VOCAB)}))
+        return cls(str(vocab), unk_token="<unk>", pad_token="<pad>", word_delimiter_token="|")

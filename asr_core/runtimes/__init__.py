@@ -1,0 +1,46 @@
+"""Runtimes: how a checkpoint is run. ``load_model`` is the one place a model is loaded.
+
+Each runtime module offers ``load(model_id, family, device, precision, weights) -> LoadedModel`` and
+``stages(lm) -> Stages`` (the contract in ``base.py``): ``eager`` (transformers, the baseline),
+``compiled`` (static KV cache + torch.compile) and ``ct2`` (CTranslate2, Whisper only).
+"""
+from __future__ import annotations
+
+from ..models import (COMPILED, CTRANSLATE2, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError, family_of,
+                      precision_problem, resolve_device, runtime_problem)
+from . import compiled, ct2, eager
+from .base import STAGES, Stages
+
+_MODULES = {TRANSFORMERS: eager, COMPILED: compiled, CTRANSLATE2: ct2}
+
+__all__ = ["load_model", "stages_for", "Stages", "STAGES"]
+
+
+def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
+               weights: str = "pretrained", runtime: str = TRANSFORMERS) -> LoadedModel:
+    """Load a model ready for inference.
+
+    model_id: a registry id (``asr-profile models``), a Whisper / wav2vec2 hub id, or a local checkpoint folder.
+    device: "auto" (CUDA when present), "cpu" or "cuda". precision: fp32, fp16, bf16, or (ctranslate2 only)
+    int8 / int8_fp16. weights: "pretrained" (from the hub or folder) or "synthetic" (random values of the
+    exact architecture: timing only, no download). runtime: one of ``models.RUNTIMES``.
+    Raises ModelError with one sentence when the combination cannot run here.
+    """
+    device = resolve_device(device)
+    if runtime not in RUNTIMES:
+        raise ModelError(f"Unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}.")
+    problem = precision_problem(device, precision, runtime)
+    if problem:
+        raise ModelError(f"Cannot run {precision} on {device} with runtime {runtime}: {problem}.")
+    if weights not in WEIGHTS:
+        raise ModelError(f"Unknown weights kind '{weights}': use pretrained or synthetic.")
+    family = family_of(model_id)
+    problem = runtime_problem(family, runtime)
+    if problem:
+        raise ModelError(f"Cannot run {model_id} with runtime {runtime}: {problem}.")
+    return _MODULES[runtime].load(model_id, family, device, precision, weights)
+
+
+def stages_for(lm: LoadedModel) -> Stages:
+    """The stages of lm's runtime, ready for the measured loop."""
+    return _MODULES[lm.runtime].stages(lm)

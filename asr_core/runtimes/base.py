@@ -1,0 +1,50 @@
+"""The stage contract: what a runtime gives the measured loop (``asr_core.measure``).
+
+A runtime's stages turn a batch of audio into text in three steps the loop times separately:
+``preprocess`` (features, padding, host-to-device copy), ``encode`` and ``decode`` (Whisper's
+autoregressive decoder, or a CTC head). The class attributes and hooks below have defaults that
+suit an eager runtime; a runtime overrides what it adds (compilation, no FLOP counting, a note).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..models import LoadedModel
+
+STAGES = ("preprocess", "encoder", "decoder")
+
+
+class Stages:
+    """One loaded model's three stages. Subclasses implement preprocess, encode and decode."""
+
+    note: str = ""  # what every result of this runtime should say (e.g. where FLOPs were counted)
+    compile_runs: int = 0  # runs that compile (and capture) one new batch size; 0: nothing to compile
+
+    def __init__(self, lm: LoadedModel):
+        self.lm = lm
+
+    def preprocess(self, audio: Sequence[np.ndarray]) -> dict[str, Any]:
+        """Features for a batch of 16 kHz clips, on the model's device."""
+        raise NotImplementedError
+
+    def encode(self, inputs: dict[str, Any]) -> Any:
+        """The encoder's output for preprocess's inputs."""
+        raise NotImplementedError
+
+    def decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int | None) -> tuple[list[str], int]:
+        """(text per row, decoder steps per row); synthetic Whisper is forced to new_tokens steps."""
+        raise NotImplementedError
+
+    @property
+    def flop_stages(self) -> Stages | None:
+        """The stages FLOPs are counted on (an eager twin of the same math), or None when uncountable."""
+        return self
+
+    def to_compile(self, batch_sizes: set[int]) -> set[int]:
+        """The batch sizes of a run that still need compiling before anything is measured."""
+        return set()
+
+    def mark_compiled(self, batch_size: int) -> None:
+        """Remember that batch_size is compiled (kept on the loaded model, across runs)."""
