@@ -72,7 +72,6 @@ def _add_sweep(sub) -> None:
     s.add_argument("--devices", type=_csv())
     s.add_argument("--precisions", type=_csv())
     s.add_argument("--weights", type=_csv(), help="comma-separated: pretrained, synthetic")
-    s.add_argument("--weights-kinds", dest="weights", type=_csv(), help=argparse.SUPPRESS)  # old spelling
     s.add_argument("--runtimes", type=_csv(), help="comma-separated: " + ", ".join(RUNTIMES))
     s.add_argument("--buckets", type=_csv())
     s.add_argument("--batch-sizes", type=_csv(int))

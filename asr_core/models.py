@@ -6,7 +6,6 @@ returns.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +170,9 @@ def _ct2_problem(family: str) -> str | None:
     """Why the ctranslate2 runtime cannot run this family here, or None if it can."""
     if family == CTC:
         return CT2_WHISPER_ONLY
-    if importlib.util.find_spec("ctranslate2") is None:
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
         return "CTranslate2 is not installed: pip install ctranslate2"
     return None
 

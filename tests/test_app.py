@@ -252,7 +252,7 @@ def test_explore_empty_state_explains_how_to_run_a_sweep(env, monkeypatch, tmp_p
     assert any("No sweep results yet" in i.value for i in at.info)
     command = " ".join(at.code[0].value.replace("\\", " ").split())
     assert command == ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 --models "
-                       "openai/whisper-tiny --weights-kinds synthetic --devices cpu --out precomputed/my-sweep.parquet")
+                       "openai/whisper-tiny --weights synthetic --devices cpu --out precomputed/my-sweep.parquet")
     assert not _charts(at)
 
 

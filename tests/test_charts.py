@@ -12,7 +12,7 @@ from fakes import fake_sweep
 
 @pytest.fixture(scope="module")
 def agg() -> pd.DataFrame:
-    ok, _ = explore.split_status(explore.normalise(fake_sweep(), "fake.parquet"))
+    ok, _ = sweep_table.split_status(sweep_table.validate(fake_sweep(), "fake.parquet"))
     return explore.aggregate(explore.subset(ok, batch_size=1), series_exclude=("batch_size",))
 
 

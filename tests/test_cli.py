@@ -137,5 +137,5 @@ def test_models_lists_registry(capsys):
 
 def test_sweep_with_unreadable_clip_source(capsys, tmp_path):
     code, _, err = _run(capsys, "sweep", "--clips", str(tmp_path / "no-such-folder"), "--out",
-                        str(tmp_path / "s.parquet"), "--weights-kinds", "synthetic")
+                        str(tmp_path / "s.parquet"), "--weights", "synthetic")
     assert code == 2 and "no-such-folder" in err

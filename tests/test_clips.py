@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 
 from asr_core import clips
-from asr_core.clips import (BUCKETS, SAMPLE_RATE, ClipSourceError, Segment, build_buckets, build_clip_cache,
-                            clean_reference, load_manifest, local_folder_segments, segments_from_source)
+from asr_core.clips import (BUCKETS, SAMPLE_RATE, build_buckets, build_clip_cache, clean_reference, load_manifest,
+                            local_folder_segments, segments_from_source)
+from asr_core.segments import ClipSourceError, Segment
 from asr_core.tedlium import tedlium_segments
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -275,3 +276,15 @@ def test_folder_errors_are_clear(tmp_path):
         local_folder_segments(tmp_path)
     with pytest.raises(ClipSourceError, match="no clip cache at"):
         load_manifest(tmp_path / "nocache")
+
+
+def test_clip_cache_dir_default_and_env(monkeypatch, tmp_path):
+    monkeypatch.delenv(clips.CACHE_DIR_ENV, raising=False)
+    assert clips.default_cache_dir(tmp_path) == tmp_path / ".clip_cache"
+    monkeypatch.setenv(clips.CACHE_DIR_ENV, str(tmp_path / "x"))
+    assert clips.default_cache_dir(tmp_path) == tmp_path / "x"
+
+
+def test_bucket_names():
+    assert clips.bucket_seconds("60s") == 60.0 and clips.bucket_seconds("long") == float("inf")
+    assert clips.bucket_of(4.2) == "5s" and clips.bucket_of(8.5) == "" and clips.bucket_of(55) == "60s"

@@ -81,7 +81,7 @@ def powercap(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_rapl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make autodetection find no RAPL, so CPU-estimate tests behave the same on machines that have it."""
-    monkeypatch.setattr(devices, "POWERCAP_ROOT", tmp_path / "absent")
+    monkeypatch.setattr(hardware, "POWERCAP_ROOT", tmp_path / "absent")
 
 
 # --- GPU ---------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_real_gpu_autodetect_falls_back_silently():
 def fake_nvml(monkeypatch: pytest.MonkeyPatch):
     """Patch pynvml's entry points: one GPU whose energy counter is not supported (pre-Volta)."""
     import pynvml
-    monkeypatch.setattr(devices, "_nvml_ready", False)
+    monkeypatch.setattr(hardware, "_nvml_ready", False)
     monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 1)
     monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: f"handle{i}")
@@ -222,8 +222,8 @@ def test_unreadable_rapl_falls_back_to_estimate(powercap, monkeypatch):
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(devices, "POWERCAP_ROOT", powercap)
-    monkeypatch.setattr(devices, "_read_int", denied)
+    monkeypatch.setattr(hardware, "POWERCAP_ROOT", powercap)
+    monkeypatch.setattr(hardware, "_read_int", denied)
     with pytest.raises(DeviceUnavailable, match="permission denied reading energy_uj"):
         Rapl()
     mon = EnergyMonitor()

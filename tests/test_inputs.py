@@ -17,13 +17,6 @@ def _clip(bucket: str, duration: float, clip_id: str) -> Clip:
                 duration, bucket, "Talk1", 0.0, duration, "tedlium3-dev")
 
 
-def test_clip_cache_dir_default_and_env(monkeypatch, tmp_path):
-    monkeypatch.delenv(inputs.CLIP_CACHE_ENV, raising=False)
-    assert inputs.clip_cache_dir(tmp_path) == tmp_path / ".clip_cache"
-    monkeypatch.setenv(inputs.CLIP_CACHE_ENV, str(tmp_path / "x"))
-    assert inputs.clip_cache_dir(tmp_path) == tmp_path / "x"
-
-
 def test_an_unbuilt_cache_has_no_clips_but_a_broken_one_says_so(tmp_path):
     assert inputs.cached_clips(tmp_path / "none") == []
     (tmp_path / "manifest.jsonl").write_text("not json\n")
@@ -46,9 +39,7 @@ def test_clips_by_bucket_shortest_bucket_and_clip_first():
     assert [c.clip_id for c in groups["5s"]] == ["a", "b"]
 
 
-def test_bucket_names_and_labels():
-    assert inputs.bucket_seconds("60s") == 60.0 and inputs.bucket_seconds("long") == float("inf")
-    assert inputs.bucket_of(4.2) == "5s" and inputs.bucket_of(8.5) == "" and inputs.bucket_of(55) == "60s"
+def test_clip_labels():
     label = inputs.clip_label(_clip("5s", 4.25, "a"))
     assert label == "Talk1 · 4.2 s · so this is a talk about speech recognition …"
 

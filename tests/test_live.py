@@ -82,7 +82,7 @@ def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypat
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert "HF_HUB_OFFLINE" in checkpoints.pretrained_problem("someone/not-cached-model")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(models, "_hub_reachable", lambda endpoint: False)
+    monkeypatch.setattr(checkpoints, "_hub_reachable", lambda endpoint: False)
     assert "cannot be reached" in checkpoints.pretrained_problem("someone/not-cached-model")
 
 
@@ -120,7 +120,7 @@ def test_loading_waits_for_a_measurement_on_the_same_device():
 
 
 def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
-    monkeypatch.setattr(app_runs, "pretrained_problem", lambda m: "not cached and the hub cannot be reached")
+    monkeypatch.setattr(live, "pretrained_problem", lambda m: "not cached and the hub cannot be reached")
     req = live.RunRequest("x/y", "cpu", "fp32", "pretrained")
     with pytest.raises(ModelError, match="Pretrained weights unavailable: not cached"):
         live.load_exclusive(lambda *key: pytest.fail("must not load"), req)
@@ -182,19 +182,19 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
 def test_live_run_hands_the_workers_exception_to_the_caller():
     class Broken:
         device = "cpu"
-    live = live.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
-    list(live.updates(0.01))
-    assert live.done
-    with pytest.raises(Exception):
-        live.outcome()
+    run = live.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
+    list(run.updates(0.01))
+    assert run.done
+    with pytest.raises(AttributeError, match="Broken"):  # the stub has no model: the worker's own error
+        run.outcome()
 
 
 def test_live_run_drain_collects_queued_samples():
-    live = live.LiveRun(None, [], None, RunOptions())
+    run = live.LiveRun(None, [], None, RunOptions())
     for i in range(3):
-        live.samples.put(PowerSample(i * 0.1, "cpu", 10.0 + i))
-    assert [s.watts for s in live.drain()] == [10.0, 11.0, 12.0]
-    assert live.drain() == [] and len(live.trace) == 3
+        run.samples.put(PowerSample(i * 0.1, "cpu", 10.0 + i))
+    assert [s.watts for s in run.drain()] == [10.0, 11.0, 12.0]
+    assert run.drain() == [] and len(run.trace) == 3
 
 
 # --- what a result shows, and the session table --------------------------------------------------
@@ -205,7 +205,7 @@ def _result(**over) -> Result:
                 latency_per_utt_s=1.0, rtf=0.5, energy_j=40.0, energy_source="estimate", cpu_energy_source="estimate",
                 energy_per_audio_s_j=20.0, peak_rss_bytes=800 * 2**20, total_flops=2.7e10, wer=0.125, cer=0.04,
                 hypotheses=("captain freer says",), references=("captain frere says",),
-                power_trace=((0.05, "cpu", 42.0), (0.1, "cpu", 44.0)))
+                power_trace=(PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)))
     return Result(**{**base, **over})
 
 
@@ -240,7 +240,7 @@ def test_traces_and_stages_of_finished_runs():
     traces, sources = live.traces_of([r])
     assert traces[TINY] == [PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)]
     assert sources[TINY]["cpu"] == "estimate"
-    stages = live.stage_frame([r, _result(status="error")])
+    stages = live.run_stages([r, _result(status="error")])
     assert stages["seconds"].tolist() == pytest.approx([0.1, 0.3, 0.6])  # the failed run has no stages
     assert set(stages["label"]) == {f"{TINY} · batch 1"}
 

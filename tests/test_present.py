@@ -47,13 +47,6 @@ def test_explain_sources_covers_every_part_once():
     assert present.explain_sources([]) == "Energy: not available."
 
 
-def test_peak_memory_uses_gpu_reserved_on_cuda_and_rss_on_cpu():
-    assert present.peak_memory_bytes("cuda", 5, 7) == 5
-    assert present.peak_memory_bytes("cpu", 5, 7) == 7
-    out = present.peak_memory_bytes(pd.Series(["cuda", "cpu"]), pd.Series([5, 5]), pd.Series([7, 7]))
-    assert list(np.asarray(out)) == [5, 7]
-
-
 def test_hardware_caption_lists_distinct_names():
     assert present.hardware(["Xeon", "Xeon", ""], ["H100", None]) == "Measured on: CPU Xeon; GPU H100."
     assert present.hardware([], []) == "Measured on: unknown hardware."

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from asr_core import sweep
+from asr_core import sweep, sweep_table
 from asr_core.measure import ResourceError
 from helpers import ROOT, tone
 
@@ -103,7 +103,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
 def test_sigkill_mid_sweep_then_resume(folder, tmp_path):
     out = tmp_path / "s.parquet"
     args = [sys.executable, "-m", "asr_core", "sweep", "--clips", str(folder), "--cache-dir", str(tmp_path / "c"),
-            "--models", "openai/whisper-tiny", "--weights-kinds", "synthetic", "--buckets", "5s",
+            "--models", "openai/whisper-tiny", "--weights", "synthetic", "--buckets", "5s",
             "--batch-sizes", "1,2,4", "--clips-per-cell", "2", "--repeats", "2", "--out", str(out)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -118,12 +118,12 @@ def test_sigkill_mid_sweep_then_resume(folder, tmp_path):
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     table = pd.read_parquet(out)
-    keys = table[list(sweep.KEY)].astype(str).agg("|".join, axis=1)
+    keys = table[sweep_table.ROW_KEYS].astype(str).agg("|".join, axis=1)
     assert len(table) == 6 and keys.is_unique and set(table["status"]) == {"ok"}
     assert not list(tmp_path.glob(".s.parquet.tmp*"))
 
 
 def test_csv_export(folder, tmp_path):
     table = pd.DataFrame([{"model": "m", "wer": np.nan, "hypotheses": ["a"]}])
-    sweep.write_atomic(table, tmp_path / "t.csv")
-    assert sweep.read_rows(tmp_path / "t.csv")["model"].tolist() == ["m"]
+    sweep_table.write_atomic(table, tmp_path / "t.csv")
+    assert sweep_table.read_rows(tmp_path / "t.csv")["model"].tolist() == ["m"]
