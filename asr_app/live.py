@@ -20,16 +20,16 @@ import pandas as pd
 import torch
 
 from asr_core import sweep_table
-from asr_core.audio import AudioError, duration_s
+from asr_core.audio import duration_s
 from asr_core.checkpoints import pretrained_problem
 from asr_core.clips import bucket_of
+from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
 from asr_core.measure import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
 from asr_core.models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
                              precision_problem, runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
-from asr_core.segments import ClipSourceError
 
 from . import present
 from .inputs import model_label
@@ -40,9 +40,6 @@ POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
-# Errors that are the user's to fix: the run becomes a failed result with the message, the rest go on.
-RUN_ERRORS: tuple[type[BaseException], ...] = (ResourceError, ModelError, AudioError, ClipSourceError,
-                                               FileNotFoundError)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
                    "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status",
@@ -245,7 +242,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 traces[req.model_id], sources[req.model_id] = trace, live.sources
                 yield RunEvent("power", req, dict(traces), sources=dict(sources))
             yield RunEvent("done", req, dict(traces), live.outcome(), dict(sources))
-        except RUN_ERRORS as exc:
+        except USER_ERRORS as exc:  # the run becomes a failed result with the message; the rest go on
             yield RunEvent("error", req, dict(traces), _failed(req, exc), dict(sources))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .models import CTC, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError
+from .models import PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError
 
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this

@@ -14,17 +14,14 @@ from typing import Sequence
 from . import sweep
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
-from .measure import ResourceError, RunOptions, transcribe
+from .errors import USER_ERRORS
+from .measure import RunOptions, transcribe
 from .models import DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, ModelError
 from .results import Result
 from .runtimes import load_model
-from .segments import ClipSourceError
 from .sweep_table import write_atomic
 
 EXIT_USER_ERROR = 2
-# Errors that are the user's to fix: one sentence on stderr and exit 2, never a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, ResourceError, ClipSourceError,
-                                               FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -237,7 +237,7 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
     )
 
 
-def run_plain(lm: LoadedModel, clips: Sequence[np.ndarray], options: RunOptions | None = None,
+def time_uninstrumented(lm: LoadedModel, clips: Sequence[np.ndarray], options: RunOptions | None = None,
               references: Sequence[str] | None = None) -> tuple[list[str], float]:
     """The measured loop's work without windows, meters or per-stage syncs: (transcripts, seconds).
 

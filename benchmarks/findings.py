@@ -2,7 +2,8 @@
 
     python benchmarks/findings.py [precomputed/cpu.parquet]
 
-Medians over repeats; only status == "ok" rows; the model tables use the baseline runtime (transformers).
+Aggregated by ``asr_core.sweep_table.aggregate`` (the rule everywhere: medians over repeats, only status
+"ok" rows); the model tables use the baseline runtime (transformers).
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sys
 
 import pandas as pd
 
-CELL = ["model", "runtime", "weights", "device", "precision", "bucket", "batch_size"]
+from asr_core import sweep_table
+
 BUCKET_ORDER = {"5s": 0, "15s": 1, "30s": 2, "60s": 3}
 
 
@@ -19,11 +21,8 @@ def short(model: str) -> str:
 
 
 def cells(df: pd.DataFrame) -> pd.DataFrame:
-    ok = df[df["status"] == "ok"].copy()
-    ok["model"] = ok["model"].map(short)
-    cols = ["preprocess_s", "encoder_s", "decoder_s", "latency_s", "latency_per_utt_s", "rtf",
-            "energy_per_audio_s_j", "energy_per_utt_j", "wer", "peak_rss_bytes", "total_flops", "n_clips"]
-    med = ok.groupby(CELL)[cols].median().reset_index()
+    med = sweep_table.aggregate(df)
+    med["model"] = med["model"].map(short)
     med["bucket_i"] = med["bucket"].map(BUCKET_ORDER)
     return med.sort_values(["model", "bucket_i", "batch_size"])
 
@@ -64,7 +63,7 @@ def runtimes(med: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(path: str = "precomputed/cpu.parquet") -> None:
-    df = pd.read_parquet(path)
+    df = sweep_table.read(path)
     every = cells(df)
     med = every[every["runtime"] == "transformers"]  # the tables below compare models on the baseline runtime
     sources = ", ".join(sorted(df.loc[df["status"] == "ok", "energy_source"].unique()))

@@ -7,7 +7,7 @@ our ``transcribe`` per runtime, and faster-whisper's own ``WhisperModel.transcri
 ``BatchedInferencePipeline`` (batch > 1) for Whisper. Every system gets one untimed warm-up call (compiling
 included), then --runs timed calls; the table shows the median audio seconds per second of whole calls, the
 ratio to the pipeline, and our instrumentation overhead: ``transcribe`` (stage windows, syncs, energy meters)
-against ``runners.run_plain`` (the same stages back to back), timed alternately. Decoding is greedy everywhere.
+against ``measure.time_uninstrumented`` (the same stages back to back), timed alternately. Decoding is greedy everywhere.
 Synthetic weights (no real checkpoint here) decode a forced token count in every system.
 """
 from __future__ import annotations
@@ -28,10 +28,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from asr_core import metrics, models, runtimes, system
+from asr_core import checkpoints, models, scoring, system
 from asr_core.audio import SAMPLE_RATE, load_audio
-from asr_core.models import COMPILED, CTC, CTRANSLATE2, TRANSFORMERS, load_model
-from asr_core.runners import RunOptions, run_plain, transcribe, whisper_languages
+from asr_core.measure import RunOptions, time_uninstrumented, transcribe
+from asr_core.models import COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, TRANSFORMERS
+from asr_core.runtimes import ct2, load_model
+from asr_core.runtimes.eager import whisper_languages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY_EN = SHARED / "models" / "whisper-tiny.en"
@@ -141,11 +143,11 @@ def _tput(clips: list, times: list[float]) -> float:
 
 
 def ours(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None) -> list[Contender]:
-    """Our transcribe (instrumented) and run_plain (the same stages, no windows or meters), after compiling."""
+    """Our transcribe (instrumented) and time_uninstrumented (the same stages, no windows or meters), after compiling."""
     opts = RunOptions(batch_size=batch, tokens=tokens, warmup=False, count_flops=False)
     first = transcribe(lm, clips, refs, RunOptions(batch_size=batch, tokens=tokens, count_flops=False))
     results = [first]
-    plain = Contender(lambda: run_plain(lm, clips, opts, refs), lambda: None)
+    plain = Contender(lambda: time_uninstrumented(lm, clips, opts, refs), lambda: None)
     instrumented = Contender(lambda: results.append(transcribe(lm, clips, refs, opts)), lambda: Row(
         "", lm.weights, "ours", lm.runtime, lm.precision, batch, _tput(clips, instrumented.times),
         _tput(clips, plain.times), results[-1].wer, first.compile_s, instrumented.times, plain.times))
@@ -173,16 +175,16 @@ def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, ba
 def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None,
                    work: Path) -> Contender:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
-    folder = runtimes.ct2_folder(lm.model_id, lm.weights, runtimes.CT2_COMPUTE_TYPES[lm.precision])
+    folder = ct2.ct2_folder(lm.model_id, lm.weights, CT2_COMPUTE_TYPES[lm.precision])
     model = WhisperModel(str(_with_tokenizer(folder, work)), device=lm.device,
-                         compute_type=runtimes.CT2_COMPUTE_TYPES[lm.precision])
+                         compute_type=CT2_COMPUTE_TYPES[lm.precision])
     opts: dict[str, Any] = dict(language="en", beam_size=1, temperature=0.0, without_timestamps=True,
                                 condition_on_previous_text=False, vad_filter=False)
     if tokens:  # faster-whisper's max_length is prompt + max_new_tokens; CTranslate2 then stops at the forced count
         prompt = 4 if lm.multilingual else 2
         cfg = lm.model.config  # random weights emit timestamp tokens too, on which faster-whisper would seek and
         first_timestamp = cfg.decoder_start_token_id + whisper_languages(cfg) + 7  # decode the window again
-        opts.update(max_new_tokens=runtimes.ct2_max_length(tokens, prompt) - prompt,
+        opts.update(max_new_tokens=ct2.ct2_max_length(tokens, prompt) - prompt,
                     suppress_tokens=[cfg.eos_token_id, *range(first_timestamp, cfg.vocab_size)])
     seconds = clips[0].shape[0] / SAMPLE_RATE
     texts: list[str] = []
@@ -217,7 +219,7 @@ def _with_tokenizer(folder: Path, work: Path) -> Path:
 
 
 def _wer(lm: Any, refs: list[str] | None, texts: list[str]) -> float:
-    return metrics.wer(refs, texts) if refs and lm.weights == "pretrained" else float("nan")
+    return scoring.wer(refs, texts) if refs and lm.weights == "pretrained" else float("nan")
 
 
 # --- one model ---------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ def source(name: str) -> tuple[str, str]:
     if name in LOCAL and LOCAL[name].is_dir():
         return str(LOCAL[name]), "pretrained"
     model_id = MODELS[name]
-    return (model_id, "pretrained") if models.pretrained_problem(model_id) is None else (model_id, "synthetic")
+    return (model_id, "pretrained") if checkpoints.pretrained_problem(model_id) is None else (model_id, "synthetic")
 
 
 def bench_model(name: str, device: str, batches: list[int], runs: int, clips: list, refs: list[str] | None,

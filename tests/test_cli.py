@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -51,15 +52,30 @@ def test_stereo_44k_is_converted(capsys, tiny_ctc_dir, tmp_path):
     assert code == 0 and json.loads(out)["audio_s"] == pytest.approx(16000 / 44100, rel=0.01)
 
 
-def test_silence_gives_empty_transcript_and_full_wer(capsys, tiny_ctc_dir, tmp_path):
+@pytest.fixture(scope="module")
+def blank_ctc_dir(tiny_ctc_dir, tmp_path_factory):
+    """The tiny CTC model biased so the blank (<pad>, id 0) wins every frame: its transcript is always
+    empty. The random model alone says a letter or two on silence, which would leave the WER untested."""
+    import torch
+    from transformers import Wav2Vec2ForCTC
+    d = tmp_path_factory.mktemp("blank-w2v2")
+    shutil.copytree(tiny_ctc_dir, d, dirs_exist_ok=True)
+    model = Wav2Vec2ForCTC.from_pretrained(tiny_ctc_dir)
+    with torch.no_grad():
+        model.lm_head.bias[0] = 1e4
+    model.save_pretrained(d)
+    return d
+
+
+def test_silence_gives_empty_transcript_and_full_wer(capsys, blank_ctc_dir, tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(16000, dtype=np.float32), 16000)
-    code, out, _ = _run(capsys, "transcribe", str(path), "--model", str(tiny_ctc_dir), "--json", "--no-flops",
+    code, out, _ = _run(capsys, "transcribe", str(path), "--model", str(blank_ctc_dir), "--json", "--no-flops",
                         "--reference", "something was said")
     rec = json.loads(out)
-    assert code == 0
-    if rec["hypotheses"] == [""]:
-        assert rec["wer"] == 1.0
+    assert code == 0 and rec["hypotheses"] == [""]
+    # a reference was given: WER and CER must be there, and nothing said scores every word/char wrong
+    assert rec["wer"] == 1.0 and rec["cer"] == 1.0
 
 
 @pytest.mark.parametrize("case, message", [

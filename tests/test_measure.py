@@ -10,7 +10,7 @@ import torch
 from asr_core.audio import load_audio
 from asr_core.runtimes import load_model
 from asr_core.measure import ResourceError, RunOptions, transcribe
-from asr_core.runtimes.eager import plain_transcribe
+from asr_core.runtimes.eager import reference_transcribe
 from helpers import SPEECH, needs_shared, speech_refs, tone
 
 STAGE_TOLERANCE = 0.05  # stages must add up to the end-to-end latency within 5 %
@@ -30,7 +30,7 @@ def ctc(tiny_ctc_dir):
 def test_ctc_instrumented_equals_plain_forward_and_stages_add_up(ctc):
     clips = [tone(1.0, 200), tone(2.5, 330, seed=1), tone(1.7, 440, seed=2)]
     r = transcribe(ctc, clips, ["a b", "c", "d e f"], RunOptions(batch_size=3))
-    assert list(r.hypotheses) == plain_transcribe(ctc, clips)
+    assert list(r.hypotheses) == reference_transcribe(ctc, clips)
     _stages_add_up(r)
     assert r.family == "ctc" and r.n_clips == 3 and r.n_batches == 1
     assert r.audio_s == pytest.approx(5.2)
@@ -54,7 +54,7 @@ def test_whisper_instrumented_equals_plain_generate(tiny_whisper_dir):
     lm = load_model(str(tiny_whisper_dir), "cpu", "fp32", "pretrained")
     clips = [tone(2.0, 300), tone(4.0, 600, seed=1)]
     r = transcribe(lm, clips, None, RunOptions(batch_size=2))
-    assert list(r.hypotheses) == plain_transcribe(lm, clips)
+    assert list(r.hypotheses) == reference_transcribe(lm, clips)
     _stages_add_up(r)
     alone = transcribe(lm, clips[:1], None, RunOptions(batch_size=1, warmup=False, count_flops=False))
     assert alone.hypotheses[0] == r.hypotheses[0]
@@ -94,7 +94,6 @@ def test_synthetic_wav2vec2_runs():
 
 
 def test_out_of_memory_becomes_resource_error(ctc, monkeypatch):
-    from asr_core import measure
     from asr_core.runtimes import eager
 
     def boom(self, inputs):

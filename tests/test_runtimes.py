@@ -10,7 +10,7 @@ from asr_core.audio import load_audio
 from asr_core.models import ModelError
 from asr_core.runtimes import load_model
 from asr_core.measure import RunOptions, transcribe
-from asr_core.runtimes.eager import plain_transcribe
+from asr_core.runtimes.eager import reference_transcribe
 from helpers import SPEECH, TINY_EN, needs_shared, speech_refs, tone
 from test_measure import _stages_add_up
 
@@ -66,7 +66,7 @@ def test_transformers_compiled_gives_the_eager_transcript_and_reports_compile_ti
     clips = [tone(2.0, 300), tone(4.0, 600, seed=1)]
     r = transcribe(lm, clips, None, RunOptions(batch_size=2))
     assert r.runtime == "transformers-compiled" and r.compile_s > 0
-    assert list(r.hypotheses) == plain_transcribe(eager, clips)
+    assert list(r.hypotheses) == reference_transcribe(eager, clips)
     assert r.decoder_flops_per_token > 0  # counted on the eager twin
     _stages_add_up(r)
     again = transcribe(lm, clips, None, RunOptions(batch_size=2, warmup=False, count_flops=False))

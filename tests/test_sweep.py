@@ -87,8 +87,6 @@ def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
 
 
 def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
-    from asr_core import measure
-    from asr_core.runtimes import eager
 
     def boom(*args, **kwargs):
         raise ResourceError("Out of GPU memory running x at batch size 32: try a smaller --batch-size.")

@@ -1,7 +1,7 @@
 """The eager ``transformers`` runtime: the baseline every other runtime is compared with.
 
 Whisper generates with ``model.generate`` given the encoder output; wav2vec2 runs its CTC head, argmax
-and detokenisation. ``plain_transcribe`` is the reference path a user would write without us (one
+and detokenisation. ``reference_transcribe`` is the reference path a user would write without us (one
 ``generate`` / forward call): tests hold the measured stages to it, token for token.
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ class CTCStages(Stages):
 
 
 @torch.inference_mode()
-def plain_transcribe(lm: LoadedModel, audio: Sequence[np.ndarray]) -> list[str]:
+def reference_transcribe(lm: LoadedModel, audio: Sequence[np.ndarray]) -> list[str]:
     """Transcribe the way a user would without us: one model.generate / forward call."""
     if lm.family == CTC:
         st = CTCStages(lm)

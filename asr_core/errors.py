@@ -1,0 +1,17 @@
+"""The errors that are the user's to fix, gathered once: bad audio, a model or option that cannot run,
+a device out of memory, an unusable clip source or a missing file.
+
+Each says in one sentence what was wrong and what to do. The CLI prints it and exits 2; the app shows it
+and keeps earlier results. Anything else is a bug, and keeps its traceback.
+"""
+from __future__ import annotations
+
+from .audio import AudioError
+from .measure import ResourceError
+from .models import ModelError
+from .segments import ClipSourceError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (AudioError, ModelError, ResourceError, ClipSourceError,
+                                               FileNotFoundError)
+
+__all__ = ["USER_ERRORS", "AudioError", "ModelError", "ResourceError", "ClipSourceError"]
