@@ -130,7 +130,6 @@ def test_unreachable_hub_model(capsys, wav, monkeypatch):
 
 def test_out_of_memory_suggests_smaller_batch(capsys, wav, monkeypatch, tiny_ctc_dir):
     import torch
-    from asr_core import measure
     from asr_core.runtimes import eager
 
     def boom(self, inputs):

@@ -1,33 +1,78 @@
-"""Tests for asr_core.meters: fakes only at the device edge (NVML GPU, powercap files, psutil process)."""
+"""Tests for asr_core.energy, .sampler and .carbon: fakes only at the device edge (NVML GPU, powercap
+files, psutil process), and a fake clock wherever time matters, so no test counts on thread timing."""
 from __future__ import annotations
 
 import json
 import math
 import mmap
+import threading
 import time
 from collections import namedtuple
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from asr_core import carbon, hardware
-from asr_core.carbon import J_PER_KWH, carbon_intensity_g_per_kwh, co2e_kg
+from asr_core import carbon, hardware, sampler as sampler_module
+from asr_core.carbon import carbon_intensity_g_per_kwh, co2e_kg
 from asr_core.energy import EnergyMonitor, Measurement, meter_status
 from asr_core.hardware import CpuEstimator, DeviceUnavailable, Rapl
-from asr_core.sampler import SAMPLE_INTERVAL_S, PowerSample
+from asr_core.sampler import SAMPLE_INTERVAL_S, PowerSample, PowerSampler
 
 WINDOW_S = 0.2
 
 
 # --- fakes at the edge -----------------------------------------------------------------------------
 
+class FakeClock:
+    """Seconds that pass only when a test moves them on."""
+
+    def __init__(self, t: float = 0.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
+class ClockedStop:
+    """Stands in for the sampler thread's stop event: each wait moves the fake clock on by its timeout
+    instead of sleeping, and the loop ends once the clock reaches ``until``. So the loop's own
+    scheduling runs in the test's thread, sample for sample."""
+
+    def __init__(self, clock: FakeClock, until: float):
+        self.clock, self.until = clock, until
+        self.waits: list[float] = []
+
+    def is_set(self) -> bool:
+        return self.clock() >= self.until - 1e-9  # the clock is a sum of float intervals
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        self.clock.advance(max(timeout, 0.0))  # Event.wait returns at once for a timeout <= 0
+        return self.is_set()
+
+
+def run_sampler_loop(sampler: PowerSampler, clock: FakeClock, seconds: float, monkeypatch) -> ClockedStop:
+    """Run the sampler thread's loop, in this thread, for ``seconds`` of fake time; the loop keeps its
+    deadlines with the module's ``time.perf_counter``, so that is the fake clock here too."""
+    monkeypatch.setattr(sampler_module, "time", SimpleNamespace(perf_counter=clock))
+    stop = sampler._stop = ClockedStop(clock, clock() + seconds)
+    sampler._run()
+    return stop
+
+
 class FakeGpu:
     """Stands in for hardware.NvmlGpu. ``mj`` is the energy counter (None: pre-Volta, no counter);
-    ``watts(t)`` the power draw; every power read's time is logged so tests know the sample points."""
+    ``watts(t)`` the power draw at ``clock()``; every power read's time is logged so tests know the
+    sample points."""
 
-    def __init__(self, mj: int | None = 0, watts=lambda t: 200.0):
+    def __init__(self, mj: int | None = 0, watts=lambda t: 200.0, clock=time.perf_counter):
         self.mj = mj
         self.watts = watts
+        self.clock = clock
         self.power_reads: list[float] = []
 
     def name(self) -> str:
@@ -37,9 +82,19 @@ class FakeGpu:
         return self.mj
 
     def power_mw(self) -> int | None:
-        t = time.perf_counter()
+        t = self.clock()
         self.power_reads.append(t)
         return round(self.watts(t) * 1000)
+
+
+class FakeRapl:
+    """Stands in for hardware.Rapl: a package drawing a steady ``watts`` on the fake clock."""
+
+    def __init__(self, watts: float, clock: FakeClock):
+        self.watts, self.clock = watts, clock
+
+    def energy_uj(self) -> int:
+        return round(self.watts * self.clock() * 1e6)
 
 
 CpuTimes = namedtuple("CpuTimes", "user system children_user children_system")
@@ -98,33 +153,34 @@ def test_gpu_counter_window_is_counter_delta(no_rapl):
     assert m.name == "encoder" and m.time_s >= 0
 
 
-def test_gpu_without_counter_integrates_constant_power(no_rapl):
-    with EnergyMonitor(gpu=FakeGpu(mj=None, watts=lambda t: 200.0)) as mon:
-        assert mon.sources["gpu"] == "nvml_power"
-        mon.begin_window("run")
-        time.sleep(WINDOW_S)
-        m = mon.end_window("run")
+def test_gpu_without_counter_integrates_constant_power(no_rapl, monkeypatch):
+    clock = FakeClock()
+    mon = EnergyMonitor(gpu=FakeGpu(mj=None, watts=lambda t: 200.0, clock=clock), clock=clock)
+    assert mon.sources["gpu"] == "nvml_power"
+    mon.begin_window("run")
+    run_sampler_loop(mon.sampler, clock, WINDOW_S, monkeypatch)
+    m = mon.end_window("run")
     assert m.gpu_source == "nvml_power"
-    assert m.gpu_energy_j == pytest.approx(200.0 * m.time_s, rel=1e-3)
-    assert m.time_s >= WINDOW_S
+    assert m.time_s == pytest.approx(WINDOW_S)
+    assert m.gpu_energy_j == pytest.approx(200.0 * WINDOW_S)
 
 
 def test_gpu_power_integration_uses_samples_inside_window(no_rapl):
-    """A 100 W -> 300 W step a third of the way in: the begin/end reads alone would give 200 W x T;
-    with the sampler's points, the trapezoid error is at most 200 W x (largest gap) / 2."""
-    switch = time.perf_counter() + 0.1
-    gpu = FakeGpu(mj=None, watts=lambda t: 100.0 if t < switch else 300.0)
-    with EnergyMonitor(gpu=gpu) as mon:
-        mon.begin_window("run")
-        begin = gpu.power_reads[-1]
-        time.sleep(0.3)
-        m = mon.end_window("run")
-        end = gpu.power_reads[-1]
-    points = [t for t in gpu.power_reads if begin <= t <= end]
-    assert len(points) >= 3  # begin, end and at least one sample between
-    max_gap = max(b - a for a, b in zip(points, points[1:]))
-    truth = 100.0 * (switch - begin) + 300.0 * (end - switch)
-    assert abs(m.gpu_energy_j - truth) <= 200.0 * max_gap / 2 + 0.01 * truth
+    """A 100 W -> 300 W step at 0.12 s of a 0.2 s window: the begin/end reads alone would give
+    200 W x 0.2 s = 40 J; the sampler's points at 0.05, 0.10 and 0.15 s bring the trapezoid to 35 J."""
+    clock = FakeClock()
+    gpu = FakeGpu(mj=None, watts=lambda t: 100.0 if t < 0.12 else 300.0, clock=clock)
+    mon = EnergyMonitor(gpu=gpu, clock=clock)
+    gpu.power_reads.clear()  # the monitor's probe for a power reading at construction
+    mon.begin_window("run")
+    for _ in range(3):
+        clock.advance(0.05)
+        mon.sampler.sample_once()
+    clock.advance(0.05)
+    m = mon.end_window("run")
+    assert gpu.power_reads == pytest.approx([0.0, 0.05, 0.10, 0.15, 0.20])  # begin, 3 samples, end
+    # 0.05 x (100 + 100 + 200 + 300): the 0.10 -> 0.15 s trapezoid straddles the step
+    assert m.gpu_energy_j == pytest.approx(35.0)
 
 
 def test_no_gpu_requested_is_unavailable(no_rapl):
@@ -288,49 +344,88 @@ def test_nested_windows_keep_their_own_begin(no_rapl):
         mon.begin_window("x")
 
 
-def test_trace_has_both_sources_at_the_interval(no_rapl):
-    seen: list[PowerSample] = []
-    with EnergyMonitor(gpu=FakeGpu(mj=0), on_sample=seen.append) as mon:
-        time.sleep(0.3)
+def test_trace_has_both_sources_at_the_interval(monkeypatch):
+    """The monitor's default interval, kept by the sampler loop: samples every SAMPLE_INTERVAL_S, so a
+    short window (WINDOW_S) still has a few power samples inside it to integrate."""
+    clock, seen = FakeClock(), []
+    mon = EnergyMonitor(gpu=FakeGpu(mj=0, clock=clock), rapl=FakeRapl(30.0, clock), on_sample=seen.append,
+                        clock=clock)
+    stop = run_sampler_loop(mon.sampler, clock, WINDOW_S, monkeypatch)
     trace = mon.trace
     gpu = [s for s in trace if s.source == "gpu"]
     cpu = [s for s in trace if s.source == "cpu"]
-    assert gpu and cpu
-    assert all(s.watts == pytest.approx(200.0) for s in gpu)
-    assert all(s.watts >= 0 for s in cpu)
-    # loose bounds: at least a couple of samples, never faster than the interval
-    assert 2 <= len(gpu) <= 0.3 / SAMPLE_INTERVAL_S + 3
-    assert [s.t_s for s in gpu] == sorted(s.t_s for s in gpu)
+    steps = [k * SAMPLE_INTERVAL_S for k in range(round(WINDOW_S / SAMPLE_INTERVAL_S))]
+    assert [s.t_s for s in gpu] == pytest.approx(steps) and {s.watts for s in gpu} == {200.0}
+    # CPU watts are the derivative of the RAPL joules, so they start at the second reading
+    assert [s.t_s for s in cpu] == pytest.approx(steps[1:])
+    assert [s.watts for s in cpu] == pytest.approx([30.0] * len(steps[1:]))
+    assert stop.waits == pytest.approx([SAMPLE_INTERVAL_S] * len(steps))
+    assert len(mon.sampler.gpu_between(0.0, WINDOW_S)) >= 3  # what the short interval is for
     assert seen == trace
-    assert SAMPLE_INTERVAL_S <= 0.1
 
 
-def test_sampler_stops_cleanly(no_rapl):
-    mon = EnergyMonitor(gpu=FakeGpu(mj=0))
+def test_a_slow_read_delays_the_next_sample_without_a_burst(monkeypatch):
+    """A read that overruns the interval pushes the schedule back; the loop must not fire the missed
+    samples back to back to catch up (they would all carry the same time)."""
+    clock = FakeClock()
+
+    def gpu_w():
+        if clock() == 0.0:
+            clock.advance(0.12)  # the first read hangs for more than two intervals
+        return 200.0
+    sampler = PowerSampler(gpu_w, lambda: math.nan, lambda: None, 0.05, clock=clock)
+    run_sampler_loop(sampler, clock, 0.25, monkeypatch)
+    assert [s.t_s for s in sampler.trace] == pytest.approx([0.0, 0.12, 0.17, 0.22])
+
+
+def test_sampler_thread_starts_once_samples_and_stops(no_rapl):
+    """The one test on the real thread: no timing is asserted, only that it runs and is joined."""
+    threads, sampled = set(), threading.Event()
+
+    def on_sample(sample: PowerSample) -> None:
+        threads.add(threading.current_thread())
+        sampled.set()
+    mon = EnergyMonitor(gpu=FakeGpu(mj=0), interval_s=0.01, on_sample=on_sample)
     mon.start()
-    mon.start()  # idempotent
-    time.sleep(0.1)
-    mon.stop()
+    mon.start()  # idempotent: still one thread
+    try:
+        assert sampled.wait(10)  # bounded, and generous for a busy machine
+    finally:
+        mon.stop()
     n = len(mon.trace)
-    time.sleep(0.15)
+    assert n >= 1 and all(s.watts == 200.0 for s in mon.trace if s.source == "gpu")
+    assert len(threads) == 1 and not next(iter(threads)).is_alive()  # joined: nothing can sample after stop
     assert len(mon.trace) == n
     mon.stop()  # stopping twice is harmless
 
 
-def test_peak_rss_tracks_and_resets(no_rapl):
-    with EnergyMonitor() as mon:
-        base = mon.peak_rss_bytes
-        assert base > 0
-        block = mmap.mmap(-1, 64 * 2**20)  # fresh pages: malloc could hand back memory that is resident already
-        for offset in range(0, len(block), mmap.PAGESIZE):
-            block[offset] = 1  # touch every page so it is resident
-        mon.begin_window("w")
-        mon.end_window("w")  # a window's end reads RSS itself: no waiting on the sampler thread of a busy machine
-        peak = mon.peak_rss_bytes
-        assert peak >= base + 48 * 2**20
-        block.close()
-        mon.reset_peaks()
-        assert 0 < mon.peak_rss_bytes < peak
+def test_peak_rss_tracks_and_resets():
+    rss: list[int | None] = [100]
+    sampler = PowerSampler(lambda: None, lambda: math.nan, lambda: rss[0], clock=FakeClock())
+    for rss[0], peak in ((100, 100), (300, 300), (200, 300), (None, 300)):  # None: the read failed
+        sampler.sample_once()
+        assert sampler.peak_rss_bytes == peak
+    rss[0] = 150
+    sampler.reset_peak_rss()
+    assert sampler.peak_rss_bytes == 150  # a reset starts from what is resident now, not from zero
+
+
+def test_peak_rss_of_the_real_process_sees_an_allocation(no_rapl):
+    mon = EnergyMonitor()  # no sampler thread: each window reads the real RSS itself
+    mon.begin_window("before")
+    mon.end_window("before")
+    base = mon.peak_rss_bytes
+    assert base > 0
+    block = mmap.mmap(-1, 64 * 2**20)  # fresh pages: malloc could hand back memory that is resident already
+    for offset in range(0, len(block), mmap.PAGESIZE):
+        block[offset] = 1  # touch every page so it is resident
+    mon.begin_window("w")
+    mon.end_window("w")
+    peak = mon.peak_rss_bytes
+    assert peak >= base + 48 * 2**20
+    block.close()
+    mon.reset_peaks()
+    assert 0 < mon.peak_rss_bytes < peak
 
 
 # --- Measurement -------------------------------------------------------------------------------------
@@ -378,8 +473,12 @@ def _codecarbon_intensity(iso: str) -> float:
     return mix[iso]["carbon_intensity"]
 
 
-def test_kwh_unit():
-    assert J_PER_KWH == 3.6e6 == 1000 * 3600
+def test_co2e_converts_joules_to_kwh(monkeypatch):
+    """A made-up grid of 400 g/kWh: 3.6 MJ is one kWh (1000 W x 3600 s), so 0.4 kg."""
+    monkeypatch.setattr(carbon, "_energy_mix", lambda: {"TST": {"carbon_intensity": 400.0}})
+    assert co2e_kg(3.6e6, "tst") == pytest.approx(0.4)
+    assert co2e_kg(1000 * 3600 * 2.5, "TST") == pytest.approx(1.0)
+    assert co2e_kg(1800.0, "TST") == pytest.approx(0.2e-3)  # 0.5 Wh -> 0.2 g
 
 
 @pytest.mark.parametrize("iso", ["USA", "FRA"])

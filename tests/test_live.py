@@ -104,19 +104,67 @@ def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
 
 # --- loading and running -------------------------------------------------------------------------
 
+class RecordingLock:
+    """Stands in for measure.device_lock(device): logs each acquire and release, and says if it is held."""
+
+    def __init__(self, events: list):
+        self.events, self.held = events, False
+
+    def acquire(self, *args, **kwargs) -> bool:
+        self.held = True
+        self.events.append("acquire")
+        return True
+
+    def release(self) -> None:
+        self.held = False
+        self.events.append("release")
+
+    def __enter__(self) -> RecordingLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def test_loading_runs_under_the_lock_of_its_device(monkeypatch):
+    events: list = []
+    locks: dict[str, RecordingLock] = {}
+    monkeypatch.setattr(live, "device_lock", lambda device: locks.setdefault(device, RecordingLock(events)))
+    req = live.RunRequest("m", "cuda", "fp32", "synthetic")
+
+    def loader(*key):
+        events.append(("load", key, [device for device, lock in locks.items() if lock.held]))
+        return "model"
+    assert live.load_exclusive(loader, req) == "model"
+    # loaded while holding the request's device lock, and only that one
+    assert events == ["acquire", ("load", req.key, ["cuda"]), "release"]
+
+    def broken(*key):
+        raise ModelError("no such model")
+    events.clear()
+    with pytest.raises(ModelError):
+        live.load_exclusive(broken, req)
+    assert events == ["acquire", "release"]  # a failed load must not keep the device locked
+
+
 def test_loading_waits_for_a_measurement_on_the_same_device():
-    calls: list[float] = []
+    """The real lock and a real thread: events, not sleeps, say where the loading thread has got to."""
     req = live.RunRequest("m", "cpu", "fp32", "synthetic")
-    lock = device_lock("cpu")
-    lock.acquire()
-    t = threading.Thread(target=live.load_exclusive, args=(lambda *key: calls.append(time.perf_counter()), req))
-    t.start()
-    time.sleep(0.3)
-    assert calls == []  # still waiting for the lock
-    released = time.perf_counter()
-    lock.release()
+    started, loaded = threading.Event(), threading.Event()
+
+    def load():
+        started.set()
+        live.load_exclusive(lambda *key: loaded.set(), req)
+    with device_lock("cpu"):  # a measurement is running on the CPU
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        assert started.wait(5)
+        # without the lock the loader runs at once; half a second is ample for it to show
+        assert not loaded.wait(0.5)
+    assert loaded.wait(5)  # the measurement has finished: loading goes ahead
     t.join(5)
-    assert len(calls) == 1 and calls[0] >= released
+    assert not t.is_alive()
 
 
 def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
@@ -153,7 +201,6 @@ def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
 def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch):
     """Two browser sessions press Run together: the device lock keeps their measurements apart."""
     from asr_core import measure
-    from asr_core.runtimes import eager
     spans, real_loop = [], measure._measured_loop
 
     def recorded(*args, **kwargs):
