@@ -25,6 +25,7 @@ from .results import Result
 from .runtimes import STAGES, Stages, stages_for
 
 WHISPER_WINDOW_S = 30.0
+FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fixed and a per-token part
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
 _DEVICE_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
@@ -37,8 +38,8 @@ class ResourceError(RuntimeError):
 class RunOptions:
     batch_size: int = 1
     tokens: int | None = None  # synthetic Whisper: force this many new tokens per clip
-    warmup: bool = True  # one untimed batch first (module load, kernel selection); FLOPs are counted there
-    count_flops: bool = True
+    warmup: bool = True  # one untimed batch first (module load, kernel selection, allocation)
+    count_flops: bool = True  # FLOPs of each distinct batch shape, counted after the timed run
     bucket: str = ""
     co2e_country: str | None = None
     token_counter: Callable[[str], int] | None = None
@@ -106,37 +107,73 @@ def _compile(stages: Stages, rows: _Rows, batches: list[range], device: str) -> 
     return time.perf_counter() - t0
 
 
-def _flops(stages: Stages, rows: _Rows, batch: range, opts: RunOptions) -> tuple[float, float]:
-    """(encoder FLOPs per row, decoder FLOPs per token) on the stages' countable twin; nan when not counted."""
-    counter = stages.flop_stages
-    if not opts.count_flops or counter is None:
-        return math.nan, math.nan
-    return _count_flops(counter, rows, batch)
-
-
-def _warm_up(stages: Stages, rows: _Rows, batch: range, opts: RunOptions) -> tuple[float, float]:
-    """The untimed first batch (skipped when opts.warmup is off); FLOPs are counted in it when it runs."""
-    if not opts.warmup:
-        return math.nan, math.nan
-    flops = _flops(stages, rows, batch, opts)
-    if math.isnan(flops[0]) or stages.flop_stages is not stages:  # the counted pass did not warm these stages
+def _warm_up(stages: Stages, rows: _Rows, batch: range, opts: RunOptions) -> None:
+    """The untimed first batch (module load, kernel selection, allocation); skipped when opts.warmup is off."""
+    if opts.warmup:
         _run_batch(stages, rows, batch, None)
-    return flops
 
 
 def _forced(rows: _Rows, batch: range) -> int | None:
     return max(rows.tokens[i] for i in batch) if rows.tokens else None
 
 
+@dataclass(frozen=True)
+class _ShapeFlops:
+    """FLOPs of one batch shape: the encoder, the decoder's fixed part, and each generated token."""
+    encoder: float  # the whole batch
+    decoder_fixed: float  # the whole batch: cross-attention keys/values and the prompt, paid once per clip
+    per_token: float  # one row, one decoder step (a CTC frame for CTC models)
+
+
+def _shape(lm: LoadedModel, rows: _Rows, batch: range) -> tuple[int, int]:
+    """What a batch's FLOPs depend on: its rows and, for CTC, its padded length (Whisper pads to 30 s)."""
+    return len(batch), max(rows.audio[i].shape[0] for i in batch) if lm.family == CTC else 0
+
+
+def _count_flops(stages: Stages, rows: _Rows, batches: list[range], opts: RunOptions) -> dict | None:
+    """FLOPs of every distinct batch shape of the run, on the stages' countable twin; None when not counted."""
+    counter = stages.flop_stages
+    if not opts.count_flops or counter is None:
+        return None
+    shapes: dict[tuple[int, int], _ShapeFlops] = {}
+    for batch in batches:
+        key = _shape(stages.lm, rows, batch)
+        if key not in shapes:
+            shapes[key] = _count_shape(counter, rows, batch)
+    return shapes
+
+
+def _counted(fn: Callable[[], Any]) -> tuple[Any, float]:
+    with FlopCounterMode(display=False) as counter:
+        out = fn()
+    return out, float(counter.get_total_flops())
+
+
 @torch.inference_mode()
-def _count_flops(stages: Stages, rows: _Rows, batch: range) -> tuple[float, float]:
-    """Encoder FLOPs per row and decoder FLOPs per generated token, from one counted batch."""
+def _count_shape(stages: Stages, rows: _Rows, batch: range) -> _ShapeFlops:
+    """One batch counted: the encoder once; the decoder at 1 and FLOP_STEPS forced steps, so that its cost
+    splits into a fixed part and a per-token part whatever the weights would have generated."""
     inputs = stages.preprocess([rows.audio[i] for i in batch])
-    with FlopCounterMode(display=False) as enc_fc:
-        enc = stages.encode(inputs)
-    with FlopCounterMode(display=False) as dec_fc:
-        _, new_tokens = stages.decode(enc, inputs, _forced(rows, batch))
-    return enc_fc.get_total_flops() / len(batch), dec_fc.get_total_flops() / max(1, len(batch) * new_tokens)
+    enc, enc_flops = _counted(lambda: stages.encode(inputs))
+    if stages.lm.family == CTC:
+        (_, frames), dec_flops = _counted(lambda: stages.decode(enc, inputs, None))
+        return _ShapeFlops(enc_flops, 0.0, dec_flops / max(1, len(batch) * frames))
+    _, one = _counted(lambda: stages.forced_decode(enc, inputs, 1))
+    _, many = _counted(lambda: stages.forced_decode(enc, inputs, FLOP_STEPS))
+    per_step = (many - one) / (FLOP_STEPS - 1)
+    return _ShapeFlops(enc_flops, one - per_step, per_step / len(batch))
+
+
+def _flop_figures(shapes: dict | None, lm: LoadedModel, rows: _Rows, batches: list[range],
+                  tokens: list[int], n_clips: int) -> tuple[float, float, float]:
+    """(encoder FLOPs per clip, decoder FLOPs per generated token, total FLOPs) over every batch of the run."""
+    if shapes is None:
+        return math.nan, math.nan, math.nan
+    enc = fixed = per_token = 0.0
+    for batch, n in zip(batches, tokens):
+        shape = shapes[_shape(lm, rows, batch)]
+        enc, fixed, per_token = enc + shape.encoder, fixed + shape.decoder_fixed, per_token + shape.per_token * n
+    return enc / n_clips, per_token / max(1, sum(tokens)), enc + fixed + per_token
 
 
 def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[str] | None = None,
@@ -158,9 +195,9 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     own_monitor = monitor is None
     monitor = monitor or EnergyMonitor(gpu_index=0 if lm.device == "cuda" else None)
     with _DEVICE_LOCKS[lm.device], torch.inference_mode(), _oom_as_resource_error(lm, opts.batch_size):
-        # 2. Outside the timer: compile new batch sizes, then the warm-up batch (FLOPs counted there).
+        # 2. Outside the timer: compile new batch sizes, then the warm-up batch.
         compile_s = _compile(stages, rows, batches, lm.device)
-        flops = _warm_up(stages, rows, batches[0], opts)
+        _warm_up(stages, rows, batches[0], opts)
         sync(lm.device)
         if lm.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -173,11 +210,11 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
         finally:
             if own_monitor:
                 monitor.stop()
-        # 4. After the timer: FLOPs of a cold run (no warm-up) are counted now, so they cannot warm it.
-        if not opts.warmup:
-            flops = _flops(stages, rows, batches[0], opts)
+        # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
+        shapes = _count_flops(stages, rows, batches, opts)
     # 5. The record: one transcript per clip, scores, and every figure with its source.
-    return _result(lm, clips, references, opts, rows, batches, loop, compile_s, flops, monitor, stages.note)
+    flops = _flop_figures(shapes, lm, rows, batches, loop.tokens, len(clips))
+    return _result(lm, clips, references, opts, rows, batches, loop, compile_s, flops, monitor, stages)
 
 
 @dataclass
@@ -189,22 +226,29 @@ class StageTotal:
 
 @dataclass
 class _Loop:
-    """What the measured loop produced: texts per row, stage totals, the run's window, decoder steps."""
+    """What the measured loop produced: texts per row, stage totals, the run's window, generated tokens per
+    batch, and the GPU allocator's peaks (read before anything else runs on the device)."""
     texts: list[str]
     stages: dict[str, StageTotal]
     run: Measurement
-    new_tokens: int
+    tokens: list[int]
+    peak_gpu_allocated_bytes: int = 0
+    peak_gpu_reserved_bytes: int = 0
+
+    @property
+    def new_tokens(self) -> int:
+        return sum(self.tokens)
 
 
 def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[str] | None, opts: RunOptions,
-            rows: _Rows, batches: list[range], loop: _Loop, compile_s: float, flops: tuple[float, float],
-            monitor: EnergyMonitor, runtime_note: str) -> Result:
+            rows: _Rows, batches: list[range], loop: _Loop, compile_s: float, flops: tuple[float, float, float],
+            monitor: EnergyMonitor, stages: Stages) -> Result:
     hyps = _join_rows(loop.texts, rows.owner, len(clips))
     refs = tuple(references) if references else ()
     scored = lm.weights == "pretrained" and bool(refs)
     audio_s = sum(c.shape[0] for c in clips) / SAMPLE_RATE
     wall, run = loop.run.time_s, loop.run
-    enc_flops, dec_flops = flops
+    enc_per_clip, dec_per_token, total_flops = flops
     pre, enc, dec = (loop.stages[s] for s in STAGES)
     versions = system.versions()
     return Result(
@@ -221,18 +265,16 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
         energy_per_utt_j=run.energy_j / len(clips), energy_per_audio_s_j=run.energy_j / audio_s,
         mean_power_w=run.energy_j / wall,
         co2e_kg=carbon.co2e_kg(run.energy_j, opts.co2e_country) if opts.co2e_country else math.nan,
-        peak_gpu_allocated_bytes=torch.cuda.max_memory_allocated() if lm.device == "cuda" else 0,
-        peak_gpu_reserved_bytes=torch.cuda.max_memory_reserved() if lm.device == "cuda" else 0,
+        peak_gpu_allocated_bytes=loop.peak_gpu_allocated_bytes, peak_gpu_reserved_bytes=loop.peak_gpu_reserved_bytes,
         peak_rss_bytes=monitor.peak_rss_bytes,
-        encoder_flops_per_clip=enc_flops * len(rows.audio) / len(clips),
-        decoder_flops_per_token=dec_flops, total_flops=enc_flops * len(rows.audio) + dec_flops * loop.new_tokens,
+        encoder_flops_per_clip=enc_per_clip, decoder_flops_per_token=dec_per_token, total_flops=total_flops,
         decoder_tokens=loop.new_tokens,
         wer=scoring.wer(refs, hyps) if scored else math.nan,
         cer=scoring.cer(refs, hyps) if scored else math.nan,
         hypotheses=tuple(hyps), references=refs,
         cpu_name=system.cpu_name(), gpu_name=system.gpu_name(lm.device),
         torch_version=versions["torch"], transformers_version=versions["transformers"],
-        timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts, runtime_note),
+        timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts, stages),
         power_trace=tuple(monitor.trace),
     )
 
@@ -287,14 +329,18 @@ class _StageWindows:
 def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: EnergyMonitor, device: str) -> _Loop:
     windows = _StageWindows(monitor, device)
     texts: list[str] = []
-    new_tokens = 0
+    tokens: list[int] = []
     monitor.begin_window("run")
     for batch in batches:
         batch_texts, n = _run_batch(stages, rows, batch, windows)
         texts += batch_texts
-        new_tokens += n * len(batch)
+        tokens.append(n * len(batch))
     sync(device)
-    return _Loop(texts, windows.totals, monitor.end_window("run"), new_tokens)
+    loop = _Loop(texts, windows.totals, monitor.end_window("run"), tokens)
+    if device == "cuda":
+        loop.peak_gpu_allocated_bytes = torch.cuda.max_memory_allocated()
+        loop.peak_gpu_reserved_bytes = torch.cuda.max_memory_reserved()
+    return loop
 
 
 def _join_rows(texts: list[str], owner: list[int], n: int) -> list[str]:
@@ -305,16 +351,23 @@ def _join_rows(texts: list[str], owner: list[int], n: int) -> list[str]:
     return [" ".join(parts) for parts in joined]
 
 
-def _notes(lm: LoadedModel, rows: _Rows, clips: Sequence[np.ndarray], opts: RunOptions, runtime_note: str = "") -> str:
-    notes = [f"runtime {lm.runtime}: {runtime_note}"] if runtime_note else []
+def _notes(lm: LoadedModel, rows: _Rows, clips: Sequence[np.ndarray], opts: RunOptions, stages: Stages) -> str:
+    notes = [f"runtime {lm.runtime}: {stages.note}"] if stages.note else []
     if not opts.warmup:
         notes.append("no warm-up: a cold run, first-call costs (kernel selection, allocation) included")
     if len(rows.audio) > len(clips):
         notes.append(f"long-form: {len(clips)} clips cut into {len(rows.audio)} windows of <= 30 s at quiet points")
-    if lm.weights == "synthetic":
-        notes.append("weights=synthetic: random weights, decoder forced to the reference's token count; no WER")
-        if lm.family != CTC and not opts.tokens and opts.token_counter is None and lm.tokenizer is None:
+    if lm.weights == "synthetic" and lm.family == CTC:
+        notes.append("weights=synthetic: random weights, timing only; no WER")
+    elif lm.weights == "synthetic":
+        forced = (f"{opts.tokens} new tokens per clip (--tokens)" if opts.tokens
+                  else "the reference's token count")
+        notes.append(f"weights=synthetic: random weights, decoder forced to {forced}; no WER")
+        if not opts.tokens and opts.token_counter is None and lm.tokenizer is None:
             notes.append(f"token count estimated as {TOKENS_PER_WORD} x reference words")
+        limit = stages.decoder_limit()
+        if limit is not None and rows.tokens and max(rows.tokens) > limit:
+            notes.append(f"forced count capped at {limit} tokens per window, the decoder's limit")
     return "; ".join(notes)
 
 
@@ -336,6 +389,7 @@ class _oom_as_resource_error:
             return False
         if self.lm.device == "cuda":
             torch.cuda.empty_cache()
-        raise ResourceError(f"Out of {'GPU ' if self.lm.device == 'cuda' else ''}memory running "
-                            f"{self.lm.model_id} at batch size {self.batch_size}: try a smaller --batch-size "
-                            f"or precision fp16.") from None
+        gpu = self.lm.device == "cuda"
+        advice = "a smaller --batch-size or precision fp16" if gpu else "a smaller --batch-size or a smaller model"
+        raise ResourceError(f"Out of {'GPU ' if gpu else ''}memory running {self.lm.model_id} at batch size "
+                            f"{self.batch_size}: try {advice}.") from None

@@ -37,6 +37,15 @@ class Stages:
         """(text per row, decoder steps per row); synthetic Whisper is forced to new_tokens steps."""
         raise NotImplementedError
 
+    def decoder_limit(self) -> int | None:
+        """New tokens the decoder can emit per row (after its prompt); None without autoregression."""
+        return None
+
+    def forced_decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int) -> int:
+        """Decode exactly new_tokens steps per row whatever the weights say (for counting FLOPs per step);
+        the steps taken. Stages without autoregression just decode."""
+        return self.decode(enc, inputs, new_tokens)[1]
+
     @property
     def flop_stages(self) -> Stages | None:
         """The stages FLOPs are counted on (an eager twin of the same math), or None when uncountable."""

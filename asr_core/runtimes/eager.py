@@ -44,9 +44,12 @@ class WhisperStages(Stages):
     def encode(self, inputs: dict[str, torch.Tensor]) -> Any:
         return self.lm.model.model.encoder(inputs["input_features"])
 
+    def decoder_limit(self) -> int:
+        return self.lm.model.config.max_target_positions - len(self.prompt)
+
     def forced_tokens(self, new_tokens: int | None) -> int:
         """Synthetic weights: the new tokens to force, within the decoder's positions."""
-        return max(1, min(new_tokens or 1, self.lm.model.config.max_target_positions - len(self.prompt)))
+        return max(1, min(new_tokens or 1, self.decoder_limit()))
 
     def generate_kwargs(self, batch: int) -> dict[str, Any]:
         """Extra generate arguments (a runtime's static cache and compile settings); none for eager."""
@@ -54,18 +57,24 @@ class WhisperStages(Stages):
 
     def decode(self, enc: Any, inputs: dict[str, torch.Tensor], new_tokens: int | None) -> tuple[list[str], int]:
         model, batch = self.lm.model, inputs["input_features"].shape[0]
-        extra = self.generate_kwargs(batch)
         if self.lm.weights == "synthetic":
-            from transformers import GenerationMixin
-            prompt = torch.tensor([self.prompt] * batch, device=self.lm.device)
-            n = self.forced_tokens(new_tokens)
-            out = GenerationMixin.generate(model, encoder_outputs=enc, decoder_input_ids=prompt, do_sample=False,
-                                           num_beams=1, min_new_tokens=n, max_new_tokens=n, **extra)
-            return [""] * batch, out.shape[1] - prompt.shape[1]
+            return [""] * batch, self.forced_decode(enc, inputs, self.forced_tokens(new_tokens))
+        extra = self.generate_kwargs(batch)
         kwargs = {"language": "en", "task": "transcribe"} if self.lm.multilingual else {}
         out = model.generate(encoder_outputs=enc, **kwargs, **extra)
         texts = self.lm.tokenizer.batch_decode(out, skip_special_tokens=True)
         return [t.strip() for t in texts], out.shape[1] - _prompt_len(out, model)
+
+
+    def forced_decode(self, enc: Any, inputs: dict[str, torch.Tensor], new_tokens: int) -> int:
+        """Greedy decoding of exactly new_tokens per row: generate with end-of-text out of reach."""
+        from transformers import GenerationMixin
+        batch = inputs["input_features"].shape[0]
+        prompt = torch.tensor([self.prompt] * batch, device=self.lm.device)
+        out = GenerationMixin.generate(self.lm.model, encoder_outputs=enc, decoder_input_ids=prompt, do_sample=False,
+                                       num_beams=1, min_new_tokens=new_tokens, max_new_tokens=new_tokens,
+                                       **self.generate_kwargs(batch))
+        return out.shape[1] - prompt.shape[1]
 
 
 def whisper_languages(config: Any) -> int:
