@@ -2,6 +2,11 @@
 
 Paths are resolved against the repository root the app passes in; ``../shared`` (sample speech
 and checkpoints beside the repository) is optional and simply not offered when absent.
+
+Sample folders are confined to an allow-list of roots: ``../shared/speech``, the folders the operator
+names in ``$ASR_SAMPLE_FOLDERS`` and the clip cache. A folder outside them, one that does not exist and
+one reached through a link that leads out all get the same refusal, so the app never tells a visitor
+which server folders exist, and its messages name folders by their root's name, never by server path.
 """
 from __future__ import annotations
 
@@ -9,13 +14,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr_core.clips import MANIFEST, Clip, bucket_seconds, load_manifest, local_folder_segments
+from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, bucket_seconds, default_cache_dir,
+                            load_manifest, local_folder_segments)
 from asr_core.models import REGISTRY
 from asr_core.segments import ClipSourceError
 
 SHARED_DIR = "../shared"  # relative to the repository root
-SPEECH_GLOB = "speech/*"
+SHARED_SPEECH = "speech"  # under SHARED_DIR: sample speech, one folder per set
 MODELS_GLOB = "models/*"
+SAMPLE_FOLDERS_ENV = "ASR_SAMPLE_FOLDERS"  # more roots for sample folders, os.pathsep-separated
+MAX_SAMPLE_FOLDERS = 100  # folders listed at most, over all roots
+MAX_FOLDER_DEPTH = 3  # how far below a root transcribed folders are looked for
+MAX_FOLDERS_SCANNED = 2000  # folders looked into at most per root, so a huge root cannot stall the page
+FOLDER_REFUSED = (f"That folder is not one this app may read: choose one of the listed folders, or ask the "
+                  f"operator to add it to {SAMPLE_FOLDERS_ENV}.")
+CACHE_UNREADABLE = ("The clip cache cannot be read: delete it and build it again with "
+                    "`asr-profile prefetch`.")
 UPLOAD_TYPES = ("wav", "flac", "mp3", "ogg", "m4a")
 LABEL_WORDS = 8  # words of the reference shown in a clip's label
 
@@ -37,7 +51,13 @@ def cached_clips(cache_dir: str | os.PathLike) -> list[Clip]:
     except ClipSourceError:
         if not (Path(cache_dir) / MANIFEST).exists():
             return []
-        raise
+        raise ClipSourceError(CACHE_UNREADABLE) from None  # load_manifest's message names server paths
+
+
+def cache_name(cache_dir: str | os.PathLike, root: str | os.PathLike) -> str:
+    """'the clip cache', with its path only when that is inside the repository (then relative to it)."""
+    cache, repo = Path(cache_dir).resolve(), Path(root).resolve()
+    return f"the clip cache `{cache.relative_to(repo).as_posix()}`" if cache.is_relative_to(repo) else "the clip cache"
 
 
 def clips_by_bucket(clips: list[Clip]) -> dict[str, list[Clip]]:
@@ -66,9 +86,87 @@ def _shared(root: str | os.PathLike, pattern: str) -> list[Path]:
     return sorted(p for p in shared.glob(pattern) if p.is_dir()) if shared.is_dir() else []
 
 
+def sample_roots(root: str | os.PathLike) -> list[Path]:
+    """The folders sample folders may come from, resolved: ../shared/speech, $ASR_SAMPLE_FOLDERS, the clip cache.
+
+    Relative entries of $ASR_SAMPLE_FOLDERS are taken from the repository root; missing ones are left out.
+    """
+    named = [entry.strip() for entry in os.environ.get(SAMPLE_FOLDERS_ENV, "").split(os.pathsep)]
+    candidates = [Path(root) / SHARED_DIR / SHARED_SPEECH, *(Path(root) / entry for entry in named if entry),
+                  default_cache_dir(root)]
+    return list(dict.fromkeys(r for r in map(_real_folder, candidates) if r is not None))
+
+
 def sample_folders(root: str | os.PathLike) -> list[Path]:
-    """Local speech folders beside the repository (../shared/speech/*), if any."""
-    return _shared(root, SPEECH_GLOB)
+    """Folders with transcripts under the allowed roots (see sample_roots), bounded in depth and count."""
+    cache = _real_folder(default_cache_dir(root))  # its manifest lists clips, not utterances
+    found = (f for r in sample_roots(root) for f in _transcribed_folders(r) if f != cache)
+    return list(dict.fromkeys(found))[:MAX_SAMPLE_FOLDERS]
+
+
+def allowed_folder(folder: str | os.PathLike, root: str | os.PathLike) -> Path:
+    """The real path of a folder inside an allowed root (relative paths start at the repository root).
+
+    Anything else raises ClipSourceError(FOLDER_REFUSED), the same sentence whatever the reason.
+    """
+    real = _real_folder(Path(root) / Path(folder))
+    if real is None or not any(real.is_relative_to(r) for r in sample_roots(root)):
+        raise ClipSourceError(FOLDER_REFUSED)
+    return real
+
+
+def folder_label(folder: str | os.PathLike, root: str | os.PathLike) -> str:
+    """A sample folder as its root's name and the path below it: 'speech/librispeech-dev-clean'."""
+    real = Path(folder).resolve()
+    base = next((r for r in sample_roots(root) if real.is_relative_to(r)), real.parent)
+    return (Path(base.name) / real.relative_to(base)).as_posix()
+
+
+def public_message(message: str, root: str | os.PathLike) -> str:
+    """message with server paths of the repository and the allowed roots replaced as folder_label shows them."""
+    names = {str(r): r.name for r in sample_roots(root) if r.name} | {str(Path(root).resolve()): ""}
+    for base in sorted(names, key=len, reverse=True):  # a root inside the repository before the repository
+        below = names[base] + "/" if names[base] else ""
+        message = message.replace(base + os.sep, below).replace(base, names[base] or "the repository")
+    return message
+
+
+def _real_folder(path: Path) -> Path | None:
+    """path with every link followed, or None when it is not an existing folder."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a link loop, a NUL in the name
+        return None
+    return real if real.is_dir() else None
+
+
+def _transcribed_folders(top: Path) -> list[Path]:
+    """Folders under top (top included) holding a manifest or *.trans.txt files, breadth first.
+
+    Linked folders are not entered (they may lead out of top), nor are folders below a transcribed one.
+    """
+    found, queue, scanned = [], [(top, 0)], 0
+    while queue and len(found) < MAX_SAMPLE_FOLDERS and scanned < MAX_FOLDERS_SCANNED:
+        folder, depth = queue.pop(0)
+        scanned += 1
+        if _has_transcripts(folder):
+            found.append(folder)
+        elif depth < MAX_FOLDER_DEPTH:
+            queue += [(sub, depth + 1) for sub in _subfolders(folder)]
+    return found
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:  # unreadable: nothing to offer below it
+        return []
+
+
+def _has_transcripts(folder: Path) -> bool:
+    manifest = any((folder / name).is_file() for name in FOLDER_MANIFESTS)
+    return manifest or next(folder.glob(TRANSCRIPTS), None) is not None
 
 
 def local_model_folders(root: str | os.PathLike) -> list[str]:

@@ -14,6 +14,7 @@ window twice). A small source therefore gives fewer than ``per_bucket`` clips, s
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import os
 import random
@@ -48,6 +49,8 @@ UNK = "<unk>"
 SPLIT_CONTRACTION = re.compile(r"(\w) '(\w)")  # TED-LIUM tokenises "it's" as "it 's"
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 SAME_AUDIO_TOLERANCE_S = 0.01
+LINKED_FIX = "copy the file into the folder instead of linking to it"
+MANIFEST_PATH_FIX = "give the audio file's path relative to the folder, without '..'"
 
 @dataclass(frozen=True)
 class Clip:
@@ -178,40 +181,68 @@ def local_folder_segments(folder: str | os.PathLike) -> dict[str, list[Segment]]
     A LibriSpeech recording is the utterance id minus its last "-NNNN" part (the chapter), its
     utterances ordered by id. A manifest has columns path and text and an optional recording
     (default: the folder name), rows kept in file order. Times are cumulative within a recording.
+    Every file read must lie inside the folder once links are followed (linked sub-folders are not
+    searched); errors name files relative to the folder.
     """
-    root = Path(folder)
-    if not root.is_dir():
+    if not Path(folder).is_dir():
         raise ClipSourceError(f"clip source {folder} is neither '{TEDLIUM}' nor an existing folder; "
                               f"pass '{TEDLIUM}' or a folder of audio with transcripts.")
+    root = Path(folder).resolve()
     for name in FOLDER_MANIFESTS:
         if (root / name).is_file():
-            return _timelines(_manifest_rows(root, root / name))
-    transcripts = sorted(root.rglob(TRANSCRIPTS))
+            return _timelines(root, _manifest_rows(root, _inside(root, root / name)))
+    transcripts = _transcripts(root)
     if not transcripts:
-        raise ClipSourceError(f"folder {root} has no transcripts; add LibriSpeech-style *.trans.txt "
+        raise ClipSourceError(f"folder {root.name} has no transcripts; add LibriSpeech-style *.trans.txt "
                               f"files or a manifest.csv / manifest.jsonl with path and text columns.")
-    return _timelines(_librispeech_rows(transcripts))
+    return _timelines(root, _librispeech_rows(root, transcripts))
 
 
-def _librispeech_rows(transcripts: Sequence[Path]) -> dict[str, list[tuple[Path, str]]]:
+def _transcripts(root: Path) -> list[Path]:
+    """The *.trans.txt files under root, each inside it; linked folders are not entered."""
+    found = []
+    for folder, _, names in os.walk(root):  # followlinks=False: a linked folder may lead anywhere
+        found += [Path(folder) / name for name in names if fnmatch.fnmatch(name, TRANSCRIPTS)]
+    return [_inside(root, path) for path in sorted(found)]
+
+
+def _inside(root: Path, path: Path, what: str = "", fix: str = LINKED_FIX) -> Path:
+    """path when it stays inside root (a resolved folder) once links are followed; else ClipSourceError."""
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a link loop
+        inside = False
+    if not inside:
+        raise ClipSourceError(f"{what or _relative(root, path)} points outside its folder; {fix}.")
+    return path
+
+
+def _relative(root: Path, path: Path) -> str:
+    """path (built under root) as the folder's users name it."""
+    return path.relative_to(root).as_posix()
+
+
+def _librispeech_rows(root: Path, transcripts: Sequence[Path]) -> dict[str, list[tuple[Path, str]]]:
     utterances: list[tuple[str, Path, str]] = []
     for transcript in transcripts:
         for line in transcript.read_text(encoding="utf-8").splitlines():
             utt_id, _, text = line.strip().partition(" ")
             if utt_id:
-                utterances.append((utt_id, _utterance_audio(transcript.parent, utt_id), text))
+                utterances.append((utt_id, _utterance_audio(root, transcript, utt_id), text))
     rows: dict[str, list[tuple[Path, str]]] = {}
     for utt_id, path, text in sorted(utterances):
         rows.setdefault(utt_id.rsplit("-", 1)[0], []).append((path, text))
     return rows
 
 
-def _utterance_audio(folder: Path, utt_id: str) -> Path:
+def _utterance_audio(root: Path, transcript: Path, utt_id: str) -> Path:
     for suffix in AUDIO_SUFFIXES:
-        if (folder / (utt_id + suffix)).is_file():
-            return folder / (utt_id + suffix)
-    raise ClipSourceError(f"no audio file for utterance {utt_id} in {folder}; put {utt_id}.flac "
-                          f"(or .wav) next to its .trans.txt file.")
+        path = _inside(root, transcript.parent / (utt_id + suffix),
+                       f"the audio of utterance {utt_id} in {_relative(root, transcript)}")
+        if path.is_file():
+            return path
+    raise ClipSourceError(f"no audio file for utterance {utt_id} of {_relative(root, transcript)}; put "
+                          f"{utt_id}.flac (or .wav) next to that .trans.txt file.")
 
 
 def _manifest_rows(root: Path, manifest: Path) -> dict[str, list[tuple[Path, str]]]:
@@ -219,14 +250,18 @@ def _manifest_rows(root: Path, manifest: Path) -> dict[str, list[tuple[Path, str
         if manifest.suffix == ".csv":
             records = list(csv.DictReader(f))
         else:
-            records = [_json_line(line, manifest, n) for n, line in enumerate(f, 1) if line.strip()]
+            records = [_json_line(line, Path(manifest.name), n) for n, line in enumerate(f, 1) if line.strip()]
     rows: dict[str, list[tuple[Path, str]]] = {}
     for n, record in enumerate(records, 1):
         if not record.get("path") or record.get("text") is None:
-            raise ClipSourceError(f"row {n} of {manifest} lacks a path or a text; give every row both.")
-        path = root / str(record["path"])
+            raise ClipSourceError(f"row {n} of {manifest.name} lacks a path or a text; give every row both.")
+        given = Path(str(record["path"]))
+        row = f"row {n} of {manifest.name}"
+        if given.is_absolute():
+            raise ClipSourceError(f"{row} points outside its folder; {MANIFEST_PATH_FIX}.")
+        path = _inside(root, root / given, row, MANIFEST_PATH_FIX)
         if not path.is_file():
-            raise ClipSourceError(f"audio file {path} named in {manifest} does not exist; fix the path.")
+            raise ClipSourceError(f"audio file {given.as_posix()} named in {row} does not exist; fix the path.")
         rows.setdefault(str(record.get("recording") or root.name), []).append((path, str(record["text"])))
     return rows
 
@@ -241,22 +276,22 @@ def _json_line(line: str, manifest: Path, n: int) -> dict[str, Any]:
     return record
 
 
-def _timelines(rows: Mapping[str, Sequence[tuple[Path, str]]]) -> dict[str, list[Segment]]:
+def _timelines(root: Path, rows: Mapping[str, Sequence[tuple[Path, str]]]) -> dict[str, list[Segment]]:
     segments: dict[str, list[Segment]] = {}
     for recording, items in rows.items():
         start, segments[recording] = 0.0, []
         for path, text in items:
-            end = start + _file_duration_s(path)
+            end = start + _file_duration_s(path, _relative(root, path))
             segments[recording].append(Segment(recording, start, end, text, path=str(path)))
             start = end
     return segments
 
 
-def _file_duration_s(path: Path) -> float:
+def _file_duration_s(path: Path, name: str) -> float:
     try:
         info = sf.info(str(path))
     except (RuntimeError, OSError):  # libsndfile's errors are RuntimeErrors
-        raise ClipSourceError(f"could not read audio file {path}; use FLAC or WAV files.") from None
+        raise ClipSourceError(f"could not read audio file {name}; use FLAC or WAV files.") from None
     return info.frames / info.samplerate
 
 

@@ -15,6 +15,8 @@ state.through_navigation()
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"
+FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
+               f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
 DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
                "Both texts are normalised (case, punctuation, numbers) before comparing.")
 
@@ -23,7 +25,7 @@ def cached_clip():
     cache = default_cache_dir(ROOT)
     clips = state.cached_clips(str(cache))
     if not clips:
-        st.info(f"No clips in the clip cache `{cache}` yet. Build it with `asr-profile prefetch` "
+        st.info(f"No clips in {inputs.cache_name(cache, ROOT)} yet. Build it with `asr-profile prefetch` "
                 f"(downloads TED-LIUM dev once), or choose **{FOLDER}** or **{UPLOAD}** above.")
         return None
     groups = inputs.clips_by_bucket(clips)
@@ -51,18 +53,19 @@ def microphone_clip():
 
 
 def folder_clip():
-    folders = [str(f) for f in inputs.sample_folders(ROOT)]
-    choice = st.selectbox("Folder", [*folders, OTHER_FOLDER], key="folder",
-                          format_func=lambda f: f if f == OTHER_FOLDER else Path(f).name)
+    choice = st.selectbox("Folder", [*inputs.sample_folders(ROOT), OTHER_FOLDER], key="folder",
+                          format_func=lambda f: f if f == OTHER_FOLDER else inputs.folder_label(f, ROOT))
     if choice == OTHER_FOLDER:
-        choice = st.text_input("Folder path", key="folder_path",
-                               placeholder="a folder of FLAC/WAV with LibriSpeech *.trans.txt or a manifest.csv")
+        choice = st.text_input("Folder path", key="folder_path", help=FOLDER_HELP,
+                               placeholder="a folder of FLAC/WAV with *.trans.txt or a manifest.csv").strip()
     if not choice:
         return None
-    utterances = state.folder_utterances(choice.strip())
-    utt = st.selectbox("Utterance", utterances, format_func=inputs.utterance_label, key=f"utt-{choice}")
+    folder = inputs.allowed_folder(choice, ROOT)
+    name = inputs.folder_label(folder, ROOT)  # widget keys reach the browser: no server path in them
+    utt = st.selectbox("Utterance", state.folder_utterances(str(folder)), format_func=inputs.utterance_label,
+                       key=f"utt-{name}")
     st.audio(utt.path)
-    return state.decode_file(utt.path), utt.text, f"{Path(choice).name}:{utt.utt_id}"
+    return state.decode_file(utt.path), utt.text, f"{folder.name}:{utt.utt_id}"
 
 
 def show_result(r) -> None:
@@ -90,7 +93,10 @@ st.title("Transcribe")
 
 # --- 1. the clip -----------------------------------------------------------------------------------
 st.subheader("1 · Choose a clip")
-has_cache = bool(state.cached_clips(str(default_cache_dir(ROOT))))
+try:
+    has_cache = bool(state.cached_clips(str(default_cache_dir(ROOT))))
+except ClipSourceError:
+    has_cache = True  # the cache source then says what is wrong with it
 sources = [CACHE, UPLOAD, MIC, FOLDER]
 default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
 source = st.radio("Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
@@ -98,7 +104,7 @@ clip = None
 try:
     clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
 except (AudioError, ClipSourceError) as exc:
-    st.error(str(exc))
+    st.error(inputs.public_message(str(exc), ROOT))  # decoding errors name the file by its server path
 reference = ""
 if clip is not None:
     audio, ref, clip_label = clip

@@ -159,6 +159,33 @@ def test_transcribe_undecodable_upload_is_an_error_message(env):
     assert _button(at, RUN).disabled
 
 
+FOLDER_REFUSED = ("That folder is not one this app may read: choose one of the listed folders, or ask the operator "
+                  "to add it to ASR_SAMPLE_FOLDERS.")
+
+
+def test_transcribe_folder_chooser_offers_allowed_folders_and_refuses_others(env, monkeypatch, tmp_path):
+    chapter = librispeech_folder(tmp_path / "class" / "chapter").resolve()
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "class" / "link").symlink_to(tmp_path / "secret", target_is_directory=True)
+    monkeypatch.setenv("ASR_SAMPLE_FOLDERS", str(tmp_path / "class"))
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Sample folder").run()
+    assert "class/chapter" in at.selectbox(key="folder").options
+    at.selectbox(key="folder").set_value(chapter).run()
+    _clean(at)
+    assert at.selectbox(key="utt-class/chapter").value.utt_id == "1-2-0000"
+    assert at.text_area[0].value == "WORD NUMBER 0" and not at.error
+    at.selectbox(key="folder").set_value("Another folder…").run()
+    for attempt in ("/", "..", str(tmp_path / "class" / ".."), str(tmp_path / "class" / "link"),
+                    str(tmp_path / "class" / "missing")):
+        at.text_input(key="folder_path").set_value(attempt).run()
+        _clean(at)
+        assert [e.value for e in at.error] == [FOLDER_REFUSED], attempt
+        assert _button(at, RUN).disabled
+    at.text_input(key="folder_path").set_value(str(tmp_path / "class" / "chapter")).run()
+    assert not at.error and at.text_area[0].value == "WORD NUMBER 0"
+
+
 @needs_shared
 def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     at = _open("transcribe")  # defaults: the sample folder's first utterance, the local tiny.en, pretrained

@@ -15,6 +15,7 @@ from asr_core.clips import (BUCKETS, SAMPLE_RATE, build_buckets, build_clip_cach
                             local_folder_segments, segments_from_source)
 from asr_core.segments import ClipSourceError, Segment
 from asr_core.tedlium import tedlium_segments
+from fakes import librispeech_folder
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 LIBRI = SHARED / "speech" / "librispeech-dev-clean-3752-4944"
@@ -276,6 +277,97 @@ def test_folder_errors_are_clear(tmp_path):
         local_folder_segments(tmp_path)
     with pytest.raises(ClipSourceError, match="no clip cache at"):
         load_manifest(tmp_path / "nocache")
+
+
+# --- local folders stay inside themselves --------------------------------------------------
+
+MANIFEST_OUTSIDE = ("row 1 of manifest.csv points outside its folder; give the audio file's path relative to "
+                    "the folder, without '..'.")
+LINK_FIX = "points outside its folder; copy the file into the folder instead of linking to it."
+
+
+def _refusal(folder: Path, tmp_path: Path) -> str:
+    with pytest.raises(ClipSourceError) as caught:
+        local_folder_segments(folder)
+    message = str(caught.value)
+    assert str(tmp_path) not in message and "/tmp" not in message  # named inside the folder, not on the server
+    return message
+
+
+@pytest.mark.parametrize("given", ["ABSOLUTE", "../secret.wav", "audio/../../secret.wav", "link.wav"])
+def test_manifest_paths_leading_out_of_the_folder_are_refused(tmp_path, given):
+    _tone_files(tmp_path, {"secret.wav": 1.0})
+    folder = tmp_path / "set"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "link.wav").symlink_to(tmp_path / "secret.wav")
+    given = str(tmp_path / "secret.wav") if given == "ABSOLUTE" else given
+    (folder / "manifest.csv").write_text(f"path,text\n{given},hello\n")
+    assert _refusal(folder, tmp_path) == MANIFEST_OUTSIDE
+
+
+def test_manifest_paths_inside_the_folder_may_use_dots_and_links(tmp_path):
+    folder = tmp_path / "set"
+    (folder / "audio").mkdir(parents=True)
+    _tone_files(folder, {"a.wav": 1.0})
+    (folder / "audio" / "b.wav").symlink_to(folder / "a.wav")
+    (folder / "manifest.csv").write_text("path,text\naudio/../a.wav,one\naudio/b.wav,two\n")
+    segments = local_folder_segments(folder)["set"]
+    assert [(s.text, s.end_s) for s in segments] == [("one", 1.0), ("two", 2.0)]
+
+
+def test_a_linked_manifest_leading_out_is_refused(tmp_path):
+    _tone_files(tmp_path, {"a.wav": 1.0})
+    (tmp_path / "manifest.csv").write_text("path,text\na.wav,hello\n")
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "manifest.csv").symlink_to(tmp_path / "manifest.csv")
+    assert _refusal(folder, tmp_path) == f"manifest.csv {LINK_FIX}"
+
+
+def test_librispeech_audio_linked_out_of_the_folder_is_refused(tmp_path):
+    outside = librispeech_folder(tmp_path / "outside")
+    folder = librispeech_folder(tmp_path / "ls")
+    (folder / "1-2-0001.flac").unlink()
+    (folder / "1-2-0001.flac").symlink_to(outside / "1-2-0001.flac")
+    assert _refusal(folder, tmp_path) == f"the audio of utterance 1-2-0001 in 1-2.trans.txt {LINK_FIX}"
+
+
+def test_librispeech_ids_and_transcripts_leading_out_are_refused(tmp_path):
+    librispeech_folder(tmp_path / "outside")
+    folder = tmp_path / "ls"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "1-2.trans.txt").write_text("../../outside/1-2-0000 SECRET\n")
+    assert _refusal(folder, tmp_path) == ("the audio of utterance ../../outside/1-2-0000 in sub/1-2.trans.txt "
+                                          + LINK_FIX)
+    (folder / "sub" / "1-2.trans.txt").unlink()
+    (folder / "sub" / "1-2.trans.txt").symlink_to(tmp_path / "outside" / "1-2.trans.txt")
+    assert _refusal(folder, tmp_path) == f"sub/1-2.trans.txt {LINK_FIX}"
+
+
+def test_linked_sub_folders_are_not_searched(tmp_path):
+    librispeech_folder(tmp_path / "outside" / "chapter")
+    folder = librispeech_folder(tmp_path / "ls", n=3)
+    (folder / "more").symlink_to(tmp_path / "outside", target_is_directory=True)
+    segments = local_folder_segments(folder)
+    assert [Path(s.path).name for s in segments["1-2"]] == ["1-2-0000.flac", "1-2-0001.flac", "1-2-0002.flac"]
+    assert all(Path(s.path).parent == folder.resolve() for s in segments["1-2"])
+    only_linked = tmp_path / "only-linked"
+    only_linked.mkdir()
+    (only_linked / "more").symlink_to(tmp_path / "outside", target_is_directory=True)
+    assert _refusal(only_linked, tmp_path).startswith("folder only-linked has no transcripts;")
+
+
+def test_folder_errors_name_files_inside_the_folder(tmp_path):
+    folder = librispeech_folder(tmp_path / "ls")
+    (folder / "1-2-0001.flac").unlink()
+    assert _refusal(folder, tmp_path) == ("no audio file for utterance 1-2-0001 of 1-2.trans.txt; put "
+                                          "1-2-0001.flac (or .wav) next to that .trans.txt file.")
+    (folder / "1-2-0001.flac").write_bytes(b"not audio")
+    assert _refusal(folder, tmp_path) == "could not read audio file 1-2-0001.flac; use FLAC or WAV files."
+    (folder / "manifest.jsonl").write_text('{"path": "1-2-0000.flac"}\n[]\n')
+    assert _refusal(folder, tmp_path) == "line 2 of manifest.jsonl is not a JSON object; fix or remove it."
+    (folder / "manifest.jsonl").write_text('{"path": "1-2-0000.flac"}\n')
+    assert _refusal(folder, tmp_path) == "row 1 of manifest.jsonl lacks a path or a text; give every row both."
 
 
 def test_clip_cache_dir_default_and_env(monkeypatch, tmp_path):

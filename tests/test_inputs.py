@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,17 @@ from asr_core.clips import Clip
 from asr_core.segments import ClipSourceError
 from asr_core.models import REGISTRY
 from fakes import librispeech_folder
+
+
+REFUSED = ("That folder is not one this app may read: choose one of the listed folders, or ask the operator to "
+           "add it to ASR_SAMPLE_FOLDERS.")
+
+
+@pytest.fixture(autouse=True)
+def no_operator_folders(monkeypatch):
+    """Sample folders and the clip cache from each test alone, not from the shell that runs the tests."""
+    monkeypatch.delenv(inputs.SAMPLE_FOLDERS_ENV, raising=False)
+    monkeypatch.delenv("ASR_CLIP_CACHE", raising=False)
 
 
 def _clip(bucket: str, duration: float, clip_id: str) -> Clip:
@@ -74,3 +87,73 @@ def test_folder_utterances_of_a_librispeech_folder(tmp_path):
     assert inputs.utterance_label(utts[0]) == "1-2-0000 · 1.5 s · WORD NUMBER 0"
     with pytest.raises(ClipSourceError):
         inputs.folder_utterances(tmp_path / "missing")
+
+
+# --- sample folders are confined to the allowed roots -------------------------------------------------
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A repository folder and one operator folder, tmp/extra, holding a LibriSpeech chapter two levels down."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    librispeech_folder(tmp_path / "extra" / "set" / "chapter")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "notes.trans.txt").write_text("1-2-0000 PRIVATE\n")
+    monkeypatch.setenv(inputs.SAMPLE_FOLDERS_ENV, os.pathsep.join(["../extra", "", str(tmp_path / "gone")]))
+    return root
+
+
+def test_operator_folders_are_listed_with_their_root_name(repo, tmp_path):
+    chapter = (tmp_path / "extra" / "set" / "chapter").resolve()
+    assert inputs.sample_roots(repo) == [(tmp_path / "extra").resolve()]  # missing roots are left out
+    assert inputs.sample_folders(repo) == [chapter]
+    assert inputs.folder_label(chapter, repo) == "extra/set/chapter"
+    assert inputs.allowed_folder("../extra/set/chapter", repo) == chapter
+    assert inputs.allowed_folder(str(chapter), repo) == chapter
+    utts = inputs.folder_utterances(inputs.allowed_folder(str(chapter), repo))
+    assert [(u.utt_id, u.text) for u in utts] == [("1-2-0000", "WORD NUMBER 0"), ("1-2-0001", "WORD NUMBER 1")]
+
+
+@pytest.mark.parametrize("attempt", ["/", "..", "../secret", "../extra/../secret", "../extra/link",
+                                     "../extra/missing", "../nowhere", "../extra/set/chapter/1-2.trans.txt",
+                                     "../extra/nul\0byte"])
+def test_folders_outside_the_allowed_roots_get_one_message(repo, tmp_path, attempt):
+    (tmp_path / "extra" / "link").symlink_to(tmp_path / "secret", target_is_directory=True)
+    with pytest.raises(ClipSourceError) as caught:
+        inputs.allowed_folder(attempt, repo)
+    assert str(caught.value) == REFUSED  # the same whether the folder exists or not: nothing to probe with
+
+
+def test_the_list_skips_links_and_stops_at_its_bounds(repo, tmp_path, monkeypatch):
+    extra = (tmp_path / "extra").resolve()
+    (extra / "link").symlink_to(tmp_path / "secret", target_is_directory=True)
+    librispeech_folder(extra / "a" / "b" / "c" / "too-deep")
+    for name in ("x", "y"):
+        librispeech_folder(extra / name)
+    assert inputs.sample_folders(repo) == [extra / "x", extra / "y", extra / "set" / "chapter"]
+    monkeypatch.setattr(inputs, "MAX_SAMPLE_FOLDERS", 2)
+    assert inputs.sample_folders(repo) == [extra / "x", extra / "y"]
+
+
+def test_the_clip_cache_is_allowed_but_not_listed(tmp_path):
+    root = tmp_path / "repo"
+    (root / ".clip_cache" / "5s").mkdir(parents=True)
+    (root / ".clip_cache" / "manifest.jsonl").write_text("")  # clips, which have their own source in the app
+    assert inputs.sample_roots(root) == [(root / ".clip_cache").resolve()]
+    assert inputs.sample_folders(root) == []
+    assert inputs.allowed_folder(".clip_cache/5s", root) == (root / ".clip_cache" / "5s").resolve()
+    assert inputs.folder_label(root / ".clip_cache" / "5s", root) == ".clip_cache/5s"
+
+
+def test_messages_name_the_cache_and_folders_without_server_paths(repo, tmp_path, monkeypatch):
+    assert inputs.cache_name(repo / ".clip_cache", repo) == "the clip cache `.clip_cache`"
+    assert inputs.cache_name(tmp_path / "elsewhere", repo) == "the clip cache"
+    audio = (tmp_path / "extra" / "set" / "chapter" / "1-2-0000.flac").resolve()
+    message = f"Audio file '{audio}' is empty (0 bytes): choose another file; see '{repo.resolve()}/README.md'."
+    assert inputs.public_message(message, repo) == ("Audio file 'extra/set/chapter/1-2-0000.flac' is empty "
+                                                    "(0 bytes): choose another file; see 'README.md'.")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "manifest.jsonl").write_text("not json\n")
+    with pytest.raises(ClipSourceError) as caught:
+        inputs.cached_clips(tmp_path / "cache")
+    assert str(caught.value) == inputs.CACHE_UNREADABLE and str(tmp_path) not in inputs.CACHE_UNREADABLE
