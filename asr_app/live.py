@@ -8,6 +8,9 @@ its device with another's measured windows. Each run has its own ``EnergyMonitor
 """
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import logging
 import math
 import queue
 import threading
@@ -25,10 +28,11 @@ from asr_core.checkpoints import pretrained_problem
 from asr_core.clips import bucket_of
 from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
-from asr_core.measure import TOKENS_PER_WORD, ResourceError, RunOptions, device_lock, transcribe
+from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, ResourceError, RunOptions, device_lock,
+                              transcribe)
 from asr_core.models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
                              precision_problem, runtime_problem)
-from asr_core.results import RESULT_FIELDS, STATUS_OK, Result, failed_result
+from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 
 from . import present
@@ -37,9 +41,11 @@ from .inputs import model_label
 APP_DEVICES = ("cpu", "cuda")
 BATCH_SIZES = (1, 4, 8, 16, 32)
 POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
+CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at most this long for it
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
+log = logging.getLogger(__name__)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
                    "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status",
@@ -145,20 +151,32 @@ def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
 # --- the live run ------------------------------------------------------------------------------
 
 class LiveRun:
-    """measure.transcribe in a worker thread; its power samples arrive on a queue the page drains."""
+    """measure.transcribe in a worker thread; its power samples arrive on a queue the page drains.
+
+    ``cancel()`` stops it at the next batch boundary (the result then covers the batches that finished).
+    The worker runs in a copy of the caller's context, so it measures under the caller's ``RUN_OWNER``.
+    """
 
     def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
+        self.stop = threading.Event()
+        options = dataclasses.replace(options, stop=self.stop)
         self.lm, self.clips, self.references, self.options = lm, clips, references, options
         self.samples: queue.Queue[PowerSample] = queue.Queue()
         self.trace: list[PowerSample] = []
         self.result: Result | None = None
         self.error: BaseException | None = None
         self.sources: dict[str, str] = {}  # meter -> energy source, known once the monitor is open
-        self._thread = threading.Thread(target=self._work, name="LiveRun", daemon=True)
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._work,), name="LiveRun",
+                                        daemon=True)
 
     def start(self) -> LiveRun:
         self._thread.start()
         return self
+
+    def cancel(self, wait_s: float = CANCEL_WAIT_S) -> None:
+        """Stop at the next batch boundary and wait (bounded) for the worker to let go of the device."""
+        self.stop.set()
+        self._thread.join(wait_s)
 
     def _work(self) -> None:
         gpu_index = 0 if self.lm.device == "cuda" else None
@@ -207,13 +225,24 @@ class LiveRun:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """One step of run_models: 'loading', 'power' (trace so far), 'done' (result) or 'error'."""
+    """One step of run_models: 'waiting' (for another run on the device), 'loading', 'power' (trace so far),
+    'done' (result, possibly a stopped run's partial one) or 'error'."""
 
     kind: str
     request: RunRequest
     traces: dict[str, list[PowerSample]] = field(default_factory=dict)
     result: Result | None = None
     sources: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> meter -> energy source
+    waiting_for: str = ""  # who holds the device, and since when, while this run waits
+
+
+def waiting_for(device: str) -> str:
+    """Who else is measuring on device and since when ('' when it is free or ours)."""
+    lock = device_lock(device)
+    holder, since = lock.holder, lock.since
+    if not lock.locked() or not holder or holder == RUN_OWNER.get():
+        return ""
+    return f"{holder} (since {time.strftime('%H:%M:%S', time.localtime(since))})"
 
 
 def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
@@ -226,24 +255,47 @@ def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object
 
 
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
-               loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S) -> Iterator[RunEvent]:
-    """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on."""
+               loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S,
+               finished: list[Result] | None = None) -> Iterator[RunEvent]:
+    """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on.
+
+    Every final result is also appended to ``finished``. Closing the generator (the page's script stopped:
+    Stop, a second Run, a closed tab) cancels the model running at its next batch boundary, and its partial
+    result, marked cancelled, still lands in ``finished``.
+    """
+    finished = finished if finished is not None else []
     traces: dict[str, list[PowerSample]] = {}
     sources: dict[str, dict[str, str]] = {}
     for req in requests:
+        while who := waiting_for(req.device):
+            yield RunEvent("waiting", req, dict(traces), sources=dict(sources), waiting_for=who)
+            time.sleep(interval_s)
         yield RunEvent("loading", req, dict(traces), sources=dict(sources))
+        run: LiveRun | None = None
         try:
             lm = load_exclusive(loader, req)
             clips, refs = fill_batch(audio, reference, req.batch_size)
             opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
                               bucket=bucket_of(duration_s(audio)))
-            live = LiveRun(lm, clips, refs, opts).start()
-            for trace in live.updates(interval_s):
-                traces[req.model_id], sources[req.model_id] = trace, live.sources
-                yield RunEvent("power", req, dict(traces), sources=dict(sources))
-            yield RunEvent("done", req, dict(traces), live.outcome(), dict(sources))
-        except USER_ERRORS as exc:  # the run becomes a failed result with the message; the rest go on
-            yield RunEvent("error", req, dict(traces), _failed(req, exc), dict(sources))
+            run = LiveRun(lm, clips, refs, opts).start()
+            for trace in run.updates(interval_s):
+                traces[req.model_id], sources[req.model_id] = trace, run.sources
+                yield RunEvent("power", req, dict(traces), sources=dict(sources), waiting_for=waiting_for(req.device))
+            result = run.outcome()
+        except GeneratorExit:  # the page stopped: stop the model at its next batch, keep what it finished
+            if run is not None:
+                run.cancel()
+                if run.result is not None:
+                    finished.append(run.result)
+            raise
+        except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
+            result = _failed(req, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
+            log.exception("run of %s failed", req.model_id)
+            result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
+        finished.append(result)
+        kind = "done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error"
+        yield RunEvent(kind, req, dict(traces), result, dict(sources))
 
 
 def _failed(req: RunRequest, exc: BaseException) -> Result:
@@ -251,7 +303,7 @@ def _failed(req: RunRequest, exc: BaseException) -> Result:
         family = family_of(req.model_id)
     except ModelError:
         family = ""
-    status = "oom" if isinstance(exc, ResourceError) else "error"
+    status = "oom" if isinstance(exc, ResourceError) else STATUS_CANCELLED if isinstance(exc, Cancelled) else "error"
     return failed_result(req.model_id, family, req.weights, req.device, req.precision, str(exc), status=status,
                          batch_size=req.batch_size, runtime=req.runtime)
 
@@ -295,6 +347,15 @@ def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], 
     traces = {r.model: list(r.power_trace) for r in results if r.power_trace}
     sources = {r.model: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
     return traces, sources
+
+
+def outcome_text(r: Result) -> str:
+    """How one model's run ended, in a few words for the page's progress list."""
+    if r.status == STATUS_OK:
+        return f"done in {r.latency_s:.2f} s"
+    if r.status == STATUS_CANCELLED:
+        return f"stopped ({r.n_clips} clip(s) finished)" if r.n_clips else "stopped before the first clip finished"
+    return "failed"
 
 
 def run_config(r: Result) -> str:

@@ -156,3 +156,10 @@ def add_runs(clip: str, results: list[Result]) -> None:
 def clear_runs() -> None:
     st.session_state[RUNS_KEY] = []
     st.session_state[LAST_KEY] = []
+
+
+def session_owner() -> str:
+    """How a run of this browser session is named to another session waiting for the same device."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return f"a run in another browser session ({ctx.session_id[:6]})" if ctx else "another run"

@@ -5,11 +5,13 @@ synchronised only at stage boundaries, so stage times add up to the end-to-end l
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -21,17 +23,57 @@ from . import carbon, scoring, system
 from .audio import SAMPLE_RATE, split_long
 from .energy import EnergyMonitor, Measurement
 from .models import CTC, LoadedModel
-from .results import Result
+from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, Stages, stages_for
 
 WHISPER_WINDOW_S = 30.0
 FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fixed and a per-token part
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
-_DEVICE_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
+# Who is measuring, as a waiting run should name them (the app sets it per browser session).
+RUN_OWNER: ContextVar[str] = ContextVar("run_owner", default="another run")
 
 
 class ResourceError(RuntimeError):
     """The run did not fit the device (out of memory); the message suggests a smaller batch."""
+
+
+class Cancelled(Exception):
+    """The run was stopped before its first measured batch finished: there is nothing to report."""
+
+
+class _Stop(Exception):
+    """Raised between stages when the run's stop event is set."""
+
+
+class DeviceLock:
+    """One device's lock, remembering who holds it (``RUN_OWNER``) and since when (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.holder, self.since = "", 0.0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self.holder, self.since = RUN_OWNER.get(), time.time()
+        return got
+
+    def release(self) -> None:
+        self.holder, self.since = "", 0.0
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> DeviceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_DEVICE_LOCKS: dict[str, DeviceLock] = defaultdict(DeviceLock)
 
 
 @dataclass
@@ -43,6 +85,7 @@ class RunOptions:
     bucket: str = ""
     co2e_country: str | None = None
     token_counter: Callable[[str], int] | None = None
+    stop: threading.Event | None = None  # set it to stop at the next batch boundary (the app's Stop button)
 
 
 @dataclass
@@ -53,7 +96,7 @@ class _Rows:
     tokens: list[int] = field(default_factory=list)  # forced new tokens per row (synthetic Whisper)
 
 
-def device_lock(device: str) -> threading.Lock:
+def device_lock(device: str) -> DeviceLock:
     """The lock transcribe holds while measuring on device; hold it to keep other work off a measurement."""
     return _DEVICE_LOCKS[device]
 
@@ -110,7 +153,7 @@ def _compile(stages: Stages, rows: _Rows, batches: list[range], device: str) -> 
 def _warm_up(stages: Stages, rows: _Rows, batch: range, opts: RunOptions) -> None:
     """The untimed first batch (module load, kernel selection, allocation); skipped when opts.warmup is off."""
     if opts.warmup:
-        _run_batch(stages, rows, batch, None)
+        _run_batch(stages, rows, batch, None, opts.stop)
 
 
 def _forced(rows: _Rows, batch: range) -> int | None:
@@ -197,7 +240,10 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     with _DEVICE_LOCKS[lm.device], torch.inference_mode(), _oom_as_resource_error(lm, opts.batch_size):
         # 2. Outside the timer: compile new batch sizes, then the warm-up batch.
         compile_s = _compile(stages, rows, batches, lm.device)
-        _warm_up(stages, rows, batches[0], opts)
+        try:
+            _warm_up(stages, rows, batches[0], opts)
+        except _Stop:
+            raise Cancelled(f"Stopped during the warm-up: nothing measured for {lm.model_id}.") from None
         sync(lm.device)
         if lm.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -206,15 +252,36 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
             monitor.start()
         monitor.reset_peaks()
         try:
-            loop = _measured_loop(stages, rows, batches, monitor, lm.device)
+            loop = _measured_loop(stages, rows, batches, monitor, lm.device, opts.stop)
         finally:
             if own_monitor:
                 monitor.stop()
+        done = batches[: len(loop.tokens)]  # all of them, unless the run was stopped
         # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
-        shapes = _count_flops(stages, rows, batches, opts)
+        shapes = _count_flops(stages, rows, done, opts)
     # 5. The record: one transcript per clip, scores, and every figure with its source.
+    if len(done) < len(batches):
+        return _stopped(lm, clips, references, opts, rows, batches, loop, compile_s, shapes, monitor, stages)
     flops = _flop_figures(shapes, lm, rows, batches, loop.tokens, len(clips))
     return _result(lm, clips, references, opts, rows, batches, loop, compile_s, flops, monitor, stages)
+
+
+def _stopped(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[str] | None, opts: RunOptions,
+             rows: _Rows, batches: list[range], loop: _Loop, compile_s: float, shapes: dict | None,
+             monitor: EnergyMonitor, stages: Stages) -> Result:
+    """The record of a stopped run: the clips whose every row finished, marked cancelled."""
+    done = batches[: len(loop.tokens)]
+    finished_rows = done[-1].stop if done else 0
+    n = rows.owner[finished_rows] if finished_rows < len(rows.owner) else len(clips)  # clips wholly done
+    if n == 0:
+        raise Cancelled(f"Stopped before the first clip finished: nothing measured for {lm.model_id}.")
+    kept = _Rows(rows.audio[:finished_rows], rows.owner[:finished_rows], rows.tokens[:finished_rows])
+    flops = _flop_figures(shapes, lm, kept, done, loop.tokens, n)
+    result = _result(lm, clips[:n], references[:n] if references else None, opts, kept, done, loop, compile_s,
+                     flops, monitor, stages)
+    note = (f"stopped after {len(done)} of {len(batches)} batches: figures cover the first {n} of {len(clips)} clips "
+            f"(time and energy include the stages of the stopped batch that had run)")
+    return dataclasses.replace(result, status=STATUS_CANCELLED, notes="; ".join(filter(None, [note, result.notes])))
 
 
 @dataclass
@@ -297,9 +364,13 @@ def time_uninstrumented(lm: LoadedModel, clips: Sequence[np.ndarray], options: R
     return _join_rows(texts, rows.owner, len(clips)), wall
 
 
-def _run_batch(stages: Stages, rows: _Rows, batch: range, window: _StageWindows | None) -> tuple[list[str], int]:
-    """One batch through the three stages; window(name) wraps each stage when measuring."""
+def _run_batch(stages: Stages, rows: _Rows, batch: range, window: _StageWindows | None,
+               stop: threading.Event | None = None) -> tuple[list[str], int]:
+    """One batch through the three stages; window(name) wraps each stage when measuring. A set stop event
+    abandons the batch before its next stage (raising _Stop)."""
     def stage(name: str, fn: Callable[[], Any]) -> Any:
+        if stop is not None and stop.is_set():
+            raise _Stop
         if window is None:
             return fn()
         with window(name):
@@ -326,13 +397,17 @@ class _StageWindows:
         self.totals[name].energy_j += m.energy_j
 
 
-def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: EnergyMonitor, device: str) -> _Loop:
+def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: EnergyMonitor, device: str,
+                   stop: threading.Event | None = None) -> _Loop:
     windows = _StageWindows(monitor, device)
     texts: list[str] = []
     tokens: list[int] = []
     monitor.begin_window("run")
     for batch in batches:
-        batch_texts, n = _run_batch(stages, rows, batch, windows)
+        try:
+            batch_texts, n = _run_batch(stages, rows, batch, windows, stop)
+        except _Stop:  # stopped: the unfinished batch is left out, the finished ones are kept
+            break
         texts += batch_texts
         tokens.append(n * len(batch))
     sync(device)
@@ -344,9 +419,10 @@ def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: E
 
 
 def _join_rows(texts: list[str], owner: list[int], n: int) -> list[str]:
+    """One text per clip from its rows' texts (rows of clips past n, a stopped run's last clip, are dropped)."""
     joined: list[list[str]] = [[] for _ in range(n)]
     for text, i in zip(texts, owner):
-        if text:
+        if text and i < n:
             joined[i].append(text)
     return [" ".join(parts) for parts in joined]
 

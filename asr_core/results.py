@@ -18,6 +18,7 @@ from .sampler import PowerSample
 ENERGY_SOURCES = ("nvml_counter", "nvml_power", "rapl", "estimate", "unavailable")
 MEASURED_SOURCES = ("nvml_counter", "nvml_power", "rapl")
 STATUS_OK = "ok"
+STATUS_CANCELLED = "cancelled"  # a run stopped at a batch boundary: its figures cover the batches that finished
 
 
 @dataclass(frozen=True)

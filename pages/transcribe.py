@@ -1,4 +1,5 @@
 """Transcribe: run models live on one clip, watch the power, compare transcripts and costs."""
+from contextlib import closing
 from pathlib import Path
 
 import streamlit as st
@@ -71,7 +72,11 @@ def folder_clip():
 def show_result(r) -> None:
     st.markdown(f"**{inputs.model_label(r.model)}**")
     st.caption(live.run_config(r))
-    if r.status != "ok":
+    if r.status == "cancelled":
+        st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
+        if not r.n_clips:
+            return
+    elif r.status != "ok":
         st.error(r.error)
         return
     if r.weights == "synthetic":
@@ -149,26 +154,33 @@ if problems:
     st.caption("Cannot run yet: " + "; ".join(problems) + ".")
 status_slot, power_slot = st.container(), st.empty()
 if run:
+    live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
+    st.button("Stop", icon=":material/stop:", key="stop",
+              help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
     requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
-    finished = []
-    with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status:
-        for event in live.run_models(requests, audio, reference, state.model):
-            name = inputs.model_label(event.request.model_id)
-            if event.kind == "loading":
-                status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
-            elif event.kind == "power":
-                compiling = (" (compiling first: the first run at a batch size takes longer)" if runtime == COMPILED
-                             else "")
-                status.update(label=f"Transcribing with {name}…{compiling}")
-                power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
-            else:
-                finished.append(event.result)
-                st.write(f"{name}: " + (f"done in {event.result.latency_s:.2f} s" if event.kind == "done"
-                                        else "failed"))
-        failed = any(r.status != "ok" for r in finished)
-        status.update(label="Finished" + (" with errors" if failed else ""), state="error" if failed else "complete",
-                      expanded=False)
-    state.add_runs(clip_label, finished)
+    finished: list = []
+    try:
+        with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status, \
+                closing(live.run_models(requests, audio, reference, state.model, finished=finished)) as events:
+            for event in events:
+                name = inputs.model_label(event.request.model_id)
+                if event.kind == "waiting":
+                    status.update(label=f"Waiting for {event.waiting_for} to finish on {device}…")
+                elif event.kind == "loading":
+                    status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
+                elif event.kind == "power":
+                    compiling = (" (compiling first: the first run at a batch size takes longer)"
+                                 if runtime == COMPILED else "")
+                    waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
+                    status.update(label=f"Transcribing with {name}…{compiling}{waiting}")
+                    power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
+                else:
+                    st.write(f"{name}: " + live.outcome_text(event.result))
+            failed = any(r.status not in ("ok", "cancelled") for r in finished)
+            status.update(label="Finished" + (" with errors" if failed else ""),
+                          state="error" if failed else "complete", expanded=False)
+    finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
+        state.add_runs(clip_label, finished)
 
 last = [r for _, r in state.last_runs()]
 if last:

@@ -198,6 +198,52 @@ def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
     assert failed.model == "/no/such/model" and failed.family == ""
 
 
+def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch):
+    def flaky(*key):
+        if key[0] == "broken/model":
+            raise KeyError("a bug, not a user error")
+        return loader(*key)
+    reqs = [live.RunRequest(TINY, "cpu", "fp32", "synthetic"), live.RunRequest("broken/model", "cpu", "fp32", "synthetic")]
+    finished: list = []
+    events = list(live.run_models(reqs, tone(0.5), "a b", flaky, interval_s=0.02, finished=finished))
+    assert [r.status for r in finished] == ["ok", "error"]
+    assert "unexpected error (KeyError)" in finished[1].error
+    assert [e.kind for e in events if e.kind in ("done", "error")] == ["done", "error"]
+
+
+def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
+    """Closing the generator (Stop, a second Run, a closed tab) stops the worker at its next batch."""
+    from asr_core import measure
+    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=1)
+    audio, finished = tone(1.0), []
+    events = live.run_models([req], audio, "", loader, interval_s=0.01, finished=finished)
+    for event in events:
+        if event.kind == "power":
+            break
+    started = time.perf_counter()
+    events.close()
+    assert time.perf_counter() - started < 30  # stopped at a batch boundary, not after the whole run
+    assert not measure.device_lock("cpu").locked()  # the next run does not wait
+    assert len(finished) <= 1 and all(r.status in ("cancelled", "ok") for r in finished)
+
+
+def test_a_waiting_run_says_who_holds_the_device(loader):
+    from asr_core import measure
+    lock = measure.device_lock("cpu")
+    token = measure.RUN_OWNER.set("a run in another browser session (abc123)")
+    lock.acquire()
+    measure.RUN_OWNER.reset(token)
+    try:
+        events = live.run_models([live.RunRequest(TINY, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
+                                 interval_s=0.01)
+        first = next(events)
+        assert first.kind == "waiting" and first.waiting_for.startswith("a run in another browser session (abc123)")
+        assert "since" in first.waiting_for
+    finally:
+        lock.release()
+    assert [e.kind for e in events][-1] == "done"
+
+
 def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch):
     """Two browser sessions press Run together: the device lock keeps their measurements apart."""
     from asr_core import measure

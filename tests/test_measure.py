@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -112,6 +113,44 @@ def test_decoder_flops_per_token_leave_out_the_fixed_cost_per_clip():
 def test_a_cold_run_says_so_and_still_counts_flops(ctc):
     r = transcribe(ctc, [tone(1.0)], None, RunOptions(warmup=False))
     assert "no warm-up" in r.notes and r.total_flops > 0
+
+
+def test_a_stopped_run_keeps_the_clips_that_finished(ctc, monkeypatch):
+    from asr_core import measure
+    stop, real = threading.Event(), measure._run_batch
+
+    def one_then_stop(stages, rows, batch, window, stop_event=None):
+        out = real(stages, rows, batch, window, stop_event)
+        if window is not None:  # a measured batch, not the warm-up
+            stop.set()
+        return out
+    monkeypatch.setattr(measure, "_run_batch", one_then_stop)
+    clips = [tone(1.0, 200), tone(1.2, 300, seed=1), tone(0.8, 400, seed=2), tone(1.1, 500, seed=3)]
+    r = transcribe(ctc, clips, ["a", "b", "c", "d"], RunOptions(batch_size=1, stop=stop))
+    assert r.status == "cancelled" and r.n_clips == 1 and r.n_batches == 1
+    assert r.audio_s == pytest.approx(1.0) and len(r.hypotheses) == 1 and r.references == ("a",)
+    assert "stopped after 1 of 4 batches" in r.notes
+
+
+def test_a_run_stopped_before_it_starts_reports_nothing(ctc):
+    from asr_core import measure
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(measure.Cancelled, match="nothing measured"):
+        transcribe(ctc, [tone(1.0)], None, RunOptions(stop=stop))
+    assert not measure.device_lock("cpu").locked()  # the lock is released for the next run
+
+
+def test_the_device_lock_names_who_holds_it():
+    from asr_core import measure
+    lock = measure.device_lock("test-device")
+    token = measure.RUN_OWNER.set("session 7: whisper-tiny")
+    try:
+        with lock:
+            assert lock.holder == "session 7: whisper-tiny" and lock.since > 0 and lock.locked()
+    finally:
+        measure.RUN_OWNER.reset(token)
+    assert lock.holder == "" and not lock.locked()
 
 
 def test_long_audio_is_cut_into_windows():
