@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, bucket_seconds, default_cache_dir,
                             load_manifest, local_folder_segments)
 from asr_core.models import REGISTRY
@@ -32,6 +34,7 @@ CACHE_UNREADABLE = ("The clip cache cannot be read: delete it and build it again
                     "`asr-profile prefetch`.")
 UPLOAD_TYPES = ("wav", "flac", "mp3", "ogg", "m4a")
 LABEL_WORDS = 8  # words of the reference shown in a clip's label
+SILENCE_RMS = 1e-3  # about -60 dBFS: below it a clip is nearly silent
 
 
 @dataclass(frozen=True)
@@ -199,3 +202,8 @@ def folder_utterances(folder: str | os.PathLike) -> list[Utterance]:
             utt_id = Path(s.path).stem if s.path else f"{recording}-{i:04d}"
             out.append(Utterance(utt_id, s.path, s.text, s.duration_s))
     return out
+
+
+def nearly_silent(audio: np.ndarray) -> bool:
+    """True when a clip's RMS level is below SILENCE_RMS (about -60 dBFS)."""
+    return audio.size == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS

@@ -116,6 +116,9 @@ if clip is not None:
     reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
                              key=f"ref-{clip_label}", height=80)
     st.caption(f"{duration_s(audio):.1f} s of audio")
+    if inputs.nearly_silent(audio):
+        st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
+                   "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
 
 # --- 2. models and settings ---------------------------------------------------------------------------
 st.subheader("2 · Models and settings")

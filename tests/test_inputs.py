@@ -12,6 +12,7 @@ from asr_core.clips import Clip
 from asr_core.segments import ClipSourceError
 from asr_core.models import REGISTRY
 from fakes import librispeech_folder
+from helpers import tone
 
 
 REFUSED = ("That folder is not one this app may read: choose one of the listed folders, or ask the operator to "
@@ -157,3 +158,10 @@ def test_messages_name_the_cache_and_folders_without_server_paths(repo, tmp_path
     with pytest.raises(ClipSourceError) as caught:
         inputs.cached_clips(tmp_path / "cache")
     assert str(caught.value) == inputs.CACHE_UNREADABLE and str(tmp_path) not in inputs.CACHE_UNREADABLE
+
+
+def test_nearly_silent_clips_are_told_apart_from_speech():
+    import numpy as np
+    assert inputs.nearly_silent(np.zeros(16000, dtype=np.float32))
+    assert inputs.nearly_silent(np.full(16000, 5e-4, dtype=np.float32))
+    assert not inputs.nearly_silent(tone(1.0))
