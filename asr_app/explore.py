@@ -19,6 +19,8 @@ from . import present
 
 PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
 DEFAULT_PRECOMPUTED = "precomputed"
+# The sweep uploader's own limit, in Streamlit's megabytes (MiB); sweep_table.read checks it again.
+UPLOAD_LIMIT_MB = sweep_table.MAX_FILE_BYTES // sweep_table.MIB
 # column -> label of its filter widget, in the order the page shows them
 FILTERS = {"model": "Model", "device": "Device", "precision": "Precision", "weights": "Weights",
            "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size"}
@@ -137,3 +139,10 @@ def _names(df: pd.DataFrame, col: str) -> list[str]:
 
 def clip_sources(df: pd.DataFrame) -> list[str]:
     return sorted({s for s in df.get("clip_source", pd.Series(dtype=str)).dropna().astype(str) if s})
+
+
+def data_summary(df: pd.DataFrame) -> str:
+    """How many rows, from which files, on which clips (names as the files give them: escape to show)."""
+    files = ", ".join(sorted(df[sweep_table.SOURCE_FILE].astype(str).unique()))
+    return (f"{len(df)} rows from {files}. Clips come from: {', '.join(clip_sources(df)) or 'unknown'} "
+            f"(the clip_source column).")

@@ -16,6 +16,11 @@ from asr_core.scoring import OP_DELETE, OP_EQUAL, OP_INSERT, OP_SUBSTITUTE, Word
 MIB = 1024**2
 GIB = 1024**3
 MISSING = "—"
+# Characters that make Markdown (or Streamlit's additions to it) draw something: links and images,
+# emphasis, code, HTML and entities, headings, tables, strikethrough, maths. A backslash makes each literal.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$!&])")
+# What starts a list or a heading only at the start of a line: "- ", "+ ", "= ", "1. ", "1) ".
+MARKDOWN_LINE_START = re.compile(r"^(\d*)([-+=.)])")
 
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
@@ -26,6 +31,13 @@ ENERGY_SOURCE_TEXT = {
     "unavailable": "not available",
 }
 MEASURED = ("nvml_counter", "nvml_power", "rapl")
+
+
+def plain(text: object) -> str:
+    """Text from a file or a person, on one line and escaped, for st.markdown, st.caption and alerts to
+    show as typed instead of drawing it (no image fetched, no link hidden behind other words)."""
+    line = " ".join(str(text).splitlines()).strip()
+    return MARKDOWN_LINE_START.sub(r"\1\\\2", MARKDOWN_SPECIAL.sub(r"\\\1", line), count=1)
 
 
 def is_missing(x: object) -> bool:

@@ -1,8 +1,10 @@
 """The Streamlit edge: cached models and tables, and the runs of this browser session.
 
 The only module of the app package that imports streamlit. Models are shared by every session
-(``st.cache_resource``); tables and decoded audio are cached by value (``st.cache_data``); a
-session's runs live in ``st.session_state``.
+(``st.cache_resource``); the precomputed tables and decoded audio are cached by value
+(``st.cache_data``). What one session brings (its uploaded sweep files, its runs) lives only in
+``st.session_state``, which Streamlit frees when the session ends. Every cache and every per-session
+collection has a bound, named below.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from asr_core import energy, sweep_table, system
 from asr_core.audio import load_audio
@@ -24,9 +27,22 @@ from . import explore, inputs
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
 HUB_CHECK_TTL_S = 60  # re-probe the hub a minute later: the network may come back
-RUNS_KEY = "runs"  # every (clip label, Result) of the session, oldest first
+HUB_CHECK_ENTRIES = 64  # model ids checked against the hub (people may type any id)
+MACHINE_TTL_S = 600  # hardware and meter status: re-read every ten minutes
+CACHE_TTL_S = 3600  # decoded audio and read folders leave the cache an hour after their last use
+MAX_DECODED_UPLOADS = 8  # uploaded audio clips kept decoded (a ten-minute clip is about 40 MB)
+MAX_DECODED_FILES = 64  # clips from the server's folders kept decoded
+MAX_FOLDERS = 16  # sample folders and clip caches kept listed
+CLIP_LIST_TTL_S = 30  # the clip cache is listed again after this: a prefetch may be filling it
+MAX_SWEEP_FOLDERS = 2  # read precomputed folders kept (one, plus the one a changed file replaces)
+MAX_UPLOADS = 8  # uploaded sweep files one session keeps
+MAX_UPLOADED_ROWS = 200_000  # rows of all of one session's uploaded sweep files together
+MAX_RUNS = 50  # runs one session keeps in its history; the oldest go first
+RUNS_KEY = "runs"  # the session's last MAX_RUNS (clip label, Result), oldest first
 LAST_KEY = "last_runs"  # the ones the latest Run press produced
 UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Recommend
+SEEN_KEY = "uploaded_sweeps_seen"  # upload id -> its refusal ("" once taken): each upload is read once
+FORGET = "Forget uploaded files"
 MAIN_SCRIPT = "streamlit_app.py"
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
 
@@ -59,68 +75,82 @@ def model(model_id: str, device: str, precision: str, weights: str, runtime: str
     return load_model(model_id, device, precision, weights, runtime)
 
 
-@st.cache_data(ttl=HUB_CHECK_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HUB_CHECK_TTL_S, max_entries=HUB_CHECK_ENTRIES, show_spinner=False)
 def pretrained_problem_cached(model_id: str) -> str | None:
     return pretrained_problem(model_id)
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(ttl=MACHINE_TTL_S, max_entries=1, show_spinner=False)
 def hardware() -> dict:
     return system.hardware_summary()
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(ttl=MACHINE_TTL_S, max_entries=1, show_spinner=False)
 def meter_status() -> list[energy.MeterInfo]:
     return energy.meter_status()
 
 
 # --- audio ---------------------------------------------------------------------------------------
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_data(max_entries=MAX_DECODED_UPLOADS, ttl=CACHE_TTL_S, show_spinner=False)
 def decode(data: bytes, name: str) -> np.ndarray:
     return load_audio(data, name=name)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=MAX_DECODED_FILES, ttl=CACHE_TTL_S, show_spinner=False)
 def decode_file(path: str) -> np.ndarray:
     return load_audio(path, max_duration_s=None)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(max_entries=MAX_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)
 def folder_utterances(folder: str) -> list[inputs.Utterance]:
     return inputs.folder_utterances(folder)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
+@st.cache_data(ttl=CLIP_LIST_TTL_S, max_entries=MAX_FOLDERS, show_spinner=False)
 def cached_clips(cache_dir: str) -> list:
     return inputs.cached_clips(cache_dir)
 
 
 # --- sweep tables --------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(max_entries=MAX_SWEEP_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)
 def _load_folder(folder: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
     return sweep_table.load_folder(folder)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _read_upload(name: str, data: bytes) -> pd.DataFrame:
-    return sweep_table.read(data, name)
+def remember_uploads(files: list[UploadedFile] | None) -> list[str]:
+    """Take newly uploaded sweep files into this session; one message per file refused.
+
+    Each upload is read once (by its id), never cached across sessions; files stay until forgotten.
+    """
+    tables = st.session_state.setdefault(UPLOADS_KEY, {})
+    seen = st.session_state.get(SEEN_KEY, {})
+    # Only the uploader's current files are remembered as seen, so this dict stays as small as it is.
+    seen = {f.file_id: seen[f.file_id] if f.file_id in seen else _take_upload(tables, f) for f in files or []}
+    st.session_state[SEEN_KEY] = seen
+    return [refusal for refusal in seen.values() if refusal]
 
 
-def remember_uploads(files: list) -> list[str]:
-    """Read uploaded sweep files into the session; one error message per file that failed."""
-    errors = []
-    stored = st.session_state.setdefault(UPLOADS_KEY, {})
-    for f in files or []:
-        try:
-            stored[f.name] = _read_upload(f.name, f.getvalue())
-        except sweep_table.SweepFileError as exc:
-            errors.append(str(exc))
-    return errors
+def _take_upload(tables: dict[str, pd.DataFrame], f: UploadedFile) -> str:
+    """Read one uploaded file into tables; "" when taken, else the one sentence saying why not."""
+    if f.name not in tables and len(tables) >= MAX_UPLOADS:
+        return (f"{f.name}: not added, because this session already holds {MAX_UPLOADS} uploaded sweep files; "
+                f"press “{FORGET}” first.")
+    try:
+        table = sweep_table.read(f.getvalue(), f.name)
+    except sweep_table.SweepFileError as exc:
+        return str(exc)
+    rows = len(table) + sum(len(t) for name, t in tables.items() if name != f.name)
+    if rows > MAX_UPLOADED_ROWS:
+        return (f"{f.name}: not added, because this session's uploads would then hold {rows:,} rows, over the "
+                f"{MAX_UPLOADED_ROWS:,}-row limit; press “{FORGET}” first.")
+    tables[f.name] = table
+    return ""
 
 
 def forget_uploads() -> None:
+    """Drop this session's uploaded tables; files still in the uploader are not read again."""
     st.session_state[UPLOADS_KEY] = {}
 
 
@@ -140,6 +170,7 @@ def sweep_data(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str], Path]:
 # --- the session's runs --------------------------------------------------------------------------
 
 def runs() -> list[tuple[str, Result]]:
+    """The session's last MAX_RUNS runs, oldest first."""
     return st.session_state.setdefault(RUNS_KEY, [])
 
 
@@ -148,8 +179,11 @@ def last_runs() -> list[tuple[str, Result]]:
 
 
 def add_runs(clip: str, results: list[Result]) -> None:
+    """Append to the history, dropping the oldest runs beyond MAX_RUNS."""
     pairs = [(clip, r) for r in results]
-    runs().extend(pairs)
+    history = runs()
+    history.extend(pairs)
+    del history[:-MAX_RUNS]
     st.session_state[LAST_KEY] = pairs
 
 

@@ -13,10 +13,14 @@ from typing import Any
 
 import torch
 
-from .models import PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError
+from .models import (CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError,
+                     family_of)
 
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
+# What to do when pretrained weights cannot be had; no mention of prefetch, which may be what is running.
+DOWNLOAD_FIX = "connect to the network, or use a local checkpoint folder; --weights synthetic needs no download"
+DAMAGED_FIX = "the checkpoint is damaged or incomplete, so download it again or use --weights synthetic"
 
 
 def pretrained_problem(model_id: str) -> str | None:
@@ -26,7 +30,7 @@ def pretrained_problem(model_id: str) -> str | None:
     reachable. Checked up front because an offline from_pretrained retries for about half a minute.
     """
     if Path(model_id).is_dir():
-        return None if (Path(model_id) / "config.json").is_file() else f"{model_id} has no config.json"
+        return None if (Path(model_id) / CONFIG_FILE).is_file() else f"{model_id} has no {CONFIG_FILE}"
     from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
     try:
@@ -82,16 +86,24 @@ def _from_pretrained(model_id: str, family: str, device: str, precision: str) ->
                      else (Wav2Vec2ForCTC, Wav2Vec2Processor))
     problem = pretrained_problem(model_id)  # fail in a second, not after half a minute of retries
     if problem:
-        raise ModelError(f"Could not load '{model_id}': {problem}. Connect to the network or run "
-                         f"`asr-profile prefetch` first; --weights synthetic needs no download.")
+        fix = CONFIG_FIX if Path(model_id).is_dir() else DOWNLOAD_FIX
+        raise ModelError(f"Could not load '{model_id}' because {problem}: {fix}.")
+    from safetensors import SafetensorError
     try:
         model = cls.from_pretrained(model_id, dtype=PRECISIONS[precision], attn_implementation="sdpa",
                                     use_safetensors=True)
         processor = proc_cls.from_pretrained(model_id)
+    except SafetensorError as exc:  # model.safetensors of random bytes, or cut short
+        raise ModelError(f"Could not read the weights of '{model_id}' ({_first_line(exc)}): {DAMAGED_FIX}.") \
+            from None
     except (OSError, ValueError) as exc:
-        raise ModelError(f"Could not load '{model_id}' ({str(exc).splitlines()[0][:200]}): check the name, "
-                         f"your network, or run `asr-profile prefetch` first; --weights synthetic needs no "
-                         f"download.") from None
+        raise ModelError(f"Could not load '{model_id}' ({_first_line(exc)}): check the name, or "
+                         f"{DOWNLOAD_FIX}.") from None
+    except RuntimeError as exc:  # transformers' size-mismatch report; anything else (out of memory) is not ours
+        if "mismatched_sizes" not in str(exc):
+            raise
+        raise ModelError(f"The weights of '{model_id}' do not have the shapes its {CONFIG_FILE} describes: "
+                         f"{DAMAGED_FIX}.") from None
     multilingual = bool(getattr(model.generation_config, "is_multilingual", False)) if family == WHISPER else False
     return LoadedModel(model_id, family, "pretrained", device, precision, model.to(device),
                        processor.feature_extractor, processor.tokenizer, multilingual)
@@ -103,11 +115,32 @@ def synthetic_config(model_id: str, family: str) -> Any:
     if model_id in REGISTRY:
         arch = REGISTRY[model_id].arch
         return WhisperConfig(**arch) if family == WHISPER else Wav2Vec2Config(**arch)
+    if Path(model_id).is_dir():
+        return _folder_config(Path(model_id))
     try:
         return AutoConfig.from_pretrained(model_id)
     except (OSError, ValueError):
         raise ModelError(f"No architecture is known for '{model_id}' offline: use a registry model "
-                         f"({', '.join(REGISTRY)}) or a local folder with config.json.") from None
+                         f"({', '.join(REGISTRY)}) or a local folder with {CONFIG_FILE}.") from None
+
+
+def _folder_config(folder: Path) -> Any:
+    """A local folder's config.json as a transformers config, with one sentence naming the file when it is bad."""
+    from transformers import AutoConfig
+    cfg = folder / CONFIG_FILE
+    if not cfg.is_file():
+        raise ModelError(f"{folder} has no {CONFIG_FILE}: {CONFIG_FIX}.")
+    family_of(str(folder))  # not JSON, not an object, or no model_type we run: said in one sentence
+    try:
+        return AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"{cfg} does not describe a model transformers can build ({_first_line(exc)}): "
+                         f"{CONFIG_FIX}.") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The head of a library's error message, short enough to quote inside one sentence."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _build_synthetic(model_id: str, family: str, device: str, precision: str) -> LoadedModel:

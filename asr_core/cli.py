@@ -9,16 +9,18 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from . import sweep
-from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio
+from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
+from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS
-from .measure import RunOptions, transcribe
-from .models import DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, ModelError
+from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
+from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError,
+                     family_of)
 from .results import Result
-from .runtimes import load_model
+from .runtimes import load_model, stages_for
 from .sweep_table import write_atomic
 
 EXIT_USER_ERROR = 2
@@ -85,7 +87,8 @@ def _add_sweep(sub) -> None:
 
 def _add_prefetch(sub) -> None:
     p = sub.add_parser("prefetch", help="download models and build the clip cache ahead of a class")
-    p.add_argument("--models", type=_csv(), default=None, help="comma-separated (default: the whole registry)")
+    p.add_argument("--models", type=_csv(), default=None,
+                   help="comma-separated (default: the whole registry; \"\" for none, only the clip cache)")
     p.add_argument("--clips", dest="clip_source", default=TEDLIUM)
     p.add_argument("--cache-dir", help="clip cache folder (default: $ASR_CLIP_CACHE, else .clip_cache)")
     p.add_argument("--clips-per-bucket", type=int, default=PER_BUCKET)
@@ -124,25 +127,79 @@ def _quiet_libraries() -> None:
 
 
 def _references(args: argparse.Namespace) -> list[str] | None:
-    refs = list(args.reference or [])
-    for path in args.reference_file or []:
-        if not path.is_file():
-            raise FileNotFoundError(f"Reference file '{path}' does not exist: check the path.")
-        refs.append(path.read_text(encoding="utf-8").strip())
+    refs = list(args.reference or []) + [_read_reference(path) for path in args.reference_file or []]
     if refs and len(refs) != len(args.audio):
         raise AudioError(f"Got {len(refs)} references for {len(args.audio)} audio files: give one per file.")
     return refs or None
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
+def _read_reference(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"Reference file '{path}' does not exist: check the path.")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise AudioError(f"Reference file '{path}' is not UTF-8 text: save it as UTF-8.") from None
+    except OSError as exc:
+        raise AudioError(f"Could not read reference file '{path}' ({exc.strerror or type(exc).__name__}): check "
+                         f"that it is readable.") from None
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options that cannot work, one sentence each, before any audio is decoded or model loaded."""
     if args.batch_size < 1:
-        raise ModelError("--batch-size must be at least 1.")
+        raise ModelError(f"--batch-size must be at least 1, not {args.batch_size}.")
+    if not args.max_duration > 0:  # also refuses nan
+        raise ModelError(f"--max-duration must be a positive number of seconds, not {args.max_duration:g}.")
+    if args.tokens is not None:
+        _check_tokens_apply(args)
+    if args.co2e is not None:
+        _check_country(args.co2e)
+
+
+def _check_tokens_apply(args: argparse.Namespace) -> None:
+    if args.tokens < 1:
+        raise ModelError(f"--tokens must be at least 1, not {args.tokens}.")
+    if args.weights != "synthetic":
+        raise ModelError("--tokens only applies to synthetic Whisper (pretrained weights decode until the model "
+                         "stops): add --weights synthetic, or leave out --tokens.")
+    if family_of(args.model) == CTC:
+        raise ModelError(f"--tokens only applies to synthetic Whisper, and {args.model} is a CTC model with no "
+                         f"decoder to force: leave out --tokens.")
+
+
+def _check_country(country: str) -> None:
+    countries = grid_countries()
+    if not countries:
+        raise ModelError("--co2e cannot be computed here because CodeCarbon's grid data cannot be read: install "
+                         "codecarbon, or leave out --co2e.")
+    if country.upper() not in countries:
+        raise ModelError(f"--co2e {country!r} is not a country CodeCarbon has grid data for: use an ISO 3166 "
+                         f"alpha-3 code such as USA or FRA.")
+
+
+def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
+    """Refuse more forced tokens than the decoder can emit: its positions less its prompt, per 30-second window
+    (a long clip's tokens are shared among its windows by length, as the measured loop shares them)."""
+    limit = stages_for(lm).decoder_limit()
+    most = min(limit * clip.shape[0] // max(p.shape[0] for p in split_long(clip, WHISPER_WINDOW_S))
+               for clip in clips)
+    if tokens > most:
+        raise ModelError(f"--tokens {tokens} is more than the decoder of {lm.model_id} can emit for these clips "
+                         f"({limit} new tokens per {WHISPER_WINDOW_S:.0f}-second window): use --tokens {most} "
+                         f"or fewer.")
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    _check_options(args)
     clips = [load_audio(p, args.max_duration) for p in args.audio]
     refs = _references(args)
     if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
         reps = [i % len(clips) for i in range(args.batch_size)]
         clips, refs = [clips[i] for i in reps], ([refs[i] for i in reps] if refs else None)
     lm = load_model(args.model, args.device, args.precision, args.weights, args.runtime)
+    if args.tokens is not None:
+        _check_token_limit(lm, clips, args.tokens)
     opts = RunOptions(batch_size=args.batch_size, tokens=args.tokens, warmup=not args.no_warmup,
                       count_flops=not args.no_flops, co2e_country=args.co2e)
     result = transcribe(lm, clips, refs, opts)
@@ -169,19 +226,44 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.csv:
         write_atomic(table, args.csv)
     print(f"{len(table)} rows in {args.out}")
+    if failed := sweep.all_failed(table):
+        print(f"error: {failed}", file=sys.stderr)
+        return 1  # the runs failed, not the input (that is EXIT_USER_ERROR)
     return 0
 
 
 def cmd_prefetch(args: argparse.Namespace) -> int:
-    for model_id in args.models or tuple(REGISTRY):
-        print(f"fetching {model_id} ...")
-        load_model(model_id, "cpu", "fp32", "pretrained")
+    """The clip cache first (a local folder needs no network), then each model; every failure is reported on
+    its own line and the rest go on."""
+    model_ids = tuple(REGISTRY) if args.models is None else args.models  # --models "" means none
+    failed = [] if _prefetch_step(_prefetch_clips, args) else ["the clip cache"]
+    failed += [m for m in model_ids if not _prefetch_step(_prefetch_model, m)]
+    if failed:
+        raise ModelError(f"Could not prefetch {', '.join(failed)}: fix what the errors above say, then run "
+                         f"`asr-profile prefetch` again.")
+    return 0
+
+
+def _prefetch_step(step: Callable[[Any], None], arg: Any) -> bool:
+    try:
+        step(arg)
+        return True
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return False
+
+
+def _prefetch_clips(args: argparse.Namespace) -> None:
     cache = args.cache_dir or default_cache_dir()
     clips = build_clip_cache(args.clip_source, cache, per_bucket=args.clips_per_bucket, seed=SEED,
                              **sweep.dataset_kwargs(args.dataset_id, args.dataset_revision, args.dataset_config,
                                                     args.dataset_split, args.dataset_files))
-    print(f"{len(clips)} clips cached in {cache}")
-    return 0
+    print(f"{len(clips)} clips cached in {cache}", flush=True)
+
+
+def _prefetch_model(model_id: str) -> None:
+    print(f"fetching {model_id} ...", flush=True)
+    load_model(model_id, "cpu", "fp32", "pretrained")
 
 
 def _fmt(x: float, unit: str, digits: int = 3) -> str:

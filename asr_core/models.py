@@ -28,6 +28,10 @@ CT2_WHISPER_ONLY = "the ctranslate2 runtime runs Whisper only: use runtime trans
 # precision -> CTranslate2 compute type
 CT2_COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8",
                      "int8_fp16": "int8_float16"}
+CONFIG_FILE = "config.json"  # a local checkpoint folder's architecture; its model_type names the family
+MODEL_TYPES = {"whisper": WHISPER, "wav2vec2": CTC}  # config.json model_type -> family
+CONFIG_FIX = ('give the folder the config.json of a Whisper or wav2vec2 checkpoint (with "model_type": "whisper" '
+              'or "wav2vec2")')
 
 # Whisper architecture facts (from each checkpoint's config.json) needed to build it offline.
 _WHISPER_COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
@@ -153,17 +157,40 @@ def family_of(model_id: str) -> str:
     """The model family from the registry, a local config.json, or the hub id's name."""
     if model_id in REGISTRY:
         return REGISTRY[model_id].family
-    cfg = Path(model_id) / "config.json"
+    cfg = Path(model_id) / CONFIG_FILE
     if cfg.is_file():
-        model_type = json.loads(cfg.read_text()).get("model_type", "")
-    else:
-        model_type = model_id.lower()
+        return _family_of_config(cfg)
+    model_type = model_id.lower()
     if "whisper" in model_type:
         return WHISPER
     if "wav2vec2" in model_type:
         return CTC
     known = ", ".join(REGISTRY)
     raise ModelError(f"Unknown model '{model_id}': use one of {known}, or a Whisper/wav2vec2 hub id or local folder.")
+
+
+def _family_of_config(cfg: Path) -> str:
+    """The family a local checkpoint's config.json names in its model_type; ModelError if it names none we run."""
+    model_type = read_config(cfg).get("model_type")
+    if model_type is None:
+        raise ModelError(f"{cfg} has no \"model_type\": {CONFIG_FIX}.")
+    if model_type not in MODEL_TYPES:
+        raise ModelError(f"{cfg} has model_type {model_type!r}, which this tool cannot run: {CONFIG_FIX}.")
+    return MODEL_TYPES[model_type]
+
+
+def read_config(cfg: Path) -> dict[str, Any]:
+    """A checkpoint's config.json as a dict; ModelError naming the file when it is unreadable or not an object."""
+    try:
+        config = json.loads(cfg.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelError(f"Could not read {cfg} ({exc.strerror or type(exc).__name__}): check its permissions.") \
+            from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise ModelError(f"{cfg} is not valid JSON: {CONFIG_FIX}.") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{cfg} holds a JSON {type(config).__name__}, not an object: {CONFIG_FIX}.")
+    return config
 
 
 def _ct2_problem(family: str) -> str | None:

@@ -3,9 +3,23 @@
 One tidy row per (cell, repeat), written atomically after each row: the whole table goes to a
 temporary file that then replaces the sweep file, so a sweep killed at any moment (even SIGKILL)
 leaves a readable file without duplicates, and running the same command again skips what is done.
+
+Files beside the sweep file ``<out>`` (e.g. ``sweep.parquet``):
+
+- ``<out>.lock`` (``sweep.parquet.lock``): an exclusive lock (``filelock``, an OS lock the kernel drops
+  when the process dies, even on SIGKILL) held for the whole of ``run_sweep``. A second sweep into the
+  same file is refused at once and writes nothing. The empty file stays after the sweep; it is harmless.
+- ``<stem>.provenance.json``: hardware, versions, date, commit, command and grid of every invocation,
+  also replaced atomically.
+
+Nothing loads before the grid is checked (``Grid`` refuses unknown values and wrong types) and the
+existing sweep and provenance files are read: a file that is not what it should be is left untouched.
+A write that fails (a full disk, a read-only folder) leaves both files as they were. Each of these is a
+``SweepError``: one sentence saying what to do.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import itertools
@@ -13,20 +27,36 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
+import filelock
 import pandas as pd
 
 from . import system
 from .audio import load_audio
-from .clips import build_clip_cache, default_cache_dir
+from .clips import BUCKETS, build_clip_cache, default_cache_dir
 from .measure import ResourceError, RunOptions, transcribe
-from .models import ModelError, combination_problem, family_of
-from .results import failed_result
+from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, combination_problem, family_of
+from .results import STATUS_OK, failed_result
 from .runtimes import load_model
-from .sweep_table import CELL_KEYS, aggregate, read_rows, row_key, write_atomic
+from .sweep_table import (CELL_KEYS, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
+                          replace_atomic, row_key, write_atomic)
 
 DEFAULT_OUT = "sweep.parquet"
+LOCK_SUFFIX = ".lock"  # <out>.lock
+PROVENANCE_SUFFIX = ".provenance.json"  # <stem>.provenance.json
+NEW_ROWS = "new_rows"  # run_sweep's table.attrs key: how many rows, at its end, this run added
+AXES = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes")  # lists in a grid
+COUNTS = ("clips_per_cell", "repeats", "batch_sizes")  # whole numbers of at least 1 (batch_sizes: each one)
+KNOWN = {"devices": DEVICES, "precisions": tuple(PRECISIONS), "weights": WEIGHTS, "runtimes": RUNTIMES,
+         "buckets": tuple(BUCKETS)}
+OPTIONAL = ("dataset_id", "dataset_revision", "dataset_config", "dataset_split", "dataset_files")  # str or None
+MOVE_AWAY = "move it away or choose another --out"
+FIRST_ERRORS = 3  # distinct errors quoted when every run failed
+
+
+class SweepError(ValueError):
+    """A grid, sweep file or provenance file the sweep cannot use, or an output it cannot write."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,11 @@ class Grid:
     dataset_config: str | None = None
     dataset_split: str | None = None
     dataset_files: str | None = None  # comma-separated parquet files or globs
+
+    def __post_init__(self) -> None:
+        """Refuse wrong types and unknown values here, before anything loads."""
+        for f in dataclasses.fields(self):
+            _check_setting(f.name, getattr(self, f.name), f.default)
 
     def dataset_kwargs(self) -> dict[str, Any]:
         return dataset_kwargs(self.dataset_id, self.dataset_revision, self.dataset_config, self.dataset_split,
@@ -77,6 +112,47 @@ class Grid:
                 if (why := _never(model, precision, runtime))]
 
 
+def _check_setting(name: str, value: Any, default: Any) -> None:
+    if name in AXES:
+        _check_axis(name, value, default)
+    elif name in COUNTS:
+        if not _is_count(value):
+            raise SweepError(f"Sweep setting {name} must be a whole number of at least 1 (e.g. {default}), "
+                             f"not {value!r}.")
+    elif isinstance(default, int):
+        if not _is_int(value):
+            raise SweepError(f"Sweep setting {name} must be a whole number (e.g. {default}), not {value!r}.")
+    elif not isinstance(value, str) and not (value is None and name in OPTIONAL):
+        raise SweepError(f"Sweep setting {name} must be a string, not {value!r}.")
+
+
+def _check_axis(name: str, values: Any, default: tuple) -> None:
+    example = json.dumps(list(default))
+    if not isinstance(values, (list, tuple)):
+        raise SweepError(f"Sweep setting {name} must be a list (e.g. {name} = {example}), not {values!r}.")
+    if not values:
+        raise SweepError(f"Sweep setting {name} is empty: give at least one value (e.g. {name} = {example}).")
+    for value in values:
+        if name in COUNTS and not _is_count(value):
+            raise SweepError(f"Sweep setting {name} must list whole numbers of at least 1 (e.g. {name} = "
+                             f"{example}), not {value!r}.")
+        if name not in COUNTS and not (isinstance(value, str) and value):
+            raise SweepError(f"Sweep setting {name} must list names in quotes (e.g. {name} = {example}), "
+                             f"not {value!r}.")
+    unknown = [v for v in values if name in KNOWN and v not in KNOWN[name]]
+    if unknown:
+        raise SweepError(f"Sweep setting {name} has unknown value(s) {', '.join(map(str, unknown))}: use "
+                         f"{', '.join(KNOWN[name])}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to us
+
+
+def _is_count(value: Any) -> bool:
+    return _is_int(value) and value >= 1
+
+
 def _never(model: str, precision: str, runtime: str) -> str | None:
     try:
         return combination_problem(family_of(model), precision, runtime)
@@ -93,26 +169,93 @@ def dataset_kwargs(dataset_id: str | None, revision: str | None, config: str | N
 
 
 def grid_from_toml(path: str | Path, **overrides: Any) -> Grid:
-    data = tomllib.loads(Path(path).read_text())
-    data = data.get("sweep", data)
-    fields = {f.name: f for f in dataclasses.fields(Grid)}
-    unknown = set(data) - set(fields)
+    """The grid in a TOML file (Grid's fields as keys, at the top or under [sweep]); overrides win unless None."""
+    settings = _toml_settings(Path(path))
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Grid(**settings)
+    except SweepError as exc:
+        raise SweepError(f"{path}: {exc}") from None
+
+
+def _toml_settings(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(f"Grid file {path} does not exist: check the --config path.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path} is not valid TOML: {exc}; fix it and run again.") from None
+    section = data.get("sweep", data)
+    allowed = [f.name for f in dataclasses.fields(Grid)]
+    if not isinstance(section, dict):
+        section = {"sweep": section}  # `sweep = ...` rather than a [sweep] table: reported as a bad key
+    unknown = set(section) - set(allowed)
+    if "sweep" in data:  # keys above [sweep] would be silently ignored
+        unknown |= set(data) - {"sweep"}
     if unknown:
-        raise ValueError(f"Unknown keys in {path}: {', '.join(sorted(unknown))}; allowed: {', '.join(fields)}.")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return Grid(**kwargs)
+        raise SweepError(f"Unknown key(s) in {path}: {', '.join(sorted(unknown))}; the allowed keys are "
+                         f"{', '.join(allowed)}.")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+
+
+def provenance_path(out: Path) -> Path:
+    return Path(out).with_suffix(PROVENANCE_SUFFIX)
+
+
+def lock_path(out: Path) -> Path:
+    return Path(out).with_name(Path(out).name + LOCK_SUFFIX)
 
 
 def write_provenance(grid: Grid, out: Path, command: str) -> Path:
     """Record hardware, versions, date, commit and grid; earlier invocations into the same file are kept."""
-    path = out.with_suffix(".provenance.json")
-    runs = json.loads(path.read_text()).get("runs", []) if path.exists() else []
+    path = provenance_path(out)
+    runs = _earlier_runs(path)
     runs.append({"hardware": system.hardware_summary(), "versions": system.versions(),
                  "git_commit": system.git_commit(), "date": system.now_iso(), "command": command,
                  "grid": dataclasses.asdict(grid)})
-    path.write_text(json.dumps({"runs": runs}, indent=2))
+    text = json.dumps({"runs": runs}, indent=2)
+    with _writing(path):
+        replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
+
+
+def _earlier_runs(path: Path) -> list[dict[str, Any]]:
+    """The runs a provenance file holds; one that is not a provenance record stops the sweep, untouched."""
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError:  # bad JSON or bad UTF-8
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\"): {MOVE_AWAY}.")
+    return data["runs"]
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A write that fails (a full disk, a read-only folder) becomes one sentence naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise SweepError(f"Could not write {path} ({exc.strerror or exc}): free some disk space, make the folder "
+                         f"writable or choose another --out, then run the same command again to resume.") from None
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold out's lock file while the body runs; if another sweep holds it, refuse at once."""
+    lock = filelock.FileLock(lock_path(out), timeout=0)
+    with _writing(lock_path(out)):
+        try:
+            lock.acquire()
+        except filelock.Timeout:  # a TimeoutError, so an OSError: caught before _writing sees it
+            raise SweepError(f"{out} is being written by another sweep (it holds {lock_path(out)}): wait for "
+                             f"that sweep to finish or choose another --out.") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class _Loaded:
@@ -141,8 +284,8 @@ class _Loaded:
             self._model, self._model_key = None, None
             gc.collect()
             _empty_cuda_cache()
-            self._model_key = key
             self._model = load_model(*key)
+            self._model_key = key  # only once loaded: a model that failed to load is tried again, not None
         return self._model
 
 
@@ -203,10 +346,33 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
 def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
               cell_runner: Callable[[Any, dict[str, Any], bool], dict[str, Any]] = run_cell,
               command: str = "") -> pd.DataFrame:
-    """Run every cell not yet in out; returns the full table."""
+    """Run every cell not yet in out, holding out's lock throughout; returns the full table.
+
+    The table's ``attrs[NEW_ROWS]`` says how many of its rows (the last ones) this run added (all_failed).
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = read_rows(out)
+    with _writing(out.parent):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        return _run_locked(grid, out, progress, cell_runner, command)
+
+
+def _done_rows(out: Path) -> pd.DataFrame:
+    """The rows already in out (a file that is not a sweep table stops the sweep, untouched)."""
+    for path in (out, provenance_path(out)):
+        remove_stale_temps(path)  # left by a killed sweep; no other writer runs while we hold the lock
+    try:
+        done = read_rows(out)
+    except SweepFileError as exc:
+        raise SweepError(str(exc)) from None
+    if missing := [k for k in ROW_KEYS if k not in done.columns]:
+        raise SweepError(f"{out} is not a sweep table (no {', '.join(missing)} column): {MOVE_AWAY}.")
+    return done
+
+
+def _run_locked(grid: Grid, out: Path, progress: bool,
+                cell_runner: Callable[[Any, dict[str, Any], bool], dict[str, Any]], command: str) -> pd.DataFrame:
+    done = _done_rows(out)
     finished = {row_key(r) for r in done.to_dict("records")} if not done.empty else set()
     todo = [c for c in grid.cells() if row_key(c) not in finished]
     write_provenance(grid, out, command)
@@ -222,8 +388,10 @@ def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
         row = cell_runner(shared, cell, cell_key not in warmed)
         warmed.add(cell_key)
         rows.append(_carry_flops(row, rows))
-        write_atomic(pd.DataFrame(rows), out)
+        with _writing(out):
+            write_atomic(pd.DataFrame(rows), out)
     table = pd.DataFrame(rows) if rows else done
+    table.attrs[NEW_ROWS] = len(todo)
     if progress and not table.empty:
         print(summary(table).to_string())
     return table
@@ -244,3 +412,13 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     if not failed.empty:
         print(f"{len(failed)} run(s) failed: " + "; ".join(sorted(set(failed["error"].astype(str)))[:5]))
     return table
+
+
+def all_failed(table: pd.DataFrame) -> str | None:
+    """One sentence if this run added rows and every one failed (run_sweep's table), else None."""
+    new = table.iloc[len(table) - table.attrs.get(NEW_ROWS, 0):]
+    if new.empty or (new["status"] == STATUS_OK).any():
+        return None
+    errors = list(dict.fromkeys(new["error"].astype(str)))[:FIRST_ERRORS]
+    return (f"All {len(new)} run(s) of this sweep failed ({'; '.join(errors)}): fix that, then run again with "
+            f"another --out, since a resume skips the runs already recorded.")

@@ -10,16 +10,21 @@ and the distinct values of labels (energy source, hardware names) joined.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .clips import bucket_seconds
-from .results import RESULT_FIELDS, STATUS_OK
+from .results import RESULT_FIELDS, STATUS_OK, Result
 
 CELL_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
 ROW_KEYS = [*CELL_KEYS, "repeat"]
@@ -51,43 +56,171 @@ class SweepFileError(ValueError):
 # --- reading and writing -------------------------------------------------------------------------
 
 def read_rows(path: str | os.PathLike) -> pd.DataFrame:
-    """A sweep file as written (parquet or CSV, by suffix); an empty table if it does not exist."""
+    """A sweep file as written (parquet or CSV, by suffix); an empty table if it does not exist.
+
+    A file that cannot be read raises SweepFileError naming it (a sweep must not write over it).
+    """
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    try:
+        return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many kinds
+        raise SweepFileError(f"{path} could not be read as a sweep table ({type(exc).__name__}): move it away "
+                             f"or choose another --out.") from None
 
 
 def write_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write the whole table to a temporary file, fsync it, then rename it over the target."""
+    """Write the whole table to a temporary file, fsync it, then rename it over the target (replace_atomic)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     if path.suffix == ".csv":
-        df.to_csv(tmp, index=False)
+        replace_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
     else:
-        df.to_parquet(tmp, index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        replace_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+# --- reading a sweep file: bounded, because the app reads files from anyone ---------------------------
+
+MIB = 1024**2
+MAX_FILE_BYTES = 25 * MIB  # one sweep file as stored; the shipped CPU sweep is 90 KB
+MAX_ROWS = 200_000  # rows in one sweep file; a large GPU grid with repeats is a few thousand
+MAX_DECODED_BYTES = 256 * MIB  # the columns read, decompressed (parquet: checked from its metadata first)
+MAX_TEXT_CHARS = 1_000  # a longer text cell (say a long error message) is cut to this length
+SHOWN_VALUE_CHARS = 40  # how much of a bad value a message quotes
+# Lists of transcripts: nothing that reads a sweep table uses them, and they are most of a file's bytes.
+TRANSCRIPT_COLUMNS = ("hypotheses", "references")
+READ_COLUMNS = tuple(c for c in COLUMNS if c not in TRANSCRIPT_COLUMNS)
+NUMBER_COLUMNS = (*(f.name for f in dataclasses.fields(Result) if f.type in ("int", "float")), "repeat")
+READ_TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in NUMBER_COLUMNS)
+# Whole-number columns and their smallest valid value; every other number is a figure: finite and >= 0, or empty.
+COUNT_MINIMUM = {"batch_size": 1, "repeat": 0}
+SPLIT_ADVICE = "split the sweep into smaller files"
+FIX_ADVICE = "fix that row or run the sweep again"
 
 
 def read(data: bytes | str | os.PathLike, name: str | None = None) -> pd.DataFrame:
-    """One sweep file (parquet or CSV, by name) as a validated table with a source_file column."""
+    """One sweep file (parquet or CSV, by name) as a validated table with a source_file column.
+
+    Bounded: a file over MAX_FILE_BYTES is refused before it is parsed, a parquet file over MAX_ROWS or
+    MAX_DECODED_BYTES from its metadata; only READ_COLUMNS are read, and validate() checks every value.
+    """
     name = name or str(data)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise SweepFileError(f"{name}: not a sweep file; use the .parquet or .csv that `asr-profile sweep` wrote.")
-    src = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        df = pd.read_parquet(src) if suffix == ".parquet" else pd.read_csv(src)
-    except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many kinds
+        _check_bytes(len(data) if isinstance(data, bytes) else os.path.getsize(data), name)
+        df = _read_parquet(data, name) if suffix == ".parquet" else _read_csv(data)
+    except SweepFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow, pandas and the file system raise many kinds
         raise SweepFileError(f"{name}: could not be read as {suffix[1:]} ({type(exc).__name__}); "
                              f"check that it is a sweep file.") from None
+    _check_rows(len(df), name)
     return validate(df, name)
 
 
+def _check_bytes(size: int, name: str) -> None:
+    if size > MAX_FILE_BYTES:
+        raise SweepFileError(f"{name}: {size / MIB:.1f} MiB is over the {MAX_FILE_BYTES // MIB} MiB limit for a "
+                             f"sweep file; {SPLIT_ADVICE}.")
+
+
+def _check_rows(rows: int, name: str) -> None:
+    if rows > MAX_ROWS:
+        raise SweepFileError(f"{name}: more than {MAX_ROWS:,} rows, the limit for a sweep file; {SPLIT_ADVICE}.")
+
+
+def _check_decoded(size: int, name: str) -> None:
+    if size > MAX_DECODED_BYTES:
+        raise SweepFileError(f"{name}: its columns take {size / MIB:.0f} MiB once decompressed, over the "
+                             f"{MAX_DECODED_BYTES // MIB} MiB limit for a sweep file; {SPLIT_ADVICE}.")
+
+
+def _read_csv(source: bytes | str | os.PathLike) -> pd.DataFrame:
+    """The known columns of a CSV file, at most one row past MAX_ROWS (enough to refuse it)."""
+    src = io.BytesIO(source) if isinstance(source, bytes) else source
+    return pd.read_csv(src, usecols=lambda c: c in READ_COLUMNS, nrows=MAX_ROWS + 1,
+                       dtype={c: str for c in READ_TEXT_COLUMNS})
+
+
+def _parquet(source: bytes | str | os.PathLike, **options) -> pq.ParquetFile:
+    return pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source, **options)
+
+
+def _read_parquet(source: bytes | str | os.PathLike, name: str) -> pd.DataFrame:
+    """The known columns of a parquet file, refused from its metadata when too big.
+
+    Text is read as dictionaries and cut before it is expanded: a short file can repeat one huge string
+    in every row.
+    """
+    with _parquet(source) as f:
+        meta, schema = f.metadata, f.schema_arrow
+    _check_rows(meta.num_rows, name)
+    present = [c for c in READ_COLUMNS if c in schema.names]
+    for col in present:
+        if not _is_flat(schema.field(col).type):
+            raise SweepFileError(f"{name}: column {col} holds {schema.field(col).type} values, not numbers or text; "
+                                 f"check that it is a sweep file.")
+    _check_decoded(_declared_bytes(meta, present), name)
+    with _parquet(source, read_dictionary=present) as f:
+        table = f.read(columns=present)
+    return _expanded(table, name).to_pandas()
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_flat(t: pa.DataType) -> bool:
+    """One number or text per cell (lists, structs and maps are not)."""
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    return (_is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_null(t) or pa.types.is_timestamp(t))
+
+
+def _declared_bytes(meta: pq.FileMetaData, columns: Sequence[str]) -> int:
+    """What the file says these columns take decompressed (dictionary pages included)."""
+    wanted = set(columns)
+    groups = (meta.row_group(i) for i in range(meta.num_row_groups))
+    return sum(g.column(j).total_uncompressed_size for g in groups for j in range(g.num_columns)
+               if g.column(j).path_in_schema in wanted)
+
+
+def _cut(chunk: pa.Array) -> pa.Array:
+    """Text cut to MAX_TEXT_CHARS; a dictionary keeps its indices and has its values cut."""
+    if pa.types.is_dictionary(chunk.type):
+        return pa.DictionaryArray.from_arrays(chunk.indices, _cut(chunk.dictionary))
+    return pc.utf8_slice_codeunits(chunk, 0, MAX_TEXT_CHARS) if _is_text(chunk.type) else chunk
+
+
+def _decoded_bytes(chunk: pa.Array) -> int:
+    """What a chunk takes once its dictionary is expanded, computed without expanding it."""
+    if not pa.types.is_dictionary(chunk.type):
+        return chunk.nbytes
+    if not _is_text(chunk.dictionary.type):
+        return 8 * len(chunk)
+    return (pc.sum(pc.binary_length(chunk.dictionary).take(chunk.indices)).as_py() or 0) + 8 * len(chunk)
+
+
+def _expanded(table: pa.Table, name: str) -> pa.Table:
+    """The table with text cut and dictionaries expanded, refused first if that passes MAX_DECODED_BYTES."""
+    cut = {col: [_cut(chunk) for chunk in table[col].chunks] for col in table.column_names}
+    _check_decoded(sum(_decoded_bytes(chunk) for chunks in cut.values() for chunk in chunks), name)
+    columns = {}
+    for field in table.schema:
+        dense = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        columns[field.name] = pa.chunked_array(
+            [c.dictionary.take(c.indices) if pa.types.is_dictionary(c.type) else c for c in cut[field.name]], dense)
+    return pa.table(columns)
+
+
 def validate(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Check the columns, fill optional ones, fix types, and tag rows with their file name."""
+    """Check the columns and every value, fill optional columns, cut text, and tag rows with their file name.
+
+    Whole numbers (batch_size >= 1, repeat >= 0) must be there; every other figure is finite and >= 0 or
+    empty (NaN: not measured). A file that breaks either rule is refused, naming the column and first row.
+    """
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise SweepFileError(f"{name}: missing column(s) {', '.join(missing)}; a sweep file has the columns "
@@ -96,12 +229,32 @@ def validate(df: pd.DataFrame, name: str) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = _blank(col)
-    for col in TEXT_COLUMNS:
-        df[col] = df[col].astype("string").fillna("").astype(str)
-    df["batch_size"] = pd.to_numeric(df["batch_size"], errors="coerce").fillna(1).astype(int)
-    df["repeat"] = pd.to_numeric(df["repeat"], errors="coerce").fillna(0).astype(int)
+    for col in READ_TEXT_COLUMNS:
+        df[col] = df[col].astype("string").fillna("").str.slice(0, MAX_TEXT_CHARS).astype(str)
+    for col in NUMBER_COLUMNS:
+        df[col] = _checked_numbers(df[col], col, name)
     df[SOURCE_FILE] = Path(name).name
     return df
+
+
+def _checked_numbers(values: pd.Series, col: str, name: str) -> pd.Series:
+    """The column as numbers, or SweepFileError naming the first value that breaks the column's rule."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    x = numbers.astype("float64")
+    if col in COUNT_MINIMUM:
+        low = COUNT_MINIMUM[col]
+        _refuse_first(~(np.isfinite(x) & (x >= low) & (x == np.floor(x))), values, name,
+                      f"{col} must be a whole number ≥ {low}")
+        return numbers.astype(int)
+    _refuse_first(x.notna() & ~(np.isfinite(x) & (x >= 0)), values, name, f"{col} must be a finite number ≥ 0 or empty")
+    return numbers
+
+
+def _refuse_first(bad: pd.Series, values: pd.Series, name: str, rule: str) -> None:
+    rows = np.flatnonzero(bad.to_numpy(dtype=bool))
+    if len(rows):
+        shown = str(values.iloc[rows[0]])[:SHOWN_VALUE_CHARS]
+        raise SweepFileError(f"{name}: {rule}, but row {rows[0] + 1} has {shown}; {FIX_ADVICE}.")
 
 
 def _blank(col: str) -> object:
@@ -206,3 +359,38 @@ def stage_seconds(df: pd.DataFrame, label: str, per_utterance: bool = True) -> p
         id_vars=["label", "family"], value_vars=list(STAGE_COLUMNS.values()), var_name="stage", value_name="seconds")
     long.loc[(long["stage"] == "decoder") & long["family"].astype(str).str.contains("ctc"), "stage"] = CTC_DECODER
     return long[["label", "stage", "seconds"]]
+
+
+# --- atomic replacement ------------------------------------------------------------------------------
+
+def temp_path(path: str | os.PathLike, tag: str | None = None) -> Path:
+    """The hidden temporary file beside path that a write goes to first (tag: this process's id)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid() if tag is None else tag}")
+
+
+def replace_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
+    """Call write(tmp) on temp_path(path), fsync it, then rename it over path.
+
+    If anything fails (a full disk, a read-only folder) the temporary file is removed and path is left
+    exactly as it was; the error is raised again.
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Remove the temporary files that killed writers left beside path; only while holding path's lock."""
+    prefix = temp_path(path, "").name
+    for stale in [p for p in Path(path).parent.iterdir() if p.name.startswith(prefix)]:
+        with contextlib.suppress(OSError):
+            stale.unlink()

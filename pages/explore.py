@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, state
+from asr_app import charts, explore, present, state
 from asr_core import sweep_table
 
 state.through_navigation()
@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
                  "    --models openai/whisper-tiny --weights synthetic --devices cpu \\\n"
                  "    --out precomputed/my-sweep.parquet")
+NO_DATA = ("No sweep results yet: the precomputed folder (precomputed/ in the repository, or $ASR_PRECOMPUTED_DIR) "
+           "has no .parquet files and nothing was uploaded. Run a sweep, then reload this page:")
 NO_WER = ("No WER to show: the selected runs used synthetic weights (random values: timing only) "
           "or had no reference. Select pretrained runs to compare accuracy.")
 SELECT_PX = 160
@@ -22,7 +24,7 @@ COSTS = {"latency_per_utt_s": "latency per utterance", "rtf": "RTF",
 
 def chart(c, rows, energy: bool = False) -> None:
     st.altair_chart(c)
-    st.caption(explore.caption(rows, energy=energy))
+    st.caption(present.plain(explore.caption(rows, energy=energy)))
 
 
 def wer_note(missing: int) -> None:
@@ -33,27 +35,24 @@ def wer_note(missing: int) -> None:
 st.title("Explore the sweep")
 
 with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`)"):
-    files = st.file_uploader("Sweep files", type=["parquet", "csv"], accept_multiple_files=True, key="sweep_uploads")
+    files = st.file_uploader("Sweep files", type=["parquet", "csv"], accept_multiple_files=True, key="sweep_uploads",
+                             max_upload_size=explore.UPLOAD_LIMIT_MB)
     for error in state.remember_uploads(files):
-        st.error(error)
+        st.error(present.plain(error))
     if state.uploaded_names():
-        st.caption("Uploaded this session: " + ", ".join(state.uploaded_names()))
-        st.button("Forget uploaded files", on_click=state.forget_uploads)
+        st.caption("Uploaded this session: " + present.plain(", ".join(state.uploaded_names())))
+        st.button(state.FORGET, on_click=state.forget_uploads)
 
-data, read_errors, folder = state.sweep_data(ROOT)
+data, read_errors, _ = state.sweep_data(ROOT)
 for error in read_errors:
-    st.error(error)
+    st.error(present.plain(error))
 if data.empty:
-    st.info(f"No sweep results yet: `{folder}` has no .parquet files and nothing was uploaded. "
-            f"Run a sweep, then reload this page:")
+    st.info(NO_DATA)
     st.code(SWEEP_COMMAND, language="bash")
     st.stop()
 
-sources = explore.clip_sources(data)
-st.caption(f"{len(data)} rows from {', '.join(sorted(data[sweep_table.SOURCE_FILE].unique()))}. "
-           f"Clips come from: {', '.join(sources) or 'unknown'} (the clip_source column). The shipped data "
-           f"uses LibriSpeech read speech from ../shared, because TED-LIUM could not be downloaded on the "
-           f"measuring machines.")
+st.caption(present.plain(explore.data_summary(data)) + " The shipped data uses LibriSpeech read speech from "
+           "../shared, because TED-LIUM could not be downloaded on the measuring machines.")
 
 with st.sidebar:
     st.header("Filters")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, recommendation, state
+from asr_app import charts, explore, present, recommendation, state
 from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
 
 state.through_navigation()
@@ -11,13 +11,15 @@ state.through_navigation()
 ROOT = Path(__file__).resolve().parents[1]
 ANY = "any"
 OBJECTIVES = {"wer": "lowest WER", "latency": "lowest latency", "energy": "least energy"}
+NO_DATA = ("Nothing to recommend from: the precomputed folder (precomputed/ in the repository, or "
+           "$ASR_PRECOMPUTED_DIR) has no sweep files and none were uploaded on the Explore page.")
 
 st.title("Recommend a configuration")
-data, read_errors, folder = state.sweep_data(ROOT)
+data, read_errors, _ = state.sweep_data(ROOT)
 for error in read_errors:
-    st.error(error)
+    st.error(present.plain(error))
 if data.empty:
-    st.info(f"Nothing to recommend from: `{folder}` has no sweep files and none were uploaded on the Explore page.")
+    st.info(NO_DATA)
     st.stop()
 
 name = st.selectbox("Use case", list(USE_CASES), key="use_case")
@@ -56,11 +58,11 @@ use_case = recommendation.custom_use_case(
 rows = explore.subset(data, weights="pretrained" if pretrained_only else None)
 rec = recommend(rows, use_case)
 if rec.pick is None:
-    st.warning(rec.reason)
+    st.warning(present.plain(rec.reason))
 else:
-    st.success(f"**Pick:** {rec.reason}")
+    st.success(f"**Pick:** {present.plain(rec.reason)}")
 for caveat in rec.caveats:
-    st.caption(f"⚠ {caveat}")
+    st.caption(f"⚠ {present.plain(caveat)}")
 
 if not rec.candidates.empty:
     cost = recommendation.objective_cost(use_case)
@@ -70,6 +72,6 @@ if not rec.candidates.empty:
     else:
         st.altair_chart(charts.tradeoff(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"))
         st.caption("Large points are on the Pareto front; the ringed point is the pick. "
-                   + explore.caption(points, energy=cost.startswith("energy")))
+                   + present.plain(explore.caption(points, energy=cost.startswith("energy"))))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")
     st.dataframe(recommendation.candidates_table(rec.candidates), hide_index=True)

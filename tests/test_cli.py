@@ -154,3 +154,172 @@ def test_sweep_with_unreadable_clip_source(capsys, tmp_path):
     code, _, err = _run(capsys, "sweep", "--clips", str(tmp_path / "no-such-folder"), "--out",
                         str(tmp_path / "s.parquet"), "--weights", "synthetic")
     assert code == 2 and "no-such-folder" in err
+
+
+# --- bad options and inputs: refused in one sentence, before the model loads where they can be -------------------
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if the command gets as far as loading a model."""
+    from asr_core import cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+    monkeypatch.setattr(cli, "load_model", refuse)
+
+
+def test_corrupt_audio_is_exactly_one_line_on_stderr(tmp_path):
+    path = tmp_path / "corrupt.wav"
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 10)
+    proc = subprocess.run([sys.executable, "-m", "asr_core", "transcribe", str(path), "--weights", "synthetic"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: Could not decode '{path}' as audio (NoBackendError): use WAV, FLAC, "
+                                        f"MP3 or OGG (M4A needs ffmpeg installed)."]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--co2e", "XXX"], "--co2e 'XXX' is not a country CodeCarbon has grid data for: use an ISO 3166 alpha-3 code "
+                        "such as USA or FRA."),
+    (["--batch-size", "0"], "--batch-size must be at least 1, not 0."),
+    (["--max-duration", "0"], "--max-duration must be a positive number of seconds, not 0."),
+    (["--max-duration", "-5"], "--max-duration must be a positive number of seconds, not -5."),
+    (["--tokens", "0"], "--tokens must be at least 1, not 0."),
+    (["--tokens", "5", "--weights", "pretrained"],
+     "--tokens only applies to synthetic Whisper (pretrained weights decode until the model stops): add --weights "
+     "synthetic, or leave out --tokens."),
+])
+def test_bad_options_are_refused_before_the_model_loads(capsys, wav, no_model_load, flags, message):
+    code, out, err = _run(capsys, "transcribe", str(wav), "--weights", "synthetic", *flags)
+    assert (code, out, err) == (2, "", f"error: {message}\n")
+
+
+def test_tokens_with_a_ctc_model(capsys, wav, tiny_ctc_dir, no_model_load):
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--weights", "synthetic",
+                        "--tokens", "5")
+    assert code == 2 and err == (f"error: --tokens only applies to synthetic Whisper, and {tiny_ctc_dir} is a CTC "
+                                 f"model with no decoder to force: leave out --tokens.\n")
+
+
+def test_co2e_without_codecarbon_data(capsys, wav, no_model_load, monkeypatch):
+    from asr_core import carbon
+    monkeypatch.setattr(carbon, "_energy_mix", lambda: None)
+    code, _, err = _run(capsys, "transcribe", str(wav), "--weights", "synthetic", "--co2e", "USA")
+    assert code == 2 and err == ("error: --co2e cannot be computed here because CodeCarbon's grid data cannot be "
+                                 "read: install codecarbon, or leave out --co2e.\n")
+
+
+def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch):
+    from asr_core import cli
+    monkeypatch.setattr(cli, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
+    code, _, err = _run(capsys, "transcribe", str(wav), "--weights", "synthetic", "--device", "cpu", "--tokens", "445")
+    # 448 decoder positions less the 4-token multilingual prompt
+    assert code == 2 and err == ("error: --tokens 445 is more than the decoder of openai/whisper-tiny can emit for "
+                                 "these clips (444 new tokens per 30-second window): use --tokens 444 or fewer.\n")
+
+
+def test_a_long_clip_shares_its_tokens_among_its_windows():
+    from asr_core.audio import split_long
+    from asr_core.cli import _check_token_limit
+    from asr_core.models import ModelError
+    from asr_core.runtimes import load_model
+    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+    clip = tone(70.0)
+    longest = max(p.shape[0] for p in split_long(clip, 30.0))
+    most = 444 * clip.shape[0] // longest
+    assert most > 2 * 444
+    _check_token_limit(lm, [clip], most)
+    _check_token_limit(lm, [clip, tone(5.0)], 444)
+    with pytest.raises(ModelError, match=f"use --tokens {most} or fewer"):
+        _check_token_limit(lm, [clip], most + 1)
+    with pytest.raises(ModelError, match="use --tokens 444 or fewer"):
+        _check_token_limit(lm, [clip, tone(5.0)], 445)
+
+
+def test_a_bad_model_folder_config(capsys, wav, tmp_path):
+    folder = tmp_path / "broken-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("[]")
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(folder))
+    assert code == 2 and err.startswith(f"error: {folder}/config.json holds a JSON list, not an object: ")
+
+
+def test_a_corrupt_model_folder(capsys, wav, tiny_ctc_dir, tmp_path):
+    folder = tmp_path / "corrupt-model"
+    shutil.copytree(tiny_ctc_dir, folder)
+    (folder / "model.safetensors").write_bytes(b"\x01" * 64)
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(folder), "--device", "cpu")
+    assert code == 2 and err.startswith(f"error: Could not read the weights of '{folder}' (")
+    assert err.count("\n") == 1
+
+
+def test_a_reference_file_that_is_not_utf8(capsys, wav, tmp_path, no_model_load):
+    ref = tmp_path / "ref.txt"
+    ref.write_bytes("café au lait".encode("latin-1"))
+    code, _, err = _run(capsys, "transcribe", str(wav), "--reference-file", str(ref))
+    assert code == 2 and err == f"error: Reference file '{ref}' is not UTF-8 text: save it as UTF-8.\n"
+
+
+def test_an_unreadable_reference_file(capsys, wav, tmp_path, no_model_load, monkeypatch):
+    from pathlib import Path
+    ref = tmp_path / "ref.txt"
+    ref.write_text("hello")
+    read_text = Path.read_text
+
+    def locked(self, *args, **kwargs):
+        if self == ref:
+            raise PermissionError(13, "Permission denied")
+        return read_text(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_text", locked)
+    code, _, err = _run(capsys, "transcribe", str(wav), "--reference-file", str(ref))
+    assert code == 2 and err == (f"error: Could not read reference file '{ref}' (Permission denied): check that it is "
+                                 f"readable.\n")
+
+
+def test_an_unreadable_audio_file(capsys, wav, no_model_load, monkeypatch):
+    from pathlib import Path
+
+    def locked(self):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "read_bytes", locked)
+    code, _, err = _run(capsys, "transcribe", str(wav))
+    assert code == 2 and err == (f"error: Could not read audio file '{wav}' (Permission denied): check that it is "
+                                 f"readable.\n")
+
+
+# --- prefetch -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clip_folder(tmp_path):
+    """A local clip source: two tone files and a manifest, so no network is needed."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name, seconds in {"a.wav": 2.0, "b.wav": 3.0}.items():
+        sf.write(folder / name, tone(seconds), 16000)
+    (folder / "manifest.csv").write_text("path,text,recording\na.wav,alpha,r1\nb.wav,beta,r1\n")
+    return folder
+
+
+def test_prefetch_builds_clips_first_and_reports_each_model_that_fails(capsys, clip_folder, tmp_path, monkeypatch):
+    from asr_core import checkpoints
+    monkeypatch.setattr(checkpoints, "_hub_reachable", lambda endpoint: False)
+    cache = tmp_path / "cache"
+    code, out, err = _run(capsys, "prefetch", "--clips", str(clip_folder), "--cache-dir", str(cache),
+                          "--models", "acme/speechify-9000,someone/not-cached-whisper")
+    assert code == 2 and (cache / "manifest.jsonl").is_file()
+    assert out.splitlines() == [f"2 clips cached in {cache}", "fetching acme/speechify-9000 ...",
+                                "fetching someone/not-cached-whisper ..."]
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert lines[0].startswith("error: Unknown model 'acme/speechify-9000'")
+    assert lines[1].startswith("error: Could not load 'someone/not-cached-whisper'") and "prefetch" not in lines[1]
+    assert lines[2] == ("error: Could not prefetch acme/speechify-9000, someone/not-cached-whisper: fix what the "
+                        "errors above say, then run `asr-profile prefetch` again.")
+
+
+def test_prefetch_with_no_models_builds_only_the_clips(capsys, clip_folder, tmp_path, no_model_load):
+    code, out, err = _run(capsys, "prefetch", "--clips", str(clip_folder), "--cache-dir", str(tmp_path / "cache"),
+                          "--models", "")
+    assert (code, out, err) == (0, f"2 clips cached in {tmp_path / 'cache'}\n", "")

@@ -1,21 +1,29 @@
-"""Sweeps: grid, failed cells recorded, atomic writes, resume after SIGKILL."""
+"""Sweeps: grid and its checks, failed cells recorded, atomic writes, resume after SIGKILL, one writer at a
+time, corrupt files left untouched, failed writes, the exit code when every run failed."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import filelock
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
-from asr_core import sweep, sweep_table
+from asr_core import cli, sweep, sweep_table
 from asr_core.measure import ResourceError
+from asr_core.models import ModelError
+from asr_core.results import failed_result
 from helpers import ROOT, tone
+
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +52,8 @@ def test_grid_cells_and_toml(tmp_path):
     assert len(cells) == 2 * 2 * 3 and grid.batch_sizes == (1, 8)
     assert [c["model"] for c in cells[:6]] == ["a"] * 6  # grouped by model: loaded once
     toml.write_text("[sweep]\nmodel = ['typo']\n")
-    with pytest.raises(ValueError, match="Unknown keys"):
+    with pytest.raises(sweep.SweepError, match=r"Unknown key\(s\) in .*grid.toml: model; the allowed keys are "
+                                                r"models, devices, "):
         sweep.grid_from_toml(toml)
 
 
@@ -125,3 +134,273 @@ def test_csv_export(folder, tmp_path):
     table = pd.DataFrame([{"model": "m", "wer": np.nan, "hypotheses": ["a"]}])
     sweep_table.write_atomic(table, tmp_path / "t.csv")
     assert sweep_table.read_rows(tmp_path / "t.csv")["model"].tolist() == ["m"]
+
+
+# --- the grid is checked before anything loads ----------------------------------------------------------
+
+def _toml_error(tmp_path, text: str) -> str:
+    toml = tmp_path / "grid.toml"
+    toml.write_text(text)
+    with pytest.raises(sweep.SweepError) as info:
+        sweep.grid_from_toml(toml)
+    message = str(info.value)
+    assert str(toml) in message and message.endswith(".") and "\n" not in message
+    return message
+
+
+def test_toml_syntax_error_names_the_file_and_line(tmp_path):
+    message = _toml_error(tmp_path, '[sweep]\nrepeats = 2\nmodels ["a"]\n')
+    assert message == (f"{tmp_path / 'grid.toml'} is not valid TOML: Expected '=' after a key in a key/value pair "
+                       f"(at line 3, column 8); fix it and run again.")
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('models = "openai/whisper-tiny"', "models must be a list (e.g. models = [\"openai/whisper-tiny\"]), "
+                                       "not 'openai/whisper-tiny'."),
+    ('batch_sizes = ["8"]', "batch_sizes must list whole numbers of at least 1 (e.g. batch_sizes = [1, 4, 8, 16, 32]), "
+                            "not '8'."),
+    ("batch_sizes = [0, 4]", "batch_sizes must list whole numbers of at least 1"),
+    ("batch_sizes = [2.0]", "not 2.0."),
+    ("repeats = true", "repeats must be a whole number of at least 1 (e.g. 3), not True."),
+    ("clips_per_cell = 2.5", "clips_per_cell must be a whole number of at least 1 (e.g. 8), not 2.5."),
+    ("clips_per_cell = 0", "clips_per_cell must be a whole number of at least 1 (e.g. 8), not 0."),
+    ("seed = '42'", "seed must be a whole number (e.g. 42), not '42'."),
+    ("clip_source = ['tedlium']", "clip_source must be a string, not ('tedlium',)."),
+    ("models = [1]", "models must list names in quotes"),
+    ("models = []", "models is empty: give at least one value"),
+    ('devices = ["gpu", "cpu"]', "devices has unknown value(s) gpu: use auto, cpu, cuda."),
+    ('precisions = ["fp8"]', "precisions has unknown value(s) fp8: use fp32, fp16, bf16, int8, int8_fp16."),
+    ('weights = ["random"]', "weights has unknown value(s) random: use pretrained, synthetic."),
+    ('runtimes = ["onnx"]', "runtimes has unknown value(s) onnx: use transformers, transformers-compiled, "
+                            "ctranslate2."),
+    ('buckets = ["10s"]', "buckets has unknown value(s) 10s: use 5s, 15s, 30s, 60s."),
+])
+def test_toml_values_of_the_wrong_type_or_unknown_are_refused(tmp_path, line, expected):
+    assert expected in _toml_error(tmp_path, f"[sweep]\n{line}\n")
+
+
+def test_toml_keys_outside_the_sweep_table_are_refused(tmp_path):
+    message = _toml_error(tmp_path, 'repeats = 2\n[sweep]\nmodels = ["a"]\n')
+    assert "Unknown key(s) in" in message and ": repeats;" in message
+
+
+def test_a_grid_from_flags_is_checked_before_anything_loads(folder, tmp_path, capsys, no_loading):
+    out = tmp_path / "o" / "s.parquet"
+    code = cli.main(["sweep", "--clips", str(folder), "--clips-per-cell", "0", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "error: Sweep setting clips_per_cell must be a whole number of at least 1 (e.g. 8), not 0.\n"
+    assert cli.main(["sweep", "--devices", "gpu", "--out", str(out)]) == 2
+    assert "devices has unknown value(s) gpu" in capsys.readouterr().err
+    assert not out.parent.exists() and no_loading == []
+
+
+# --- one writer at a time ---------------------------------------------------------------------------------
+
+def fake_row(shared, cell, first, status="ok", error=""):
+    """A row as run_cell makes it, without a model."""
+    row = failed_result(cell["model"], "whisper", cell["weights"], cell["device"], cell["precision"], error,
+                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
+    return {**row, "runtime": cell["runtime"], "repeat": cell["repeat"]}
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Record any attempt to build clips or load a model (and stop it); the list should stay empty."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("nothing should load here")
+    monkeypatch.setattr(sweep, "build_clip_cache", refuse)
+    monkeypatch.setattr(sweep, "load_model", refuse)
+    return calls
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_second_writer_is_refused_and_writes_nothing(folder, tmp_path, capsys):
+    out = tmp_path / "s.parquet"
+    with filelock.FileLock(sweep.lock_path(out)):  # a first sweep holding the output
+        with pytest.raises(sweep.SweepError) as info:
+            sweep.run_sweep(_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
+        code = cli.main(["sweep", "--clips", str(folder), "--out", str(out)])
+    assert str(info.value) == (f"{out} is being written by another sweep (it holds {out}.lock): wait for that "
+                               f"sweep to finish or choose another --out.")
+    assert code == 2 and capsys.readouterr().err == f"error: {info.value}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet.lock"]  # no rows, no provenance, no cache
+    table = sweep.run_sweep(_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
+    assert len(table) == 4  # the lock is free again
+
+
+FIRST_WRITER = """
+import pathlib, sys, time
+sys.path.insert(0, sys.argv[1])
+from asr_core import sweep
+from test_sweep import _grid, fake_row
+folder, out, gate = sys.argv[2:]
+
+def gated(shared, cell, first):
+    while not pathlib.Path(gate).exists():
+        time.sleep(0.02)
+    return fake_row(shared, cell, first)
+
+grid = _grid(folder, pathlib.Path(out).parent, batch_sizes=(1, 2, 4))
+sweep.run_sweep(grid, out, progress=False, cell_runner=gated)
+"""
+
+
+def test_two_sweep_processes_into_one_file_lose_no_rows(folder, tmp_path):
+    out, gate = tmp_path / "s.parquet", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", FIRST_WRITER, str(TESTS), str(folder), str(out), str(gate)],
+                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    provenance = sweep.provenance_path(out)
+    deadline = time.time() + 120
+    while not provenance.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)  # the first holds the lock before it writes provenance, and waits at its first cell
+    assert provenance.exists(), first.stderr.read() if first.poll() is not None else "first sweep never started"
+    try:
+        with pytest.raises(sweep.SweepError, match="is being written by another sweep"):
+            sweep.run_sweep(_grid(folder, tmp_path, batch_sizes=(8,)), out, progress=False, cell_runner=fake_row)
+    finally:
+        gate.touch()
+        assert first.wait(timeout=120) == 0, first.stderr.read()
+    table = pd.read_parquet(out)
+    keys = table[sweep_table.ROW_KEYS].astype(str).agg("|".join, axis=1)
+    assert len(table) == 6 and keys.is_unique and sorted(table["batch_size"].unique()) == [1, 2, 4]
+    assert len(json.loads(provenance.read_text())["runs"]) == 1  # the refused sweep recorded nothing
+
+
+# --- files that are not what they should be are left untouched ----------------------------------------------
+
+@pytest.mark.parametrize("content", [b"{\"runs\": [", b"[1, 2]", b"{\"runs\": {}}", b"{}", b"\xff\xfe"])
+def test_a_corrupt_provenance_file_stops_the_sweep_untouched(folder, tmp_path, capsys, no_loading, content):
+    out = tmp_path / "s.parquet"
+    sweep.provenance_path(out).write_bytes(content)
+    code = cli.main(["sweep", "--clips", str(folder), "--out", str(out)])
+    assert code == 2 and capsys.readouterr().err == (
+        f"error: {tmp_path / 's.provenance.json'} is not a provenance record (a JSON object with a list \"runs\"): "
+        f"move it away or choose another --out.\n")
+    assert _files(tmp_path) == {"s.parquet.lock": b"", "s.provenance.json": content} and no_loading == []
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("s.parquet", b"PAR1 not really", "could not be read as a sweep table (ArrowInvalid)"),
+    ("s.csv", b"", "could not be read as a sweep table (EmptyDataError)"),
+    ("s.csv", b"a,b\n1,2\n", "is not a sweep table (no model, runtime, weights, device, precision, batch_size, "
+                             "bucket, repeat column)"),
+])
+def test_a_corrupt_sweep_file_stops_the_sweep_untouched(folder, tmp_path, capsys, no_loading, name, content, why):
+    out = tmp_path / name
+    out.write_bytes(content)
+    code = cli.main(["sweep", "--clips", str(folder), "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: {out} {why}: move it away or choose another --out.\n"
+    assert _files(tmp_path) == {f"{name}.lock": b"", name: content} and no_loading == []
+
+
+# --- a write that fails leaves the files as they were ------------------------------------------------------
+
+def _finished_sweep(folder, tmp_path) -> tuple[Path, dict[str, bytes]]:
+    out = tmp_path / "run" / "s.parquet"
+    sweep.run_sweep(_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=fake_row)
+    return out, _files(out.parent)
+
+
+def _fail(exc: OSError):
+    def fail(*args, **kwargs):
+        raise exc
+    return fail
+
+
+@pytest.mark.parametrize("target, exc, why", [
+    ("fsync", OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "No space left on device"),
+    ("replace", PermissionError(errno.EACCES, os.strerror(errno.EACCES)), "Permission denied"),
+])
+def test_a_failed_provenance_write_leaves_both_files(folder, tmp_path, capsys, monkeypatch, target, exc, why):
+    out, before = _finished_sweep(folder, tmp_path)
+    monkeypatch.setattr(sweep, "load_model", _fail(RuntimeError("nothing should load here")))
+    monkeypatch.setattr(os, target, _fail(exc))  # after the temporary file is written: it must be removed
+    code = cli.main(["sweep", "--clips", str(folder), "--cache-dir", str(tmp_path / "cache"), "--repeats", "2",
+                     "--out", str(out)])
+    monkeypatch.undo()
+    assert code == 2 and capsys.readouterr().err == (
+        f"error: Could not write {out.parent / 's.provenance.json'} ({why}): free some disk space, make the folder "
+        f"writable or choose another --out, then run the same command again to resume.\n")
+    assert _files(out.parent) == before  # byte for byte, and no temporary file left
+
+
+def test_a_full_disk_while_writing_rows_keeps_the_rows_written_before(folder, tmp_path, monkeypatch):
+    out, before = _finished_sweep(folder, tmp_path)
+
+    def full_disk(df, path, **kwargs):
+        Path(path).write_bytes(b"PAR1 half a table")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
+    with pytest.raises(sweep.SweepError, match=r"Could not write .*s\.parquet \(No space left on device\)"):
+        sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
+    monkeypatch.undo()
+    after = _files(out.parent)
+    assert sorted(after) == sorted(before) and after["s.parquet"] == before["s.parquet"]
+    runs = json.loads(after["s.provenance.json"])["runs"]
+    assert len(runs) == 2 and runs[0] == json.loads(before["s.provenance.json"])["runs"][0]
+    assert len(pd.read_parquet(out)) == 2
+
+
+def test_a_read_only_folder_gives_one_sentence(folder, tmp_path):
+    out, before = _finished_sweep(folder, tmp_path)
+    out.parent.chmod(0o555)
+    try:
+        if os.access(out.parent, os.W_OK):
+            pytest.skip("running as root: a read-only folder is still writable (the injected failures cover this)")
+        with pytest.raises(sweep.SweepError, match=r"Could not write .* \(Permission denied\)"):
+            sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
+        assert _files(out.parent) == before
+    finally:
+        out.parent.chmod(0o755)
+
+
+# --- every run failed ---------------------------------------------------------------------------------------
+
+def _sweep_cli(folder, tmp_path, capsys) -> tuple[int, str, str]:
+    code = cli.main(["sweep", "--clips", str(folder), "--cache-dir", str(tmp_path / "cache"), "--weights", "synthetic",
+                     "--buckets", "5s", "--batch-sizes", "1,2", "--clips-per-cell", "2", "--repeats", "1",
+                     "--out", str(tmp_path / "s.parquet")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_sweep_in_which_every_run_failed_exits_1(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep, "load_model", _fail(ModelError("The checkpoint is missing.")))
+    code, out, err = _sweep_cli(folder, tmp_path, capsys)
+    assert code == 1 and "2 rows in" in out
+    assert err.splitlines()[-1] == ("error: All 2 run(s) of this sweep failed (ModelError: The checkpoint is "
+                                    "missing.): fix that, then run again with another --out, since a resume skips "
+                                    "the runs already recorded.")
+    assert set(pd.read_parquet(tmp_path / "s.parquet")["status"]) == {"error"}
+
+
+def test_a_sweep_with_some_successes_exits_0_and_lists_the_failures(folder, tmp_path, capsys, monkeypatch):
+    def batch_of_two_fails(lm, clips, refs, opts):
+        if opts.batch_size == 2:
+            raise ResourceError("Out of memory at batch size 2.")
+        return failed_result("openai/whisper-tiny", "whisper", "synthetic", "cpu", "fp32", "", status="ok",
+                             batch_size=opts.batch_size, bucket=opts.bucket)
+    monkeypatch.setattr(sweep, "load_model", lambda *key: object())
+    monkeypatch.setattr(sweep, "transcribe", batch_of_two_fails)
+    code, out, err = _sweep_cli(folder, tmp_path, capsys)
+    assert code == 0 and "1 run(s) failed: ResourceError: Out of memory at batch size 2." in out
+    assert "error:" not in err
+
+
+def test_all_failed_looks_only_at_the_rows_this_run_added():
+    rows = pd.DataFrame({"status": ["ok", "error", "oom", "error"], "error": ["", "A", "B", "A"]})
+    assert sweep.all_failed(rows.assign()) is None  # not from run_sweep: nothing added
+    rows.attrs[sweep.NEW_ROWS] = 3
+    assert sweep.all_failed(rows).startswith("All 3 run(s) of this sweep failed (A; B): ")
+    rows.attrs[sweep.NEW_ROWS] = 4
+    assert sweep.all_failed(rows) is None
+    rows.attrs[sweep.NEW_ROWS] = 0
+    assert sweep.all_failed(rows) is None

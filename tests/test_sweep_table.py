@@ -1,7 +1,9 @@
-"""The sweep table: reading, validating, the one aggregation rule, stage tables."""
+"""The sweep table: reading, validating, the one aggregation rule, stage tables, atomic writes."""
 from __future__ import annotations
 
+import errno
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -90,3 +92,32 @@ def test_peak_memory_uses_gpu_reserved_on_cuda_and_rss_on_cpu():
     assert sweep_table.peak_memory_bytes("cpu", 5, 7) == 7
     out = sweep_table.peak_memory_bytes(pd.Series(["cuda", "cpu"]), pd.Series([5, 5]), pd.Series([7, 7]))
     assert list(np.asarray(out)) == [5, 7]
+
+
+def test_a_failed_atomic_write_leaves_the_target_and_no_temporary_file(tmp_path):
+    target = tmp_path / "t.json"
+    target.write_text("before")
+
+    def full_disk(tmp):
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(OSError, match="No space left on device"):
+        sweep_table.replace_atomic(target, full_disk)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"] and target.read_text() == "before"
+    sweep_table.replace_atomic(target, lambda tmp: tmp.write_text("after"))
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"] and target.read_text() == "after"
+
+
+def test_read_rows_names_a_file_it_cannot_read(tmp_path):
+    (tmp_path / "s.parquet").write_bytes(b"junk")
+    with pytest.raises(sweep_table.SweepFileError, match=r"s\.parquet could not be read as a sweep table "
+                                                          r"\(ArrowInvalid\): move it away or choose another --out\."):
+        sweep_table.read_rows(tmp_path / "s.parquet")
+    assert sweep_table.read_rows(tmp_path / "absent.parquet").empty
+
+
+def test_remove_stale_temps_removes_only_that_files_temporaries(tmp_path):
+    for name in ("s.parquet", ".s.parquet.tmp123", ".s.parquet.tmp9", ".t.parquet.tmp1", "s.parquet.lock"):
+        (tmp_path / name).write_bytes(b"x")
+    sweep_table.remove_stale_temps(tmp_path / "s.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.parquet.tmp1", "s.parquet", "s.parquet.lock"]
