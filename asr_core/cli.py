@@ -24,6 +24,7 @@ from .runtimes import load_model, stages_for
 from .sweep_table import write_atomic
 
 EXIT_USER_ERROR = 2
+EXIT_RUNS_FAILED = 1  # every run of a sweep failed: the input was fine, the runs were not
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,11 +225,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         **{k: v for k, v in overrides.items() if v is not None})
     table = sweep.run_sweep(grid, args.out, command=" ".join(["asr-profile", *sys.argv[1:]]))
     if args.csv:
-        write_atomic(table, args.csv)
+        try:
+            write_atomic(table, args.csv)
+        except OSError as exc:
+            raise sweep.SweepError(f"Could not write {args.csv} ({exc.strerror or exc}): the sweep itself is in "
+                                   f"{args.out}; choose another --csv path.") from None
     print(f"{len(table)} rows in {args.out}")
     if failed := sweep.all_failed(table):
         print(f"error: {failed}", file=sys.stderr)
-        return 1  # the runs failed, not the input (that is EXIT_USER_ERROR)
+        return EXIT_RUNS_FAILED
     return 0
 
 
