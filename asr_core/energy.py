@@ -193,6 +193,14 @@ class EnergyMonitor:
     def peak_rss_bytes(self) -> int:
         return self.sampler.peak_rss_bytes
 
+    def rss_bytes(self) -> int:
+        """This process's resident memory now (0 when it cannot be read)."""
+        return self._rss() or 0
+
+    def trace_time(self) -> float:
+        """Now, on the clock of the power trace (seconds since the sampler started)."""
+        return self.clock() - self.sampler.t0
+
     def reset_peaks(self) -> None:
         self.sampler.reset_peak_rss()
 

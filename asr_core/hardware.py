@@ -23,6 +23,7 @@ RAPL_ZONE_RE = re.compile(r"^(intel|amd)-rapl:\d+(:\d+)?$")
 # CPU it cannot identify (codecarbon.external.hardware.POWER_CONSTANT); it is a guess, which is why
 # anything computed from it is labelled "estimate".
 CPU_TDP_W_DEFAULT = 85.0
+MIN_LOAD_WINDOW_S = 0.1  # a shorter window gives noise, not a load figure
 
 
 class DeviceUnavailable(RuntimeError):
@@ -203,3 +204,38 @@ class CpuEstimator:
     def energy_j(self) -> float:
         """Cumulative estimated joules since the process started."""
         return self.tdp_w * self.cpu_seconds() / self.n_cores
+
+
+# --- other work on the CPU ----------------------------------------------------------------------------
+
+class CpuLoad:
+    """How busy the machine's CPUs were with *other* processes' work since this snapshot.
+
+    System busy time (psutil.cpu_times: everything but idle and iowait) minus this process's CPU time, over
+    the wall time x logical cores. A live figure is trustworthy only when this stays low.
+    """
+
+    def __init__(self, process: Any = None, clock: Any = None):
+        import time
+        self._clock = clock or time.monotonic
+        self._process = process if process is not None else psutil.Process(os.getpid())
+        self._t, self._busy, self._own = self._clock(), _system_busy_s(), _process_s(self._process)
+        self.n_cores = psutil.cpu_count(logical=True) or 1
+
+    def others_pct(self) -> float:
+        """Percent of all cores that other processes kept busy since the snapshot (nan when too short)."""
+        wall = self._clock() - self._t
+        if wall < MIN_LOAD_WINDOW_S:
+            return float("nan")
+        others = (_system_busy_s() - self._busy) - (_process_s(self._process) - self._own)
+        return max(0.0, min(100.0, 100.0 * others / (wall * self.n_cores)))
+
+
+def _system_busy_s() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+
+def _process_s(process: Any) -> float:
+    t = process.cpu_times()
+    return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)

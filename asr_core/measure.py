@@ -22,11 +22,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import carbon, scoring, system
 from .audio import SAMPLE_RATE, split_long
 from .energy import EnergyMonitor, Measurement
+from .hardware import CpuLoad
 from .models import CTC, LoadedModel
 from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, Stages, stages_for
 
 WHISPER_WINDOW_S = 30.0
+# bytes a parameter takes at each precision (int8 ones: the quantised weights; their scales are ignored)
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1}
 FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fixed and a per-token part
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
 # Who is measuring, as a waiting run should name them (the app sets it per browser session).
@@ -85,7 +88,18 @@ class RunOptions:
     bucket: str = ""
     co2e_country: str | None = None
     token_counter: Callable[[str], int] | None = None
-    stop: threading.Event | None = None  # set it to stop at the next batch boundary (the app's Stop button)
+    stop: threading.Event | None = None  # set it to stop at the next stage boundary (the app's Stop button)
+    on_progress: Callable[[Progress], None] | None = None  # told at each phase and after each measured batch
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: phase "compiling", "warming up" or "measuring"; batches done of all; seconds left."""
+    phase: str
+    done: int
+    batches: int
+    elapsed_s: float
+    eta_s: float = math.nan  # from the warm-up batch's time, then from the measured batches' pace
 
 
 @dataclass
@@ -237,25 +251,34 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     batches = _batches(len(rows.audio), opts.batch_size)
     own_monitor = monitor is None
     monitor = monitor or EnergyMonitor(gpu_index=0 if lm.device == "cuda" else None)
+    report = _Reporter(opts.on_progress, len(batches))
     with _DEVICE_LOCKS[lm.device], torch.inference_mode(), _oom_as_resource_error(lm, opts.batch_size):
-        # 2. Outside the timer: compile new batch sizes, then the warm-up batch.
+        # 2. Outside the timer: compile new batch sizes, then the warm-up batch; the load of other work then.
+        before = _Before(monitor.rss_bytes(), CpuLoad())
+        report("compiling")
         compile_s = _compile(stages, rows, batches, lm.device)
+        report("warming up")
+        warm_s = time.perf_counter()
         try:
             _warm_up(stages, rows, batches[0], opts)
         except _Stop:
             raise Cancelled(f"Stopped during the warm-up: nothing measured for {lm.model_id}.") from None
         sync(lm.device)
+        report.per_batch_s = (time.perf_counter() - warm_s) if opts.warmup else math.nan
+        before.others_pct = before.load.others_pct()
         if lm.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         # 3. Inside the timer: every batch, each stage in its own energy window, synchronised at its end.
         if own_monitor:
             monitor.start()
         monitor.reset_peaks()
+        during = CpuLoad()
         try:
-            loop = _measured_loop(stages, rows, batches, monitor, lm.device, opts.stop)
+            loop = _measured_loop(stages, rows, batches, monitor, lm.device, opts.stop, report)
         finally:
             if own_monitor:
                 monitor.stop()
+        loop.cpu_others_pct, loop.before = during.others_pct(), before
         done = batches[: len(loop.tokens)]  # all of them, unless the run was stopped
         # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
         shapes = _count_flops(stages, rows, done, opts)
@@ -292,15 +315,46 @@ class StageTotal:
 
 
 @dataclass
+class _Before:
+    """The machine just before the timed run: resident memory, and other processes' CPU load meanwhile."""
+    rss_bytes: int
+    load: CpuLoad
+    others_pct: float = math.nan
+
+
+class _Reporter:
+    """Calls on_progress (when given) with the phase, batches done and an estimate of the seconds left."""
+
+    def __init__(self, on_progress: Callable[[Progress], None] | None, batches: int):
+        self.on_progress, self.batches, self.t0 = on_progress, batches, time.perf_counter()
+        self.per_batch_s = math.nan  # the warm-up batch's time: the first estimate of a measured batch
+
+    def __call__(self, phase: str, done: int = 0, measured_s: float = math.nan) -> None:
+        if self.on_progress is None:
+            return
+        pace = measured_s / done if done else self.per_batch_s
+        progress = Progress(phase, done, self.batches, time.perf_counter() - self.t0, pace * (self.batches - done))
+        try:
+            self.on_progress(progress)
+        except Exception:  # a broken progress display must not stop the measurement
+            pass
+
+
+@dataclass
 class _Loop:
     """What the measured loop produced: texts per row, stage totals, the run's window, generated tokens per
-    batch, and the GPU allocator's peaks (read before anything else runs on the device)."""
+    batch, where the run sits on the power trace's clock, and the GPU allocator's peaks (read before anything
+    else runs on the device)."""
     texts: list[str]
     stages: dict[str, StageTotal]
     run: Measurement
     tokens: list[int]
+    from_s: float = math.nan
+    to_s: float = math.nan
     peak_gpu_allocated_bytes: int = 0
     peak_gpu_reserved_bytes: int = 0
+    cpu_others_pct: float = math.nan
+    before: _Before | None = None
 
     @property
     def new_tokens(self) -> int:
@@ -333,16 +387,19 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
         mean_power_w=run.energy_j / wall,
         co2e_kg=carbon.co2e_kg(run.energy_j, opts.co2e_country) if opts.co2e_country else math.nan,
         peak_gpu_allocated_bytes=loop.peak_gpu_allocated_bytes, peak_gpu_reserved_bytes=loop.peak_gpu_reserved_bytes,
-        peak_rss_bytes=monitor.peak_rss_bytes,
+        peak_rss_bytes=monitor.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
+        model_bytes=lm.params * BYTES_PER_PARAM[lm.precision],
         encoder_flops_per_clip=enc_per_clip, decoder_flops_per_token=dec_per_token, total_flops=total_flops,
         decoder_tokens=loop.new_tokens,
+        cpu_others_before_pct=loop.before.others_pct if loop.before else math.nan,
+        cpu_others_during_pct=loop.cpu_others_pct,
         wer=scoring.wer(refs, hyps) if scored else math.nan,
         cer=scoring.cer(refs, hyps) if scored else math.nan,
         hypotheses=tuple(hyps), references=refs,
         cpu_name=system.cpu_name(), gpu_name=system.gpu_name(lm.device),
         torch_version=versions["torch"], transformers_version=versions["transformers"],
         timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts, stages),
-        power_trace=tuple(monitor.trace),
+        power_trace=tuple(monitor.trace), measured_from_s=loop.from_s, measured_to_s=loop.to_s,
     )
 
 
@@ -398,11 +455,15 @@ class _StageWindows:
 
 
 def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: EnergyMonitor, device: str,
-                   stop: threading.Event | None = None) -> _Loop:
+                   stop: threading.Event | None = None, report: Callable[..., None] | None = None) -> _Loop:
     windows = _StageWindows(monitor, device)
     texts: list[str] = []
     tokens: list[int] = []
+    report = report or (lambda *args: None)
+    report("measuring")
+    from_s = monitor.trace_time()
     monitor.begin_window("run")
+    t0 = time.perf_counter()
     for batch in batches:
         try:
             batch_texts, n = _run_batch(stages, rows, batch, windows, stop)
@@ -410,8 +471,9 @@ def _measured_loop(stages: Stages, rows: _Rows, batches: list[range], monitor: E
             break
         texts += batch_texts
         tokens.append(n * len(batch))
+        report("measuring", len(tokens), time.perf_counter() - t0)
     sync(device)
-    loop = _Loop(texts, windows.totals, monitor.end_window("run"), tokens)
+    loop = _Loop(texts, windows.totals, monitor.end_window("run"), tokens, from_s, monitor.trace_time())
     if device == "cuda":
         loop.peak_gpu_allocated_bytes = torch.cuda.max_memory_allocated()
         loop.peak_gpu_reserved_bytes = torch.cuda.max_memory_reserved()

@@ -65,12 +65,17 @@ class Result:
     # memory
     peak_gpu_allocated_bytes: int = 0
     peak_gpu_reserved_bytes: int = 0
-    peak_rss_bytes: int = 0
+    peak_rss_bytes: int = 0  # the whole process's peak resident memory during the run
+    rss_before_bytes: int = 0  # resident memory just before the run (model loaded): peak minus this is the run's own
+    model_bytes: int = 0  # the weights at this precision: parameters x bytes per parameter
     # compute
     encoder_flops_per_clip: float = math.nan
     decoder_flops_per_token: float = math.nan
     total_flops: float = math.nan
     decoder_tokens: int = 0
+    # the machine while measuring: how busy other processes kept the CPUs (percent of all cores)
+    cpu_others_before_pct: float = math.nan  # during the untimed warm-up before the run
+    cpu_others_during_pct: float = math.nan  # during the timed run
     # quality (NaN when there is no reference or the weights are synthetic)
     wer: float = math.nan
     cer: float = math.nan
@@ -86,6 +91,8 @@ class Result:
     status: str = STATUS_OK
     error: str = ""
     power_trace: tuple[PowerSample, ...] = field(default=(), compare=False)  # as the sampler read it
+    measured_from_s: float = math.nan  # where the timed run starts and ends on the power trace's clock;
+    measured_to_s: float = math.nan  # samples before it belong to the untimed warm-up
 
     def to_dict(self, with_trace: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -500,3 +500,28 @@ def test_co2e_unknown_country_and_missing_data(monkeypatch):
         assert math.isnan(co2e_kg(3.6e6, "USA"))
     finally:
         carbon._energy_mix.cache_clear()
+
+
+def test_cpu_load_counts_other_processes_only():
+    class Clock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+    clock, own = Clock(), namedtuple("T", "user system")(1.0, 0.0)
+
+    class Proc:
+        def cpu_times(self):
+            return own
+    busy = iter([100.0, 100.0 + 1.5])  # system busy seconds at the snapshot and at the reading
+    import asr_core.hardware as hw
+    real = hw._system_busy_s
+    hw._system_busy_s = lambda: next(busy)
+    try:
+        load = hw.CpuLoad(process=Proc(), clock=clock)
+        load.n_cores = 2
+        own = namedtuple("T", "user system")(1.5, 0.0)  # this process used 0.5 s of the 1.5 busy seconds
+        clock.t = 1.0
+        assert load.others_pct() == pytest.approx(100 * 1.0 / (1.0 * 2))
+    finally:
+        hw._system_busy_s = real

@@ -153,6 +153,20 @@ def test_the_device_lock_names_who_holds_it():
     assert lock.holder == "" and not lock.locked()
 
 
+def test_progress_memory_load_and_the_measured_span_are_recorded(ctc):
+    seen = []
+    clips = [tone(1.0, 200), tone(1.2, 300, seed=1), tone(0.8, 400, seed=2), tone(1.1, 500, seed=3)]
+    r = transcribe(ctc, clips, None, RunOptions(batch_size=2, on_progress=seen.append))
+    assert [(p.phase, p.done) for p in seen] == [("compiling", 0), ("warming up", 0), ("measuring", 0),
+                                                 ("measuring", 1), ("measuring", 2)]
+    assert seen[2].eta_s > 0 and seen[-1].eta_s == 0  # first from the warm-up batch, then from the pace
+    assert r.model_bytes == ctc.params * 4  # fp32
+    assert 0 < r.rss_before_bytes <= r.peak_rss_bytes
+    assert 0 <= r.measured_from_s < r.measured_to_s
+    assert r.measured_to_s - r.measured_from_s == pytest.approx(r.latency_s, abs=0.05)
+    assert 0 <= r.cpu_others_during_pct <= 100 or math.isnan(r.cpu_others_during_pct)
+
+
 def test_long_audio_is_cut_into_windows():
     lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
     r = transcribe(lm, [tone(45.0)], None, RunOptions(tokens=10, warmup=False, count_flops=False))
