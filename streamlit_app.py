@@ -23,7 +23,14 @@ state.navigation_ready()
 with st.sidebar:
     hw = state.hardware()
     st.caption(f"This machine: {hw['cpu']}" + (f" + {hw['gpu']}" if hw["gpu"] else " (no CUDA GPU)"))
-    if state.runs():
-        st.caption(f"{len(state.runs())} run(s) this session")
+    run_count = st.empty()  # filled again after the page ran, so a Run just pressed is counted at once
 
+
+def show_run_count() -> None:
+    if state.runs():
+        run_count.caption(f"{len(state.runs())} run(s) this session")
+
+
+show_run_count()
 page.run()
+show_run_count()

@@ -12,6 +12,8 @@ import pandas as pd
 
 from asr_core.sampler import PowerSample
 
+from .inputs import model_label
+
 PLOT_PX = 240  # height of the plotting area itself
 POWER_PLOT_PX = 180
 BAR_PX = 30  # per bar of the stage chart
@@ -24,6 +26,9 @@ STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c
 SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
 SOURCE_DETAIL = {"estimate": "estimate", "rapl": "RAPL", "nvml_counter": "NVML", "nvml_power": "NVML"}
 PICK_COLOUR = "#d62728"
+UNMEASURED_COLOUR = "#9e9e9e"
+WARM_UP_LABEL = "warm-up (not measured)"
+AFTER_LABEL = "after the run (not measured)"
 FRONT_COLOUR = "#555555"
 # column -> (axis title, tooltip format)
 FIELDS = {
@@ -88,20 +93,48 @@ def power_frame(traces: Mapping[str, Sequence[PowerSample]],
         for s in samples:
             detail = SOURCE_DETAIL.get(src.get(s.source, ""), "")
             meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({detail})" if detail else "")
-            rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model.split('/')[-1]} · {meter}"})
+            rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model_label(model)} · {meter}"})
     return pd.DataFrame(rows, columns=["t_s", "watts", "series"])
 
 
-def power_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Power over time since each run's monitor started, one line per model and meter."""
+def unmeasured_frame(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
+    """The stretches of the power trace outside the timed run: (start_s, end_s, label) rows.
+
+    spans: model -> (measured_from_s, measured_to_s) on its trace's clock; an end not known yet (NaN, the run
+    is still going) leaves the stretch after the run out. Models overlaid on one clock share one shaded
+    warm-up up to the latest start, so the shading never hides a measured sample of another model.
+    """
+    known = [(a, b) for a, b in spans.values() if a == a]  # NaN != NaN: not measuring yet
+    rows = []
+    if known and not frame.empty:
+        start = max(a for a, _ in known)
+        rows.append({"start_s": 0.0, "end_s": start, "label": WARM_UP_LABEL})
+        ends = [b for _, b in known]
+        if all(b == b for b in ends) and frame["t_s"].max() > max(ends):
+            rows.append({"start_s": max(ends), "end_s": float(frame["t_s"].max()), "label": AFTER_LABEL})
+    return pd.DataFrame(rows, columns=["start_s", "end_s", "label"])
+
+
+def power_chart(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]] | None = None) -> alt.Chart | alt.LayerChart:
+    """Power over time since each run's monitor started, one line per model and meter; the stretches
+    outside the timed run (warm-up before, FLOP counting after) shaded grey and labelled 'not measured'."""
     height = _height(POWER_PLOT_PX, _n(frame, "series"))
-    return alt.Chart(frame, height=height, title="Power during the run").mark_line(interpolate="monotone").encode(
-        x=alt.X("t_s", type="quantitative", title="time since start (s)"),
-        y=alt.Y("watts", type="quantitative", title="power (W)"),
+    x = alt.X("t_s", type="quantitative", title="time since start (s)")
+    lines = alt.Chart(frame).mark_line(interpolate="monotone").encode(
+        x=x, y=alt.Y("watts", type="quantitative", title="power (W)"),
         color=_colour(frame),
         tooltip=[alt.Tooltip("series", title="meter"), alt.Tooltip("t_s", format=".2f", title="t (s)"),
                  alt.Tooltip("watts", format=".1f", title="W")],
     )
+    shaded = unmeasured_frame(frame, spans or {})
+    if shaded.empty:
+        return lines.properties(height=height, title="Power during the run")
+    base = alt.Chart(shaded)
+    band = base.mark_rect(color=UNMEASURED_COLOUR, opacity=0.18).encode(
+        x=alt.X("start_s", type="quantitative"), x2="end_s", tooltip=[alt.Tooltip("label", title="")])
+    text = base.mark_text(align="left", baseline="top", dx=3, dy=3, fontSize=11, color=FRONT_COLOUR).encode(
+        x=alt.X("start_s", type="quantitative"), y=alt.value(0), text="label")
+    return alt.layer(band, text, lines, height=height, title="Power during the run")
 
 
 # --- stages --------------------------------------------------------------------------------------

@@ -183,8 +183,16 @@ def model_options(root: str | os.PathLike) -> list[str]:
 
 
 def model_label(model_id: str) -> str:
-    """Registry ids as they are; local folders as 'name (local)'."""
-    return model_id if model_id in REGISTRY or not Path(model_id).is_dir() else f"{Path(model_id).name} (local)"
+    """Registry and hub ids as they are; a local folder by its folder name, 'name (local)', never its path."""
+    if model_id in REGISTRY or not _looks_like_path(model_id):
+        return model_id
+    return f"{Path(model_id.rstrip('/')).name or model_id} (local)"
+
+
+def _looks_like_path(model_id: str) -> bool:
+    """A folder on disk, or written as a path: absolute, relative ('./', '../', '~') or deeper than 'org/name'."""
+    return (model_id.startswith(("/", ".", "~")) or "\\" in model_id or model_id.strip("/").count("/") > 1
+            or Path(model_id).is_dir())
 
 
 def chosen_models(selected: list[str], other: str) -> list[str]:

@@ -28,8 +28,8 @@ from asr_core.checkpoints import pretrained_problem
 from asr_core.clips import bucket_of
 from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
-from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, ResourceError, RunOptions, device_lock,
-                              transcribe)
+from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
+                              device_lock, transcribe)
 from asr_core.models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
                              precision_problem, runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
@@ -44,6 +44,14 @@ POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at most this long for it
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
+MEASURING = "measuring"  # measure.Progress phases
+SHORT_CLIP_S = 1.0  # below it, Whisper's padding to 30 s dominates the cost
+WER_HELP = ("word error rate: substituted, inserted and deleted words as a share of the reference's words, "
+            "after normalising case, punctuation and numbers; lower is better")
+CER_HELP = "character error rate: the same count over characters; kinder to near-misses such as a misspelt name"
+LOAD_HELP = ("how busy other processes kept all the CPU cores, as a percent of all cores: during the untimed "
+             "warm-up just before the run, and during the timed run. Busy cores slow a CPU run down.")
+PHASE_TEXT = {"compiling": "Compiling for this batch size (once, not timed)…", "warming up": "Warming up…"}
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
 log = logging.getLogger(__name__)
 # runs_table column -> the header the page shows
@@ -159,8 +167,11 @@ class LiveRun:
 
     def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
         self.stop = threading.Event()
-        options = dataclasses.replace(options, stop=self.stop)
+        options = dataclasses.replace(options, stop=self.stop, on_progress=self._on_progress)
         self.lm, self.clips, self.references, self.options = lm, clips, references, options
+        self.progress: Progress | None = None  # the latest, as measure.transcribe reported it
+        self.measured_from_s = math.nan  # where the timed run started on the trace's clock (before: warm-up)
+        self._monitor: EnergyMonitor | None = None
         self.samples: queue.Queue[PowerSample] = queue.Queue()
         self.trace: list[PowerSample] = []
         self.result: Result | None = None
@@ -182,12 +193,18 @@ class LiveRun:
         gpu_index = 0 if self.lm.device == "cuda" else None
         try:
             with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
-                self.sources = monitor.sources
+                self.sources, self._monitor = monitor.sources, monitor
                 # transcribe takes measure.device_lock(device) itself: a second session's run on
                 # this device waits here rather than overlapping this one's measured windows.
                 self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
             self.error = exc
+
+    def _on_progress(self, progress: Progress) -> None:
+        """Called in the worker: keep the latest progress; note when the measured batches begin."""
+        if progress.phase == MEASURING and math.isnan(self.measured_from_s) and self._monitor is not None:
+            self.measured_from_s = self._monitor.trace_time()
+        self.progress = progress
 
     @property
     def done(self) -> bool:
@@ -234,6 +251,8 @@ class RunEvent:
     result: Result | None = None
     sources: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> meter -> energy source
     waiting_for: str = ""  # who holds the device, and since when, while this run waits
+    progress: Progress | None = None  # where the running model is ('power' events)
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # model -> measured span on its trace
 
 
 def waiting_for(device: str) -> str:
@@ -266,6 +285,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     finished = finished if finished is not None else []
     traces: dict[str, list[PowerSample]] = {}
     sources: dict[str, dict[str, str]] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for req in requests:
         while who := waiting_for(req.device):
             yield RunEvent("waiting", req, dict(traces), sources=dict(sources), waiting_for=who)
@@ -280,8 +300,12 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             run = LiveRun(lm, clips, refs, opts).start()
             for trace in run.updates(interval_s):
                 traces[req.model_id], sources[req.model_id] = trace, run.sources
-                yield RunEvent("power", req, dict(traces), sources=dict(sources), waiting_for=waiting_for(req.device))
+                if not math.isnan(run.measured_from_s):
+                    spans[req.model_id] = (run.measured_from_s, math.nan)
+                yield RunEvent("power", req, dict(traces), sources=dict(sources), waiting_for=waiting_for(req.device),
+                               progress=run.progress, spans=dict(spans))
             result = run.outcome()
+            spans[req.model_id] = (result.measured_from_s, result.measured_to_s)
         except GeneratorExit:  # the page stopped: stop the model at its next batch, keep what it finished
             if run is not None:
                 run.cancel()
@@ -295,7 +319,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
         finished.append(result)
         kind = "done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error"
-        yield RunEvent(kind, req, dict(traces), result, dict(sources))
+        yield RunEvent(kind, req, dict(traces), result, dict(sources), spans=dict(spans))
 
 
 def _failed(req: RunRequest, exc: BaseException) -> Result:
@@ -318,28 +342,74 @@ class Figure:
 
 
 def result_figures(r: Result) -> list[Figure]:
-    """The headline numbers of one run, formatted, each energy figure with its source."""
+    """The headline numbers of one run, per clip (batch totals in the help), each energy figure with its source."""
     no_wer = SYNTHETIC_NOTE if r.weights == "synthetic" else "no reference text given"
-    memory_kind = "GPU memory reserved" if r.device == "cuda" else "process resident memory (RSS)"
     tag = present.energy_tag(r.energy_source)
+    batch = f"the whole batch of {r.n_clips} clip(s) ({r.n_batches} batch(es))"
+    memory_b, memory_help = present.memory(r.device, r.model_bytes, r.rss_before_bytes, r.peak_rss_bytes,
+                                           r.peak_gpu_allocated_bytes)
     return [
-        Figure("WER", present.percent(r.wer), "" if not math.isnan(r.wer) else no_wer),
-        Figure("CER", present.percent(r.cer), "" if not math.isnan(r.cer) else no_wer),
-        Figure("Latency", present.number(r.latency_s, "s"),
-               f"{r.n_clips} clip(s) in {r.n_batches} batch(es); {present.number(r.latency_per_utt_s, 's')} per clip"),
+        Figure("WER", present.percent(r.wer), WER_HELP if not math.isnan(r.wer) else no_wer),
+        Figure("CER", present.percent(r.cer), CER_HELP if not math.isnan(r.cer) else no_wer),
+        Figure("Latency per clip", present.number(r.latency_per_utt_s, "s"),
+               f"{present.number(r.latency_s, 's')} for {batch}; the clip is repeated to fill the batch"),
         Figure("RTF", present.number(r.rtf), "processing seconds per audio second; below 1 is faster than real time"),
-        Figure(f"Energy ({tag})", present.number(r.energy_j, "J"), present.explain_sources([r.energy_source])),
+        Figure(f"Energy per clip ({tag})", present.number(r.energy_per_utt_j, "J"),
+               f"{present.number(r.energy_j, 'J')} for {batch}. {present.explain_sources([r.energy_source])}"),
         Figure(f"Energy per audio second ({tag})", present.number(r.energy_per_audio_s_j, "J"),
                present.explain_sources([r.energy_source])),
-        Figure("Peak memory", present.bytes_(sweep_table.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes,
-                                                                   r.peak_rss_bytes)), memory_kind),
-        Figure("FLOPs", present.flops(r.total_flops),
-               f"encoder {present.flops(r.encoder_flops_per_clip)} per clip, decoder "
-               f"{present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
+        Figure("GPU memory (allocator peak)" if r.device == "cuda" else "Memory (weights + working)",
+               present.bytes_(memory_b), memory_help),
+        Figure("FLOPs per clip", present.flops(r.total_flops / r.n_clips if r.n_clips else math.nan),
+               f"{present.flops(r.total_flops)} for {batch}; encoder {present.flops(r.encoder_flops_per_clip)} per "
+               f"clip, decoder {present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
                else f"not counted: the {r.runtime} runtime runs no PyTorch operators to count"),
+        Figure("Other programs' CPU load", present.cpu_load(r.cpu_others_before_pct, r.cpu_others_during_pct),
+               LOAD_HELP),
     ] + ([Figure("Compile (one-off)", present.number(r.compile_s, "s"),
                  "compiling for this batch size before the first run; kept out of latency and energy")]
          if r.compile_s > 0 else [])
+
+
+def batch_totals(r: Result) -> str:
+    """'Whole batch of 4 clips: 2.4 s, 120 J (estimate).' — the totals beside the per-clip headline."""
+    if r.n_clips <= 1:
+        return ""
+    energy = present.energy(r.energy_j, r.energy_source)
+    return (f"Whole batch of {r.n_clips} clips: {present.number(r.latency_s, 's')}"
+            + ("" if energy == present.MISSING else f", {energy}") + ".")
+
+
+def progress_text(progress: Progress | None, name: str, compiles: bool = False) -> str:
+    """The status line of a running model: 'Measuring batch 1 of 2, about 4 s left'."""
+    if progress is None:
+        return f"Starting {name}…"
+    if progress.phase != MEASURING:
+        text = PHASE_TEXT.get(progress.phase, f"{progress.phase.capitalize()}…")
+        return f"{name}: " + (text if compiles or progress.phase != "compiling" else PHASE_TEXT["warming up"])
+    if progress.done >= progress.batches:
+        return f"{name}: measured {progress.batches} of {progress.batches} batch(es); counting FLOPs…"
+    left = f", about {math.ceil(progress.eta_s)} s left" if progress.eta_s >= 0 else ""  # NaN: no estimate yet
+    return f"{name}: measuring batch {progress.done + 1} of {progress.batches}{left}"
+
+
+def spans_of(results: Sequence[Result]) -> dict[str, tuple[float, float]]:
+    """Each finished result's measured span on its power trace (the samples before it are the warm-up)."""
+    return {r.model: (r.measured_from_s, r.measured_to_s) for r in results
+            if r.power_trace and not math.isnan(r.measured_from_s)}
+
+
+def short_clip_note(models: Sequence[str], seconds: float) -> str:
+    """Why a very short clip misleads on Whisper ('' when no Whisper model is chosen or the clip is long enough)."""
+    def whisper(m: str) -> bool:
+        try:
+            return family_of(m) == "whisper"
+        except ModelError:
+            return False
+    if seconds >= SHORT_CLIP_S or not any(whisper(m) for m in models):
+        return ""
+    return (f"This clip is shorter than {SHORT_CLIP_S:.0f} s: Whisper pads every clip to 30 s, so it costs as much "
+            f"as a 30 s clip, and on so little speech Whisper may hallucinate words.")
 
 
 def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:

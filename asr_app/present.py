@@ -27,10 +27,12 @@ ENERGY_SOURCE_TEXT = {
     "nvml_counter": "measured by the GPU's cumulative energy counter (NVML)",
     "nvml_power": "measured by integrating sampled GPU power (NVML)",
     "rapl": "measured by the CPU's RAPL counters",
-    "estimate": "estimate: CPU time x an assumed package power, not a measurement",
+    "estimate": "CPU time x an assumed package power, not a measurement",
     "unavailable": "not available",
 }
 MEASURED = ("nvml_counter", "nvml_power", "rapl")
+LAPTOP_W = 30  # a laptop working hard: the everyday yardstick for an energy figure
+BUSY_OTHERS_PCT = 25.0  # other processes above this share of all cores compete with a CPU measurement
 
 
 def plain(text: object) -> str:
@@ -161,3 +163,67 @@ def diff_html(diff: WordDiff) -> str:
     """One line of HTML for ``st.markdown(..., unsafe_allow_html=True)``: errors highlighted."""
     body = " ".join(_span(*op) for op in diff.ops)
     return f'<div class="word-diff" style="line-height:1.8">{body}</div>'
+
+
+# --- one result, in words -----------------------------------------------------------------------
+
+def memory(device: str, model_bytes: int, rss_before_bytes: int, peak_rss_bytes: int,
+           peak_gpu_allocated_bytes: int) -> tuple[int, str]:
+    """The run's own memory in bytes and what it counts: the GPU allocator's peak, or on CPU the weights
+    plus the resident-memory increase during the run (0 bytes when nothing was recorded)."""
+    if device == "cuda":
+        return peak_gpu_allocated_bytes, ("GPU memory allocated at the peak (PyTorch allocator): weights, "
+                                          "activations and cache; the allocator's reserve and other processes excluded")
+    if not rss_before_bytes:  # a record from before the run's own share was kept: the whole process
+        return peak_rss_bytes, "the whole app's peak resident memory (RSS), not only this model's"
+    working = max(0, peak_rss_bytes - rss_before_bytes)
+    return model_bytes + working, (f"weights {bytes_(model_bytes)} + {bytes_(working) if working else '0 MiB'} "
+                                   f"working memory (resident-memory increase during the run)")
+
+
+def cpu_load(before_pct: float, during_pct: float) -> str:
+    """'3 % before · 41 % during': other processes' share of all cores around the run."""
+    def pct(x: float) -> str:
+        return MISSING if is_missing(x) else f"{x:.0f} %"
+    return f"{pct(before_pct)} before · {pct(during_pct)} during"
+
+
+def load_warning(before_pct: float, during_pct: float) -> str:
+    """A one-sentence warning when other work kept the CPUs busy during the run ('' otherwise)."""
+    busy = during_pct if not is_missing(during_pct) else before_pct
+    if is_missing(busy) or busy <= BUSY_OTHERS_PCT:
+        return ""
+    return (f"Other programs kept {busy:.0f} % of the CPU busy during this run: the figures may be slower than "
+            f"this machine can do.")
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.2g} s" if x < 10 else f"{x:.0f} s"
+
+
+def _errors(wer: float) -> str:
+    if wer <= 0:
+        return "no word wrong"
+    if wer >= 0.5:
+        return f"{100 * wer:.0f} % of the words wrong"
+    return f"1 word in {round(1 / wer)} wrong"
+
+
+def summary(r, name: str) -> str:
+    """One plain sentence on a finished run for a class, claiming only what the result has."""
+    clip_s = r.audio_s / r.n_clips if r.n_clips else math.nan
+    if is_missing(clip_s) or not r.latency_per_utt_s:
+        return f"{name} has no finished clip to describe."
+    batch = f" (per clip, in a batch of {r.batch_size})" if r.batch_size > 1 else ""
+    speed = clip_s / r.latency_per_utt_s
+    pace = f"{speed:.2g}× faster than real time" if speed >= 1 else f"{1 / speed:.2g}× slower than real time"
+    text = f"{name} transcribed {_seconds(clip_s)} of speech in {_seconds(r.latency_per_utt_s)}{batch} — {pace}"
+    if not is_missing(r.energy_per_utt_j) and energy_tag(r.energy_source) != "unavailable":
+        about = "about " if is_estimate(r.energy_source) else ""
+        text += (f" — using {about}{energy(r.energy_per_utt_j, r.energy_source)}, roughly what a {LAPTOP_W} W laptop "
+                 f"draws in {_seconds(r.energy_per_utt_j / LAPTOP_W)}")
+    if r.weights == "synthetic":
+        return text + "; synthetic weights, so this is timing only (no transcript to check)."
+    if is_missing(r.wer):
+        return text + "; no reference text, so no count of wrong words."
+    return text + f"; {_errors(r.wer)}."

@@ -126,7 +126,7 @@ def remember_uploads(files: list[UploadedFile] | None) -> list[str]:
     """
     tables = st.session_state.setdefault(UPLOADS_KEY, {})
     seen = st.session_state.get(SEEN_KEY, {})
-    # Only the uploader's current files are remembered as seen, so this dict stays as small as it is.
+    # Only the uploader's current files stay in seen, so it never outgrows the uploader's own list.
     seen = {f.file_id: seen[f.file_id] if f.file_id in seen else _take_upload(tables, f) for f in files or []}
     st.session_state[SEEN_KEY] = seen
     return [refusal for refusal in seen.values() if refusal]

@@ -1,7 +1,8 @@
-"""`asr-profile`: transcribe and measure, list models, prefetch models and clips, run sweeps.
+"""`asr-profile`: transcribe and measure, list models, prefetch models and clips, run and merge sweeps.
 
 The one command-line module: every sub-command's parser and its handler live here, dispatched one way
-(``args.func``); ``sweep.py`` is the engine the ``sweep`` command drives.
+(``args.func``); ``sweep.py`` is the engine the ``sweep`` command drives, ``cluster.py`` runs it on Ray and
+merges sweep files.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import sweep
+from . import cluster, sweep
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
 from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
@@ -21,7 +22,7 @@ from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS,
                      family_of)
 from .results import Result
 from .runtimes import load_model, stages_for
-from .sweep_table import write_atomic
+from .sweep_table import HOST, write_atomic
 
 EXIT_USER_ERROR = 2
 EXIT_RUNS_FAILED = 1  # every run of a sweep failed: the input was fine, the runs were not
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the model registry").set_defaults(func=cmd_models)
     _add_sweep(sub)
+    _add_merge(sub)
     _add_prefetch(sub)
     return parser
 
@@ -83,7 +85,22 @@ def _add_sweep(sub) -> None:
     _add_dataset_args(s)
     s.add_argument("--out", type=Path, default=Path(sweep.DEFAULT_OUT))
     s.add_argument("--csv", type=Path, help="also export the table as CSV")
+    s.add_argument("--ray", nargs="?", const=cluster.LOCAL, metavar="ADDRESS",
+                   help="run the cells as Ray tasks, one device each: alone, on a new local Ray instance with this "
+                        "machine's GPUs and cores; with HEAD:6379, on a running cluster (needs pip install ray)")
+    s.add_argument("--ray-cpus-per-task", type=int, metavar="N",
+                   help="with --ray: CPUs each CPU model group holds (default: all of the largest machine's, so "
+                        "two CPU measurements never share a machine)")
     s.set_defaults(func=cmd_sweep)
+
+
+def _add_merge(sub) -> None:
+    m = sub.add_parser("merge", help="combine sweep files from several machines into one")
+    m.add_argument("inputs", nargs="+", type=Path, metavar="SWEEP",
+                   help="sweep files (.parquet or .csv); the same row may come from two hosts, never twice from one")
+    m.add_argument("--out", type=Path, required=True,
+                   help="the merged sweep file (may be one of the inputs; any other existing file is refused)")
+    m.set_defaults(func=cmd_merge)
 
 
 def _add_prefetch(sub) -> None:
@@ -223,7 +240,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in _GRID_FLAGS}
     grid = sweep.grid_from_toml(args.config, **overrides) if args.config else sweep.Grid(
         **{k: v for k, v in overrides.items() if v is not None})
-    table = sweep.run_sweep(grid, args.out, command=" ".join(["asr-profile", *sys.argv[1:]]))
+    command = _command()
+    if args.ray is None:
+        if args.ray_cpus_per_task is not None:
+            raise sweep.SweepError("--ray-cpus-per-task only applies to sweeps on Ray: add --ray, or leave it out.")
+        table = sweep.run_sweep(grid, args.out, command=command)
+    else:
+        with cluster.on_ray(grid, args.ray, args.ray_cpus_per_task) as execute:
+            table = sweep.run_sweep(grid, args.out, command=command, execute=execute)
     if args.csv:
         try:
             write_atomic(table, args.csv)
@@ -235,6 +259,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"error: {failed}", file=sys.stderr)
         return EXIT_RUNS_FAILED
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    table = cluster.merge(args.inputs, args.out, command=_command())
+    hosts = sorted({h for h in table.get(HOST, []) if h})
+    print(f"{len(table)} rows from {len(args.inputs)} files in {args.out}; hosts: "
+          f"{', '.join(hosts) or 'none recorded'}")
+    return 0
+
+
+def _command() -> str:
+    return " ".join(["asr-profile", *sys.argv[1:]])
 
 
 def cmd_prefetch(args: argparse.Namespace) -> int:

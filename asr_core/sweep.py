@@ -10,7 +10,11 @@ Files beside the sweep file ``<out>`` (e.g. ``sweep.parquet``):
   when the process dies, even on SIGKILL) held for the whole of ``run_sweep``. A second sweep into the
   same file is refused at once and writes nothing. The empty file stays after the sweep; it is harmless.
 - ``<stem>.provenance.json``: hardware, versions, date, commit, command and grid of every invocation,
-  also replaced atomically.
+  and the hosts that ran its rows (every row also names its ``host``), also replaced atomically.
+
+Where the cells run is the ``execute`` argument of ``run_sweep``: ``run_here`` (the default) runs them one
+after another in this process; ``cluster.on_ray`` gives one that runs them as Ray tasks on several devices or
+machines. Either way the rows come back here, one at a time, and are written as above.
 
 Nothing loads before the grid is checked (``Grid`` refuses unknown values and wrong types) and the
 existing sweep and provenance files are read: a file that is not what it should be is left untouched.
@@ -27,7 +31,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import filelock
 import pandas as pd
@@ -39,7 +43,7 @@ from .measure import ResourceError, RunOptions, transcribe
 from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, combination_problem, family_of
 from .results import STATUS_OK, failed_result
 from .runtimes import load_model
-from .sweep_table import (CELL_KEYS, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
+from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
                           replace_atomic, row_key, write_atomic)
 
 DEFAULT_OUT = "sweep.parquet"
@@ -53,6 +57,11 @@ KNOWN = {"devices": DEVICES, "precisions": tuple(PRECISIONS), "weights": WEIGHTS
 OPTIONAL = ("dataset_id", "dataset_revision", "dataset_config", "dataset_split", "dataset_files")  # str or None
 MOVE_AWAY = "move it away or choose another --out"
 FIRST_ERRORS = 3  # distinct errors quoted when every run failed
+MODEL_KEYS = ("model", "device", "precision", "weights", "runtime")  # cells that share these share a loaded model
+
+Row = dict[str, Any]
+CellRunner = Callable[[Any, Row, bool], Row]  # (what cells share, the cell, first of its cell?) -> its row
+Execute = Callable[["Grid", list[Row], CellRunner], Iterable[Row]]  # runs cells somewhere, yields their rows
 
 
 class SweepError(ValueError):
@@ -207,19 +216,36 @@ def lock_path(out: Path) -> Path:
 
 
 def write_provenance(grid: Grid, out: Path, command: str) -> Path:
-    """Record hardware, versions, date, commit and grid; earlier invocations into the same file are kept."""
+    """Record hardware, versions, date, commit and grid; earlier invocations into the same file are kept.
+
+    The hardware is this machine's; ``hosts`` (filled in by record_hosts as rows arrive) names every
+    machine that ran this invocation's rows.
+    """
     path = provenance_path(out)
-    runs = _earlier_runs(path)
+    runs = read_runs(path)
     runs.append({"hardware": system.hardware_summary(), "versions": system.versions(),
                  "git_commit": system.git_commit(), "date": system.now_iso(), "command": command,
-                 "grid": dataclasses.asdict(grid)})
-    text = json.dumps({"runs": runs}, indent=2)
-    with _writing(path):
-        replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+                 "grid": dataclasses.asdict(grid), "hosts": []})
+    write_runs(path, runs)
     return path
 
 
-def _earlier_runs(path: Path) -> list[dict[str, Any]]:
+def record_hosts(out: Path, hosts: Iterable[str]) -> None:
+    """Set the hosts that ran rows in the provenance record of this invocation (the last run)."""
+    path = provenance_path(out)
+    runs = read_runs(path)
+    runs[-1]["hosts"] = sorted(hosts)
+    write_runs(path, runs)
+
+
+def write_runs(path: Path, runs: list[dict[str, Any]]) -> None:
+    """Replace a provenance file, atomically, by these runs."""
+    text = json.dumps({"runs": runs}, indent=2)
+    with writing(path):
+        replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_runs(path: Path, advice: str = MOVE_AWAY) -> list[dict[str, Any]]:
     """The runs a provenance file holds; one that is not a provenance record stops the sweep, untouched."""
     if not path.exists():
         return []
@@ -228,12 +254,12 @@ def _earlier_runs(path: Path) -> list[dict[str, Any]]:
     except ValueError:  # bad JSON or bad UTF-8
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\"): {MOVE_AWAY}.")
+        raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\"): {advice}.")
     return data["runs"]
 
 
 @contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def writing(path: Path) -> Iterator[None]:
     """A write that fails (a full disk, a read-only folder) becomes one sentence naming the file."""
     try:
         yield
@@ -243,13 +269,13 @@ def _writing(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
+def exclusive(out: Path) -> Iterator[None]:
     """Hold out's lock file while the body runs; if another sweep holds it, refuse at once."""
     lock = filelock.FileLock(lock_path(out), timeout=0)
-    with _writing(lock_path(out)):
+    with writing(lock_path(out)):
         try:
             lock.acquire()
-        except filelock.Timeout:  # a TimeoutError, so an OSError: caught before _writing sees it
+        except filelock.Timeout:  # a TimeoutError, so an OSError: caught before writing sees it
             raise SweepError(f"{out} is being written by another sweep (it holds {lock_path(out)}): wait for "
                              f"that sweep to finish or choose another --out.") from None
     try:
@@ -279,7 +305,7 @@ class _Loaded:
         return self._clips[bucket]
 
     def model(self, cell: dict[str, Any]) -> Any:
-        key = (cell["model"], cell["device"], cell["precision"], cell["weights"], cell["runtime"])
+        key = tuple(cell[k] for k in MODEL_KEYS)
         if key != self._model_key:
             self._model, self._model_key = None, None
             gc.collect()
@@ -301,8 +327,29 @@ def _empty_cuda_cache() -> None:
         torch.cuda.empty_cache()
 
 
+def model_groups(cells: Iterable[Row]) -> list[list[Row]]:
+    """The cells split by loaded model (MODEL_KEYS), each group in its original order."""
+    groups: dict[tuple, list[Row]] = {}
+    for cell in cells:
+        groups.setdefault(tuple(cell[k] for k in MODEL_KEYS), []).append(cell)
+    return list(groups.values())
+
+
+def failed_row(grid: Grid, cell: Row, error: str, status: str = "error", host: str = "") -> Row:
+    """The row of a cell that did not run: status and error say why (host: where it failed, if known)."""
+    try:
+        family = family_of(cell["model"])
+    except ValueError:
+        family = ""
+    row = failed_result(cell["model"], family, cell["weights"], cell["device"], cell["precision"], error,
+                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
+    row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=grid.clip_source,
+               git_commit=system.git_commit(), **{HOST: host})
+    return row
+
+
 def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, Any]:
-    """One (cell, repeat) as a row; failures become rows with status and error."""
+    """One (cell, repeat) as a row, naming the host it ran on; failures become rows with status and error."""
     try:
         clips, refs = shared.clips(cell["bucket"])
         if not clips:
@@ -316,16 +363,32 @@ def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, An
         row = result.to_dict()
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
         status = "oom" if isinstance(exc, ResourceError) else "error"
-        try:
-            family = family_of(cell["model"])
-        except ValueError:
-            family = ""
-        row = failed_result(cell["model"], family, cell["weights"], cell["device"], cell["precision"],
-                            f"{type(exc).__name__}: {exc}", status=status, batch_size=cell["batch_size"],
-                            bucket=cell["bucket"]).to_dict()
+        return failed_row(shared.grid, cell, f"{type(exc).__name__}: {exc}", status, host=system.host_name())
     row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=shared.grid.clip_source,
-               git_commit=system.git_commit())
+               git_commit=system.git_commit(), **{HOST: system.host_name()})
     return row
+
+
+def load_shared(grid: Grid, cells: Sequence[Row]) -> _Loaded:
+    """What the cells will share, with the clip source read: one that cannot be read stops the sweep here."""
+    shared = _Loaded(grid)
+    if cells:
+        shared.clips(cells[0]["bucket"])
+    return shared
+
+
+def run_cells(shared: _Loaded, cells: Iterable[Row], cell_runner: CellRunner = run_cell) -> Iterator[Row]:
+    """Each cell's row, in order; the first repeat of each cell warms up and counts FLOPs."""
+    warmed: set[tuple] = set()
+    for cell in cells:
+        cell_key = row_key(cell)[:-1]
+        yield cell_runner(shared, cell, cell_key not in warmed)
+        warmed.add(cell_key)
+
+
+def run_here(grid: Grid, cells: list[Row], cell_runner: CellRunner = run_cell) -> Iterator[Row]:
+    """run_sweep's default execute: the cells one after another, in this process."""
+    yield from run_cells(load_shared(grid, cells), cells, cell_runner)
 
 
 def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -343,18 +406,19 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
     return row
 
 
-def run_sweep(grid: Grid, out: str | Path, progress: bool = True,
-              cell_runner: Callable[[Any, dict[str, Any], bool], dict[str, Any]] = run_cell,
-              command: str = "") -> pd.DataFrame:
+def run_sweep(grid: Grid, out: str | Path, progress: bool = True, cell_runner: CellRunner = run_cell,
+              command: str = "", execute: Execute = run_here) -> pd.DataFrame:
     """Run every cell not yet in out, holding out's lock throughout; returns the full table.
 
-    The table's ``attrs[NEW_ROWS]`` says how many of its rows (the last ones) this run added (all_failed).
+    execute runs the cells and yields their rows in any order (run_here: in this process); each row is
+    written as it arrives. The table's ``attrs[NEW_ROWS]`` says how many of its rows (the last ones) this
+    run added (all_failed).
     """
     out = Path(out)
-    with _writing(out.parent):
+    with writing(out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        return _run_locked(grid, out, progress, cell_runner, command)
+    with exclusive(out):
+        return _run_locked(grid, out, progress, cell_runner, command, execute)
 
 
 def _done_rows(out: Path) -> pd.DataFrame:
@@ -370,26 +434,23 @@ def _done_rows(out: Path) -> pd.DataFrame:
     return done
 
 
-def _run_locked(grid: Grid, out: Path, progress: bool,
-                cell_runner: Callable[[Any, dict[str, Any], bool], dict[str, Any]], command: str) -> pd.DataFrame:
+def _run_locked(grid: Grid, out: Path, progress: bool, cell_runner: CellRunner, command: str,
+                execute: Execute) -> pd.DataFrame:
     done = _done_rows(out)
     finished = {row_key(r) for r in done.to_dict("records")} if not done.empty else set()
     todo = [c for c in grid.cells() if row_key(c) not in finished]
     write_provenance(grid, out, command)
     if progress and (skipped := grid.skipped()):
         print("left out, can never run: " + "; ".join(skipped))
-    shared = _Loaded(grid)
-    if todo:
-        shared.clips(todo[0]["bucket"])  # a clip source that cannot be read stops the sweep with its message
     rows = done.to_dict("records") if not done.empty else []
-    warmed: set[tuple] = set()
-    for cell in _progress(todo, progress):
-        cell_key = row_key(cell)[:-1]
-        row = cell_runner(shared, cell, cell_key not in warmed)
-        warmed.add(cell_key)
+    hosts: set[str] = set()
+    for row in _progress(execute(grid, todo, cell_runner), progress, len(todo)):
         rows.append(_carry_flops(row, rows))
-        with _writing(out):
+        with writing(out):
             write_atomic(pd.DataFrame(rows), out)
+        if (host := row.get(HOST)) and host not in hosts:
+            hosts.add(host)
+            record_hosts(out, hosts)
     table = pd.DataFrame(rows) if rows else done
     table.attrs[NEW_ROWS] = len(todo)
     if progress and not table.empty:
@@ -397,11 +458,11 @@ def _run_locked(grid: Grid, out: Path, progress: bool,
     return table
 
 
-def _progress(items: list, enabled: bool) -> Iterable:
+def _progress(items: Iterable, enabled: bool, total: int) -> Iterable:
     if not enabled:
         return items
     from tqdm import tqdm
-    return tqdm(items, desc="sweep", unit="run")
+    return tqdm(items, desc="sweep", unit="run", total=total)
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -103,21 +103,22 @@ def read(data: bytes | str | os.PathLike, name: str | None = None) -> pd.DataFra
 
     Bounded: a file over MAX_FILE_BYTES is refused before it is parsed, a parquet file over MAX_ROWS or
     MAX_DECODED_BYTES from its metadata; only READ_COLUMNS are read, and validate() checks every value.
+    name (default: the file's name) is what messages and the source_file column call it.
     """
-    name = name or str(data)
+    name = name or ("sweep data" if isinstance(data, bytes) else Path(data).name)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise SweepFileError(f"{name}: not a sweep file; use the .parquet or .csv that `asr-profile sweep` wrote.")
     try:
         _check_bytes(len(data) if isinstance(data, bytes) else os.path.getsize(data), name)
         df = _read_parquet(data, name) if suffix == ".parquet" else _read_csv(data)
+        _check_rows(len(df), name)
+        return validate(df, name)
     except SweepFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow, pandas and the file system raise many kinds
         raise SweepFileError(f"{name}: could not be read as {suffix[1:]} ({type(exc).__name__}); "
                              f"check that it is a sweep file.") from None
-    _check_rows(len(df), name)
-    return validate(df, name)
 
 
 def _check_bytes(size: int, name: str) -> None:
@@ -233,7 +234,7 @@ def validate(df: pd.DataFrame, name: str) -> pd.DataFrame:
         df[col] = df[col].astype("string").fillna("").str.slice(0, MAX_TEXT_CHARS).astype(str)
     for col in NUMBER_COLUMNS:
         df[col] = _checked_numbers(df[col], col, name)
-    df[SOURCE_FILE] = Path(name).name
+    df[SOURCE_FILE] = name
     return df
 
 
@@ -246,7 +247,8 @@ def _checked_numbers(values: pd.Series, col: str, name: str) -> pd.Series:
         _refuse_first(~(np.isfinite(x) & (x >= low) & (x == np.floor(x))), values, name,
                       f"{col} must be a whole number ≥ {low}")
         return numbers.astype(int)
-    _refuse_first(x.notna() & ~(np.isfinite(x) & (x >= 0)), values, name, f"{col} must be a finite number ≥ 0 or empty")
+    _refuse_first(x.notna() & ~(np.isfinite(x) & (x >= 0)), values, name,
+                  f"{col} must be a finite number ≥ 0 or empty")
     return numbers
 
 
@@ -394,3 +396,84 @@ def remove_stale_temps(path: str | os.PathLike) -> None:
     for stale in [p for p in Path(path).parent.iterdir() if p.name.startswith(prefix)]:
         with contextlib.suppress(OSError):
             stale.unlink()
+
+
+# --- merging sweeps from several machines --------------------------------------------------------------
+
+HOST = "host"  # the machine that ran a row (sweep.run_cell); sweeps from before it was recorded have none
+MERGE_KEYS = [*ROW_KEYS, HOST]  # a machine measures a row once; two machines may each measure it
+KIND_WORDS = {"number": "numbers", "text": "text", "other": "lists or other values"}
+
+
+def merge_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Sweep tables from several machines (name -> rows as read_rows gives them) as one table.
+
+    Refused with SweepFileError naming the files: a table without the ROW_KEYS columns, a column holding
+    numbers in one table and text in another, and a row key that one host recorded twice (rows without a
+    host count as one unknown host). The same row key from different hosts is kept.
+    """
+    for name, df in tables.items():
+        if missing := [k for k in ROW_KEYS if k not in df.columns]:
+            raise SweepFileError(f"{name} is not a sweep table (no {', '.join(missing)} column): merge only files "
+                                 f"that `asr-profile sweep` wrote.")
+    _check_kinds(tables)
+    _refuse_duplicates(tables)
+    frames = [df.assign(**{HOST: _host_column(df)}) for df in tables.values() if not df.empty]
+    if not frames:
+        return pd.DataFrame(columns=[*COLUMNS, HOST])
+    return _transcripts_of_one_kind(pd.concat(frames, ignore_index=True))
+
+
+def _kind(values: pd.Series) -> str | None:
+    """'number', 'text' or 'other'; None for a column with no values, which fits any kind."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    if pd.api.types.is_numeric_dtype(present):
+        return "number"
+    return "text" if all(isinstance(v, str) for v in present) else "other"
+
+
+def _check_kinds(tables: dict[str, pd.DataFrame]) -> None:
+    first: dict[str, tuple[str, str]] = {}  # column -> (its kind, the first table that has values in it)
+    for name, df in tables.items():
+        for col in df.columns:
+            if col in TRANSCRIPT_COLUMNS or (kind := _kind(df[col])) is None:
+                continue
+            seen, where = first.setdefault(col, (kind, name))
+            if seen != kind:
+                raise SweepFileError(f"Column {col} holds {KIND_WORDS[kind]} in {name} but {KIND_WORDS[seen]} in "
+                                     f"{where}: merge only files that `asr-profile sweep` wrote.")
+
+
+def _transcripts_of_one_kind(df: pd.DataFrame) -> pd.DataFrame:
+    """Transcript lists (from parquet) beside their text (from CSV) all become text, so one file can hold them."""
+    for col in (c for c in TRANSCRIPT_COLUMNS if c in df.columns):
+        if _kind(df[col]) == "other" and df[col].map(lambda v: isinstance(v, str)).any():
+            df[col] = df[col].map(lambda v: v if isinstance(v, (str, float)) or v is None else str(list(v)))
+    return df
+
+
+def _host_column(df: pd.DataFrame) -> pd.Series:
+    return df[HOST].fillna("").astype(str) if HOST in df.columns else pd.Series("", index=df.index)
+
+
+def _identity(df: pd.DataFrame) -> pd.DataFrame:
+    """MERGE_KEYS as text, whole numbers written one way (1 and 1.0 are one batch size)."""
+    out = {k: (pd.to_numeric(df[k], errors="coerce").map("{:g}".format) if k in COUNT_MINIMUM
+               else df[k].astype(str)) for k in ROW_KEYS}
+    return pd.DataFrame({**out, HOST: _host_column(df)}, index=df.index)
+
+
+def _refuse_duplicates(tables: dict[str, pd.DataFrame]) -> None:
+    ids = pd.concat([_identity(df).assign(file=name) for name, df in tables.items()], ignore_index=True)
+    twice = ids[ids.duplicated(MERGE_KEYS, keep=False)]
+    if twice.empty:
+        return
+    first = twice.iloc[0]
+    files = list(dict.fromkeys(twice.loc[(twice[MERGE_KEYS] == first[MERGE_KEYS]).all(axis=1), "file"]))
+    key = ", ".join(f"{k}={first[k]}" for k in ROW_KEYS)
+    where = f"twice in {files[0]}" if len(files) == 1 else f"in {', '.join(files[:-1])} and {files[-1]}"
+    host = f"host {first[HOST]}" if first[HOST] else "no recorded host"
+    raise SweepFileError(f"Row {key} from {host} is {where}: one machine measured it twice, so keep it in one "
+                         f"file only and merge again.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import platform
+import socket
 import subprocess
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+@functools.cache
+def host_name() -> str:
+    """This machine's name, recorded in every sweep row so sweeps from several machines can be told apart."""
+    return socket.gethostname()
 
 
 def now_iso() -> str:

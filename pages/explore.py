@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
                  "    --models openai/whisper-tiny --weights synthetic --devices cpu \\\n"
                  "    --out precomputed/my-sweep.parquet")
-NO_DATA = ("No sweep results yet: the precomputed folder (precomputed/ in the repository, or $ASR_PRECOMPUTED_DIR) "
-           "has no .parquet files and nothing was uploaded. Run a sweep, then reload this page:")
+NO_DATA = ("No sweep results yet: neither the precomputed folder (`precomputed/` in the repository, or "
+           "`$ASR_PRECOMPUTED_DIR`) nor an uploaded file holds any rows. Run a sweep, then reload this page:")
 NO_WER = ("No WER to show: the selected runs used synthetic weights (random values: timing only) "
           "or had no reference. Select pretrained runs to compare accuracy.")
 SELECT_PX = 160

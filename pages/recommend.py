@@ -11,8 +11,8 @@ state.through_navigation()
 ROOT = Path(__file__).resolve().parents[1]
 ANY = "any"
 OBJECTIVES = {"wer": "lowest WER", "latency": "lowest latency", "energy": "least energy"}
-NO_DATA = ("Nothing to recommend from: the precomputed folder (precomputed/ in the repository, or "
-           "$ASR_PRECOMPUTED_DIR) has no sweep files and none were uploaded on the Explore page.")
+NO_DATA = ("Nothing to recommend from: neither the precomputed folder (`precomputed/` in the repository, or "
+           "`$ASR_PRECOMPUTED_DIR`) nor a file uploaded on the Explore page holds any rows.")
 
 st.title("Recommend a configuration")
 data, read_errors, _ = state.sweep_data(ROOT)

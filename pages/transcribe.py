@@ -42,8 +42,9 @@ def uploaded_clip():
     f = st.file_uploader("Audio file", type=list(inputs.UPLOAD_TYPES), key="upload")
     if f is None:
         return None
+    audio = state.decode(f.getvalue(), f.name)  # first: a file that does not decode gets no player
     st.audio(f.getvalue(), format=f.type or "audio/wav")
-    return state.decode(f.getvalue(), f.name), "", f.name
+    return audio, "", f.name
 
 
 def microphone_clip():
@@ -70,7 +71,8 @@ def folder_clip():
 
 
 def show_result(r) -> None:
-    st.markdown(f"**{inputs.model_label(r.model)}**")
+    name = inputs.model_label(r.model)
+    st.markdown(f"**{present.plain(name)}**")
     st.caption(live.run_config(r))
     if r.status == "cancelled":
         st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
@@ -79,104 +81,42 @@ def show_result(r) -> None:
     elif r.status != "ok":
         st.error(r.error)
         return
+    st.markdown(present.plain(present.summary(r, name)))
+    if warning := present.load_warning(r.cpu_others_before_pct, r.cpu_others_during_pct):
+        st.warning(warning)
     if r.weights == "synthetic":
         st.info(live.SYNTHETIC_NOTE)
     elif r.references:
         st.markdown(present.diff_html(word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
         st.caption(DIFF_LEGEND)
     else:
-        st.markdown(f"> {r.hypotheses[0] or '(no words recognised)'}")
+        st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
         st.caption("No reference text: no WER.")
     with st.container(horizontal=True):
         for fig in live.result_figures(r):
             st.metric(fig.label, fig.value, help=fig.help or None, width="content")
-    st.caption(" ".join(filter(None, [present.hardware([r.cpu_name], [r.gpu_name]),
+    st.caption(" ".join(filter(None, [live.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
                                       present.explain_sources([r.energy_source]), r.notes])))
 
 
-st.title("Transcribe")
-
-# --- 1. the clip -----------------------------------------------------------------------------------
-st.subheader("1 · Choose a clip")
-try:
-    has_cache = bool(state.cached_clips(str(default_cache_dir(ROOT))))
-except ClipSourceError:
-    has_cache = True  # the cache source then says what is wrong with it
-sources = [CACHE, UPLOAD, MIC, FOLDER]
-default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
-source = st.radio("Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
-clip = None
-try:
-    clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
-except (AudioError, ClipSourceError) as exc:
-    st.error(inputs.public_message(str(exc), ROOT))  # decoding errors name the file by its server path
-reference = ""
-if clip is not None:
-    audio, ref, clip_label = clip
-    reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
-                             key=f"ref-{clip_label}", height=80)
-    st.caption(f"{duration_s(audio):.1f} s of audio")
-    if inputs.nearly_silent(audio):
-        st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
-                   "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
-
-# --- 2. models and settings ---------------------------------------------------------------------------
-st.subheader("2 · Models and settings")
-options = inputs.model_options(ROOT)
-local = inputs.local_model_folders(ROOT)
-left, right = st.columns([2, 1])
-chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
-                          format_func=inputs.model_label, key="models")
-other = right.text_input("Another model (hub id or local folder)", key="other_model")
-models = inputs.chosen_models(chosen, other)
-
-c1, c2, c3 = st.columns(3)
-devices = live.device_problems()
-device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
-                  captions=[why or "available" for why in devices.values()], key="device")
-runtimes = live.runtime_problems(models)
-runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime", help="How the model is run; the same weights in each.",
-                   captions=[why or live.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
-precisions = live.precision_problems(device, runtime)
-precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
-                     key="precision")
-c4, c5 = st.columns([1, 2])
-batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
-                                  help="The clip is repeated to fill the batch.")
-c4.caption("The clip repeated to fill one batch.")
-weights = c5.radio("Weights", WEIGHTS, key="weights",
-                   index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
-                   captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
-for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
-    st.warning(warning)
-problems = live.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
-
-# --- 3. run ---------------------------------------------------------------------------------------------
-run = st.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
-if problems:
-    st.caption("Cannot run yet: " + "; ".join(problems) + ".")
-status_slot, power_slot = st.container(), st.empty()
-if run:
-    live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
-    st.button("Stop", icon=":material/stop:", key="stop",
-              help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
-    requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
+def run_live(requests, audio, reference, clip_label, status_slot, power_slot) -> None:
+    """Run the requests, the status line and the power chart following along; keep what finished."""
     finished: list = []
+    compiles = requests[0].runtime == COMPILED
     try:
-        with status_slot.status(f"Running {len(requests)} model(s)…", expanded=True) as status, \
+        with status_slot.status(f"Running {len(requests)} model(s)…", expanded=False) as status, \
                 closing(live.run_models(requests, audio, reference, state.model, finished=finished)) as events:
             for event in events:
                 name = inputs.model_label(event.request.model_id)
                 if event.kind == "waiting":
-                    status.update(label=f"Waiting for {event.waiting_for} to finish on {device}…")
+                    status.update(label=f"Waiting for {event.waiting_for} to finish on {event.request.device}…")
                 elif event.kind == "loading":
-                    status.update(label=f"Loading {name} ({weights} weights, {device} {precision}, {runtime})…")
+                    status.update(label=f"Loading {name}…")
                 elif event.kind == "power":
-                    compiling = (" (compiling first: the first run at a batch size takes longer)"
-                                 if runtime == COMPILED else "")
                     waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
-                    status.update(label=f"Transcribing with {name}…{compiling}{waiting}")
-                    power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources)))
+                    status.update(label=live.progress_text(event.progress, name, compiles) + waiting)
+                    power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources),
+                                                               event.spans))
                 else:
                     st.write(f"{name}: " + live.outcome_text(event.result))
             failed = any(r.status not in ("ok", "cancelled") for r in finished)
@@ -185,11 +125,92 @@ if run:
     finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
         state.add_runs(clip_label, finished)
 
-last = [r for _, r in state.last_runs()]
+
+st.title("Transcribe")
+settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
+
+# --- 1. the clip -----------------------------------------------------------------------------------
+with settings:
+    st.subheader("1 · Choose a clip")
+    try:
+        has_cache = bool(state.cached_clips(str(default_cache_dir(ROOT))))
+    except ClipSourceError:
+        has_cache = True  # the cache source then says what is wrong with it
+    sources = [CACHE, UPLOAD, MIC, FOLDER]
+    default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
+    source = st.radio("Clip source", sources, index=default, horizontal=True, key="source",
+                      label_visibility="collapsed")
+    clip = None
+    try:
+        clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
+    except (AudioError, ClipSourceError) as exc:
+        st.error(inputs.public_message(str(exc), ROOT))  # decoding errors name the file by its server path
+    reference, clip_label, seconds = "", None, 0.0
+    if clip is not None:
+        audio, ref, clip_label = clip
+        seconds = duration_s(audio)
+        reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
+                                 key=f"ref-{clip_label}", height=80)
+        st.caption(f"{seconds:.1f} s of audio")
+        if inputs.nearly_silent(audio):
+            st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
+                       "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
+
+# --- 2. models and settings ---------------------------------------------------------------------------
+    st.subheader("2 · Models and settings")
+    options = inputs.model_options(ROOT)
+    local = inputs.local_model_folders(ROOT)
+    left, right = st.columns([2, 1])
+    chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
+                              format_func=inputs.model_label, key="models")
+    other = right.text_input("Another model (hub id or local folder)", key="other_model")
+    models = inputs.chosen_models(chosen, other)
+    if clip is not None and (note := live.short_clip_note(models, seconds)):
+        st.info(note)
+
+    c1, c2, c3 = st.columns(3)
+    devices = live.device_problems()
+    device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
+                      captions=[why or "available" for why in devices.values()], key="device")
+    runtimes = live.runtime_problems(models)
+    runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime", help="How the model is run; the same weights in each.",
+                       captions=[why or live.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
+    precisions = live.precision_problems(device, runtime)
+    precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
+                         key="precision")
+    c4, c5 = st.columns([1, 2])
+    batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
+                                      help="The clip is repeated to fill one batch of this size.")
+    c4.caption("The clip repeated to fill one batch.")
+    weights = c5.radio("Weights", WEIGHTS, key="weights",
+                       index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
+                       captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
+    for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
+        st.warning(warning)
+problems = live.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
+
+# --- 3. run: the buttons, the status line and the power chart together, in view while it runs --------------
+with live_run:
+    st.subheader("3 · Run")
+    buttons = st.container(horizontal=True)
+    run = buttons.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
+    if problems:
+        st.caption("Cannot run yet: " + "; ".join(problems) + ".")
+    status_slot, power_slot = st.container(), st.empty()
+    if run:
+        live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
+        buttons.button("Stop", icon=":material/stop:", key="stop",
+                       help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
+        requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
+        run_live(requests, audio, reference, clip_label, status_slot, power_slot)
+
+# results belong to the clip they were run on: a newly chosen clip starts without them
+pairs = state.last_runs()
+last = [r for label, r in pairs if label == clip_label]
 if last:
     traces, meter_sources = live.traces_of(last)
     if traces:
-        power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources)))
+        power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources), live.spans_of(last)))
     st.subheader("Results")
     for col, r in zip(st.columns(len(last), border=True), last):
         with col:
@@ -197,6 +218,9 @@ if last:
     stages = live.run_stages(last)
     if not stages.empty:
         st.altair_chart(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
+elif pairs:
+    live_run.caption(f"The last run was on another clip ({present.plain(pairs[0][0])}): its results are in "
+                     f"the table below.")
 
 # --- the session's runs ---------------------------------------------------------------------------------
 if state.runs():

@@ -1,15 +1,19 @@
 """Every page through streamlit.testing.v1.AppTest: it renders, runs, filters and recommends."""
 from __future__ import annotations
 
+import ast
+import html
 import io
 import json
 import math
+import re
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 import soundfile as sf
 import torch
+from markdown_it import MarkdownIt
 
 from asr_app import live, state
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -41,6 +45,11 @@ def _open(page: str):
 
 def _clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def _specs(at) -> list[dict]:
+    """The Vega-Lite spec of every Altair chart on the page."""
+    return [json.loads(el.proto.spec) for el in at.get("vega_lite_chart")]
 
 
 def _charts(at) -> list[tuple[str, pd.DataFrame]]:
@@ -109,10 +118,21 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     assert math.isnan(r.wer) and r.audio_s == pytest.approx(1.5)
     assert any(live.SYNTHETIC_NOTE in i.value for i in at.info)
     labels = [m.label for m in at.metric]
-    assert "WER" in labels and any(label.startswith("Energy (") for label in labels)
+    assert "WER" in labels and "Latency per clip" in labels and any(label.startswith("Energy per clip (") for label in labels)
+    summary = next(m.value for m in at.markdown if "transcribed 1.5 s of speech" in m.value)
+    assert "timing only" in summary and "wrong" not in summary  # synthetic weights: no error count claimed
+    power = next(spec for spec in _specs(at) if spec.get("title") == "Power during the run")
+    shaded = [layer for layer in power.get("layer", []) if layer["mark"]["type"] == "text"]
+    assert shaded, "the warm-up is shaded and labelled"
     titles = [t for t, _ in _charts(at)]
     assert "Power during the run" in titles and any(t.startswith("Where the time goes") for t in titles)
     assert at.dataframe and at.download_button
+    # another clip: the first clip's results are not shown under it, only in the session's table
+    at.file_uploader(key="upload").set_value(("other.wav", _wav(2.5), "audio/wav")).run()
+    _clean(at)
+    assert not [m for m in at.metric] and not any(s.value == "Results" for s in at.subheader)
+    assert any("The last run was on another clip (tone.wav)" in c.value for c in at.caption)
+    assert len(at.dataframe) == 1
 
 
 def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
@@ -157,6 +177,18 @@ def test_transcribe_undecodable_upload_is_an_error_message(env):
     _clean(at)
     assert any("Could not decode" in e.value for e in at.error)
     assert _button(at, RUN).disabled
+    assert not at.get("audio")  # no player for audio that did not decode
+
+
+def test_transcribe_a_very_short_clip_on_whisper_gets_a_padding_note(env):
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("short.wav", _wav(0.5), "audio/wav")).run()
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"]).run()
+    _clean(at)
+    assert any("pads every clip to 30 s" in i.value for i in at.info)
+    at.multiselect(key="models").set_value(["facebook/wav2vec2-base-960h"]).run()
+    assert not any("pads every clip" in i.value for i in at.info)
 
 
 FOLDER_REFUSED = ("That folder is not one this app may read: choose one of the listed folders, or ask the operator "
@@ -293,6 +325,134 @@ def test_explore_uploaded_csv_is_charted_and_a_bad_file_is_reported(env, monkeyp
     assert any("junk.parquet" in e.value for e in at.error)
     assert _charts(at)
     assert any("mine.csv" in c.value for c in at.caption)
+
+
+# --- Uploads: bounded, checked, shown as text ---------------------------------------------------------
+
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+INJECTED = "![x](http://example.invalid/x.png)"  # an image the browser would fetch if it were drawn
+
+
+def _html(markdown: str) -> str:
+    """What a Markdown renderer draws from a message: images and links show up as tags."""
+    return MARKDOWN.render(markdown)
+
+
+def _shown(markdown: str) -> str:
+    """The text a reader sees."""
+    return html.unescape(re.sub(r"<[^>]+>", "", _html(markdown))).strip()
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf)
+    return buf.getvalue()
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def _upload(at, *files: tuple[str, bytes]):
+    at.file_uploader(key="sweep_uploads").set_value([(n, d, "application/octet-stream") for n, d in files]).run()
+    _clean(at)
+    return at
+
+
+def _with(column: str, row: int, value: float) -> pd.DataFrame:
+    df = fake_sweep().astype({column: float})
+    df.loc[row, column] = value
+    return df
+
+
+def test_explore_refuses_bad_uploads_in_one_sentence_and_keeps_earlier_data(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    at = _upload(_open("explore"), ("mine.csv", _csv(fake_sweep())))
+    assert _charts(at) and not at.error
+    _upload(at, ("inf.csv", _csv(_with("batch_size", 0, math.inf))), ("wer.parquet", _parquet(_with("wer", 2, -1.0))),
+            ("latency.csv", _csv(_with("latency_per_utt_s", 1, -math.inf))), ("big.csv", b"x" * 26 * 2**20),
+            ("junk.parquet", b"junk"))
+    assert [_shown(e.value) for e in at.error] == [
+        "inf.csv: batch_size must be a whole number ≥ 1, but row 1 has inf; fix that row or run the sweep again.",
+        "wer.parquet: wer must be a finite number ≥ 0 or empty, but row 3 has -1.0; fix that row or run the sweep "
+        "again.",
+        "latency.csv: latency_per_utt_s must be a finite number ≥ 0 or empty, but row 2 has -inf; fix that row or "
+        "run the sweep again.",
+        "big.csv: 26.0 MiB is over the 25 MiB limit for a sweep file; split the sweep into smaller files.",
+        "junk.parquet: could not be read as parquet (ArrowInvalid); check that it is a sweep file."]
+    assert list(at.session_state[state.UPLOADS_KEY]) == ["mine.csv"]
+    assert _charts(at) and any(_shown(c.value).startswith("129 rows from mine.csv.") for c in at.caption)
+
+
+def test_explore_keeps_at_most_eight_uploads_and_forgets_them(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    small = _csv(fake_sweep().head(3))
+    at = _upload(_open("explore"), *[(f"s{i}.csv", small) for i in range(state.MAX_UPLOADS + 1)])
+    assert list(at.session_state[state.UPLOADS_KEY]) == [f"s{i}.csv" for i in range(8)]
+    assert [_shown(e.value) for e in at.error] == [
+        "s8.csv: not added, because this session already holds 8 uploaded sweep files; press “Forget uploaded "
+        "files” first."]
+    _button(at, state.FORGET).click().run()
+    _clean(at)
+    assert at.session_state[state.UPLOADS_KEY] == {}  # and the files still in the uploader are not read again
+    assert any(i.value.startswith("No sweep results yet") for i in at.info)
+
+
+def test_explore_caps_the_rows_a_session_uploads_and_shares_them_with_no_other(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(state, "MAX_UPLOADED_ROWS", 200)
+    at = _upload(_open("explore"), ("a.csv", _csv(fake_sweep())), ("b.csv", _csv(fake_sweep())))
+    assert list(at.session_state[state.UPLOADS_KEY]) == ["a.csv"]
+    assert [_shown(e.value) for e in at.error] == [
+        "b.csv: not added, because this session's uploads would then hold 258 rows, over the 200-row limit; press "
+        "“Forget uploaded files” first."]
+    other = _open("explore")  # another browser session
+    assert any(i.value.startswith("No sweep results yet") for i in other.info) and not _charts(other)
+
+
+def test_explore_and_recommend_show_markdown_from_files_as_text(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    model = f"**{INJECTED}**"
+    sweep = fake_sweep().replace({"model": {"openai/whisper-tiny": model}}).assign(clip_source=f"[a]({INJECTED})")
+    name = f"{INJECTED}.parquet"
+    at = _upload(_open("explore"), (name, _parquet(sweep)), (f"{INJECTED}.csv", b"model\n<img src=x>\n"))
+    messages = [m.value for m in (*at.caption, *at.error)]
+    assert messages and not [m for m in messages if "<img" in _html(m) or "<a " in _html(m) or "<strong>" in _html(m)]
+    shown = [_shown(m) for m in messages]
+    assert f"Uploaded this session: {name}" in shown
+    assert any(s.startswith(f"129 rows from {name}. Clips come from: [a]({INJECTED})") for s in shown)
+    assert any(s.startswith(f"{INJECTED}.csv: missing column(s) device") for s in shown)
+    at.switch_page("pages/recommend.py").run()
+    _clean(at)
+    pick = at.success[0].value
+    assert _shown(pick).startswith(f"Pick: {model} (transformers, pretrained weights")
+    assert "<img" not in _html(pick) and _html(pick).count("<strong>") == 1  # only the page's own "Pick:"
+
+
+def test_session_runs_keep_the_last_fifty():
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        from asr_app import state
+        from asr_core.results import Result
+        for i in range(state.MAX_RUNS + 10):
+            state.add_runs(f"clip {i}", [Result("m", "whisper", "synthetic", "cpu", "fp32")])
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT_S).run()
+    _clean(at)
+    labels = [clip for clip, _ in at.session_state[state.RUNS_KEY]]
+    assert labels == [f"clip {i}" for i in range(10, 60)]
+    assert [clip for clip, _ in at.session_state[state.LAST_KEY]] == ["clip 59"]
+
+
+def test_upload_reading_is_not_cached_and_every_cache_is_bounded():
+    tree = ast.parse((ROOT / "asr_app" / "state.py").read_text())
+    functions = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
+    cached = {f.name: {k.arg for d in f.decorator_list if isinstance(d, ast.Call) for k in d.keywords}
+              for f in functions if any("cache_" in ast.unparse(d) for d in f.decorator_list)}
+    assert len(cached) == 9 and all(keywords & {"max_entries", "ttl"} for keywords in cached.values()), cached
+    readers = {f.name for f in functions if "sweep_table.read(" in ast.unparse(f)}
+    assert readers == {"_take_upload"} and not readers & set(cached)
 
 
 # --- Recommend -------------------------------------------------------------------------------------

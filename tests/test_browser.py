@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -32,6 +33,13 @@ STARTUP_S = 90
 RENDER_S = 90
 RUN_S = 240
 VIEWPORT = {"width": 1400, "height": 1000}
+LAPTOP = {"width": 1280, "height": 720}  # a classroom projector: what the audience sees without scrolling
+LONG_BATCH = "16"  # the clip repeated 16 times: a synthetic run that lasts a few seconds on a small CPU
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+STATUS = '[data-testid="stStatusWidget"]'
+CHART = '[data-testid="stVegaLiteChart"]'
+RUNNING = '[data-testid="stExpander"] [data-testid="stExpanderIconSpinner"]'
+
 PAGES = {"home": ("", "What does speech recognition cost?"), "transcribe": ("transcribe", "Transcribe"),
          "explore": ("explore", "Explore the sweep"), "recommend": ("recommend", "Recommend a configuration")}
 FULL_HEIGHT_JS = """() => Math.max(document.body.scrollHeight,
@@ -185,3 +193,104 @@ def test_transcribe_run_shows_a_result(server, page):
     if TINY_EN.is_dir():
         assert page.locator(".word-diff").count() == 1
     _screenshot(page, "transcribe-run")
+
+
+# --- a live run as the audience sees it (1280×720) -----------------------------------------------------
+
+@pytest.fixture
+def laptop(browser):
+    """A 1280×720 page that records every URL it requests."""
+    context = browser.new_context(viewport=LAPTOP)
+    pg = context.new_page()
+    pg.requested = []
+    pg.on("request", lambda request: pg.requested.append(request.url))
+    yield pg
+    context.close()
+
+
+def _synthetic_long_run(pg, url: str) -> None:
+    """The Transcribe page with synthetic weights and a batch that makes the run last a few seconds."""
+    if not SPEECH.is_dir():
+        pytest.skip("../shared/speech is not present")
+    _open(pg, url, "home")  # a deep link on a fresh server lands on Home first
+    _open(pg, url, "transcribe")
+    pg.get_by_text("synthetic", exact=True).click()
+    _settle(pg)
+    pg.locator('[data-testid="stButtonGroup"]').get_by_text(LONG_BATCH, exact=True).click()
+    _settle(pg)
+
+
+def _run_button(pg):
+    return pg.get_by_role("button", name="Run", exact=True)
+
+
+def _stop_button(pg):
+    """The page's Stop (not the one in Streamlit's own toolbar)."""
+    return pg.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True)
+
+
+def _in_viewport(pg, locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= LAPTOP["height"]
+
+
+def test_the_power_chart_is_in_view_while_a_run_goes(server, laptop):
+    pg = laptop
+    _synthetic_long_run(pg, server)
+    _run_button(pg).click()
+    _stop_button(pg).wait_for(timeout=RUN_S * 1000)
+    chart = pg.locator(CHART).first
+    chart.wait_for(timeout=RUN_S * 1000)
+    assert _stop_button(pg).count() == 1, "the run ended before the chart could be checked"
+    assert _in_viewport(pg, chart), chart.bounding_box()
+    pg.get_by_text("measuring batch 1 of 1", exact=False).first.wait_for(timeout=RUN_S * 1000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "transcribe-live.png"))
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert pg.get_by_text("warm-up (not measured)").count() >= 0  # drawn inside the chart's canvas
+    assert pg.locator('[data-testid="stSidebar"]').get_by_text("1 run(s) this session").count() == 1
+    pg.screenshot(path=str(ARTIFACTS / "transcribe-live-done.png"))
+
+
+def test_stop_ends_a_run_and_the_next_run_does_not_wait(server, laptop):
+    pg = laptop
+    _synthetic_long_run(pg, server)
+    _run_button(pg).click()
+    pg.get_by_text("measuring batch", exact=False).first.wait_for(timeout=RUN_S * 1000)
+    _stop_button(pg).click()
+    pg.get_by_text("Stopped", exact=False).first.wait_for(timeout=RUN_S * 1000)
+    _settle(pg)
+    assert _stop_button(pg).count() == 0
+    _run_button(pg).click()
+    pg.get_by_text("measuring batch", exact=False).first.wait_for(timeout=RUN_S * 1000)
+    assert pg.get_by_text("Waiting for", exact=False).count() == 0  # the stopped run let go of the device
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert pg.locator('[data-testid="stMetric"]').count() >= 8  # the second run finished
+
+
+def test_a_double_click_on_run_leaves_one_finished_result_set(server, laptop):
+    pg = laptop
+    _synthetic_long_run(pg, server)
+    _run_button(pg).dblclick()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert pg.get_by_role("heading", name="Results").count() == 1
+    assert pg.get_by_text("Latency per clip").count() == 1  # one model, one result column
+    assert pg.locator(RUNNING).count() == 0  # no spinner left behind
+    assert pg.get_by_text("Finished", exact=True).count() == 1
+
+
+def test_no_request_leaves_the_machine_on_the_transcribe_page(server, laptop):
+    pg = laptop
+    _synthetic_long_run(pg, server)
+    _run_button(pg).click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    outside = sorted({u for u in pg.requested if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(u).hostname not in LOCAL_HOSTS})
+    assert outside == []

@@ -28,12 +28,14 @@ def test_power_frame_labels_model_meter_and_source():
     traces = {"openai/whisper-tiny": [PowerSample(0.05, "cpu", 40.0), PowerSample(0.05, "gpu", 120.0),
                                       PowerSample(0.10, "cpu", 42.0)]}
     frame = charts.power_frame(traces, {"openai/whisper-tiny": {"cpu": "estimate", "gpu": "nvml_counter"}})
-    assert frame["series"].tolist() == ["whisper-tiny · CPU (estimate)", "whisper-tiny · GPU (NVML)",
-                                        "whisper-tiny · CPU (estimate)"]
+    assert frame["series"].tolist() == ["openai/whisper-tiny · CPU (estimate)", "openai/whisper-tiny · GPU (NVML)",
+                                        "openai/whisper-tiny · CPU (estimate)"]
     assert frame["watts"].tolist() == [40.0, 120.0, 42.0]
     assert charts.power_frame({}).empty
     unlabeled = charts.power_frame({"m": [PowerSample(0.0, "cpu", 1.0)]})
     assert unlabeled["series"].tolist() == ["m · CPU"]
+    local = charts.power_frame({"../shared/models/whisper-tiny.en": [PowerSample(0.0, "cpu", 1.0)]})
+    assert local["series"].tolist() == ["whisper-tiny.en (local) · CPU"]  # a folder by its name, never its path
 
 
 def test_power_chart_is_a_line_over_time():
@@ -42,6 +44,22 @@ def test_power_chart_is_a_line_over_time():
     assert spec["mark"]["type"] == "line"
     assert spec["encoding"]["x"]["field"] == "t_s" and spec["encoding"]["y"]["field"] == "watts"
     assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
+
+
+def test_power_chart_shades_the_warm_up_and_what_follows_the_run():
+    frame = charts.power_frame({"m": [PowerSample(t / 10, "cpu", 40 + t) for t in range(30)]})
+    running = charts.unmeasured_frame(frame, {"m": (1.2, float("nan"))})  # still measuring: no end yet
+    assert running.to_dict("records") == [{"start_s": 0.0, "end_s": 1.2, "label": charts.WARM_UP_LABEL}]
+    done = charts.unmeasured_frame(frame, {"m": (1.2, 2.5)})
+    assert done["label"].tolist() == ["warm-up (not measured)", "after the run (not measured)"]
+    assert done["end_s"].tolist() == pytest.approx([1.2, 2.9])
+    assert charts.unmeasured_frame(frame, {"m": (float("nan"), float("nan"))}).empty  # not measuring yet
+    spec = _spec(charts.power_chart(frame, {"m": (1.2, 2.5)}))
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["rect", "text", "line"]
+    assert spec["layer"][0]["encoding"]["x2"]["field"] == "end_s"
+    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
+    assert "layer" not in _spec(charts.power_chart(frame))  # without a span: the lines alone
 
 
 def test_height_grows_with_the_legend(agg):

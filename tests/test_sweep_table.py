@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from asr_app import explore
@@ -17,6 +19,131 @@ from fakes import fake_sweep
 @pytest.fixture(scope="module")
 def sweep() -> pd.DataFrame:
     return sweep_table.validate(fake_sweep(), "fake.parquet")
+
+
+# --- bounded, checked reading (what the app accepts from anyone) -------------------------------------
+
+MIB = 2**20
+
+
+def _parquet(table: pd.DataFrame | pa.Table) -> bytes:
+    buf = io.BytesIO()
+    if isinstance(table, pa.Table):
+        pq.write_table(table, buf, compression="zstd")
+    else:
+        table.to_parquet(buf)
+    return buf.getvalue()
+
+
+def _same_text(n_rows: int, text: str) -> pa.DictionaryArray:
+    """One string in every row, stored once: a few bytes on disk however long the string is."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n_rows, dtype=np.int32)), pa.array([text]))
+
+
+def _refusal(data: bytes, name: str) -> str:
+    with pytest.raises(sweep_table.SweepFileError) as caught:
+        sweep_table.read(data, name)
+    return str(caught.value)
+
+
+def test_valid_files_read_the_same_as_the_table_that_was_written():
+    raw = fake_sweep()
+    expected = sweep_table.validate(raw, "s.parquet")
+    for data, name in ((_parquet(raw), "s.parquet"), (raw.to_csv(index=False).encode(), "s.csv")):
+        got = sweep_table.read(data, name)
+        assert len(got) == len(raw) == 129
+        for col in sweep_table.NUMBER_COLUMNS:
+            want = expected[col].to_numpy(dtype=float)
+            assert got[col].to_numpy(dtype=float) == pytest.approx(want, nan_ok=True), col
+        for col in (*sweep_table.TEXT_COLUMNS, "git_commit"):
+            assert got[col].tolist() == expected[col].tolist(), col
+        assert got["batch_size"].dtype.kind == "i" and got["wer"].isna().sum() == expected["wer"].isna().sum() > 0
+
+
+def test_a_file_over_the_byte_limit_is_refused_before_it_is_parsed(tmp_path):
+    junk = b"x" * (26 * MIB)  # junk: parsed, it would be "could not be read"
+    assert _refusal(junk, "big.csv") == ("big.csv: 26.0 MiB is over the 25 MiB limit for a sweep file; split the "
+                                         "sweep into smaller files.")
+    (tmp_path / "big.parquet").write_bytes(junk)
+    fake_sweep().to_parquet(tmp_path / "good.parquet")
+    df, errors = sweep_table.load_folder(tmp_path)
+    assert errors == ["big.parquet: 26.0 MiB is over the 25 MiB limit for a sweep file; split the sweep into "
+                      "smaller files."]
+    assert set(df[sweep_table.SOURCE_FILE]) == {"good.parquet"}
+
+
+def test_a_file_over_the_row_limit_is_refused():
+    rows = sweep_table.MAX_ROWS + 1
+    minimal = pd.DataFrame({c: ["x"] * rows for c in sweep_table.REQUIRED}).assign(batch_size=1, latency_per_utt_s=0.5)
+    expected = "{}: more than 200,000 rows, the limit for a sweep file; split the sweep into smaller files."
+    assert _refusal(_parquet(minimal), "many.parquet") == expected.format("many.parquet")
+    assert _refusal(minimal.to_csv(index=False).encode(), "many.csv") == expected.format("many.csv")
+    assert len(sweep_table.read(_parquet(minimal.iloc[1:]), "ok.parquet")) == sweep_table.MAX_ROWS
+
+
+def test_text_repeated_in_every_row_is_refused_before_it_is_expanded():
+    rows = sweep_table.MAX_ROWS
+    table = pa.table({**{c: _same_text(rows, "t" * 5_000) for c in sweep_table.READ_TEXT_COLUMNS},
+                      "batch_size": np.ones(rows, dtype=np.int64), "latency_per_utt_s": np.ones(rows)})
+    data = _parquet(table)
+    assert len(data) < MIB  # yet 3.8 GiB once every row's text is written out
+    assert _refusal(data, "wide.parquet") == ("wide.parquet: its columns take 3848 MiB once decompressed, over the "
+                                              "256 MiB limit for a sweep file; split the sweep into smaller files.")
+
+
+def test_long_text_is_cut_and_unknown_or_nested_columns_cost_nothing():
+    raw = fake_sweep()
+    n = len(raw)
+    table = pa.Table.from_pandas(raw, preserve_index=False)
+    table = table.set_column(table.schema.get_field_index("error"), "error", _same_text(n, "E" * 10 * MIB))
+    table = table.append_column("junk", _same_text(n, "J" * 10 * MIB))
+    table = table.append_column("nested", pa.array([[1.0] * 1_000] * n))
+    df = sweep_table.read(_parquet(table), "long.parquet")
+    assert set(df["error"].str.len()) == {sweep_table.MAX_TEXT_CHARS}
+    assert "junk" not in df.columns and "nested" not in df.columns
+    assert df["latency_per_utt_s"].tolist() == pytest.approx(raw["latency_per_utt_s"].tolist())
+
+
+def test_malformed_files_are_refused_with_one_sentence():
+    good = _parquet(fake_sweep())
+    assert _refusal(good[: len(good) // 2], "cut.parquet") == (
+        "cut.parquet: could not be read as parquet (ArrowInvalid); check that it is a sweep file.")
+    assert _refusal(b'model,device\n"a,cpu\n', "quote.csv") == (
+        "quote.csv: could not be read as csv (ParserError); check that it is a sweep file.")
+    nested = pa.table({**{c: pa.array(["x"]) for c in sweep_table.REQUIRED}, "batch_size": [1],
+                       "latency_per_utt_s": pa.array([[0.5, 0.6]])})
+    assert _refusal(_parquet(nested), "nested.parquet") == (
+        "nested.parquet: column latency_per_utt_s holds list<element: double> values, not numbers or text; check that "
+        "it is a sweep file.")
+
+
+@pytest.mark.parametrize("column, value, rule", [
+    ("batch_size", np.inf, "batch_size must be a whole number ≥ 1, but row 4 has inf"),
+    ("batch_size", 0, "batch_size must be a whole number ≥ 1, but row 4 has 0"),
+    ("batch_size", 1.5, "batch_size must be a whole number ≥ 1, but row 4 has 1.5"),
+    ("repeat", -1, "repeat must be a whole number ≥ 0, but row 4 has -1"),
+    ("wer", -1.0, "wer must be a finite number ≥ 0 or empty, but row 4 has -1.0"),
+    ("wer", np.inf, "wer must be a finite number ≥ 0 or empty, but row 4 has inf"),
+    ("latency_per_utt_s", -np.inf, "latency_per_utt_s must be a finite number ≥ 0 or empty, but row 4 has -inf"),
+    ("energy_j", -2.5, "energy_j must be a finite number ≥ 0 or empty, but row 4 has -2.5"),
+    ("peak_rss_bytes", -1, "peak_rss_bytes must be a finite number ≥ 0 or empty, but row 4 has -1"),
+])
+def test_values_that_make_no_sense_refuse_the_file(column, value, rule):
+    bad = fake_sweep()
+    if isinstance(value, float):
+        bad[column] = bad[column].astype(float)
+    bad.loc[3, column] = value
+    for data, name in ((_parquet(bad), "bad.parquet"), (bad.to_csv(index=False).encode(), "bad.csv")):
+        assert _refusal(data, name) == f"{name}: {rule}; fix that row or run the sweep again."
+
+
+def test_text_in_a_count_column_is_refused_and_in_a_figure_is_empty():
+    raw = fake_sweep()
+    csv = raw.assign(batch_size=["eight"] + raw["batch_size"].tolist()[1:]).to_csv(index=False).encode()
+    assert _refusal(csv, "t.csv") == ("t.csv: batch_size must be a whole number ≥ 1, but row 1 has eight; fix that "
+                                      "row or run the sweep again.")
+    df = sweep_table.read(raw.assign(rtf="fast").to_csv(index=False).encode(), "f.csv")
+    assert df["rtf"].isna().all() and df["latency_per_utt_s"].notna().all()
 
 
 def test_read_sweep_parquet_and_csv_bytes_give_the_same_table(tmp_path):
