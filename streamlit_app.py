@@ -10,15 +10,16 @@ ROOT = Path(__file__).resolve().parent
 # multipage mode serves a deep link such as /explore on a fresh server without running this file
 # (no navigation, no page config) until someone opens the home page.
 
-st.set_page_config(page_title="ASR cost explorer", page_icon=":material/graphic_eq:", layout="wide")
+# An emoji, not a :material/...: icon: the browser fetches a material page icon from an outside font server.
+st.set_page_config(page_title="ASR cost explorer", page_icon="🎙️", layout="wide")
 
-page = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/transcribe.py", title="Transcribe", icon=":material/mic:"),
-    st.Page("pages/explore.py", title="Explore", icon=":material/insights:"),
-    st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:"),
-])
+PAGES = {name: st.Page(f"pages/{name}.py", title=title, icon=icon, default=name == "home") for name, title, icon in (
+    ("home", "Home", ":material/home:"), ("transcribe", "Transcribe", ":material/mic:"),
+    ("explore", "Explore", ":material/insights:"), ("recommend", "Recommend", ":material/recommend:"))}
+page = st.navigation(list(PAGES.values()))
 state.navigation_ready()
+if (goto := state.page_to_open()) in PAGES and PAGES[goto] is not page:  # a deep link on a fresh server
+    st.switch_page(PAGES[goto], query_params=st.query_params.to_dict())
 
 with st.sidebar:
     hw = state.hardware()

@@ -132,9 +132,14 @@ def power_chart(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]] | 
     base = alt.Chart(shaded)
     band = base.mark_rect(color=UNMEASURED_COLOUR, opacity=0.18).encode(
         x=alt.X("start_s", type="quantitative"), x2="end_s", tooltip=[alt.Tooltip("label", title="")])
-    text = base.mark_text(align="left", baseline="top", dx=3, dy=3, fontSize=11, color=FRONT_COLOUR).encode(
+    # the warm-up's label top left of its band, the other's bottom right of its own: they never overlap
+    warm_up = base.transform_filter(alt.datum.label == WARM_UP_LABEL).mark_text(
+        align="left", baseline="top", dx=3, dy=3, fontSize=11, color=FRONT_COLOUR).encode(
         x=alt.X("start_s", type="quantitative"), y=alt.value(0), text="label")
-    return alt.layer(band, text, lines, height=height, title="Power during the run")
+    after = base.transform_filter(alt.datum.label == AFTER_LABEL).mark_text(
+        align="right", baseline="bottom", dx=-3, dy=-3, fontSize=11, color=FRONT_COLOUR).encode(
+        x=alt.X("end_s", type="quantitative"), y=alt.value(POWER_PLOT_PX), text="label")
+    return alt.layer(band, warm_up, after, lines, height=height, title="Power during the run")
 
 
 # --- stages --------------------------------------------------------------------------------------

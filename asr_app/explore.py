@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+import altair as alt
 import pandas as pd
 
 from asr_core import sweep_table
@@ -16,6 +17,7 @@ from asr_core.recommend import pareto_front
 from asr_core.sweep_table import CELL_KEYS
 
 from . import present
+from .inputs import model_label
 
 PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
 DEFAULT_PRECOMPUTED = "precomputed"
@@ -24,6 +26,20 @@ UPLOAD_LIMIT_MB = sweep_table.MAX_FILE_BYTES // sweep_table.MIB
 # column -> label of its filter widget, in the order the page shows them
 FILTERS = {"model": "Model", "device": "Device", "precision": "Precision", "weights": "Weights",
            "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size"}
+MODEL_NAME = "model_name"  # the model as people read it: a registry id, or a local folder's name
+# leaderboard column -> its header, in the order shown (one row per configuration)
+LEADERBOARD = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "precision": "precision",
+               "device": "device", "batch_size": "batch", "bucket": "clips", "wer_pct": "WER (%)",
+               "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF", "energy_per_audio_s_j": "J per audio s",
+               "energy_source": "energy source", "peak_memory_mib": "peak memory (MiB)", "n_runs": "runs"}
+# chart field -> tooltip title, where the chart's own title is a raw column name
+TOOLTIP_TITLES = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "device": "device",
+                  "precision": "precision", "batch_size": "batch size", "bucket": "clip length",
+                  "clip_s": "mean clip length (s)", "energy_source": "energy source", "n_runs": "runs",
+                  "pareto": "on the Pareto front", "label": "configuration", "stage": "stage"}
+CONFIG_FIELDS = ("model", MODEL_NAME, "runtime", "weights", "device", "precision", "batch_size", "bucket")
+PALETTE_SMALL, PALETTE_LARGE = "tableau10", "tableau20"  # as asr_app.charts picks them
+SYMBOL_GREY = "#9e9e9e"  # legend symbols that carry no colour of their own: legible on light and dark themes
 
 
 def precomputed_dir(root: str | os.PathLike) -> Path:
@@ -74,15 +90,21 @@ def add_series(df: pd.DataFrame, keys: Sequence[str], exclude: Sequence[str] = (
     varying = [k for k in keys if k not in exclude and k in df.columns and df[k].nunique(dropna=False) > 1]
     if "model" in keys and "model" not in varying and "model" not in exclude:
         varying.insert(0, "model")
+    df = with_model_names(df)
     if not varying or df.empty:
-        return df.assign(series=df.get("model", pd.Series("", index=df.index)).astype(str))
+        return df.assign(series=df.get(MODEL_NAME, pd.Series("", index=df.index)).astype(str))
     label = df[varying].astype(str).apply(lambda row: " · ".join(_short(k, v) for k, v in row.items()), axis=1)
     return df.assign(series=label)
 
 
+def with_model_names(df: pd.DataFrame) -> pd.DataFrame:
+    """A 'model_name' column: registry ids as they are, a local folder by its name (never its path)."""
+    return df.assign(**{MODEL_NAME: df["model"].astype(str).map(model_label)}) if "model" in df.columns else df
+
+
 def _short(key: str, value: str) -> str:
     if key == "model":
-        return value.split("/")[-1]
+        return model_label(value)
     if key == "batch_size":
         return f"batch {value}"
     return value
@@ -116,6 +138,77 @@ def tradeoff(agg: pd.DataFrame, cost: str) -> pd.DataFrame:
 def pareto_line(points: pd.DataFrame, cost: str) -> pd.DataFrame:
     """The front's points ordered by cost, to draw as a step line."""
     return points[points["pareto"]].sort_values(cost)
+
+
+def leaderboard(agg: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration with readable headers (LEADERBOARD), most accurate first, then fastest."""
+    shown = with_model_names(agg).assign(wer_pct=agg["wer"] * 100,
+                                         peak_memory_mib=agg["peak_memory_bytes"] / present.MIB)
+    shown = shown.sort_values(["wer_pct", "latency_per_utt_s"], na_position="last")
+    return shown[list(LEADERBOARD)].rename(columns=LEADERBOARD).reset_index(drop=True)
+
+
+# --- charts as the pages draw them --------------------------------------------------------------
+
+def colour_domain(*tables: pd.DataFrame) -> list[str]:
+    """The sorted series of these tables: one fixed colour per series across a tab's charts."""
+    return sorted({str(s) for t in tables if "series" in t.columns for s in t["series"].dropna()})
+
+
+def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevelMixin:
+    """The chart with readable tooltips that name the runtime, series colours fixed to domain, and
+    discrete sizes drawn as ordinal (Vega-Lite warns about size on a nominal field)."""
+    chart = chart.copy(deep=True)
+    for layer in getattr(chart, "layer", None) or [chart]:
+        enc = layer.encoding
+        if enc is alt.Undefined:
+            continue
+        if enc.tooltip is not alt.Undefined:
+            enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
+        data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
+        if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
+            scheme = PALETTE_SMALL if len(domain) <= 10 else PALETTE_LARGE
+            enc.color.scale = alt.Scale(domain=list(domain), scheme=scheme)
+            if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
+                enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
+        if enc.size is not alt.Undefined:
+            enc.size["type"] = "ordinal" if enc.size._get("type") == "nominal" else enc.size._get("type")
+            if enc.size._get("legend") not in (alt.Undefined, None):
+                legend = enc.size._get("legend")
+                legend["symbolFillColor"] = legend["symbolStrokeColor"] = SYMBOL_GREY
+    return chart
+
+
+def _tooltips(tips: Sequence, data: object) -> list[alt.Tooltip]:
+    columns = list(data.columns) if isinstance(data, pd.DataFrame) else []
+    fields = [_field(t) for t in tips]
+    config = [alt.Tooltip(c, type="nominal", title=TOOLTIP_TITLES[c]) for c in CONFIG_FIELDS
+              if c in columns and c != "model" and (c in fields or c in (MODEL_NAME, "runtime"))]
+    rest = []
+    for tip, field in zip(tips, fields):
+        if field in CONFIG_FIELDS:
+            continue
+        tip = alt.Tooltip(tip) if isinstance(tip, str) else tip.copy()
+        if field in TOOLTIP_TITLES:
+            tip.title = TOOLTIP_TITLES[field]
+        rest.append(tip)
+    return config + rest
+
+
+def _field(channel: object) -> str | None:
+    """The field a channel or tooltip encodes, whether written as a shorthand or as field=."""
+    if isinstance(channel, str):
+        return channel.split(":")[0]
+    for name in ("field", "shorthand"):
+        value = channel._get(name)
+        if isinstance(value, str):
+            return value.split(":")[0]
+    return None
+
+
+def spec_json(chart: alt.TopLevelMixin) -> bytes:
+    """The chart's Vega-Lite spec with its data inlined: opens in any Vega viewer, offline too."""
+    return chart.to_json().encode("utf-8")
 
 
 # --- captions ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ answer into chart points and a readable table.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -16,6 +16,7 @@ from asr_core.sweep_table import CELL_KEYS
 
 from . import present
 from .explore import add_series
+from .inputs import model_label
 
 
 def to_mib(n_bytes: float | None) -> float | None:
@@ -52,7 +53,14 @@ def recommend_points(rec: Recommendation, data: pd.DataFrame, cost: str) -> pd.D
     return add_series(points, CELL_KEYS)
 
 
-CANDIDATE_COLUMNS = {"model": "model", "runtime": "runtime", "weights": "weights", "device": "device",
+def readable(text: str, models: Iterable[str]) -> str:
+    """A reason or caveat with each of these models as people read it (a local folder by its name, not its path)."""
+    for model in sorted({str(m) for m in models}, key=len, reverse=True):  # longest first: no id inside another
+        text = text.replace(model, model_label(model))
+    return text
+
+
+CANDIDATE_COLUMNS = {"model_name": "model", "runtime": "runtime", "weights": "weights", "device": "device",
                      "precision": "precision", "batch_size": "batch", "bucket": "clips", "n_runs": "runs",
                      "wer_pct": "WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
                      "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
@@ -60,6 +68,7 @@ CANDIDATE_COLUMNS = {"model": "model", "runtime": "runtime", "weights": "weights
 
 
 def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
-    shown = candidates.assign(wer_pct=candidates["wer"] * 100,
+    shown = candidates.assign(model_name=candidates["model"].astype(str).map(model_label),
+                              wer_pct=candidates["wer"] * 100,
                               peak_memory_mib=candidates["peak_memory_bytes"] / present.MIB)
     return shown[list(CANDIDATE_COLUMNS)].rename(columns=CANDIDATE_COLUMNS)

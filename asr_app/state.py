@@ -44,6 +44,7 @@ UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Rec
 SEEN_KEY = "uploaded_sweeps_seen"  # upload id -> its refusal ("" once taken): each upload is read once
 FORGET = "Forget uploaded files"
 MAIN_SCRIPT = "streamlit_app.py"
+GOTO_PARAM = "goto"  # a deep link's page, carried through streamlit_app.py on a fresh server
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
 
 
@@ -53,15 +54,24 @@ def navigation_ready() -> None:
     _navigation_ready = True
 
 
-def through_navigation() -> None:
-    """Send a visit that skipped streamlit_app.py through it.
+def through_navigation(page_file: str) -> None:
+    """Send a visit that skipped streamlit_app.py through it, to the same page with the same query.
 
-    With a pages/ folder, Streamlit serves a deep link (say /explore) on a fresh server with its
+    With a pages/ folder, Streamlit serves a deep link (say /explore?model=…) on a fresh server with its
     older multipage mode, running the page file alone (no page config, no navigation) until
-    streamlit_app.py has run once. Such a visit goes to the app's home page instead.
+    streamlit_app.py has run once. Such a visit goes through streamlit_app.py, which opens the page
+    named in GOTO_PARAM with the link's other parameters, so a shared link works on the first visit too.
     """
     if not _navigation_ready:
-        st.switch_page(MAIN_SCRIPT)
+        st.switch_page(MAIN_SCRIPT, query_params={**st.query_params.to_dict(), GOTO_PARAM: Path(page_file).stem})
+
+
+def page_to_open() -> str:
+    """The page a deep link asked for before it was sent through streamlit_app.py ('' if none); forgets it."""
+    goto = st.query_params.get(GOTO_PARAM, "")
+    if goto:
+        del st.query_params[GOTO_PARAM]
+    return goto
 
 
 # --- models and machine ---------------------------------------------------------------------------

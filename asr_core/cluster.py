@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import socket
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -32,8 +33,9 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 
 from . import sweep, system
+from .clips import default_cache_dir
 from .sweep import Grid, Row, SweepError
-from .sweep_table import HOST, SUFFIXES, SweepFileError, merge_rows, read_rows, write_atomic
+from .sweep_table import HOST, MERGE_ADVICE, SUFFIXES, SweepFileError, merge_rows, read_rows, write_atomic
 
 LOCAL = "local"  # --ray without an address: ray.init's own name for a new instance on this machine
 INSTALL = "pip install ray"
@@ -42,7 +44,6 @@ TASK_RETRIES = 1  # a task whose worker dies runs once more; then its unfinished
 GPU_TASK_CPUS = 1  # a CUDA group's task holds one GPU and this many CPUs
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # a local instance's object store: only rows travel through it
 PROBE_TIMEOUT_S = 5.0  # Ray itself waits minutes for an address where nothing answers
-MERGE_ADVICE = "merge only files that `asr-profile sweep` wrote"
 
 
 class ClusterError(SweepError):
@@ -96,13 +97,16 @@ def _connect(ray: Any, address: str) -> bool:
         return False
     if address != LOCAL:
         _probe(address)
-    options = {"include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES} if address == LOCAL else {}
+    local = {"include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
     try:
-        ray.init(address=address, **options)
+        ray.init(address=address, **(local if address == LOCAL else {}))
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = "start a local Ray instance" if address == LOCAL else f"connect to the Ray cluster at {address}"
-        raise ClusterError(f"Could not {where} ({_first_line(exc)}): check the address, or start the cluster "
-                           f"with `ray start --head` on its head machine.") from None
+        if address == LOCAL:
+            raise ClusterError(f"Could not start a local Ray instance ({_first_line(exc)}): run without --ray, or "
+                               f"see what `ray start --head` says here.") from None
+        raise ClusterError(f"Could not connect to the Ray cluster at {address} ({_first_line(exc)}): check the "
+                           f"address, and if the cluster uses token authentication set RAY_AUTH_MODE=token here "
+                           f"with its token (`ray get-auth-token` on the head machine).") from None
     return True
 
 
@@ -142,18 +146,24 @@ def run_on_ray(grid: Grid, cells: list[Row], cell_runner: sweep.CellRunner = swe
     """Each model group as one Ray task holding its device; rows as they come back, from whichever task."""
     ray = import_ray()
     sweep.load_shared(grid, cells)  # a clip source that cannot be read stops the sweep here, with its message
-    task = ray.remote(_group_rows).options(max_retries=TASK_RETRIES)
+    # Paths as this process sees them: the clip cache it would use, relative paths from its folder.
+    shipped = dataclasses.replace(grid, cache_dir=grid.cache_dir or str(default_cache_dir()))
+    task, folder = ray.remote(_group_rows), os.getcwd()
     running = {}
     for group in sweep.model_groups(cells):
         resources = plan.resources(group[0]["device"])
-        running[task.options(**resources).remote(grid, group, cell_runner, resources["num_cpus"])] = group
+        options = task.options(max_retries=TASK_RETRIES, **resources)
+        running[options.remote(shipped, group, cell_runner, resources["num_cpus"], folder)] = group
     yield from _as_they_come(ray, grid, running)
 
 
-def _group_rows(grid: Grid, cells: list[Row], cell_runner: sweep.CellRunner, cpus: int) -> Iterator[Row]:
+def _group_rows(grid: Grid, cells: list[Row], cell_runner: sweep.CellRunner, cpus: int,
+                folder: str) -> Iterator[Row]:
     """The Ray task: one model group's rows, each sent back as soon as it is done."""
     import psutil
     import torch
+    if os.path.isdir(folder):  # the driver's folder, where this machine has it: relative paths mean the same
+        os.chdir(folder)
     # The threads a plain sweep would use, within the task's CPUs; a reused worker keeps no earlier count.
     torch.set_num_threads(min(cpus, psutil.cpu_count(logical=False) or cpus))
     yield from sweep.run_here(grid, cells, cell_runner)

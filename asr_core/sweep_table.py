@@ -403,6 +403,7 @@ def remove_stale_temps(path: str | os.PathLike) -> None:
 HOST = "host"  # the machine that ran a row (sweep.run_cell); sweeps from before it was recorded have none
 MERGE_KEYS = [*ROW_KEYS, HOST]  # a machine measures a row once; two machines may each measure it
 KIND_WORDS = {"number": "numbers", "text": "text", "other": "lists or other values"}
+MERGE_ADVICE = "merge only files that `asr-profile sweep` wrote"
 
 
 def merge_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -414,8 +415,7 @@ def merge_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """
     for name, df in tables.items():
         if missing := [k for k in ROW_KEYS if k not in df.columns]:
-            raise SweepFileError(f"{name} is not a sweep table (no {', '.join(missing)} column): merge only files "
-                                 f"that `asr-profile sweep` wrote.")
+            raise SweepFileError(f"{name} is not a sweep table (no {', '.join(missing)} column): {MERGE_ADVICE}.")
     _check_kinds(tables)
     _refuse_duplicates(tables)
     frames = [df.assign(**{HOST: _host_column(df)}) for df in tables.values() if not df.empty]
@@ -443,14 +443,14 @@ def _check_kinds(tables: dict[str, pd.DataFrame]) -> None:
             seen, where = first.setdefault(col, (kind, name))
             if seen != kind:
                 raise SweepFileError(f"Column {col} holds {KIND_WORDS[kind]} in {name} but {KIND_WORDS[seen]} in "
-                                     f"{where}: merge only files that `asr-profile sweep` wrote.")
+                                     f"{where}: {MERGE_ADVICE}.")
 
 
 def _transcripts_of_one_kind(df: pd.DataFrame) -> pd.DataFrame:
     """Transcript lists (from parquet) beside their text (from CSV) all become text, so one file can hold them."""
     for col in (c for c in TRANSCRIPT_COLUMNS if c in df.columns):
         if _kind(df[col]) == "other" and df[col].map(lambda v: isinstance(v, str)).any():
-            df[col] = df[col].map(lambda v: v if isinstance(v, (str, float)) or v is None else str(list(v)))
+            df[col] = df[col].map(lambda v: v if isinstance(v, (str, float)) or v is None else str([str(x) for x in v]))
     return df
 
 

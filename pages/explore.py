@@ -3,10 +3,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, present, state
+from asr_app import charts, explore, present, share, state
 from asr_core import sweep_table
 
-state.through_navigation()
+state.through_navigation(__file__)
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_COMMAND = ("asr-profile sweep --clips ../shared/speech/librispeech-dev-clean-3752-4944 \\\n"
@@ -20,10 +20,22 @@ SELECT_PX = 160
 # cost column -> label in the trade-off selector
 COSTS = {"latency_per_utt_s": "latency per utterance", "rtf": "RTF",
          "energy_per_audio_s_j": "energy per audio second"}
+TABS = ["Leaderboard", "Accuracy", "Speed & energy", "Trade-offs", "Batch size & compute", "Stages"]
+LINK = "Filters and selections are kept in the address bar: copy it to share this view."
+EXPORT_HELP = ("The chart as a Vega-Lite spec with its data, for any Vega viewer; the chart's own toolbar "
+               "(top right, on hover) downloads it as PNG.")
+BIND = "query-params"
+# leaderboard header -> number format in the table
+FORMATS = {"WER (%)": "%.1f", "latency / utt (s)": "%.3g", "RTF": "%.3g", "J per audio s": "%.3g",
+           "peak memory (MiB)": "%.0f", "batch": "%d", "runs": "%d"}
 
 
-def chart(c, rows, energy: bool = False) -> None:
+def chart(c, rows, domain=(), energy: bool = False) -> None:
+    c = explore.polish(c, domain)
     st.altair_chart(c)
+    title = c.title if isinstance(c.title, str) else "chart"
+    st.download_button("Chart spec (JSON)", explore.spec_json(c), f"{title}.vl.json", "application/json",
+                       key=f"export-{title}", on_click="ignore", type="tertiary", icon="⬇️", help=EXPORT_HELP)
     st.caption(present.plain(explore.caption(rows, energy=energy)))
 
 
@@ -56,8 +68,10 @@ st.caption(present.plain(explore.data_summary(data)) + " The shipped data uses L
 
 with st.sidebar:
     st.header("Filters")
-    selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=f"filter-{col}")
+    selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=share.FILTERS[col], bind=BIND,
+                                      format_func=explore.model_label if col == "model" else str)
                   for col, values in explore.filter_options(data).items()}
+    st.caption(LINK)
 rows = explore.apply_filters(data, selections)
 ok, failed = sweep_table.split_status(rows)
 if ok.empty:
@@ -68,60 +82,64 @@ else:
     with_wer, no_wer = explore.with_wer(explore.aggregate(ok, keys=sweep_table.WER_KEYS))
     buckets = explore.bucket_order(ok)
     batch_sizes = sorted(ok["batch_size"].unique().tolist())
-    quality, speed, energy, tradeoffs, batch, stages = st.tabs(
-        ["Accuracy", "Speed", "Energy", "Trade-offs", "Batch size & compute", "Stages"])
+    board, quality, speed, tradeoffs, batch, stages = st.tabs(TABS, key=share.TAB, bind=BIND)
+    with board:
+        st.dataframe(explore.leaderboard(agg), hide_index=True, column_config={
+            label: st.column_config.NumberColumn(format=fmt) for label, fmt in FORMATS.items()})
+        st.caption("One row per configuration and clip length: click a column's header to sort by it. "
+                   + present.plain(explore.caption(agg)))
     with quality:
         if with_wer.empty:
             st.info(NO_WER)
         else:
-            chart(charts.by_length(with_wer, "wer", "WER by clip length", order), with_wer)
+            chart(charts.by_length(with_wer, "wer", "WER by clip length", order), with_wer,
+                  explore.colour_domain(with_wer))
             st.caption("WER is pooled over devices and batch sizes, which do not change what a model computes.")
             wer_note(no_wer)
     with speed:
-        size = st.selectbox("Batch size", batch_sizes, key="speed_batch", width=SELECT_PX)
+        size = st.selectbox("Show batch size", batch_sizes, key=share.SIZE, bind=BIND, width=SELECT_PX)
         per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))
+        domain = explore.colour_domain(per_length)
         left, right = st.columns(2)
         with left:
             chart(charts.by_length(per_length, "latency_per_utt_s", "Latency per utterance (log scale)", order,
-                                   log=True), per_length)
+                                   log=True), per_length, domain)
+            chart(charts.by_length(per_length, "energy_per_utt_j", "Energy per utterance", order, log=True),
+                  per_length, domain, True)
         with right:
             chart(charts.by_length(per_length, "rtf", "Real-time factor (below 1: faster than real time)", order,
-                                   log=True), per_length)
-    with energy:
-        size = st.selectbox("Batch size", batch_sizes, key="energy_batch", width=SELECT_PX)
-        per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))
-        left, right = st.columns(2)
-        with left:
-            chart(charts.by_length(per_length, "energy_per_utt_j", "Energy per utterance", order, log=True),
-                  per_length, True)
-        with right:
+                                   log=True), per_length, domain)
             chart(charts.by_length(per_length, "energy_per_audio_s_j", "Energy per audio second", order, log=True),
-                  per_length, True)
+                  per_length, domain, True)
     with tradeoffs:
         with st.container(horizontal=True):
-            cost = st.selectbox("Cost", list(COSTS), format_func=COSTS.get, key="tradeoff_cost", width=2 * SELECT_PX)
-            bucket = st.selectbox("Clip length", buckets, key="tradeoff_bucket", width=SELECT_PX)
-        points = explore.tradeoff(explore.aggregate(explore.subset(ok, bucket=bucket)), cost)
+            cost = st.selectbox("Cost", list(COSTS), format_func=COSTS.get, key=share.COST, bind=BIND,
+                                width=2 * SELECT_PX)
+            bucket = st.selectbox("Clip length", buckets, key=share.TRADEOFF_CLIPS, bind=BIND, width=SELECT_PX)
+        per_config = explore.aggregate(explore.subset(ok, bucket=bucket))
+        points = explore.tradeoff(per_config, cost)
         if points.empty:
             st.info(NO_WER)
         else:
             chart(charts.tradeoff(points, cost, f"WER vs {COSTS[cost]} ({bucket} clips)"), points,
-                  energy=cost.startswith("energy"))
+                  explore.colour_domain(per_config), energy=cost.startswith("energy"))
             st.caption("Large points are on the Pareto front: no other configuration has both a lower WER and "
                        "a lower cost. The dashed line joins them.")
     with batch:
-        bucket = st.selectbox("Clip length", buckets, key="batch_bucket", width=SELECT_PX)
+        bucket = st.selectbox("Clip length", buckets, key=share.BATCH_CLIPS, bind=BIND, width=SELECT_PX)
         per_batch = explore.aggregate(explore.subset(ok, bucket=bucket), series_exclude=("batch_size",))
+        domain = explore.colour_domain(per_batch)
         left, right = st.columns(2)
         with left:
             chart(charts.by_batch(per_batch, "throughput_audio_s_per_s", f"Throughput vs batch size ({bucket})"),
-                  per_batch)
+                  per_batch, domain)
         with right:
-            chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"), per_batch)
+            chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"), per_batch,
+                  domain)
         st.caption("Peak memory: GPU memory reserved for CUDA runs, process resident memory (RSS) for CPU runs.")
-        chart(charts.latency_vs_flops(per_batch), per_batch)
+        chart(charts.latency_vs_flops(per_batch), per_batch, domain)
     with stages:
-        bucket = st.selectbox("Clip length", buckets, key="stage_bucket", width=SELECT_PX)
+        bucket = st.selectbox("Clip length", buckets, key=share.STAGE_CLIPS, bind=BIND, width=SELECT_PX)
         per_stage = explore.aggregate(explore.subset(ok, bucket=bucket))
         chart(charts.stage_chart(sweep_table.stage_seconds(per_stage, label="series"), title=f"Where the time goes ({bucket} clips)"),
               per_stage)
@@ -130,4 +148,4 @@ if not failed.empty:
     st.subheader(f"Failed runs ({len(failed)})")
     st.dataframe(failed, hide_index=True)
 st.download_button("Download the filtered rows (CSV)", rows.to_csv(index=False).encode("utf-8"), "asr-sweep.csv",
-                   "text/csv", icon=":material/download:")
+                   "text/csv", icon="⬇️", on_click="ignore")

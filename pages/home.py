@@ -3,7 +3,7 @@ import streamlit as st
 
 from asr_app import present, state
 
-state.through_navigation()
+state.through_navigation(__file__)
 
 st.title("What does speech recognition cost?")
 st.markdown(
@@ -14,9 +14,9 @@ st.markdown(
     "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
 )
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon=":material/mic:")
-c2.page_link("pages/explore.py", label="Explore the sweep", icon=":material/insights:")
-c3.page_link("pages/recommend.py", label="Get a recommendation", icon=":material/recommend:")
+c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon="🎙️")
+c2.page_link("pages/explore.py", label="Explore the sweep", icon="📊")
+c3.page_link("pages/recommend.py", label="Get a recommendation", icon="👍")
 
 left, right = st.columns(2)
 with left:

@@ -3,13 +3,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, present, recommendation, state
+from asr_app import charts, explore, present, recommendation, share, state
 from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
 
-state.through_navigation()
+state.through_navigation(__file__)
 
 ROOT = Path(__file__).resolve().parents[1]
-ANY = "any"
+BIND = "query-params"
+LINK = "The use case and constraints are kept in the address bar: copy it to share this view."
+# UseCase field -> the label of its limit
+LIMIT_LABELS = {"max_latency_per_utt_s": "Max latency per utterance (s)", "max_rtf": "Max RTF",
+                "max_peak_memory_bytes": "Max memory (MiB)", "max_energy_per_audio_s_j": "Max energy per audio second (J)"}
 OBJECTIVES = {"wer": "lowest WER", "latency": "lowest latency", "energy": "least energy"}
 NO_DATA = ("Nothing to recommend from: neither the precomputed folder (`precomputed/` in the repository, or "
            "`$ASR_PRECOMPUTED_DIR`) nor a file uploaded on the Explore page holds any rows.")
@@ -22,47 +26,54 @@ if data.empty:
     st.info(NO_DATA)
     st.stop()
 
-name = st.selectbox("Use case", list(USE_CASES), key="use_case")
-preset = USE_CASES[name]
-st.caption(preset.description)
 options = explore.filter_options(data)
 buckets, batch_sizes = options.get("bucket", []), options.get("batch_size", [])
-devices = [ANY, *options.get("device", [])]
+devices = [share.ANY, *options.get("device", [])]
 
-with st.expander("Constraints (start from the use case; leave a limit empty for none)", expanded=True):
-    k = f"{name}-"  # widgets re-fill from the preset when the use case changes
+
+def start_from_use_case() -> None:
+    """A use case chosen: its constraints replace the ones on screen."""
+    st.session_state.update(share.use_case_values(USE_CASES[st.session_state[share.USE_CASE]], options))
+
+
+name = st.selectbox("Use case", list(USE_CASES), key=share.USE_CASE, bind=BIND, on_change=start_from_use_case)
+preset = USE_CASES[name]
+start = share.use_case_values(preset, options)  # also each widget's default, which the address leaves out
+st.caption(preset.description)
+
+with st.expander("Constraints (start from the use case; untick a limit to drop it)", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
-    device = c1.selectbox("Device", devices, key=k + "device",
-                          index=devices.index(preset.device) if preset.device in devices else 0)
-    chosen_buckets = c2.multiselect("Clip lengths (empty: any)", buckets, key=k + "buckets",
-                                    default=[b for b in preset.buckets if b in buckets])
-    chosen_batches = c3.multiselect("Batch sizes (empty: any)", batch_sizes, key=k + "batches",
-                                    default=[b for b in preset.batch_sizes if b in batch_sizes])
-    objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=k + "objective",
-                             index=list(OBJECTIVE_COLUMNS).index(preset.objective))
-    pretrained_only = st.checkbox("Only pretrained weights (synthetic runs have no WER)", key=k + "pretrained",
-                                  value=bool((data["weights"] == "pretrained").any()))
-    c1, c2, c3, c4 = st.columns(4)
-    max_latency = c1.number_input("Max latency per utterance (s)", min_value=0.0, value=preset.max_latency_per_utt_s,
-                                  key=k + "latency")
-    max_rtf = c2.number_input("Max RTF", min_value=0.0, value=preset.max_rtf, key=k + "rtf")
-    max_memory = c3.number_input("Max memory (MiB)", min_value=0.0, key=k + "memory",
-                                 value=recommendation.to_mib(preset.max_peak_memory_bytes))
-    max_energy = c4.number_input("Max energy per audio second (J)", min_value=0.0, key=k + "energy",
-                                 value=preset.max_energy_per_audio_s_j)
+    device = c1.selectbox("Device", devices, key=share.DEVICE, bind=BIND, index=devices.index(start[share.DEVICE]))
+    chosen_buckets = c2.multiselect("Clip lengths (empty: any)", buckets, key=share.BUCKETS, bind=BIND,
+                                    default=start[share.BUCKETS])
+    chosen_batches = c3.multiselect("Batch sizes (empty: any)", batch_sizes, key=share.BATCHES, bind=BIND,
+                                    default=start[share.BATCHES])
+    objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=share.OBJECTIVE,
+                             bind=BIND, index=list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE]))
+    pretrained_only = st.checkbox("Only pretrained weights (synthetic runs have no WER)", key=share.PRETRAINED,
+                                  bind=BIND, value=bool((data["weights"] == "pretrained").any()))
+    limits = {}
+    for column, (field, param) in zip(st.columns(4), share.LIMITS.items()):
+        on = column.checkbox(LIMIT_LABELS[field], key=share.limit_switch(param), bind=BIND,
+                             value=start[share.limit_switch(param)])
+        value = column.number_input(LIMIT_LABELS[field], min_value=0.0, value=start[param], key=param, bind=BIND,
+                                    disabled=not on, placeholder="no limit", label_visibility="collapsed")
+        limits[field] = share.chosen_limit(on, value)
+    st.caption(LINK)
 
 use_case = recommendation.custom_use_case(
-    preset, device=None if device == ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
-    objective=objective, max_latency_per_utt_s=max_latency, max_rtf=max_rtf, max_memory_mib=max_memory,
-    max_energy_per_audio_s_j=max_energy)
+    preset, device=None if device == share.ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
+    objective=objective, max_latency_per_utt_s=limits["max_latency_per_utt_s"], max_rtf=limits["max_rtf"],
+    max_memory_mib=limits["max_peak_memory_bytes"], max_energy_per_audio_s_j=limits["max_energy_per_audio_s_j"])
 rows = explore.subset(data, weights="pretrained" if pretrained_only else None)
 rec = recommend(rows, use_case)
+models = data["model"].unique()
 if rec.pick is None:
-    st.warning(present.plain(rec.reason))
+    st.warning(present.plain(recommendation.readable(rec.reason, models)))
 else:
-    st.success(f"**Pick:** {present.plain(rec.reason)}")
+    st.success(f"**Pick:** {present.plain(recommendation.readable(rec.reason, models))}")
 for caveat in rec.caveats:
-    st.caption(f"⚠ {present.plain(caveat)}")
+    st.caption(f"⚠ {present.plain(recommendation.readable(caveat, models))}")
 
 if not rec.candidates.empty:
     cost = recommendation.objective_cost(use_case)
@@ -70,7 +81,12 @@ if not rec.candidates.empty:
     if points.empty:
         st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
     else:
-        st.altair_chart(charts.tradeoff(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"))
+        c = explore.polish(charts.tradeoff(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"),
+                           explore.colour_domain(points))
+        st.altair_chart(c)
+        st.download_button("Chart spec (JSON)", explore.spec_json(c), "candidates.vl.json", "application/json",
+                           on_click="ignore", type="tertiary", icon="⬇️",
+                           help="The chart as a Vega-Lite spec with its data; its toolbar downloads a PNG.")
         st.caption("Large points are on the Pareto front; the ringed point is the pick. "
                    + present.plain(explore.caption(points, energy=cost.startswith("energy"))))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")

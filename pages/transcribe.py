@@ -11,7 +11,7 @@ from asr_core.audio import AudioError, duration_s
 from asr_core.segments import ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
 
-state.through_navigation()
+state.through_navigation(__file__)
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"

@@ -16,6 +16,7 @@ import torch
 from markdown_it import MarkdownIt
 
 from asr_app import live, state
+from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
 from fakes import fake_sweep, librispeech_folder
 
@@ -38,6 +39,17 @@ def env(monkeypatch, tmp_path):
 def _open(page: str):
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.switch_page(f"pages/{page}.py").run()
+    _clean(at)
+    return at
+
+
+def _open_link(page: str, params: dict):
+    """A page opened from a share link: these query parameters in the address."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    for key, value in params.items():
+        at.query_params[key] = value
     at.switch_page(f"pages/{page}.py").run()
     _clean(at)
     return at
@@ -285,8 +297,8 @@ def test_explore_filters_change_the_charts_data(env):
     at = _open("explore")
     before = {t: d for t, d in _charts(at)}
     assert before["Latency per utterance (log scale)"]["model"].nunique() == 3
-    at.multiselect(key="filter-model").set_value(["openai/whisper-base"])
-    at.multiselect(key="filter-device").set_value(["cpu"]).run()
+    at.multiselect(key="model").set_value(["openai/whisper-base"])
+    at.multiselect(key="device").set_value(["cpu"]).run()
     _clean(at)
     after = {t: d for t, d in _charts(at)}
     for title, data in after.items():
@@ -297,9 +309,34 @@ def test_explore_filters_change_the_charts_data(env):
     assert len(after["Latency per utterance (log scale)"]) < len(before["Latency per utterance (log scale)"])
 
 
+def test_explore_link_reopens_the_view_and_ignores_stale_values(env):
+    at = _open_link("explore", {"model": ["openai/whisper-base", "gone/model"], "device": "cpu", "size": "8",
+                                "tradeoff_clips": "30s", "cost": "energy per audio second", "batch": "999"})
+    assert at.multiselect(key="model").value == ["openai/whisper-base"]  # the stale model is dropped
+    assert at.multiselect(key="device").value == ["cpu"]
+    assert at.multiselect(key="batch").value == [1, 8, 32]  # no such batch size: the filter keeps its default
+    assert at.selectbox(key="size").value == 8
+    assert at.selectbox(key="tradeoff_clips").value == "30s"
+    charts = dict(_charts(at))
+    assert set(charts["Latency per utterance (log scale)"]["model"]) == {"openai/whisper-base"}
+    assert set(charts["Latency per utterance (log scale)"]["batch_size"]) == {8}
+    assert any(title.startswith("WER vs energy per audio second (30s clips)") for title in charts), list(charts)
+    board = at.dataframe[0].value
+    assert set(board["model"]) == {"openai/whisper-base"} and set(board["device"]) == {"cpu"}
+
+
+def test_explore_leaderboard_has_a_row_per_configuration_and_one_batch_size_control(env):
+    at = _open("explore")
+    board = at.dataframe[0].value
+    assert {"model", "runtime", "WER (%)", "RTF", "J per audio s", "energy source", "runs"} <= set(board.columns)
+    assert len(board) == len(board.drop_duplicates(["model", "runtime", "weights", "precision", "device", "batch",
+                                                    "clips"]))
+    assert [s.label for s in at.selectbox] == ["Show batch size", "Cost", "Clip length", "Clip length", "Clip length"]
+
+
 def test_explore_synthetic_only_explains_the_missing_wer(env):
     at = _open("explore")
-    at.multiselect(key="filter-weights").set_value(["synthetic"]).run()
+    at.multiselect(key="weights").set_value(["synthetic"]).run()
     _clean(at)
     assert any("No WER to show" in i.value for i in at.info)
     assert not any(t.startswith("WER by") for t, _ in _charts(at))
@@ -425,7 +462,7 @@ def test_explore_and_recommend_show_markdown_from_files_as_text(env, monkeypatch
     at.switch_page("pages/recommend.py").run()
     _clean(at)
     pick = at.success[0].value
-    assert _shown(pick).startswith(f"Pick: {model} (transformers, pretrained weights")
+    assert _shown(pick).startswith(f"Pick: {model_label(model)} (transformers, pretrained weights")
     assert "<img" not in _html(pick) and _html(pick).count("<strong>") == 1  # only the page's own "Pick:"
 
 
@@ -469,10 +506,35 @@ def test_recommend_picks_for_each_use_case(env):
 
 def test_recommend_impossible_constraints_say_what_is_closest(env):
     at = _open("recommend")
-    at.number_input(key="Short voice commands-latency").set_value(0.001).run()
+    at.number_input(key="max_latency").set_value(0.001).run()
     _clean(at)
     assert not at.success
     assert any("Nothing to recommend" in w.value and "closest" in w.value for w in at.warning)
+
+
+def test_recommend_link_reopens_the_use_case_and_its_constraints(env):
+    at = _open_link("recommend", {"use_case": "Offline lectures", "rec_device": "cuda", "use_max_rtf": "true",
+                                  "max_rtf": "0.5", "objective": "no-such-objective"})
+    assert at.selectbox(key="use_case").value == "Offline lectures"
+    assert at.selectbox(key="rec_device").value == "cuda"
+    assert at.selectbox(key="objective").value == "wer"  # the preset's, the stale value ignored
+    assert at.checkbox(key="use_max_rtf").value and at.number_input(key="max_rtf").value == 0.5
+    assert at.success and "cuda" in at.success[0].value
+    assert set(at.dataframe[0].value["device"]) == {"cuda"}
+
+
+def test_recommend_a_preset_limit_can_be_dropped(env):
+    at = _open("recommend")
+    assert at.checkbox(key="use_max_latency").value and at.number_input(key="max_latency").value == 1.0
+    at.number_input(key="max_latency").set_value(0.001).run()
+    assert not at.success
+    at.checkbox(key="use_max_latency").uncheck().run()
+    _clean(at)
+    assert at.success and at.number_input(key="max_latency").disabled
+    at.selectbox(key="use_case").set_value("Edge devices").run()
+    _clean(at)
+    assert at.number_input(key="max_memory_mib").value == pytest.approx(1024.0)
+    assert not at.checkbox(key="use_max_latency").value and at.number_input(key="max_latency").value is None
 
 
 def test_recommend_without_data_explains(env, monkeypatch, tmp_path):

@@ -34,7 +34,7 @@ RENDER_S = 90
 RUN_S = 240
 VIEWPORT = {"width": 1400, "height": 1000}
 LAPTOP = {"width": 1280, "height": 720}  # a classroom projector: what the audience sees without scrolling
-LONG_BATCH = "16"  # the clip repeated 16 times: a synthetic run that lasts a few seconds on a small CPU
+LONG_BATCH = "8"  # the clip repeated 8 times: a synthetic run that lasts a few seconds on a small CPU
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 STATUS = '[data-testid="stStatusWidget"]'
 CHART = '[data-testid="stVegaLiteChart"]'
@@ -244,12 +244,12 @@ def test_the_power_chart_is_in_view_while_a_run_goes(server, laptop):
     assert _stop_button(pg).count() == 1, "the run ended before the chart could be checked"
     assert _in_viewport(pg, chart), chart.bounding_box()
     pg.get_by_text("measuring batch 1 of 1", exact=False).first.wait_for(timeout=RUN_S * 1000)
+    pg.wait_for_timeout(1500)  # the chart redraws with the warm-up shaded
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "transcribe-live.png"))
     pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
     _settle(pg, RUN_S)
     _no_errors(pg)
-    assert pg.get_by_text("warm-up (not measured)").count() >= 0  # drawn inside the chart's canvas
     assert pg.locator('[data-testid="stSidebar"]').get_by_text("1 run(s) this session").count() == 1
     pg.screenshot(path=str(ARTIFACTS / "transcribe-live-done.png"))
 

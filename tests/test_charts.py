@@ -56,7 +56,7 @@ def test_power_chart_shades_the_warm_up_and_what_follows_the_run():
     assert charts.unmeasured_frame(frame, {"m": (float("nan"), float("nan"))}).empty  # not measuring yet
     spec = _spec(charts.power_chart(frame, {"m": (1.2, 2.5)}))
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks == ["rect", "text", "line"]
+    assert marks == ["rect", "text", "text", "line"]
     assert spec["layer"][0]["encoding"]["x2"]["field"] == "end_s"
     assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
     assert "layer" not in _spec(charts.power_chart(frame))  # without a span: the lines alone

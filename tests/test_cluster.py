@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,11 +17,13 @@ import pytest
 
 from asr_core import cli, cluster, sweep, sweep_table
 from helpers import ROOT
-from test_sweep import _grid, folder  # noqa: F401 - folder is a fixture
+import test_sweep
+from test_sweep import _grid
 
 RAY_CPUS = 2
 OBJECT_STORE_BYTES = 200 * 1024**2
 HOST = socket.gethostname()
+folder = test_sweep.folder  # the fixture: a local clip folder of tones
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,21 @@ def test_a_cpu_model_group_is_one_task_holding_every_cpu(folder, tmp_path, ray_l
     assert len(table) == 4 and _keys(table) == {sweep_table.row_key(c) for c in grid.cells()}
     threads = min(RAY_CPUS, psutil.cpu_count(logical=False))
     assert [json.loads(n) for n in table["notes"]] == [{"CPU": RAY_CPUS, "threads": threads}] * 4
+
+
+def test_relative_paths_mean_in_each_task_what_they_mean_here(folder, tmp_path, monkeypatch, ray_local):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ASR_CLIP_CACHE", raising=False)
+    shutil.copytree(folder, tmp_path / "speech")
+    grid = sweep.Grid(weights=("synthetic",), buckets=("5s",), batch_sizes=(1,), clips_per_cell=1, repeats=1,
+                      clip_source="speech")
+
+    def clips_seen(shared, cell, first):
+        clips, _ = shared.clips(cell["bucket"])
+        return {**sweep.failed_row(shared.grid, cell, "", status="ok"), "notes": f"{len(clips)} from {os.getcwd()}"}
+    table = _ray_sweep(grid, tmp_path / "s.parquet", clips_seen)
+    assert table["notes"].tolist() == [f"1 from {tmp_path}"] and table["clip_source"].tolist() == ["speech"]
+    assert (tmp_path / ".clip_cache").is_dir()
 
 
 def test_each_device_asks_for_what_it_needs():

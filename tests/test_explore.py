@@ -1,11 +1,13 @@
 """The Explore page's logic: filters, series labels, WER rows, trade-off points, captions."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from asr_app import explore
+from asr_app import charts, explore
 from asr_core import sweep_table
 from fakes import FAKE_CLIP_SOURCE, fake_sweep
 
@@ -39,10 +41,20 @@ def test_filters_keep_only_selected_rows(sweep):
 def test_series_name_only_what_varies(sweep):
     ok, _ = sweep_table.split_status(explore.apply_filters(sweep, {"device": ["cpu"], "batch_size": [1]}))
     agg = explore.aggregate(ok)
-    assert set(agg["series"]) == {"wav2vec2-base-960h · pretrained", "whisper-base · pretrained",
-                                  "whisper-tiny · pretrained", "whisper-tiny · synthetic"}
+    assert set(agg["series"]) == {"facebook/wav2vec2-base-960h · pretrained", "openai/whisper-base · pretrained",
+                                  "openai/whisper-tiny · pretrained", "openai/whisper-tiny · synthetic"}
     one = explore.aggregate(explore.subset(ok, weights="pretrained", model="openai/whisper-base"))
-    assert set(one["series"]) == {"whisper-base"}
+    assert set(one["series"]) == {"openai/whisper-base"}
+
+
+def test_a_local_model_folder_is_named_by_its_folder_never_its_path(sweep):
+    local = sweep.replace({"model": {"openai/whisper-base": "../shared/models/whisper-base"}})
+    ok, _ = sweep_table.split_status(local)
+    agg = explore.aggregate(explore.subset(ok, device="cpu", batch_size=1, weights="pretrained"))
+    assert "whisper-base (local)" in set(agg["series"])
+    assert not any("shared" in s for s in agg["series"])
+    board = explore.leaderboard(agg)
+    assert "whisper-base (local)" in set(board["model"]) and not board["model"].str.contains("/shared").any()
 
 
 def test_wer_rows_and_the_count_without(sweep):
@@ -71,3 +83,47 @@ def test_caption_names_hardware_repeats_and_energy_sources(sweep):
     cpu_only = explore.caption(explore.subset(agg, device="cpu"), energy=False)
     assert "GPU" not in cpu_only and "Energy" not in cpu_only
     assert explore.clip_sources(sweep) == [FAKE_CLIP_SOURCE]
+
+
+def test_leaderboard_has_one_row_per_configuration_best_wer_first(sweep):
+    ok, _ = sweep_table.split_status(sweep)
+    agg = explore.aggregate(ok)
+    board = explore.leaderboard(agg)
+    assert list(board.columns) == list(explore.LEADERBOARD.values())
+    assert len(board) == len(agg) == len(ok.drop_duplicates(sweep_table.CELL_KEYS))
+    wer = board["WER (%)"].dropna()
+    assert wer.is_monotonic_increasing and wer.iloc[0] == pytest.approx(100 * agg["wer"].min())
+    assert board["WER (%)"].isna().sum() == agg["wer"].isna().sum()  # synthetic runs last, not dropped
+    row = board.iloc[-1]
+    keys = {"runtime": "runtime", "weights": "weights", "precision": "precision", "device": "device",
+            "batch_size": "batch", "bucket": "clips"}
+    match = agg[(agg["model"] == row["model"]) & np.logical_and.reduce([agg[k] == row[h] for k, h in keys.items()])]
+    assert len(match) == 1
+    match = match.iloc[0]
+    assert row["peak memory (MiB)"] == pytest.approx(match["peak_memory_bytes"] / 2**20)
+    assert row["energy source"] == match["energy_source"] and row["runs"] == match["n_runs"]
+
+
+def _layers(spec: dict) -> list[dict]:
+    return spec.get("layer", [spec])
+
+
+def test_polished_charts_have_readable_tooltips_fixed_colours_and_no_nominal_size(sweep):
+    ok, _ = sweep_table.split_status(sweep)
+    agg = explore.aggregate(explore.subset(ok, bucket="5s"))
+    points = explore.tradeoff(agg, "rtf")
+    domain = explore.colour_domain(agg)
+    assert domain == sorted(agg["series"].unique()) and len(domain) > len(set(points["series"])) - 1
+    spec = explore.polish(charts.tradeoff(points, "rtf", "t"), domain).to_dict()
+    dots = next(layer for layer in _layers(spec) if "tooltip" in layer.get("encoding", {}))
+    titles = [t.get("title", t["field"]) for t in dots["encoding"]["tooltip"]]
+    assert titles[:2] == ["model", "runtime"] and "batch size" in titles and "runs" in titles
+    assert not {"batch_size", "n_runs", "model", "pareto"} & {t["field"] for t in dots["encoding"]["tooltip"]
+                                                               if "title" not in t}
+    assert dots["encoding"]["color"]["scale"]["domain"] == domain
+    assert dots["encoding"]["color"]["legend"]["values"] == sorted(points["series"].unique())  # drawn ones only
+    assert dots["encoding"]["size"]["type"] == "ordinal"
+    assert dots["encoding"]["size"]["legend"]["symbolFillColor"] == explore.SYMBOL_GREY
+    line = explore.polish(charts.by_length(agg, "rtf", "t", ["5s"]), domain).to_dict()
+    assert line["encoding"]["color"]["scale"]["domain"] == domain
+    assert json.loads(explore.spec_json(explore.polish(charts.by_length(agg, "rtf", "t", ["5s"]))))["datasets"]

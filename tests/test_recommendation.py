@@ -1,10 +1,12 @@
 """The Recommend page's logic: use cases from widgets, candidates as chart points and a table."""
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
-from asr_app import explore, recommendation
+from asr_app import explore, recommendation, share
 from asr_core import sweep_table
 from asr_core.recommend import USE_CASES, recommend
 from fakes import fake_sweep
@@ -41,3 +43,52 @@ def test_recommend_points_mark_the_pick_and_the_front(sweep):
     table = recommendation.candidates_table(rec.candidates)
     assert list(table.columns) == list(recommendation.CANDIDATE_COLUMNS.values())
     assert table["WER (%)"].iloc[0] == pytest.approx(100 * rec.pick["wer"])
+    assert recommendation.readable(rec.reason, rows["model"]) == rec.reason  # registry ids are shown as they are
+
+
+def test_a_local_model_is_named_by_its_folder_in_the_pick_and_the_table(sweep):
+    path = "../shared/models/whisper-tiny"
+    rows = explore.subset(sweep.replace({"model": {"openai/whisper-tiny": path}}), weights="pretrained")
+    rec = recommend(rows, USE_CASES["Short voice commands"])
+    assert rec.pick["model"] == path and path in rec.reason
+    text = recommendation.readable(rec.reason, rows["model"])
+    assert text.startswith("whisper-tiny (local) (") and "shared" not in text
+    nothing = recommend(rows, dataclasses.replace(USE_CASES["Short voice commands"], max_latency_per_utt_s=1e-6))
+    assert nothing.pick is None and path in nothing.reason
+    assert "shared" not in recommendation.readable(nothing.reason, rows["model"])
+    table = recommendation.candidates_table(rec.candidates)
+    assert table["model"].iloc[0] == "whisper-tiny (local)" and not table["model"].str.contains("shared").any()
+
+
+# --- share links: asr_app/share.py (the values a use case starts the widgets from) ---------------------
+
+SHARE_OPTIONS = {"device": ["cpu", "cuda"], "bucket": ["5s", "15s", "30s", "60s"], "batch_size": [1, 8]}
+
+
+def test_a_use_case_starts_from_its_own_constraints():
+    values = share.use_case_values(USE_CASES["Short voice commands"], SHARE_OPTIONS)
+    assert values[share.DEVICE] == "cpu" and values[share.BUCKETS] == ["5s"] and values[share.BATCHES] == [1]
+    assert values[share.OBJECTIVE] == "latency"
+    assert values["max_latency"] == 1.0 and values[share.limit_switch("max_latency")] is True
+    assert values["max_rtf"] is None and values[share.limit_switch("max_rtf")] is False
+
+
+def test_memory_is_in_mib_and_values_the_data_lacks_are_left_out():
+    edge = share.use_case_values(USE_CASES["Edge devices"], {"device": ["cuda"], "bucket": [], "batch_size": []})
+    assert edge["max_memory_mib"] == pytest.approx(1024.0) and edge["max_energy"] == 5.0
+    assert edge[share.DEVICE] == share.ANY  # the preset's cpu is not in this data
+    lectures = share.use_case_values(USE_CASES["Offline lectures"], {"bucket": ["30s"]})
+    assert lectures[share.BUCKETS] == ["30s"] and lectures[share.BATCHES] == []
+
+
+def test_a_limit_applies_only_when_switched_on_and_filled():
+    assert share.chosen_limit(True, 0.5) == 0.5
+    assert share.chosen_limit(False, 0.5) is None
+    assert share.chosen_limit(True, None) is None
+
+
+def test_every_parameter_is_named_once():
+    names = [*share.FILTERS.values(), share.TAB, share.SIZE, share.COST, share.TRADEOFF_CLIPS, share.BATCH_CLIPS,
+             share.STAGE_CLIPS, share.USE_CASE, share.DEVICE, share.BUCKETS, share.BATCHES, share.OBJECTIVE,
+             share.PRETRAINED, *share.LIMITS.values(), *map(share.limit_switch, share.LIMITS.values())]
+    assert len(names) == len(set(names))

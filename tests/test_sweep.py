@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,7 @@ def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
     assert (table["encoder_flops_per_clip"] > 0).all()  # repeats carry the first run's FLOPs
     prov = json.loads(out.with_suffix(".provenance.json").read_text())
     assert prov["runs"][-1]["grid"]["models"] == ["openai/whisper-tiny"] and "cpu" in prov["runs"][0]["hardware"]
+    assert set(table["host"]) == {socket.gethostname()} and prov["runs"][-1]["hosts"] == [socket.gethostname()]
     calls = []
     again = sweep.run_sweep(grid, out, progress=False, cell_runner=lambda *a: calls.append(a))
     assert calls == [] and len(again) == 4
@@ -404,3 +406,27 @@ def test_all_failed_looks_only_at_the_rows_this_run_added():
     assert sweep.all_failed(rows) is None
     rows.attrs[sweep.NEW_ROWS] = 0
     assert sweep.all_failed(rows) is None
+
+
+# --- hosts ----------------------------------------------------------------------------------------------------
+
+def test_provenance_lists_every_host_that_ran_rows_of_each_run(folder, tmp_path):
+    out = tmp_path / "s.parquet"
+    hosts = iter(["box-b", "box-a", "box-b", "box-a"])
+
+    def from_two_hosts(shared, cell, first):
+        return {**fake_row(shared, cell, first), "host": next(hosts)}
+    sweep.run_sweep(_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=from_two_hosts)
+    sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=from_two_hosts)
+    runs = json.loads(sweep.provenance_path(out).read_text())["runs"]
+    assert [r["hosts"] for r in runs] == [["box-a", "box-b"], ["box-a", "box-b"]]
+    assert sorted(pd.read_parquet(out)["host"]) == ["box-a", "box-a", "box-b", "box-b"]
+
+
+def test_a_cell_that_fails_names_its_host_too(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "load_model", _fail(ModelError("The checkpoint is missing.")))
+    cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
+                weights="synthetic", bucket="5s", batch_size=1, repeat=0)
+    row = sweep.run_cell(sweep._Loaded(_grid(folder, tmp_path)), cell, True)
+    assert (row["status"], row["host"], row["error"]) == ("error", socket.gethostname(),
+                                                          "ModelError: The checkpoint is missing.")

@@ -248,3 +248,38 @@ def test_remove_stale_temps_removes_only_that_files_temporaries(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     sweep_table.remove_stale_temps(tmp_path / "s.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".t.parquet.tmp1", "s.parquet", "s.parquet.lock"]
+
+
+# --- merging sweeps from several machines ----------------------------------------------------------------------
+
+def _rows(host=None, batch_sizes=(1, 2), **extra) -> pd.DataFrame:
+    df = pd.DataFrame([dict(model="m", runtime="transformers", weights="synthetic", device="cpu", precision="fp32",
+                            batch_size=b, bucket="5s", repeat=0, status="ok", latency_s=0.5, **extra)
+                       for b in batch_sizes])
+    return df if host is None else df.assign(host=host)
+
+
+def test_merge_rows_keeps_one_key_from_two_hosts_and_names_a_host_that_measured_it_twice():
+    merged = sweep_table.merge_rows({"a.parquet": _rows("x"), "b.parquet": _rows("y")})
+    assert sorted(zip(merged["host"], merged["batch_size"])) == [("x", 1), ("x", 2), ("y", 1), ("y", 2)]
+    floats = _rows("x", batch_sizes=(2.0, 8.0))  # 2.0 is batch size 2
+    with pytest.raises(sweep_table.SweepFileError, match=r"^Row model=m, .*batch_size=2, bucket=5s, repeat=0 from "
+                                                         r"host x is in a\.parquet and c\.csv: one machine"):
+        sweep_table.merge_rows({"a.parquet": _rows("x"), "c.csv": floats})
+
+
+def test_merge_rows_counts_rows_without_a_host_as_one_unknown_host():
+    with pytest.raises(sweep_table.SweepFileError, match=r"from no recorded host is in old1\.parquet and "
+                                                         r"old2\.parquet"):
+        sweep_table.merge_rows({"old1.parquet": _rows(), "old2.parquet": _rows(batch_sizes=(2,))})
+    merged = sweep_table.merge_rows({"old.parquet": _rows(), "new.parquet": _rows("x")})
+    assert sorted(merged["host"]) == ["", "", "x", "x"]
+
+
+def test_merge_rows_turns_transcript_lists_beside_their_text_into_text():
+    lists = _rows("x", batch_sizes=(1,)).assign(hypotheses=[np.array(["a b", "c"])])
+    text = _rows("y", batch_sizes=(1,)).assign(hypotheses=["['a b', 'c']"])
+    merged = sweep_table.merge_rows({"a.parquet": lists, "b.csv": text})
+    assert merged["hypotheses"].tolist() == ["['a b', 'c']"] * 2
+    kept = sweep_table.merge_rows({"a.parquet": lists, "b.parquet": lists.assign(host="y")})
+    assert all(isinstance(v, np.ndarray) for v in kept["hypotheses"])
