@@ -25,7 +25,7 @@ DEFAULT_PRECOMPUTED = "precomputed"
 UPLOAD_LIMIT_MB = sweep_table.MAX_FILE_BYTES // sweep_table.MIB
 # column -> label of its filter widget, in the order the page shows them
 FILTERS = {"model": "Model", "device": "Device", "precision": "Precision", "weights": "Weights",
-           "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size"}
+           "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size", "host": "Machine"}
 MODEL_NAME = "model_name"  # the model as people read it: a registry id, or a local folder's name
 # leaderboard column -> its header, in the order shown (one row per configuration)
 LEADERBOARD = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "precision": "precision",
@@ -56,8 +56,12 @@ def files_stamp(files: Sequence[Path]) -> tuple[tuple[str, float, int], ...]:
 # --- filtering ---------------------------------------------------------------------------------
 
 def filter_options(df: pd.DataFrame) -> dict[str, list]:
-    """Column -> the values present, in a natural order (buckets by length, batch sizes by number)."""
-    return {col: _ordered(col, df[col].dropna().unique()) for col in FILTERS if col in df.columns}
+    """Column -> the values present, in a natural order (buckets by length, batch sizes by number); the
+    machine filter only when some rows name their machine (sweeps from before hosts were recorded do not)."""
+    options = {col: _ordered(col, df[col].dropna().unique()) for col in FILTERS if col in df.columns}
+    if not any(options.get("host", [])):
+        options.pop("host", None)
+    return options
 
 
 def _ordered(col: str, values: Iterable) -> list:

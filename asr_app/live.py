@@ -311,6 +311,8 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 run.cancel()
                 if run.result is not None:
                     finished.append(run.result)
+                elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
+                    finished.append(_failed(req, run.error))
             raise
         except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
             result = _failed(req, exc)
@@ -328,7 +330,8 @@ def _failed(req: RunRequest, exc: BaseException) -> Result:
     except ModelError:
         family = ""
     status = "oom" if isinstance(exc, ResourceError) else STATUS_CANCELLED if isinstance(exc, Cancelled) else "error"
-    return failed_result(req.model_id, family, req.weights, req.device, req.precision, str(exc), status=status,
+    message = str(exc).replace(req.model_id, model_label(req.model_id)) if status == STATUS_CANCELLED else str(exc)
+    return failed_result(req.model_id, family, req.weights, req.device, req.precision, message, status=status,
                          batch_size=req.batch_size, runtime=req.runtime)
 
 

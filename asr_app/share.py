@@ -17,7 +17,7 @@ ANY = "any"  # Recommend's device option for "no device constraint"
 
 # Explore: sweep column -> the parameter of its sidebar filter
 FILTERS = {"model": "model", "device": "device", "precision": "precision", "weights": "weights",
-           "runtime": "runtime", "bucket": "clips", "batch_size": "batch"}
+           "runtime": "runtime", "bucket": "clips", "batch_size": "batch", "host": "machine"}
 TAB = "tab"
 SIZE = "size"  # the batch size of the Speed & energy tab
 COST = "cost"

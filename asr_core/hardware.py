@@ -68,6 +68,8 @@ class NvmlGpu:
     """One NVIDIA GPU read through NVML."""
 
     def __init__(self, index: int = 0):
+        """The GPU that CUDA calls device ``index`` (found by its UUID, so CUDA_VISIBLE_DEVICES — as Ray sets
+        it for a task — is honoured; NVML's own numbering ignores it); NVML's index when CUDA cannot say."""
         self._nvml = _nvml()
         try:
             count = self._nvml.nvmlDeviceGetCount()
@@ -76,8 +78,10 @@ class NvmlGpu:
         if not 0 <= index < count:
             raise DeviceUnavailable(f"no GPU with index {index} (NVML sees {count})")
         self.index = index
+        uuid = _cuda_uuid(index)
         try:
-            self._handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
+            self._handle = (self._nvml.nvmlDeviceGetHandleByUUID(uuid) if uuid
+                            else self._nvml.nvmlDeviceGetHandleByIndex(index))
         except self._nvml.NVMLError as e:
             raise DeviceUnavailable(_nvml_reason(self._nvml, e)) from e
         self._has_counter = True
@@ -104,6 +108,18 @@ class NvmlGpu:
             return int(self._nvml.nvmlDeviceGetPowerUsage(self._handle))
         except self._nvml.NVMLError:
             return None
+
+
+def _cuda_uuid(index: int) -> str | None:
+    """NVML's UUID ("GPU-…") of CUDA device index, or None without a usable torch/CUDA."""
+    try:
+        import torch
+        if not torch.cuda.is_available():
+            return None
+        uuid = str(torch.cuda.get_device_properties(index).uuid)
+    except Exception:  # noqa: BLE001 - an old torch without .uuid, a driver error: fall back to NVML's index
+        return None
+    return uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
 
 
 # --- RAPL -------------------------------------------------------------------------------------

@@ -28,9 +28,11 @@ from .results import RESULT_FIELDS, STATUS_OK, Result
 
 CELL_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
 ROW_KEYS = [*CELL_KEYS, "repeat"]
+MERGE_KEYS = [*ROW_KEYS, "host"]  # a machine measures a row once; two machines may each measure it
 # Device and batch size do not change what a model computes, so accuracy may be pooled over them.
 WER_KEYS = ["model", "runtime", "weights", "precision", "bucket"]
-EXTRA_FIELDS = ("repeat", "clip_source", "git_commit")
+HOST = "host"  # the machine that ran a row (sweep.run_cell); sweeps from before it was recorded have none
+EXTRA_FIELDS = ("repeat", "clip_source", "git_commit", HOST)
 COLUMNS = (*RESULT_FIELDS, *EXTRA_FIELDS)
 SUFFIXES = (".parquet", ".csv")
 SOURCE_FILE = "source_file"  # which file a row came from (added by read)
@@ -400,8 +402,6 @@ def remove_stale_temps(path: str | os.PathLike) -> None:
 
 # --- merging sweeps from several machines --------------------------------------------------------------
 
-HOST = "host"  # the machine that ran a row (sweep.run_cell); sweeps from before it was recorded have none
-MERGE_KEYS = [*ROW_KEYS, HOST]  # a machine measures a row once; two machines may each measure it
 KIND_WORDS = {"number": "numbers", "text": "text", "other": "lists or other values"}
 MERGE_ADVICE = "merge only files that `asr-profile sweep` wrote"
 

@@ -52,3 +52,17 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
         if f.name not in ("model.safetensors", "config.json", "generation_config.json"):
             shutil.copy(f, d / f.name)
     return d
+
+
+@pytest.fixture(scope="session")
+def clip_folder(tmp_path_factory):
+    """A local clip source: one recording of eight 2.5 s utterances with a CSV manifest."""
+    import soundfile as sf
+    from helpers import tone
+    d = tmp_path_factory.mktemp("speech")
+    rows = []
+    for i in range(8):
+        sf.write(d / f"u{i}.wav", tone(2.5, 200 + 40 * i, seed=i), 16000)
+        rows.append(f"u{i}.wav,word{i} and more,talk1")
+    (d / "manifest.csv").write_text("path,text,recording\n" + "\n".join(rows) + "\n")
+    return d

@@ -24,3 +24,29 @@ def tone(seconds: float, freq: float = 220.0, seed: int = 0) -> np.ndarray:
     t = np.arange(int(seconds * 16000)) / 16000
     rng = np.random.default_rng(seed)
     return (0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+STAGE_TOLERANCE = 0.05  # stages must add up to the end-to-end latency within 5 %
+
+
+def stages_add_up(r) -> None:
+    """Every stage took time, and the stages add up to the end-to-end latency."""
+    total = r.preprocess_s + r.encoder_s + r.decoder_s
+    assert r.latency_s > 0 and all(x > 0 for x in (r.preprocess_s, r.encoder_s, r.decoder_s))
+    assert abs(total - r.latency_s) <= STAGE_TOLERANCE * r.latency_s, (total, r.latency_s)
+
+
+def sweep_grid(folder, tmp_path, **kw):
+    """A small synthetic whisper-tiny grid over a local clip folder (the clip_folder fixture)."""
+    from asr_core import sweep
+    base = dict(models=("openai/whisper-tiny",), weights=("synthetic",), buckets=("5s",), batch_sizes=(1, 2),
+                clips_per_cell=2, repeats=2, clip_source=str(folder), cache_dir=str(tmp_path / "cache"))
+    return sweep.Grid(**{**base, **kw})
+
+
+def fake_row(shared, cell, first, status="ok", error=""):
+    """A row as sweep.run_cell makes it, without a model."""
+    from asr_core.results import failed_result
+    row = failed_result(cell["model"], "whisper", cell["weights"], cell["device"], cell["precision"], error,
+                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
+    return {**row, "runtime": cell["runtime"], "repeat": cell["repeat"]}

@@ -285,6 +285,8 @@ def test_a_double_click_on_run_leaves_one_finished_result_set(server, laptop):
     assert pg.get_by_text("Finished", exact=True).count() == 1
 
 
+@pytest.mark.xfail(strict=True, reason="the page icon (:material/graphic_eq: in streamlit_app.py's set_page_config) "
+                                      "is fetched from fonts.gstatic.com; remove this mark once it is served locally")
 def test_no_request_leaves_the_machine_on_the_transcribe_page(server, laptop):
     pg = laptop
     _synthetic_long_run(pg, server)

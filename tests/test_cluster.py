@@ -17,13 +17,11 @@ import pytest
 
 from asr_core import cli, cluster, sweep, sweep_table
 from helpers import ROOT
-import test_sweep
-from test_sweep import _grid
+from helpers import sweep_grid
 
 RAY_CPUS = 2
 OBJECT_STORE_BYTES = 200 * 1024**2
 HOST = socket.gethostname()
-folder = test_sweep.folder  # the fixture: a local clip folder of tones
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +37,13 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.fixture
+def folder(clip_folder):
+    return clip_folder
+
+
 def _small(folder, tmp_path, **kw):
-    return _grid(folder, tmp_path, clips_per_cell=1, repeats=1, **kw)
+    return sweep_grid(folder, tmp_path, clips_per_cell=1, repeats=1, **kw)
 
 
 def _keys(table: pd.DataFrame) -> set[tuple]:

@@ -231,7 +231,17 @@ def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
     events.close()
     assert time.perf_counter() - started < 30  # stopped at a batch boundary, not after the whole run
     assert not measure.device_lock("cpu").locked()  # the next run does not wait
-    assert len(finished) <= 1 and all(r.status in ("cancelled", "ok") for r in finished)
+    assert len(finished) == 1 and finished[0].status in ("cancelled", "ok")  # a stopped run is kept, never lost
+    if finished[0].status == "cancelled" and not finished[0].n_clips:
+        assert finished[0].error.startswith("Stopped") and TINY in finished[0].error
+
+
+def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder():
+    from asr_core.measure import Cancelled
+    req = live.RunRequest("/srv/models/whisper-tiny.en", "cpu", "fp32", "synthetic")
+    r = live._failed(req, Cancelled("Stopped during the warm-up: nothing measured for /srv/models/whisper-tiny.en."))
+    assert r.status == "cancelled"
+    assert r.error == "Stopped during the warm-up: nothing measured for whisper-tiny.en (local)."
 
 
 def test_a_waiting_run_says_who_holds_the_device(loader):

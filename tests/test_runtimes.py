@@ -11,8 +11,7 @@ from asr_core.models import ModelError
 from asr_core.runtimes import load_model
 from asr_core.measure import RunOptions, transcribe
 from asr_core.runtimes.eager import reference_transcribe
-from helpers import SPEECH, TINY_EN, needs_shared, speech_refs, tone
-from test_measure import _stages_add_up
+from helpers import SPEECH, TINY_EN, needs_shared, speech_refs, stages_add_up, tone
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed (pip install ctranslate2)")
 WER_POINTS = 0.01  # each runtime within 1 WER point of transformers fp32
@@ -45,7 +44,7 @@ def test_ctranslate2_on_real_speech_matches_transformers_wer(ct2_cache, speech):
         assert abs(r.wer - eager.wer) <= WER_POINTS, (precision, r.wer, eager.wer)
         assert r.n_clips == 20 and r.n_batches == 3 and r.decoder_tokens > 20 * 5
         assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
-        _stages_add_up(r)
+        stages_add_up(r)
         assert math.isnan(r.total_flops) and "FLOPs not counted" in r.notes and r.compile_s == 0.0
 
 
@@ -68,7 +67,7 @@ def test_transformers_compiled_gives_the_eager_transcript_and_reports_compile_ti
     assert r.runtime == "transformers-compiled" and r.compile_s > 0
     assert list(r.hypotheses) == reference_transcribe(eager, clips)
     assert r.decoder_flops_per_token > 0  # counted on the eager twin
-    _stages_add_up(r)
+    stages_add_up(r)
     again = transcribe(lm, clips, None, RunOptions(batch_size=2, warmup=False, count_flops=False))
     assert again.compile_s == 0.0 and again.hypotheses == r.hypotheses  # compiled for this batch size already
 

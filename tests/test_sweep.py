@@ -16,33 +16,19 @@ import filelock
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from asr_core import cli, sweep, sweep_table
 from asr_core.measure import ResourceError
 from asr_core.models import ModelError
 from asr_core.results import failed_result
-from helpers import ROOT, tone
+from helpers import ROOT, fake_row, sweep_grid
 
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A local clip source: one recording of eight 2.5 s utterances with a CSV manifest."""
-    d = tmp_path_factory.mktemp("speech")
-    rows = []
-    for i in range(8):
-        sf.write(d / f"u{i}.wav", tone(2.5, 200 + 40 * i, seed=i), 16000)
-        rows.append(f"u{i}.wav,word{i} and more,talk1")
-    (d / "manifest.csv").write_text("path,text,recording\n" + "\n".join(rows) + "\n")
-    return d
-
-
-def _grid(folder, tmp_path, **kw):
-    base = dict(models=("openai/whisper-tiny",), weights=("synthetic",), buckets=("5s",), batch_sizes=(1, 2),
-                clips_per_cell=2, repeats=2, clip_source=str(folder), cache_dir=str(tmp_path / "cache"))
-    return sweep.Grid(**{**base, **kw})
+@pytest.fixture
+def folder(clip_folder):
+    return clip_folder
 
 
 def test_grid_cells_and_toml(tmp_path):
@@ -71,7 +57,7 @@ def test_grid_leaves_out_combinations_that_can_never_run():
 
 def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
     out = tmp_path / "s.parquet"
-    grid = _grid(folder, tmp_path)
+    grid = sweep_grid(folder, tmp_path)
     table = sweep.run_sweep(grid, out, progress=False)
     assert len(table) == 4 and set(table["status"]) == {"ok"}
     assert set(table["repeat"]) == {0, 1} and set(table["batch_size"]) == {1, 2}
@@ -93,7 +79,7 @@ def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
                                     batch_size=2, bucket=cell["bucket"]).to_dict(),
                     "runtime": cell["runtime"], "repeat": cell["repeat"]}
         return sweep.run_cell(shared, cell, first)
-    table = sweep.run_sweep(_grid(folder, tmp_path), tmp_path / "s.parquet", progress=False, cell_runner=runner)
+    table = sweep.run_sweep(sweep_grid(folder, tmp_path), tmp_path / "s.parquet", progress=False, cell_runner=runner)
     assert sorted(table["status"]) == ["ok", "ok", "oom", "oom"]
 
 
@@ -102,7 +88,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise ResourceError("Out of GPU memory running x at batch size 32: try a smaller --batch-size.")
     monkeypatch.setattr(sweep, "transcribe", boom)
-    shared = sweep._Loaded(_grid(folder, tmp_path))
+    shared = sweep._Loaded(sweep_grid(folder, tmp_path))
     cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
                 weights="synthetic", bucket="5s", batch_size=32, repeat=0)
     row = sweep.run_cell(shared, cell, True)
@@ -199,13 +185,6 @@ def test_a_grid_from_flags_is_checked_before_anything_loads(folder, tmp_path, ca
 
 # --- one writer at a time ---------------------------------------------------------------------------------
 
-def fake_row(shared, cell, first, status="ok", error=""):
-    """A row as run_cell makes it, without a model."""
-    row = failed_result(cell["model"], "whisper", cell["weights"], cell["device"], cell["precision"], error,
-                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
-    return {**row, "runtime": cell["runtime"], "repeat": cell["repeat"]}
-
-
 @pytest.fixture
 def no_loading(monkeypatch):
     """Record any attempt to build clips or load a model (and stop it); the list should stay empty."""
@@ -227,13 +206,13 @@ def test_a_second_writer_is_refused_and_writes_nothing(folder, tmp_path, capsys)
     out = tmp_path / "s.parquet"
     with filelock.FileLock(sweep.lock_path(out)):  # a first sweep holding the output
         with pytest.raises(sweep.SweepError) as info:
-            sweep.run_sweep(_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
+            sweep.run_sweep(sweep_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
         code = cli.main(["sweep", "--clips", str(folder), "--out", str(out)])
     assert str(info.value) == (f"{out} is being written by another sweep (it holds {out}.lock): wait for that "
                                f"sweep to finish or choose another --out.")
     assert code == 2 and capsys.readouterr().err == f"error: {info.value}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet.lock"]  # no rows, no provenance, no cache
-    table = sweep.run_sweep(_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
+    table = sweep.run_sweep(sweep_grid(folder, tmp_path), out, progress=False, cell_runner=fake_row)
     assert len(table) == 4  # the lock is free again
 
 
@@ -241,7 +220,7 @@ FIRST_WRITER = """
 import pathlib, sys, time
 sys.path.insert(0, sys.argv[1])
 from asr_core import sweep
-from test_sweep import _grid, fake_row
+from helpers import sweep_grid, fake_row
 folder, out, gate = sys.argv[2:]
 
 def gated(shared, cell, first):
@@ -249,7 +228,7 @@ def gated(shared, cell, first):
         time.sleep(0.02)
     return fake_row(shared, cell, first)
 
-grid = _grid(folder, pathlib.Path(out).parent, batch_sizes=(1, 2, 4))
+grid = sweep_grid(folder, pathlib.Path(out).parent, batch_sizes=(1, 2, 4))
 sweep.run_sweep(grid, out, progress=False, cell_runner=gated)
 """
 
@@ -265,7 +244,7 @@ def test_two_sweep_processes_into_one_file_lose_no_rows(folder, tmp_path):
     assert provenance.exists(), first.stderr.read() if first.poll() is not None else "first sweep never started"
     try:
         with pytest.raises(sweep.SweepError, match="is being written by another sweep"):
-            sweep.run_sweep(_grid(folder, tmp_path, batch_sizes=(8,)), out, progress=False, cell_runner=fake_row)
+            sweep.run_sweep(sweep_grid(folder, tmp_path, batch_sizes=(8,)), out, progress=False, cell_runner=fake_row)
     finally:
         gate.touch()
         assert first.wait(timeout=120) == 0, first.stderr.read()
@@ -307,7 +286,7 @@ def test_a_corrupt_sweep_file_stops_the_sweep_untouched(folder, tmp_path, capsys
 
 def _finished_sweep(folder, tmp_path) -> tuple[Path, dict[str, bytes]]:
     out = tmp_path / "run" / "s.parquet"
-    sweep.run_sweep(_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=fake_row)
+    sweep.run_sweep(sweep_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=fake_row)
     return out, _files(out.parent)
 
 
@@ -342,7 +321,7 @@ def test_a_full_disk_while_writing_rows_keeps_the_rows_written_before(folder, tm
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(pd.DataFrame, "to_parquet", full_disk)
     with pytest.raises(sweep.SweepError, match=r"Could not write .*s\.parquet \(No space left on device\)"):
-        sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
+        sweep.run_sweep(sweep_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
     monkeypatch.undo()
     after = _files(out.parent)
     assert sorted(after) == sorted(before) and after["s.parquet"] == before["s.parquet"]
@@ -358,7 +337,7 @@ def test_a_read_only_folder_gives_one_sentence(folder, tmp_path):
         if os.access(out.parent, os.W_OK):
             pytest.skip("running as root: a read-only folder is still writable (the injected failures cover this)")
         with pytest.raises(sweep.SweepError, match=r"Could not write .* \(Permission denied\)"):
-            sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
+            sweep.run_sweep(sweep_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=fake_row)
         assert _files(out.parent) == before
     finally:
         out.parent.chmod(0o755)
@@ -416,8 +395,8 @@ def test_provenance_lists_every_host_that_ran_rows_of_each_run(folder, tmp_path)
 
     def from_two_hosts(shared, cell, first):
         return {**fake_row(shared, cell, first), "host": next(hosts)}
-    sweep.run_sweep(_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=from_two_hosts)
-    sweep.run_sweep(_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=from_two_hosts)
+    sweep.run_sweep(sweep_grid(folder, tmp_path, repeats=1), out, progress=False, cell_runner=from_two_hosts)
+    sweep.run_sweep(sweep_grid(folder, tmp_path, repeats=2), out, progress=False, cell_runner=from_two_hosts)
     runs = json.loads(sweep.provenance_path(out).read_text())["runs"]
     assert [r["hosts"] for r in runs] == [["box-a", "box-b"], ["box-a", "box-b"]]
     assert sorted(pd.read_parquet(out)["host"]) == ["box-a", "box-a", "box-b", "box-b"]
@@ -427,6 +406,6 @@ def test_a_cell_that_fails_names_its_host_too(folder, tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "load_model", _fail(ModelError("The checkpoint is missing.")))
     cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
                 weights="synthetic", bucket="5s", batch_size=1, repeat=0)
-    row = sweep.run_cell(sweep._Loaded(_grid(folder, tmp_path)), cell, True)
+    row = sweep.run_cell(sweep._Loaded(sweep_grid(folder, tmp_path)), cell, True)
     assert (row["status"], row["host"], row["error"]) == ("error", socket.gethostname(),
                                                           "ModelError: The checkpoint is missing.")
