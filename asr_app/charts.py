@@ -222,3 +222,60 @@ def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> a
         layers += [pick.mark_point(size=500, strokeWidth=2.5, color=PICK_COLOUR, filled=False).encode(x=x, y=_y("wer")),
                    pick.mark_text(dy=-18, color=PICK_COLOUR, fontWeight="bold", text="pick").encode(x=x, y=_y("wer"))]
     return alt.layer(*layers, title=title, height=_height(PLOT_PX, _n(points, "series"), 1))
+
+
+# --- published accuracy beside measured ------------------------------------------------------------
+
+PUBLISHED_SHAPE = "diamond"
+PUBLISHED_TOOLTIP = {"series": "published", "benchmark": "benchmark", "source": "source",
+                     "normaliser": "normaliser", "decoding": "decoding", "note": "note"}
+
+
+def _published_tooltip(df: pd.DataFrame) -> list[alt.Tooltip]:
+    tips = [alt.Tooltip(c, type="nominal", title=t) for c, t in PUBLISHED_TOOLTIP.items() if c in df.columns]
+    return [*tips[:2], alt.Tooltip("wer", title="published WER", format=".1%"), *tips[2:]]
+
+
+def wer_with_published(measured: pd.DataFrame, published: pd.DataFrame, title: str,
+                       order: Sequence[str]) -> alt.LayerChart:
+    """Measured WER by clip length (lines), and published WER at each benchmark to the right of the buckets
+    as hollow diamonds whose tooltip names the source. The two are separate marks, never combined."""
+    x_order = [*order, *sorted(published["benchmark"].unique())] if len(published) else list(order)
+    x = alt.X("x", type="ordinal", sort=x_order, title="clip length (bucket) · published benchmark",
+              axis=alt.Axis(labelAngle=0, labelLimit=120))
+    lines = alt.Chart(measured.assign(x=measured["bucket"])).mark_line(point=True).encode(
+        x=x, y=_y("wer"), color=_colour(measured), tooltip=_tooltip(measured, "wer", "clip_s"))
+    layers = [lines]
+    if len(published):
+        layers.append(alt.Chart(published.assign(x=published["benchmark"])).mark_point(
+            shape=PUBLISHED_SHAPE, filled=False, size=120, strokeWidth=2).encode(
+            x=x, y=_y("wer"), color=_colour(published), tooltip=_published_tooltip(published)))
+    legend = _n(measured, "series") + _n(published, "series")
+    return alt.layer(*layers, title=title, height=_height(PLOT_PX, legend))
+
+
+def tradeoff_with_published(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> alt.LayerChart:
+    """tradeoff(), with a hollow diamond around each point whose WER is published, not measured here."""
+    chart = tradeoff(points, cost, title, log)
+    if "wer_kind" not in points.columns or not (points["wer_kind"] == "published").any():
+        return chart
+    x = alt.X(cost, type="quantitative", scale=alt.Scale(type="log") if log else alt.Undefined,
+              title=FIELDS.get(cost, (cost,))[0])
+    marks = alt.Chart(points).transform_filter(alt.datum.wer_kind == "published").mark_point(
+        shape=PUBLISHED_SHAPE, filled=False, size=260, strokeWidth=1.5, color=FRONT_COLOUR).encode(
+        x=x, y=_y("wer"), tooltip=[alt.Tooltip("wer_source", type="nominal", title="accuracy")])
+    out = chart.copy(deep=True)
+    out.layer = [*out.layer, marks]  # the layers keep whatever data tradeoff() gave them
+    return out
+
+
+def wer_by_snr(frame: pd.DataFrame, order: Sequence[str], title: str = "WER vs signal-to-noise ratio") -> alt.Chart:
+    """One line per configuration series over the SNR (explore.wer_by_snr), noisiest left, clean at the right end."""
+    return alt.Chart(frame, title=title, height=_height(PLOT_PX, _n(frame, "series"))).mark_line(point=True).encode(
+        x=alt.X("snr", type="ordinal", sort=list(order), title="signal-to-noise ratio (clean: no noise added)",
+                axis=alt.Axis(labelAngle=0)),
+        y=_y("wer"),
+        color=_colour(frame),
+        tooltip=[*_tooltip(frame, "wer", "clip_s"), alt.Tooltip("snr", title="SNR"),
+                 alt.Tooltip("noise", title="noise")],
+    )

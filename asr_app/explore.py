@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from asr_core import sweep_table
+from asr_core import published, sweep_table
 from asr_core.recommend import pareto_front
 from asr_core.sweep_table import CELL_KEYS
 
@@ -21,6 +21,8 @@ from .inputs import model_label
 
 PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
 DEFAULT_PRECOMPUTED = "precomputed"
+PUBLISHED_FILE = "published.csv"  # in the precomputed folder: WER others published (asr_core.published)
+PUBLISHED_SUFFIX = " (published)"  # how a published series is named: never mistaken for a measured one
 # The sweep uploader's own limit, in Streamlit's megabytes (MiB); sweep_table.read checks it again.
 UPLOAD_LIMIT_MB = sweep_table.MAX_FILE_BYTES // sweep_table.MIB
 # column -> label of its filter widget, in the order the page shows them
@@ -46,6 +48,17 @@ def precomputed_dir(root: str | os.PathLike) -> Path:
     """$ASR_PRECOMPUTED_DIR, else precomputed/ in the repository."""
     env = os.environ.get(PRECOMPUTED_ENV)
     return Path(env) if env else Path(root) / DEFAULT_PRECOMPUTED
+
+
+def published_table(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """The published table beside the sweeps, and its problems (an empty table when it is absent or refused)."""
+    path = precomputed_dir(root) / PUBLISHED_FILE
+    if not path.is_file():
+        return pd.DataFrame(columns=[*published.COLUMNS, "benchmark", "wer"]), []
+    try:
+        return published.load(path), []
+    except published.PublishedTableError as exc:
+        return pd.DataFrame(columns=[*published.COLUMNS, "benchmark", "wer"]), [str(exc)]
 
 
 def files_stamp(files: Sequence[Path]) -> tuple[tuple[str, float, int], ...]:
@@ -131,6 +144,26 @@ def with_wer(agg: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Rows that have a WER, and how many configurations have none (synthetic weights, no reference)."""
     has = agg["wer"].notna()
     return agg[has], int((~has).sum())
+
+
+def published_points(table: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """Every published WER of the checkpoints these (measured) models are, as chart points: x is the
+    benchmark, series the checkpoint named as published. Drawn beside measured points, never averaged."""
+    rows = published.rows_for_models(table, list(models)) if len(table) else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "benchmark", "wer", "source", "note", "series", MODEL_NAME])
+    rows = rows.assign(**{MODEL_NAME: rows["model"].map(model_label)})
+    return rows.assign(series=rows[MODEL_NAME] + PUBLISHED_SUFFIX).reset_index(drop=True)
+
+
+def published_caption(points: pd.DataFrame) -> str:
+    """'published: ' and each source drawn, with what makes the figures unlike ours."""
+    if points.empty:
+        return ""
+    sources = "; ".join(sorted(points["source"].astype(str).unique()))
+    return (f"Hollow diamonds are published WER on full test sets (published: {sources}), one per checkpoint, "
+            "source and benchmark; they are never averaged with the WER measured here, which is on this "
+            "sweep's clips. Sources differ in normalisation and decoding: see each point's tooltip.")
 
 
 def tradeoff(agg: pd.DataFrame, cost: str) -> pd.DataFrame:
@@ -243,3 +276,34 @@ def data_summary(df: pd.DataFrame) -> str:
     files = ", ".join(sorted(df[sweep_table.SOURCE_FILE].astype(str).unique()))
     return (f"{len(df)} rows from {files}. Clips come from: {', '.join(clip_sources(df)) or 'unknown'} "
             f"(the clip_source column).")
+
+
+# --- WER against signal-to-noise ratio ----------------------------------------------------------
+
+CLEAN_LABEL = "clean"  # the x label of snr_db = inf (no noise added), drawn at the right end
+
+
+def snr_count(ok: pd.DataFrame) -> int:
+    """How many SNRs the rows hold (NaN, unknown, left out): the WER-vs-SNR chart needs more than one."""
+    return int(ok["snr_db"].dropna().nunique()) if "snr_db" in ok.columns else 0
+
+
+def wer_by_snr(ok: pd.DataFrame) -> pd.DataFrame:
+    """Median WER per configuration, bucket and SNR, with an 'snr' label ("clean" for inf) and a 'series'
+    naming what varies besides the SNR; the clean point joins the line of every noise kind measured."""
+    agg = sweep_table.aggregate(ok[ok["snr_db"].notna()], keys=sweep_table.WER_KEYS)
+    agg = agg[agg["wer"].notna()]
+    clean = agg["snr_db"] == float("inf")
+    kinds = sorted(k for k in agg.loc[~clean, "noise"].unique() if k) or [""]
+    out = pd.concat([agg[~clean], *[agg[clean].assign(noise=k) for k in kinds]], ignore_index=True)
+    keys = [k for k in sweep_table.WER_KEYS if k != "snr_db"]
+    return add_series(out, keys).assign(snr=out["snr_db"].map(snr_label))
+
+
+def snr_label(snr_db: float) -> str:
+    return CLEAN_LABEL if snr_db == float("inf") else f"{snr_db:g} dB"
+
+
+def snr_order(frame: pd.DataFrame) -> list[str]:
+    """The SNR labels noisiest first, clean last."""
+    return [snr_label(v) for v in sorted(frame["snr_db"].unique())] if "snr_db" in frame.columns else []

@@ -11,12 +11,31 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from asr_core import sweep_table
-from asr_core.recommend import OBJECTIVE_COLUMNS, Recommendation, UseCase
+from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase
 from asr_core.sweep_table import CELL_KEYS
 
 from . import present
 from .explore import add_series
 from .inputs import model_label
+
+
+ACCURACY_PARAM = "accuracy"  # the address parameter of the accuracy source
+DEFAULT_ACCURACY = "measured here where it exists, else published LibriSpeech test-clean"
+MODEL_MEMORY_NOTE = ("Its memory limit caps the model's own weights (parameters × bytes per parameter at the "
+                     "precision), not the measuring server's process memory.")
+
+
+def default_accuracy(options: Sequence[str]) -> int:
+    """The index of the accuracy source the page starts from: DEFAULT_ACCURACY when offered, else measured here."""
+    return list(options).index(DEFAULT_ACCURACY) if DEFAULT_ACCURACY in options else 0
+
+
+def uses_published(accuracy: Accuracy) -> bool:
+    return accuracy != MEASURED_ONLY
+
+
+def memory_note(use_case: UseCase) -> str:
+    return MODEL_MEMORY_NOTE if use_case.memory == MODEL else ""
 
 
 def to_mib(n_bytes: float | None) -> float | None:
@@ -46,7 +65,8 @@ def recommend_points(rec: Recommendation, data: pd.DataFrame, cost: str) -> pd.D
     cand = rec.candidates.dropna(subset=["wer", cost])
     if cand.empty:
         return cand.assign(pareto=pd.Series(dtype=bool), pick=pd.Series(dtype=bool), series=pd.Series(dtype=str))
-    hw = sweep_table.aggregate(data)[[*CELL_KEYS, "cpu_name", "gpu_name"]]
+    hw_columns = [c for c in ("cpu_name", "gpu_name") if c not in cand.columns]
+    hw = sweep_table.aggregate(data)[[*CELL_KEYS, *hw_columns]]
     points = cand.merge(hw, on=CELL_KEYS, how="left").set_axis(cand.index)
     pick = rec.pick.name if rec.pick is not None else None
     points = points.assign(pareto=points.index.isin(rec.pareto.index), pick=points.index == pick)
@@ -62,13 +82,18 @@ def readable(text: str, models: Iterable[str]) -> str:
 
 CANDIDATE_COLUMNS = {"model_name": "model", "runtime": "runtime", "weights": "weights", "device": "device",
                      "precision": "precision", "batch_size": "batch", "bucket": "clips", "n_runs": "runs",
-                     "wer_pct": "WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
+                     "wer_pct": "WER (%)", "wer_source": "WER source", "measured_wer_pct": "measured WER (%)",
+                     "published_wer_pct": "published WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
                      "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
-                     "peak_memory_mib": "peak memory (MiB)"}
+                     "peak_memory_mib": "peak memory (MiB)", "model_mib": "model memory (MiB)"}
 
 
 def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The candidates with readable headers; measured and published WER side by side, never averaged."""
     shown = candidates.assign(model_name=candidates["model"].astype(str).map(model_label),
                               wer_pct=candidates["wer"] * 100,
-                              peak_memory_mib=candidates["peak_memory_bytes"] / present.MIB)
+                              measured_wer_pct=candidates["measured_wer"] * 100,
+                              published_wer_pct=candidates["published_wer"] * 100,
+                              peak_memory_mib=candidates["peak_memory_bytes"] / present.MIB,
+                              model_mib=candidates["model_bytes"] / present.MIB)
     return shown[list(CANDIDATE_COLUMNS)].rename(columns=CANDIDATE_COLUMNS)

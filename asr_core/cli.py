@@ -7,6 +7,7 @@ merges sweep files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS
 from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
+from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
 from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError,
                      family_of)
 from .results import Result
@@ -54,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure a cold run: no untimed warm-up batch (FLOPs are then counted after the run)")
     t.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
     t.add_argument("--co2e", metavar="COUNTRY", help="also report kg CO2e for this ISO country code (e.g. USA)")
+    t.add_argument("--snr", type=float, default=CLEAN, metavar="DB",
+                   help="mix noise into each clip at this signal-to-noise ratio in dB (power over the clip) "
+                        "before transcribing; inf (default): no noise")
+    t.add_argument("--noise", default=WHITE, choices=NOISE_KINDS,
+                   help="with --snr: white noise (seeded), or babble made of the other input files (needs 2 or more)")
     t.set_defaults(func=cmd_transcribe)
 
     sub.add_parser("models", help="list the model registry").set_defaults(func=cmd_models)
@@ -77,6 +84,8 @@ def _add_sweep(sub) -> None:
     s.add_argument("--runtimes", type=_csv(), help="comma-separated: " + ", ".join(RUNTIMES))
     s.add_argument("--buckets", type=_csv())
     s.add_argument("--batch-sizes", type=_csv(int))
+    s.add_argument("--snrs", type=_csv(float), help="comma-separated SNRs in dB, inf for clean audio (default: inf)")
+    s.add_argument("--noise", choices=NOISE_KINDS, help="what the finite SNRs mix in (default: white)")
     s.add_argument("--clips-per-cell", type=int)
     s.add_argument("--repeats", type=int)
     s.add_argument("--clips", dest="clip_source", help="'tedlium' (default) or a local folder of audio + transcripts")
@@ -173,6 +182,11 @@ def _check_options(args: argparse.Namespace) -> None:
         _check_tokens_apply(args)
     if args.co2e is not None:
         _check_country(args.co2e)
+    if math.isnan(args.snr) or args.snr == -math.inf:
+        raise AudioError(f"--snr must be a number of dB or inf (no noise), not {args.snr:g}.")
+    if args.noise == "babble" and args.snr != CLEAN and len(args.audio) < 2:
+        raise AudioError("Babble noise is made of the other input files, so --noise babble needs at least 2 input "
+                         "files: add more, or use --noise white.")
 
 
 def _check_tokens_apply(args: argparse.Namespace) -> None:
@@ -210,7 +224,7 @@ def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> No
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     _check_options(args)
-    clips = [load_audio(p, args.max_duration) for p in args.audio]
+    clips = _noisy([load_audio(p, args.max_duration) for p in args.audio], args.snr, args.noise)
     refs = _references(args)
     if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
         reps = [i % len(clips) for i in range(args.batch_size)]
@@ -221,8 +235,16 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     opts = RunOptions(batch_size=args.batch_size, tokens=args.tokens, warmup=not args.no_warmup,
                       count_flops=not args.no_flops, co2e_country=args.co2e)
     result = transcribe(lm, clips, refs, opts)
+    if args.snr != CLEAN:
+        result = dataclasses.replace(result, snr_db=args.snr, noise=args.noise)
     print(result.to_json() if args.json else report(result))
     return 0
+
+
+def _noisy(clips: list, snr_db: float, noise: str) -> list:
+    """Each clip with noise at snr_db (seeded by its position); babble from the other clips."""
+    return [mix(c, snr_db, noise, seed=NOISE_SEED + i, babble_from=clips[:i] + clips[i + 1:])
+            for i, c in enumerate(clips)]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -231,8 +253,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-_GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes", "clips_per_cell",
-               "repeats", "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
+_GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "batch_sizes", "snrs", "noise",
+               "clips_per_cell", "repeats", "clip_source", "cache_dir", "tokenizer", "dataset_id", "dataset_revision", "dataset_config",
                "dataset_split", "dataset_files")
 
 
@@ -315,7 +337,8 @@ def report(r: Result) -> str:
     """A readable report of one result."""
     lines = [f"{r.model}  [{r.family}, weights={r.weights}, {r.runtime}, {r.device} {r.precision}, "
              f"batch {r.batch_size}]",
-             f"clips: {r.n_clips} ({r.audio_s:.1f} s of audio) in {r.n_batches} batch(es)"]
+             f"clips: {r.n_clips} ({r.audio_s:.1f} s of audio) in {r.n_batches} batch(es)"
+             + (f", {r.noise} noise at {r.snr_db:g} dB SNR" if r.noise else "")]
     for i, hyp in enumerate(r.hypotheses[:3]):
         lines.append(f"transcript[{i}]: {hyp or '(empty)'}" if r.weights == "pretrained"
                      else f"transcript[{i}]: (synthetic weights: no meaningful text)")

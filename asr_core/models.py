@@ -36,6 +36,15 @@ CONFIG_FIX = ('give the folder the config.json of a Whisper or wav2vec2 checkpoi
 # Whisper architecture facts (from each checkpoint's config.json) needed to build it offline.
 _WHISPER_COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
                        decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257, bos_token_id=50257)
+# The English-only (.en) checkpoints: one token fewer (no language tokens shift the specials down by one).
+_ENGLISH_ONLY = dict(vocab_size=51864, decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256,
+                     bos_token_id=50256)
+# A local checkpoint folder may name the hub checkpoint it holds in this file (first line), e.g. a fine-tune
+# that should not be taken for the checkpoint whose architecture it shares.
+CHECKPOINT_NAME_FILE = "checkpoint.txt"
+# config.json keys compared when a local folder is identified by its architecture
+IDENTITY_KEYS = ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers",
+                 "encoder_attention_heads", "hidden_size", "num_hidden_layers")
 
 
 def _whisper(d_model: int, enc: int, dec: int, heads: int, **over: Any) -> dict[str, Any]:
@@ -63,6 +72,11 @@ REGISTRY: dict[str, ModelSpec] = {s.model_id: s for s in (
     ModelSpec("openai/whisper-base", WHISPER, 74, _whisper(512, 6, 6, 8)),
     ModelSpec("openai/whisper-small", WHISPER, 244, _whisper(768, 12, 12, 12)),
     ModelSpec("openai/whisper-medium", WHISPER, 769, _whisper(1024, 24, 24, 16)),
+    ModelSpec("openai/whisper-tiny.en", WHISPER, 39, _whisper(384, 4, 4, 6, **_ENGLISH_ONLY), multilingual=False),
+    ModelSpec("openai/whisper-base.en", WHISPER, 74, _whisper(512, 6, 6, 8, **_ENGLISH_ONLY), multilingual=False),
+    ModelSpec("openai/whisper-small.en", WHISPER, 244, _whisper(768, 12, 12, 12, **_ENGLISH_ONLY), multilingual=False),
+    ModelSpec("openai/whisper-medium.en", WHISPER, 769, _whisper(1024, 24, 24, 16, **_ENGLISH_ONLY),
+              multilingual=False),
     # large-v3-turbo: 128 mel bins, 32 encoder layers but only 4 decoder layers.
     ModelSpec("openai/whisper-large-v3-turbo", WHISPER, 809,
               _whisper(1280, 32, 4, 20, num_mel_bins=128, vocab_size=51866)),
@@ -177,6 +191,34 @@ def _family_of_config(cfg: Path) -> str:
     if model_type not in MODEL_TYPES:
         raise ModelError(f"{cfg} has model_type {model_type!r}, which this tool cannot run: {CONFIG_FIX}.")
     return MODEL_TYPES[model_type]
+
+
+def checkpoint_of(model_id: str) -> str:
+    """The hub checkpoint a model id names: a registry or hub id as it is; a local folder by its
+    checkpoint.txt, else its config's ``_name_or_path`` when that is a hub id, else the one registry entry
+    whose architecture and vocabulary its config.json matches; else the id as given.
+
+    Matching by architecture cannot tell a fine-tune from its base: give a fine-tuned folder a checkpoint.txt.
+    """
+    folder = Path(model_id)
+    if model_id in REGISTRY or not (folder / CONFIG_FILE).is_file():
+        return model_id
+    named = folder / CHECKPOINT_NAME_FILE
+    if named.is_file():
+        return named.read_text(encoding="utf-8").strip().splitlines()[0].strip() or model_id
+    config = read_config(folder / CONFIG_FILE)
+    name = str(config.get("_name_or_path", ""))
+    if name.count("/") == 1 and not Path(name).is_dir():
+        return name
+    return _matching_registry_id(config) or model_id
+
+
+def _matching_registry_id(config: dict[str, Any]) -> str | None:
+    """The one registry id whose family and architecture facts (IDENTITY_KEYS) the config shares, or None."""
+    family = MODEL_TYPES.get(config.get("model_type"))
+    found = [s.model_id for s in REGISTRY.values() if s.family == family and
+             all(config.get(k) == s.arch[k] for k in IDENTITY_KEYS if k in s.arch)]
+    return found[0] if len(found) == 1 else None
 
 
 def read_config(cfg: Path) -> dict[str, Any]:

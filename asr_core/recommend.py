@@ -1,8 +1,10 @@
 """Which configuration fits a use case, computed from the results, with the reason and the caveats.
 
 Nothing here names a model: a use case is a set of constraints and an objective, and the pick is
-whichever measured configuration meets the constraints best. When the data cannot answer (no WER
-because the weights were synthetic, no rows for a device, estimated energy) the caveats say so.
+whichever measured configuration meets the constraints best. Cost is always measured; accuracy comes from
+the source the caller picks (``Accuracy``): measured here, published (``asr_core.published``) for one
+benchmark, or measured where it exists and published otherwise. A figure is never averaged with another.
+When the data cannot answer (no WER, no rows for a device, estimated energy) the caveats say so.
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import published
+from .measure import BYTES_PER_PARAM
+from .models import REGISTRY, checkpoint_of
 from .results import MEASURED_SOURCES
 from .sweep_table import CELL_KEYS, aggregate
 
@@ -24,7 +29,12 @@ BUCKET_5S, BUCKET_15S, BUCKET_30S, BUCKET_60S = "5s", "15s", "30s", "60s"
 EDGE_MAX_ENERGY_PER_AUDIO_S_J = 5.0
 
 SUMMARY_COLUMNS = [*CELL_KEYS, "n_runs", "latency_per_utt_s", "rtf", "energy_per_audio_s_j", "energy_per_utt_j",
-                   "peak_memory_bytes", "wer", "cer", "energy_source"]
+                   "peak_memory_bytes", "model_bytes", "wer", "cer", "energy_source", "cpu_name", "gpu_name"]
+# What a memory limit caps: the run's peak (GPU reserved / process RSS) or the model's own weights.
+PEAK, MODEL = "peak", "model"
+MEMORY_COLUMNS = {PEAK: "peak_memory_bytes", MODEL: "model_bytes"}
+MEASURED, PUBLISHED = "measured", "published"  # the kinds of WER a candidate can have (column wer_kind)
+MEASURED_TEXT = "measured here"
 OBJECTIVE_COLUMNS = {"wer": "wer", "latency": "latency_per_utt_s", "energy": "energy_per_audio_s_j"}
 # UseCase field -> the summary column it caps
 CONSTRAINT_COLUMNS = {
@@ -40,6 +50,7 @@ METRICS = {
     "rtf": ("RTF", lambda v: f"{v:.3g}"),
     "energy_per_audio_s_j": ("energy per audio second", lambda v: f"{v:.3g} J"),
     "peak_memory_bytes": ("peak memory", lambda v: f"{v / GIB:.3g} GiB" if v >= GIB else f"{v / MIB:.0f} MiB"),
+    "model_bytes": ("model memory (weights)", lambda v: f"{v / GIB:.3g} GiB" if v >= GIB else f"{v / MIB:.0f} MiB"),
 }
 COVERAGE = {"device": "devices", "bucket": "clip buckets", "batch_size": "batch sizes"}
 
@@ -59,15 +70,45 @@ class UseCase:
     objective: str = "wer"  # "wer" | "latency" | "energy"
     batch_sizes: tuple[int, ...] = ()
     tie_break: str = "latency"  # "wer" | "latency" | "energy"
+    memory: str = PEAK  # what max_peak_memory_bytes caps: PEAK (the run's) or MODEL (the weights alone)
 
     def __post_init__(self):
         for value in (self.objective, self.tie_break):
             if value not in OBJECTIVE_COLUMNS:
                 raise ValueError(f"Unknown objective {value!r}: choose one of {', '.join(OBJECTIVE_COLUMNS)}.")
+        if self.memory not in MEMORY_COLUMNS:
+            raise ValueError(f"Unknown memory {self.memory!r}: choose one of {', '.join(MEMORY_COLUMNS)}.")
 
     def limits(self) -> dict[str, float]:
         """Summary column -> upper limit, for the constraints that are set."""
-        return {col: getattr(self, f) for f, col in CONSTRAINT_COLUMNS.items() if getattr(self, f) is not None}
+        columns = {**CONSTRAINT_COLUMNS, "max_peak_memory_bytes": MEMORY_COLUMNS[self.memory]}
+        return {col: getattr(self, f) for f, col in columns.items() if getattr(self, f) is not None}
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Where a candidate's WER comes from: measured here, a published benchmark, or measured else published."""
+
+    benchmark: str | None = None  # e.g. "LibriSpeech test-clean"; None: measured here only
+    measured: bool = True  # measured WER first, where the sweep has one
+
+    @property
+    def label(self) -> str:
+        if self.benchmark is None:
+            return MEASURED_TEXT
+        if self.measured:
+            return f"{MEASURED_TEXT} where it exists, else published {self.benchmark}"
+        return f"published {self.benchmark}"
+
+
+MEASURED_ONLY = Accuracy()
+
+
+def accuracy_sources(table: pd.DataFrame) -> dict[str, Accuracy]:
+    """Label -> Accuracy: measured here, then measured-else-published and published for each benchmark."""
+    names = published.benchmarks(table) if len(table) else []
+    options = [MEASURED_ONLY, *(Accuracy(b, True) for b in names), *(Accuracy(b, False) for b in names)]
+    return {a.label: a for a in options}
 
 
 SHORT_COMMANDS = UseCase(
@@ -81,9 +122,9 @@ OFFLINE_LECTURES = UseCase(
     "Offline lectures", "Recorded talks transcribed in bulk: the lowest WER, then the least energy.",
     buckets=(BUCKET_30S, BUCKET_60S), objective="wer", tie_break="energy")
 EDGE_DEVICES = UseCase(
-    "Edge devices", "A small board on a power budget: CPU only, at most 1 GiB of memory.",
+    "Edge devices", "A small board on a power budget: CPU only, a model of at most 1 GiB (its weights).",
     device="cpu", max_peak_memory_bytes=GIB, max_energy_per_audio_s_j=EDGE_MAX_ENERGY_PER_AUDIO_S_J,
-    objective="energy", tie_break="wer")
+    objective="energy", tie_break="wer", memory=MODEL)
 USE_CASES = {u.name: u for u in (SHORT_COMMANDS, LIVE_CAPTIONS, OFFLINE_LECTURES, EDGE_DEVICES)}
 
 
@@ -107,12 +148,52 @@ def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.Series:
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration, by sweep_table.aggregate (medians over repeats, max peak memory)."""
+    """One row per configuration, by sweep_table.aggregate (medians over repeats, max peak memory), with
+    the model's own memory (model_bytes)."""
     out = aggregate(df)
     if out.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     out["energy_source"] = out["energy_source"].replace("", "unavailable")
+    out["model_bytes"] = _model_bytes(df, out)
     return out[SUMMARY_COLUMNS]
+
+
+def _model_bytes(df: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
+    """The weights' bytes: the rows' model_bytes where recorded, else registry parameters x bytes per parameter."""
+    estimate = summary.apply(lambda r: _registry_bytes(r["model"], r["precision"]), axis=1).astype(float)
+    if "model_bytes" not in df.columns:
+        return estimate
+    recorded = df.assign(model_bytes=pd.to_numeric(df["model_bytes"], errors="coerce")).groupby(
+        CELL_KEYS, dropna=False)["model_bytes"].max()
+    recorded = summary.join(recorded.where(recorded > 0).rename("recorded"), on=CELL_KEYS)["recorded"]
+    return recorded.fillna(estimate)
+
+
+def _registry_bytes(model: str, precision: str) -> float:
+    spec = REGISTRY.get(checkpoint_of(str(model)))
+    per_param = BYTES_PER_PARAM.get(str(precision))
+    return np.nan if spec is None or per_param is None else spec.params_m * 1e6 * per_param
+
+
+def with_accuracy(summary: pd.DataFrame, accuracy: Accuracy, table: pd.DataFrame | None) -> pd.DataFrame:
+    """The summary with the WER to rank by (wer), its kind and source, and beside it measured_wer and
+    published_wer: the two are shown side by side, never averaged."""
+    out = summary.assign(measured_wer=summary["wer"].astype(float))
+    rows = [None if accuracy.benchmark is None or table is None else published.row_for(table, m, accuracy.benchmark)
+            for m in out["model"].astype(str)]
+    out["published_wer"] = [np.nan if r is None else float(r["wer"]) for r in rows]
+    use_measured = out["measured_wer"].notna() & (accuracy.measured or accuracy.benchmark is None)
+    out["wer"] = out["measured_wer"].where(use_measured, out["published_wer"])
+    out["wer_kind"] = np.where(use_measured, MEASURED, np.where(out["published_wer"].notna(), PUBLISHED, ""))
+    out["wer_source"] = [_wer_source(kind, row, bucket) for kind, row, bucket in
+                         zip(out["wer_kind"], rows, out["bucket"])]
+    return out
+
+
+def _wer_source(kind: str, row: pd.Series | None, bucket: str) -> str:
+    if kind == MEASURED:
+        return f"{MEASURED_TEXT} (this sweep's {bucket} clips)"
+    return published.describe(row) if kind == PUBLISHED else "none"
 
 
 def _sources(energy_source: str) -> set[str]:
@@ -180,6 +261,25 @@ def _sort_keys(candidates: pd.DataFrame, use_case: UseCase) -> tuple[list[str], 
     return usable, caveats
 
 
+def _source_caveats(candidates: pd.DataFrame, pick: pd.Series, table: pd.DataFrame | None,
+                    accuracy: Accuracy) -> list[str]:
+    caveats = []
+    kinds = set(candidates["wer_kind"]) - {""}
+    if kinds == {MEASURED, PUBLISHED}:
+        caveats.append(f"Candidates mix WER measured on this sweep's clips with published {accuracy.benchmark} WER, "
+                       "so the accuracy ranking compares unlike figures.")
+    if pick["wer_kind"] == PUBLISHED and table is not None:
+        note = published.row_for(table, pick["model"], accuracy.benchmark)["note"]
+        if note:
+            caveats.append(f"About the pick's published WER: {note}")
+    return caveats
+
+
+def _hardware(row: pd.Series) -> str:
+    name = row["gpu_name"] if str(row["device"]).startswith("cuda") else row["cpu_name"]
+    return f"{name or 'unnamed hardware'} ({row['device']})"
+
+
 def _wer_caveats(candidates: pd.DataFrame, pick: pd.Series) -> list[str]:
     no_wer = candidates["wer"].isna()
     if no_wer.all() and (candidates["weights"] == SYNTHETIC).all():
@@ -216,20 +316,26 @@ def _reason(pick: pd.Series, keys: list[str], candidates: pd.DataFrame, use_case
     ranked = ", then ".join(f"lowest {METRICS[k][0]}" for k in keys[:2])
     figures = ", ".join(_describe(c, pick[c]) for c in METRICS)
     return (f"{_label(pick)}: best of {pool}, ranked by {ranked}. It has {figures}; "
-            f"energy source: {pick['energy_source']}.")
+            f"energy source: {pick['energy_source']}. Cost: measured on {_hardware(pick)}; "
+            f"accuracy: {pick['wer_source']}.")
 
 
 def _none(use_case: UseCase, empty: pd.DataFrame, message: str, caveats: list[str]) -> Recommendation:
     return Recommendation(use_case, empty, empty, None, f"Nothing to recommend. {message}", [*caveats, message])
 
 
-def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None) -> Recommendation:
-    """The configuration that best fits ``use_case`` on ``device`` (the use case's own device wins)."""
+def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, accuracy: Accuracy = MEASURED_ONLY,
+              table: pd.DataFrame | None = None) -> Recommendation:
+    """The configuration that best fits ``use_case`` on ``device`` (the use case's own device wins).
+
+    accuracy: where each candidate's WER comes from; table: the published table (``published.load``),
+    needed when accuracy names a benchmark.
+    """
     caveats = []
     if use_case.device and device and device != use_case.device:
         caveats.append(f"{use_case.name} runs on {use_case.device}, so the chosen device {device} was set aside.")
     device = use_case.device or device
-    summary = summarise(df)
+    summary = with_accuracy(summarise(df), accuracy, table)
     scope = _scope_text(use_case, device)
     scoped = _in_scope(summary, use_case, device)
     if scoped.empty:
@@ -247,7 +353,7 @@ def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None) ->
     pick = candidates.iloc[0]
     cost = next((k for k in keys if k != "wer"), "latency_per_utt_s")
     pareto = candidates[pareto_front(candidates, "wer", cost)]
-    caveats += rank_caveats + _wer_caveats(candidates, pick)
+    caveats += rank_caveats + _wer_caveats(candidates, pick) + _source_caveats(candidates, pick, table, accuracy)
     caveats += _energy_caveats(candidates, pick, "energy_per_audio_s_j" in keys[:2])
     return Recommendation(use_case, candidates, pareto, pick, _reason(pick, keys, candidates, use_case, scope),
                           caveats)

@@ -76,6 +76,10 @@ class Result:
     # the machine while measuring: how busy other processes kept the CPUs (percent of all cores)
     cpu_others_before_pct: float = math.nan  # during the untimed warm-up before the run
     cpu_others_during_pct: float = math.nan  # during the timed run
+    # noise mixed into the clips before transcribing (asr_core.noise): inf and "" for clean audio, the default;
+    # NaN (unknown) never comes from a run, only from a sweep file that wrote NaN
+    snr_db: float = math.inf  # signal-to-noise ratio, 10·log10(P_signal / P_noise) over each clip
+    noise: str = ""  # "white" | "babble" | "" (none added)
     # quality (NaN when there is no reference or the weights are synthetic)
     wer: float = math.nan
     cer: float = math.nan

@@ -1,4 +1,8 @@
-"""Resumable sweeps: models x devices x precisions x weights x buckets x batch sizes, R repeats.
+"""Resumable sweeps: models x devices x precisions x weights x buckets x batch sizes x SNRs, R repeats.
+
+The SNR axis (``snrs``, dB; ``inf`` is clean audio, the default) mixes ``noise`` (white or babble, see
+``asr_core.noise``) into each cell's clips before transcribing; every row records its ``snr_db`` and
+``noise`` ("" when clean), and both are part of the row's identity, so a resume skips only what it measured.
 
 One tidy row per (cell, repeat), written atomically after each row: the whole table goes to a
 temporary file that then replaces the sweep file, so a sweep killed at any moment (even SIGKILL)
@@ -28,6 +32,7 @@ import dataclasses
 import gc
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,7 @@ from . import system
 from .audio import load_audio
 from .clips import BUCKETS, build_clip_cache, default_cache_dir
 from .measure import ResourceError, RunOptions, transcribe
+from .noise import CLEAN, NOISE_KINDS, WHITE, mix
 from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, combination_problem, family_of
 from .results import STATUS_OK, failed_result
 from .runtimes import load_model
@@ -54,6 +60,7 @@ AXES = ("models", "devices", "precisions", "weights", "runtimes", "buckets", "ba
 COUNTS = ("clips_per_cell", "repeats", "batch_sizes")  # whole numbers of at least 1 (batch_sizes: each one)
 KNOWN = {"devices": DEVICES, "precisions": tuple(PRECISIONS), "weights": WEIGHTS, "runtimes": RUNTIMES,
          "buckets": tuple(BUCKETS)}
+SNRS = "snrs"  # a list of numbers (dB) or inf
 OPTIONAL = ("dataset_id", "dataset_revision", "dataset_config", "dataset_split", "dataset_files")  # str or None
 MOVE_AWAY = "move it away or choose another --out"
 FIRST_ERRORS = 3  # distinct errors quoted when every run failed
@@ -77,6 +84,8 @@ class Grid:
     runtimes: tuple[str, ...] = ("transformers",)
     buckets: tuple[str, ...] = ("5s", "15s", "30s", "60s")
     batch_sizes: tuple[int, ...] = (1, 4, 8, 16, 32)
+    snrs: tuple[float, ...] = (CLEAN,)  # dB; inf: clean audio, no noise added
+    noise: str = WHITE  # what the finite SNRs mix in: "white" or "babble" (other clips of the source)
     clips_per_cell: int = 8
     repeats: int = 3
     clip_source: str = "tedlium"
@@ -109,9 +118,11 @@ class Grid:
                 self.models, self.devices, self.precisions, self.weights, self.runtimes):
             if _never(model, precision, runtime):
                 continue
-            for bucket, batch_size, repeat in itertools.product(self.buckets, self.batch_sizes, range(self.repeats)):
+            for bucket, batch_size, snr, repeat in itertools.product(self.buckets, self.batch_sizes, self.snrs,
+                                                                     range(self.repeats)):
                 out.append(dict(model=model, runtime=runtime, device=device, precision=precision, weights=weights,
-                                bucket=bucket, batch_size=batch_size, repeat=repeat))
+                                bucket=bucket, batch_size=batch_size, **noise_keys(float(snr), self.noise),
+                                clip_source=self.clip_source, repeat=repeat))
         return out
 
     def skipped(self) -> list[str]:
@@ -121,8 +132,17 @@ class Grid:
                 if (why := _never(model, precision, runtime))]
 
 
+def noise_keys(snr_db: float, noise: str) -> dict[str, Any]:
+    """A cell's snr_db and noise as rows record them: clean audio has no noise kind."""
+    return dict(snr_db=snr_db, noise="" if snr_db == CLEAN else noise)
+
+
 def _check_setting(name: str, value: Any, default: Any) -> None:
-    if name in AXES:
+    if name == SNRS:
+        _check_snrs(value)
+    elif name == "noise" and value not in NOISE_KINDS:
+        raise SweepError(f"Sweep setting noise must be {' or '.join(map(repr, NOISE_KINDS))}, not {value!r}.")
+    elif name in AXES:
         _check_axis(name, value, default)
     elif name in COUNTS:
         if not _is_count(value):
@@ -152,6 +172,17 @@ def _check_axis(name: str, values: Any, default: tuple) -> None:
     if unknown:
         raise SweepError(f"Sweep setting {name} has unknown value(s) {', '.join(map(str, unknown))}: use "
                          f"{', '.join(KNOWN[name])}.")
+
+
+def _check_snrs(values: Any) -> None:
+    example = "snrs = [inf, 20, 10, 5, 0]"
+    if not isinstance(values, (list, tuple)) or not values:
+        raise SweepError(f"Sweep setting snrs must be a non-empty list of dB values (e.g. {example}), not {values!r}.")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v)
+           or v == -math.inf]
+    if bad:
+        raise SweepError(f"Sweep setting snrs must list numbers of dB or inf for clean audio (e.g. {example}), "
+                         f"not {bad[0]!r}.")
 
 
 def _is_int(value: Any) -> bool:
@@ -294,7 +325,22 @@ class _Loaded:
         self._model: Any = None
         self.token_counter = _token_counter(grid.tokenizer) if grid.tokenizer else None
 
-    def clips(self, bucket: str) -> tuple[list, list[str]]:
+    def clips(self, bucket: str, snr_db: float = CLEAN) -> tuple[list, list[str]]:
+        """The bucket's clips and references, with the grid's noise mixed in at snr_db (seeded per clip)."""
+        if snr_db == CLEAN:
+            return self._clean(bucket)
+        if (bucket, snr_db) not in self._clips:
+            clips, refs = self._clean(bucket)
+            others = self._babble_sources() if self.grid.noise != WHITE else []
+            self._clips[bucket, snr_db] = ([mix(c, snr_db, self.grid.noise, self.grid.seed + i,
+                                                [o for o in others if o is not c]) for i, c in enumerate(clips)], refs)
+        return self._clips[bucket, snr_db]
+
+    def _babble_sources(self) -> list:
+        """Every clip of the source, decoded: babble's other talkers (a clip never babbles over itself)."""
+        return [a for b in dict.fromkeys(c.bucket for c in self._all) for a in self._clean(b)[0]]
+
+    def _clean(self, bucket: str) -> tuple[list, list[str]]:
         if bucket not in self._clips:
             if not self._clips:
                 self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir or default_cache_dir(),
@@ -344,14 +390,15 @@ def failed_row(grid: Grid, cell: Row, error: str, status: str = "error", host: s
     row = failed_result(cell["model"], family, cell["weights"], cell["device"], cell["precision"], error,
                         status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
     row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=grid.clip_source,
-               git_commit=system.git_commit(), **{HOST: host})
+               **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
+               **{HOST: host})
     return row
 
 
 def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, Any]:
     """One (cell, repeat) as a row, naming the host it ran on; failures become rows with status and error."""
     try:
-        clips, refs = shared.clips(cell["bucket"])
+        clips, refs = shared.clips(cell["bucket"], cell.get("snr_db", CLEAN))
         if not clips:
             raise ValueError(f"no clips in bucket {cell['bucket']} from {shared.grid.clip_source}")
         n = max(len(clips), cell["batch_size"])  # fill a batch larger than the clip set by repeating clips
@@ -365,7 +412,8 @@ def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, An
         status = "oom" if isinstance(exc, ResourceError) else "error"
         return failed_row(shared.grid, cell, f"{type(exc).__name__}: {exc}", status, host=system.host_name())
     row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=shared.grid.clip_source,
-               git_commit=system.git_commit(), **{HOST: system.host_name()})
+               **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
+               **{HOST: system.host_name()})
     return row
 
 
@@ -378,11 +426,12 @@ def load_shared(grid: Grid, cells: Sequence[Row]) -> _Loaded:
 
 
 def run_cells(shared: _Loaded, cells: Iterable[Row], cell_runner: CellRunner = run_cell) -> Iterator[Row]:
-    """Each cell's row, in order; the first repeat of each cell warms up and counts FLOPs."""
+    """Each cell's row, in order, carrying its cell's ROW_KEYS; the first repeat of each cell warms up and counts
+    FLOPs."""
     warmed: set[tuple] = set()
     for cell in cells:
         cell_key = row_key(cell)[:-1]
-        yield cell_runner(shared, cell, cell_key not in warmed)
+        yield {**cell_runner(shared, cell, cell_key not in warmed), **{k: cell[k] for k in ROW_KEYS}}
         warmed.add(cell_key)
 
 

@@ -26,11 +26,13 @@ import pyarrow.parquet as pq
 from .clips import bucket_seconds
 from .results import RESULT_FIELDS, STATUS_OK, Result
 
-CELL_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket"]
-ROW_KEYS = [*CELL_KEYS, "repeat"]
+# snr_db and noise (asr_core.noise): files from before noise was recorded read as clean (inf, ""); see FILLED.
+CELL_KEYS = ["model", "runtime", "weights", "device", "precision", "batch_size", "bucket", "snr_db", "noise"]
+# clip_source: the same cell on another clip source is another measurement, not a repeat to skip on resume
+ROW_KEYS = [*CELL_KEYS, "clip_source", "repeat"]
 MERGE_KEYS = [*ROW_KEYS, "host"]  # a machine measures a row once; two machines may each measure it
 # Device and batch size do not change what a model computes, so accuracy may be pooled over them.
-WER_KEYS = ["model", "runtime", "weights", "precision", "bucket"]
+WER_KEYS = ["model", "runtime", "weights", "precision", "bucket", "snr_db", "noise"]
 HOST = "host"  # the machine that ran a row (sweep.run_cell); sweeps from before it was recorded have none
 EXTRA_FIELDS = ("repeat", "clip_source", "git_commit", HOST)
 COLUMNS = (*RESULT_FIELDS, *EXTRA_FIELDS)
@@ -66,10 +68,17 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS))
     try:
-        return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        df = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many kinds
         raise SweepFileError(f"{path} could not be read as a sweep table ({type(exc).__name__}): move it away "
                              f"or choose another --out.") from None
+    return with_filled_keys(df)
+
+
+def with_filled_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with the FILLED key columns it lacks added (an older sweep: clean audio, source unknown)."""
+    missing = {col: value for col, value in FILLED.items() if col not in df.columns}
+    return df.assign(**missing) if missing and len(df.columns) else df
 
 
 def write_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -96,6 +105,9 @@ NUMBER_COLUMNS = (*(f.name for f in dataclasses.fields(Result) if f.type in ("in
 READ_TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in NUMBER_COLUMNS)
 # Whole-number columns and their smallest valid value; every other number is a figure: finite and >= 0, or empty.
 COUNT_MINIMUM = {"batch_size": 1, "repeat": 0}
+SIGNED_COLUMNS = ("snr_db",)  # any number, negative and inf included (inf: clean), or empty
+# Key columns a file from before they existed lacks, and what they mean there: clean audio, source unknown.
+FILLED = {"snr_db": np.inf, "noise": "", "clip_source": ""}
 SPLIT_ADVICE = "split the sweep into smaller files"
 FIX_ADVICE = "fix that row or run the sweep again"
 
@@ -244,6 +256,10 @@ def _checked_numbers(values: pd.Series, col: str, name: str) -> pd.Series:
     """The column as numbers, or SweepFileError naming the first value that breaks the column's rule."""
     numbers = pd.to_numeric(values, errors="coerce")
     x = numbers.astype("float64")
+    if col in SIGNED_COLUMNS:
+        _refuse_first(x.isin([-np.inf]) | (values.notna() & x.isna()), values, name,
+                      f"{col} must be a number, inf or empty")
+        return numbers
     if col in COUNT_MINIMUM:
         low = COUNT_MINIMUM[col]
         _refuse_first(~(np.isfinite(x) & (x >= low) & (x == np.floor(x))), values, name,
@@ -262,6 +278,8 @@ def _refuse_first(bad: pd.Series, values: pd.Series, name: str, rule: str) -> No
 
 
 def _blank(col: str) -> object:
+    if col in FILLED:
+        return FILLED[col]
     if col == "runtime":
         return "transformers"
     if col == "repeat":
@@ -413,6 +431,7 @@ def merge_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     numbers in one table and text in another, and a row key that one host recorded twice (rows without a
     host count as one unknown host). The same row key from different hosts is kept.
     """
+    tables = {name: with_filled_keys(df) for name, df in tables.items()}
     for name, df in tables.items():
         if missing := [k for k in ROW_KEYS if k not in df.columns]:
             raise SweepFileError(f"{name} is not a sweep table (no {', '.join(missing)} column): {MERGE_ADVICE}.")

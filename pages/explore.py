@@ -56,7 +56,8 @@ with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`
         st.button(state.FORGET, on_click=state.forget_uploads)
 
 data, read_errors, _ = state.sweep_data(ROOT)
-for error in read_errors:
+published_table, published_errors = explore.published_table(ROOT)
+for error in [*read_errors, *published_errors]:
     st.error(present.plain(error))
 if data.empty:
     st.info(NO_DATA)
@@ -89,13 +90,20 @@ else:
         st.caption("One row per configuration and clip length: click a column's header to sort by it. "
                    + present.plain(explore.caption(agg)))
     with quality:
-        if with_wer.empty:
+        reported = explore.published_points(published_table, ok["model"].unique())
+        if with_wer.empty and reported.empty:
             st.info(NO_WER)
         else:
-            chart(charts.by_length(with_wer, "wer", "WER by clip length", order), with_wer,
-                  explore.colour_domain(with_wer))
+            chart(charts.wer_with_published(with_wer, reported, "WER by clip length, and published WER",
+                                            order), with_wer, explore.colour_domain(with_wer, reported))
             st.caption("WER is pooled over devices and batch sizes, which do not change what a model computes.")
+            st.caption(present.plain(explore.published_caption(reported)))
             wer_note(no_wer)
+        if explore.snr_count(ok) > 1:
+            by_snr = explore.wer_by_snr(ok)
+            chart(charts.wer_by_snr(by_snr, explore.snr_order(by_snr)), by_snr, explore.colour_domain(by_snr))
+            st.caption("Noise mixed into the clips at each signal-to-noise ratio (power over the clip) before "
+                       "transcribing; see the README's Noise section.")
     with speed:
         size = st.selectbox("Show batch size", batch_sizes, key=share.SIZE, bind=BIND, width=SELECT_PX)
         per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))

@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from asr_app import charts, explore, present, recommendation, share, state
-from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, recommend
+from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, accuracy_sources, recommend
 
 state.through_navigation(__file__)
 
@@ -20,7 +20,8 @@ NO_DATA = ("Nothing to recommend from: neither the precomputed folder (`precompu
 
 st.title("Recommend a configuration")
 data, read_errors, _ = state.sweep_data(ROOT)
-for error in read_errors:
+published_table, published_errors = explore.published_table(ROOT)
+for error in [*read_errors, *published_errors]:
     st.error(present.plain(error))
 if data.empty:
     st.info(NO_DATA)
@@ -39,7 +40,14 @@ def start_from_use_case() -> None:
 name = st.selectbox("Use case", list(USE_CASES), key=share.USE_CASE, bind=BIND, on_change=start_from_use_case)
 preset = USE_CASES[name]
 start = share.use_case_values(preset, options)  # also each widget's default, which the address leaves out
-st.caption(preset.description)
+st.caption(preset.description + (" " + recommendation.memory_note(preset) if recommendation.memory_note(preset) else ""))
+sources = accuracy_sources(published_table)
+accuracy_label = st.selectbox("Accuracy from", list(sources), key=recommendation.ACCURACY_PARAM, bind=BIND,
+                              index=recommendation.default_accuracy(list(sources)),
+                              help="Cost is always measured in the loaded sweep; WER is measured here, published "
+                                   "for a benchmark, or measured where it exists and published otherwise. "
+                                   "Published and measured WER are never averaged.")
+accuracy = sources[accuracy_label]
 
 with st.expander("Constraints (start from the use case; untick a limit to drop it)", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -50,8 +58,9 @@ with st.expander("Constraints (start from the use case; untick a limit to drop i
                                     default=start[share.BATCHES])
     objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=share.OBJECTIVE,
                              bind=BIND, index=list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE]))
-    pretrained_only = st.checkbox("Only pretrained weights (synthetic runs have no WER)", key=share.PRETRAINED,
-                                  bind=BIND, value=bool((data["weights"] == "pretrained").any()))
+    pretrained_only = not recommendation.uses_published(accuracy) and st.checkbox(
+        "Only pretrained weights (synthetic runs have no WER)", key=share.PRETRAINED, bind=BIND,
+        value=bool((data["weights"] == "pretrained").any()))
     limits = {}
     for column, (field, param) in zip(st.columns(4), share.LIMITS.items()):
         on = column.checkbox(LIMIT_LABELS[field], key=share.limit_switch(param), bind=BIND,
@@ -66,7 +75,7 @@ use_case = recommendation.custom_use_case(
     objective=objective, max_latency_per_utt_s=limits["max_latency_per_utt_s"], max_rtf=limits["max_rtf"],
     max_memory_mib=limits["max_peak_memory_bytes"], max_energy_per_audio_s_j=limits["max_energy_per_audio_s_j"])
 rows = explore.subset(data, weights="pretrained" if pretrained_only else None)
-rec = recommend(rows, use_case)
+rec = recommend(rows, use_case, accuracy=accuracy, table=published_table)
 models = data["model"].unique()
 if rec.pick is None:
     st.warning(present.plain(recommendation.readable(rec.reason, models)))
@@ -81,13 +90,14 @@ if not rec.candidates.empty:
     if points.empty:
         st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
     else:
-        c = explore.polish(charts.tradeoff(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"),
+        c = explore.polish(charts.tradeoff_with_published(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"),
                            explore.colour_domain(points))
         st.altair_chart(c)
         st.download_button("Chart spec (JSON)", explore.spec_json(c), "candidates.vl.json", "application/json",
                            on_click="ignore", type="tertiary", icon="⬇️",
                            help="The chart as a Vega-Lite spec with its data; its toolbar downloads a PNG.")
-        st.caption("Large points are on the Pareto front; the ringed point is the pick. "
+        st.caption("Large points are on the Pareto front; the ringed point is the pick; a hollow diamond marks "
+                   "a WER that is published, not measured here (its tooltip names the source). "
                    + present.plain(explore.caption(points, energy=cost.startswith("energy"))))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")
     st.dataframe(recommendation.candidates_table(rec.candidates), hide_index=True)

@@ -122,7 +122,11 @@ def run_live(requests, audio, reference, clip_label, status_slot, power_slot) ->
             failed = any(r.status not in ("ok", "cancelled") for r in finished)
             status.update(label="Finished" + (" with errors" if failed else ""),
                           state="error" if failed else "complete", expanded=False)
+    except BaseException as exc:
+        import sys; print("DBG page exc", type(exc), finished, file=sys.stderr, flush=True)
+        raise
     finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
+        import sys; print("DBG finally", [r.status for r in finished], file=sys.stderr, flush=True)
         state.add_runs(clip_label, finished)
 
 

@@ -541,3 +541,47 @@ def test_recommend_without_data_explains(env, monkeypatch, tmp_path):
     monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
     at = _open("recommend")
     assert any("Nothing to recommend from" in i.value for i in at.info)
+
+
+# --- Accuracy: measured and published (the shipped sweep and published table) ---------------------
+
+@pytest.fixture
+def shipped(monkeypatch, tmp_path):
+    """The shipped CPU sweep and published table in a precomputed folder of their own."""
+    import shutil
+    pre = tmp_path / "shipped"
+    pre.mkdir()
+    for name in ("cpu.parquet", "published.csv"):
+        shutil.copy(ROOT / "precomputed" / name, pre / name)
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(pre))
+    monkeypatch.setenv("ASR_CLIP_CACHE", str(tmp_path / "no-clip-cache"))
+    return pre
+
+
+def test_recommend_ranks_every_model_with_published_accuracy(shipped):
+    at = _open("recommend")
+    assert at.selectbox(key="accuracy").value == "measured here where it exists, else published LibriSpeech test-clean"
+    at.selectbox(key="use_case").set_value("Offline lectures").run()
+    _clean(at)
+    pick = _shown(at.success[0].value)
+    assert pick.startswith("Pick: openai/whisper-large-v3-turbo (transformers, synthetic weights")
+    assert "Cost: measured on AMD EPYC (cpu); accuracy: published LibriSpeech test-clean WER of " \
+           "openai/whisper-large-v3-turbo (Hugging Face Open ASR Leaderboard" in pick
+    table = at.dataframe[0].value
+    assert {"whisper-tiny.en (local)", "openai/whisper-medium", "facebook/wav2vec2-base-960h"} <= set(table["model"])
+    tiny_en = table[table["model"] == "whisper-tiny.en (local)"].iloc[0]
+    assert tiny_en["WER source"].startswith("measured here") and tiny_en["published WER (%)"] == pytest.approx(5.66)
+    at.selectbox(key="accuracy").set_value("measured here").run()
+    _clean(at)
+    assert _shown(at.success[0].value).startswith("Pick: whisper-tiny.en (local)")
+
+
+def test_explore_draws_published_wer_beside_measured(shipped):
+    at = _open("explore")
+    title, data = next((t, d) for t, d in _charts(at) if t.startswith("WER by clip length"))
+    spec = next(s for s in _specs(at) if str(s.get("title", "")).startswith("WER by clip length"))
+    marks = [layer["mark"] for layer in spec["layer"]]
+    assert {"type": "point", "shape": "diamond", "filled": False, "size": 120, "strokeWidth": 2} in marks
+    captions = [_shown(c.value) for c in at.caption]
+    assert any(c.startswith("Hollow diamonds are published WER") and "published: " in c and "Radford et al. 2022" in c
+               for c in captions)

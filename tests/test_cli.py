@@ -323,3 +323,55 @@ def test_prefetch_with_no_models_builds_only_the_clips(capsys, clip_folder, tmp_
     code, out, err = _run(capsys, "prefetch", "--clips", str(clip_folder), "--cache-dir", str(tmp_path / "cache"),
                           "--models", "")
     assert (code, out, err) == (0, f"2 clips cached in {tmp_path / 'cache'}\n", "")
+
+
+# --- noise: --snr and --noise ------------------------------------------------------------------------------
+
+def test_snr_mixes_noise_and_records_it(capsys, tiny_ctc_dir, wav):
+    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--device", "cpu", "--json",
+                        "--no-flops", "--snr", "5", "--noise", "white")
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["snr_db"] == 5 and rec["noise"] == "white"
+
+
+def test_without_snr_the_record_says_clean(capsys, tiny_ctc_dir, wav):
+    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--device", "cpu", "--json",
+                        "--no-flops")
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["snr_db"] == float("inf") and rec["noise"] == ""
+
+
+def test_noisy_clips_are_what_the_cli_transcribes(monkeypatch, wav, tmp_path):
+    from asr_core import cli, noise
+    seen, noisy = [], cli._noisy
+    monkeypatch.setattr(cli, "load_model", lambda *a: seen.append("loaded") or (_ for _ in ()).throw(SystemExit(0)))
+    monkeypatch.setattr(cli, "_noisy", lambda clips, snr, kind: seen.append((snr, kind)) or clips)
+    with pytest.raises(SystemExit):
+        main(["transcribe", str(wav), str(wav), "--snr", "0", "--noise", "babble"])
+    assert seen == [(0.0, "babble"), "loaded"]
+    clips = [tone(1.0), tone(1.0, 400, seed=2)]
+    mixed = noisy(clips, 10, "babble")
+    assert all(abs(10 * np.log10(noise.power(c) / noise.power(m.astype(float) - c)) - 10) < 0.5
+               for c, m in zip(clips, mixed))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--snr", "10", "--noise", "babble"], "error: Babble noise is made of the other input files, so --noise babble "
+                                           "needs at least 2 input files: add more, or use --noise white.\n"),
+    (["--snr", "nan"], "error: --snr must be a number of dB or inf (no noise), not nan.\n"),
+])
+def test_noise_options_that_cannot_work_exit_2(capsys, wav, args, message):
+    code, _, err = _run(capsys, "transcribe", str(wav), *args)
+    assert code == 2 and err == message
+
+
+def test_sweep_flags_set_the_snr_axis_and_the_noise(monkeypatch, tmp_path):
+    from asr_core import cli, sweep
+    grids = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda grid, *a, **k: grids.append(grid) or (_ for _ in ()).throw(
+        SystemExit(0)))
+    with pytest.raises(SystemExit):
+        main(["sweep", "--snrs", "inf,10,0", "--noise", "babble", "--out", str(tmp_path / "s.parquet")])
+    assert grids[0].snrs == (float("inf"), 10.0, 0.0) and grids[0].noise == "babble"

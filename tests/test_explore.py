@@ -129,3 +129,20 @@ def test_polished_charts_have_readable_tooltips_fixed_colours_and_no_nominal_siz
     line = explore.polish(charts.by_length(agg, "rtf", "t", ["5s"]), domain).to_dict()
     assert line["encoding"]["color"]["scale"]["domain"] == domain
     assert json.loads(explore.spec_json(explore.polish(charts.by_length(agg, "rtf", "t", ["5s"]))))["datasets"]
+
+
+def test_published_points_belong_to_each_checkpoint_and_never_change_measured_wer(sweep):
+    from asr_core import published
+    table = published.load()
+    points = explore.published_points(table, ["openai/whisper-tiny", "openai/whisper-tiny.en"])
+    tiny = points[points["model"] == "openai/whisper-tiny"]
+    assert sorted(tiny["wer_pct"]) == [7.6, 22.0]  # the paper and the study: tiny's own, not tiny.en's
+    assert set(points["series"]) == {"openai/whisper-tiny (published)", "openai/whisper-tiny.en (published)"}
+    before = explore.aggregate(sweep, keys=sweep_table.WER_KEYS)["wer"].fillna(-1).tolist()
+    chart = charts.wer_with_published(explore.aggregate(sweep, keys=sweep_table.WER_KEYS), points, "WER", ["5s"])
+    assert explore.aggregate(sweep, keys=sweep_table.WER_KEYS)["wer"].fillna(-1).tolist() == before
+    spec = chart.to_dict()
+    assert spec["layer"][1]["mark"]["shape"] == "diamond" and spec["layer"][1]["mark"]["filled"] is False
+    assert explore.published_caption(points).startswith("Hollow diamonds are published WER on full test sets "
+                                                         "(published: 2025 profiling study")
+    assert explore.published_caption(points.iloc[:0]) == ""

@@ -50,3 +50,60 @@ def test_an_unreadable_config_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_text", refuse)
     with pytest.raises(ModelError, match=r"Could not read .*config.json \(Permission denied\): check its permissions"):
         family_of(str(tmp_path))
+
+
+# --- checkpoints known by name ---------------------------------------------------------------------
+
+def test_english_only_checkpoints_are_in_the_registry():
+    from transformers import WhisperConfig
+
+    from asr_core.models import REGISTRY
+    for size, twin in (("tiny", 384), ("base", 512), ("small", 768), ("medium", 1024)):
+        en, multi = REGISTRY[f"openai/whisper-{size}.en"], REGISTRY[f"openai/whisper-{size}"]
+        assert not en.multilingual and en.params_m == multi.params_m and en.arch["d_model"] == twin
+        assert {k: v for k, v in en.arch.items() if k not in ("vocab_size", "decoder_start_token_id", "eos_token_id",
+                                                               "pad_token_id", "bos_token_id")} == \
+               {k: v for k, v in multi.arch.items() if k not in ("vocab_size", "decoder_start_token_id", "eos_token_id",
+                                                                  "pad_token_id", "bos_token_id")}
+        assert (en.arch["vocab_size"], en.arch["decoder_start_token_id"], en.arch["eos_token_id"]) == (51864, 50257, 50256)
+    defaults = WhisperConfig()
+    assert (defaults.eos_token_id, defaults.bos_token_id, defaults.pad_token_id) == (50256, 50256, 50256)
+
+
+def test_the_shared_tiny_en_folder_is_identified_by_its_architecture():
+    import json
+
+    from asr_core.models import REGISTRY, checkpoint_of
+    from helpers import TINY_EN
+    if not TINY_EN.is_dir():
+        pytest.skip("../shared is not present")
+    assert checkpoint_of(str(TINY_EN)) == "openai/whisper-tiny.en"
+    config = json.loads((TINY_EN / "config.json").read_text())
+    spec = REGISTRY["openai/whisper-tiny.en"].arch
+    assert {k: config[k] for k in ("vocab_size", "decoder_start_token_id", "eos_token_id", "pad_token_id",
+                                    "bos_token_id")} == {k: spec[k] for k in ("vocab_size", "decoder_start_token_id",
+                                                                              "eos_token_id", "pad_token_id",
+                                                                              "bos_token_id")}
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"checkpoint.txt": "someone/tiny-finetune\n"}, "someone/tiny-finetune"),  # a name file wins over the match
+    ({}, "openai/whisper-tiny.en"),
+])
+def test_a_local_folder_names_its_checkpoint(tmp_path, files, expected):
+    import json
+
+    from asr_core.models import REGISTRY, checkpoint_of
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper", **REGISTRY["openai/whisper-tiny.en"].arch}))
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert checkpoint_of(str(tmp_path)) == expected
+
+
+def test_name_or_path_and_unknown_folders(tmp_path):
+    from asr_core.models import checkpoint_of
+    (tmp_path / "config.json").write_text('{"model_type": "whisper", "_name_or_path": "openai/whisper-base.en"}')
+    assert checkpoint_of(str(tmp_path)) == "openai/whisper-base.en"
+    (tmp_path / "config.json").write_text('{"model_type": "whisper", "d_model": 999}')
+    assert checkpoint_of(str(tmp_path)) == str(tmp_path)  # matches nothing: named as given
+    assert checkpoint_of("openai/whisper-small") == "openai/whisper-small"

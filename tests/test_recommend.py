@@ -8,15 +8,17 @@ from asr_core.recommend import (EDGE_DEVICES, LIVE_CAPTIONS, MIB, OFFLINE_LECTUR
 from asr_core.results import RESULT_FIELDS, Result, failed_result
 
 
-def run(model, device, bucket, batch=1, *, lat, rtf, wer, energy, mem_mib, weights="pretrained", source=None):
+def run(model, device, bucket, batch=1, *, lat, rtf, wer, energy, mem_mib, weights="pretrained", source=None,
+        model_mib=None):
     cuda = device == "cuda"
     mem = int(mem_mib * MIB)
+    model_bytes = int((mem_mib if model_mib is None else model_mib) * MIB)  # the weights: here as much as the peak
     return Result(
         model=model, family="whisper", weights=weights, device=device, precision="fp16" if cuda else "fp32",
         batch_size=batch, bucket=bucket, latency_per_utt_s=lat, rtf=rtf,
         wer=math.nan if weights == "synthetic" else wer, energy_per_audio_s_j=energy, energy_per_utt_j=5 * energy,
         energy_source=source or ("nvml_counter" if cuda else "rapl"),
-        peak_gpu_reserved_bytes=mem if cuda else 0, peak_rss_bytes=400 * MIB if cuda else mem,
+        peak_gpu_reserved_bytes=mem if cuda else 0, peak_rss_bytes=400 * MIB if cuda else mem, model_bytes=model_bytes,
     ).to_dict()
 
 
@@ -187,5 +189,72 @@ def test_estimated_energy_is_flagged(df):
 
 def test_presets_are_listed_by_name():
     assert list(USE_CASES) == ["Short voice commands", "Live captions", "Offline lectures", "Edge devices"]
-    assert EDGE_DEVICES.limits() == {"peak_memory_bytes": 1024**3, "energy_per_audio_s_j": 5.0}
-    assert "peak memory ≤ 1 GiB" in recommend(pd.DataFrame(ROWS), EDGE_DEVICES).reason
+    assert EDGE_DEVICES.limits() == {"model_bytes": 1024**3, "energy_per_audio_s_j": 5.0}
+    assert "model memory (weights) ≤ 1 GiB" in recommend(pd.DataFrame(ROWS), EDGE_DEVICES).reason
+
+
+# --- accuracy from a published table, cost measured ---------------------------------------------------
+
+def shipped():
+    from asr_core import published
+    from helpers import ROOT
+    return pd.read_parquet(ROOT / "precomputed" / "cpu.parquet"), published.load()
+
+
+def test_model_memory_comes_from_the_registry_when_rows_lack_it():
+    data, _ = shipped()
+    s = summarise(data)
+    row = lambda m, p="fp32": s[(s["model"] == m) & (s["precision"] == p)].iloc[0]["model_bytes"]
+    assert row("openai/whisper-medium") == 769e6 * 4 and row("openai/whisper-small") == 244e6 * 4
+    assert row("../shared/models/whisper-tiny.en", "int8") == 39e6  # the local folder is tiny.en: 39 M params
+    edge = recommend(data, EDGE_DEVICES)
+    assert "openai/whisper-medium" not in set(edge.candidates["model"])  # 3.1 GB of weights > 1 GiB
+    assert edge.pick["model_bytes"] <= 1024**3
+
+
+def test_accuracy_sources_name_each_benchmark():
+    from asr_core.recommend import accuracy_sources
+    _, table = shipped()
+    labels = list(accuracy_sources(table))
+    assert labels[:2] == ["measured here", "measured here where it exists, else published LibriSpeech test-clean"]
+    assert "published LibriSpeech test-clean" in labels and "published TED-LIUM 3 dev" in labels
+
+
+def test_published_accuracy_picks_a_larger_model_for_offline_lectures():
+    from asr_core.recommend import Accuracy
+    data, table = shipped()
+    assert recommend(data, OFFLINE_LECTURES).pick["model"] == "../shared/models/whisper-tiny.en"  # the only WER
+    rec = recommend(data, OFFLINE_LECTURES, accuracy=Accuracy("LibriSpeech test-clean", measured=False), table=table)
+    assert rec.pick["model"] == "openai/whisper-large-v3-turbo"
+    assert rec.pick["wer"] == pytest.approx(0.021) and rec.pick["wer_kind"] == "published"
+    assert "Cost: measured on AMD EPYC (cpu); accuracy: published LibriSpeech test-clean WER of " \
+           "openai/whisper-large-v3-turbo (Hugging Face Open ASR Leaderboard" in rec.reason
+    assert set(rec.candidates["model"]) >= {"openai/whisper-tiny", "openai/whisper-medium",
+                                            "facebook/wav2vec2-base-960h"}  # every model ranked
+    assert rec.candidates["wer"].notna().all()
+
+
+def test_live_captions_picks_base_on_published_librispeech():
+    from asr_core.recommend import Accuracy
+    data, table = shipped()
+    rec = recommend(data, LIVE_CAPTIONS, accuracy=Accuracy("LibriSpeech test-clean", measured=False), table=table)
+    assert rec.pick["model"] == "openai/whisper-base" and rec.pick["wer"] == pytest.approx(0.05)
+    assert "Radford et al. 2022" in rec.reason  # the paper's figure, named
+
+
+def test_measured_else_published_keeps_both_side_by_side_never_averaged():
+    from asr_core.recommend import Accuracy
+    data, table = shipped()
+    rec = recommend(data, OFFLINE_LECTURES, accuracy=Accuracy("LibriSpeech test-clean"), table=table)
+    tiny_en = rec.candidates[rec.candidates["model"] == "../shared/models/whisper-tiny.en"]
+    assert (tiny_en["wer_kind"] == "measured").all()
+    assert (tiny_en["wer"] == tiny_en["measured_wer"]).all()
+    assert tiny_en["published_wer"].tolist() == pytest.approx([0.0566] * len(tiny_en))  # tiny.en's own published figure, beside it
+    assert any(c.startswith("Candidates mix WER measured on this sweep's clips with published") for c in rec.caveats)
+    tiny = rec.candidates[rec.candidates["model"] == "openai/whisper-tiny"]
+    assert tiny["published_wer"].tolist() == pytest.approx([0.076] * len(tiny)) and len(tiny)  # tiny's, not tiny.en's
+
+
+def test_memory_must_be_peak_or_model():
+    with pytest.raises(ValueError, match="Unknown memory 'disk'"):
+        UseCase("Bad", memory="disk")

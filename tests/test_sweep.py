@@ -2,8 +2,10 @@
 time, corrupt files left untouched, failed writes, the exit code when every run failed."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
+import math
 import os
 import signal
 import socket
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asr_core import cli, sweep, sweep_table
+from asr_core import cli, noise, sweep, sweep_table
 from asr_core.measure import ResourceError
 from asr_core.models import ModelError
 from asr_core.results import failed_result
@@ -162,6 +164,11 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path):
     ('runtimes = ["onnx"]', "runtimes has unknown value(s) onnx: use transformers, transformers-compiled, "
                             "ctranslate2."),
     ('buckets = ["10s"]', "buckets has unknown value(s) 10s: use 5s, 15s, 30s, 60s."),
+    ('snrs = ["10"]', "snrs must list numbers of dB or inf for clean audio (e.g. snrs = [inf, 20, 10, 5, 0]), "
+                      "not '10'."),
+    ("snrs = [nan]", "not nan."),
+    ("snrs = []", "snrs must be a non-empty list of dB values"),
+    ('noise = "pink"', "noise must be 'white' or 'babble', not 'pink'."),
 ])
 def test_toml_values_of_the_wrong_type_or_unknown_are_refused(tmp_path, line, expected):
     assert expected in _toml_error(tmp_path, f"[sweep]\n{line}\n")
@@ -409,3 +416,50 @@ def test_a_cell_that_fails_names_its_host_too(folder, tmp_path, monkeypatch):
     row = sweep.run_cell(sweep._Loaded(sweep_grid(folder, tmp_path)), cell, True)
     assert (row["status"], row["host"], row["error"]) == ("error", socket.gethostname(),
                                                           "ModelError: The checkpoint is missing.")
+
+
+# --- the SNR axis ---------------------------------------------------------------------------------------
+
+def _noise_runner(seen):
+    """A runner that records how far each cell's clips are from the clean ones, without a model."""
+    def runner(shared, cell, first):
+        clips, _ = shared.clips(cell["bucket"], cell["snr_db"])
+        clean, _ = shared.clips(cell["bucket"])
+        seen.append((cell["snr_db"], cell["noise"], [float(np.abs(a - b).max()) for a, b in zip(clips, clean)]))
+        return fake_row(shared, cell, first)
+    return runner
+
+
+def test_snr_axis_mixes_noise_records_it_and_resumes_by_it(folder, tmp_path):
+    out, seen = tmp_path / "s.parquet", []
+    grid = sweep_grid(folder, tmp_path, batch_sizes=(1,), repeats=1, snrs=(math.inf, 5.0), noise="babble")
+    table = sweep.run_sweep(grid, out, progress=False, cell_runner=_noise_runner(seen))
+    assert [(snr, kind) for snr, kind, _ in seen] == [(math.inf, ""), (5.0, "babble")]
+    assert max(seen[0][2]) == 0 and min(seen[1][2]) > 0  # clean clips untouched, noisy ones changed
+    assert table[["snr_db", "noise"]].values.tolist() == [[math.inf, ""], [5.0, "babble"]]
+    more = dataclasses.replace(grid, snrs=(math.inf, 5, 0))
+    again = sweep.run_sweep(more, out, progress=False, cell_runner=_noise_runner(seen))
+    assert [s for s, _, _ in seen[2:]] == [0] and len(again) == 3  # only the new SNR ran
+    assert sweep_table.read(out)["snr_db"].tolist() == [math.inf, 5, 0]
+
+
+def test_noisy_clips_are_seeded_and_hit_their_snr(folder, tmp_path):
+    grid = sweep_grid(folder, tmp_path, snrs=(10,))
+    one, two = sweep._Loaded(grid), sweep._Loaded(grid)
+    noisy, clean = one.clips("5s", 10)[0], one.clips("5s")[0]
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, two.clips("5s", 10)[0]))
+    for n, c in zip(noisy, clean):
+        snr = 10 * math.log10(noise.power(c) / noise.power(n.astype(np.float64) - c))
+        assert abs(snr - 10) < 0.5
+
+
+def test_a_sweep_file_from_before_the_snr_axis_resumes_as_clean(folder, tmp_path):
+    out = tmp_path / "s.parquet"
+    grid = sweep_grid(folder, tmp_path, batch_sizes=(1,), repeats=1)
+    rows = [{**fake_row(None, cell, True), "clip_source": grid.clip_source} for cell in grid.cells()]
+    old = pd.DataFrame(rows).drop(columns=["snr_db", "noise"])
+    sweep_table.write_atomic(old, out)
+    calls = []
+    table = sweep.run_sweep(grid, out, progress=False, cell_runner=lambda *a: calls.append(a))
+    assert calls == [] and len(table) == 1
+    assert sweep_table.read(out)[["snr_db", "noise"]].values.tolist() == [[math.inf, ""]]
