@@ -124,6 +124,8 @@ def _short(key: str, value: str) -> str:
         return model_label(value)
     if key == "batch_size":
         return f"batch {value}"
+    if key == "snr_db":
+        return "clean" if float(value) == float("inf") else f"SNR {float(value):g} dB"
     return value
 
 

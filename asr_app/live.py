@@ -240,6 +240,45 @@ class LiveRun:
         return self.result
 
 
+class SessionGuard:
+    """One live run per browser session at a time, across script runs, and a hand-over of its results.
+
+    Stop or a second Run makes Streamlit start a new script run before the stopped one has finished (its
+    model stops at the next batch boundary), and the stopped run can no longer write session state:
+    it ``keep``s what finished here, and the new run ``wait``s for it, then ``take``s the results.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: list[tuple[str, list[Result]]] = []
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def wait(self, timeout_s: float = CANCEL_WAIT_S) -> bool:
+        """Until no run of this session is going (False when timeout_s passed first)."""
+        if not self._lock.acquire(timeout=timeout_s):
+            return False
+        self._lock.release()
+        return True
+
+    def keep(self, clip: str, results: list[Result]) -> None:
+        self._kept.append((clip, list(results)))
+
+    def take(self) -> list[tuple[str, list[Result]]]:
+        """The results kept since the last take, oldest first."""
+        kept, self._kept = self._kept, []
+        return kept
+
+    def __enter__(self) -> SessionGuard:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 @dataclass(frozen=True)
 class RunEvent:
     """One step of run_models: 'waiting' (for another run on the device), 'loading', 'power' (trace so far),

@@ -76,9 +76,13 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def with_filled_keys(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with the FILLED key columns it lacks added (an older sweep: clean audio, source unknown)."""
-    missing = {col: value for col, value in FILLED.items() if col not in df.columns}
-    return df.assign(**missing) if missing and len(df.columns) else df
+    """The table with the FILLED key columns it lacks added (an older sweep: clean audio, source unknown), and
+    their empty text read back from CSV as "" again."""
+    if not len(df.columns):
+        return df
+    filled = {col: df[col].astype(object).where(df[col].notna(), "") if col in df.columns else value for col, value in FILLED.items()
+              if col not in df.columns or isinstance(value, str)}
+    return df.assign(**filled)
 
 
 def write_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -484,6 +488,9 @@ def _identity(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({**out, HOST: _host_column(df)}, index=df.index)
 
 
+_SHOWN_IF_NOISY = ("snr_db", "noise", "clip_source")  # a duplicate's message names these only for noisy rows
+
+
 def _refuse_duplicates(tables: dict[str, pd.DataFrame]) -> None:
     ids = pd.concat([_identity(df).assign(file=name) for name, df in tables.items()], ignore_index=True)
     twice = ids[ids.duplicated(MERGE_KEYS, keep=False)]
@@ -491,7 +498,7 @@ def _refuse_duplicates(tables: dict[str, pd.DataFrame]) -> None:
         return
     first = twice.iloc[0]
     files = list(dict.fromkeys(twice.loc[(twice[MERGE_KEYS] == first[MERGE_KEYS]).all(axis=1), "file"]))
-    key = ", ".join(f"{k}={first[k]}" for k in ROW_KEYS)
+    key = ", ".join(f"{k}={first[k]}" for k in ROW_KEYS if k not in _SHOWN_IF_NOISY or first["noise"])
     where = f"twice in {files[0]}" if len(files) == 1 else f"in {', '.join(files[:-1])} and {files[-1]}"
     host = f"host {first[HOST]}" if first[HOST] else "no recorded host"
     raise SweepFileError(f"Row {key} from {host} is {where}: one machine measured it twice, so keep it in one "

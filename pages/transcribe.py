@@ -16,6 +16,7 @@ state.through_navigation(__file__)
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"
+GUARD_KEY = "live_run_guard"  # session state: the live.SessionGuard of this browser session
 FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
                f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
 DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
@@ -102,32 +103,38 @@ def show_result(r) -> None:
 def run_live(requests, audio, reference, clip_label, status_slot, power_slot) -> None:
     """Run the requests, the status line and the power chart following along; keep what finished."""
     finished: list = []
-    compiles = requests[0].runtime == COMPILED
-    try:
-        with status_slot.status(f"Running {len(requests)} model(s)…", expanded=False) as status, \
-                closing(live.run_models(requests, audio, reference, state.model, finished=finished)) as events:
-            for event in events:
-                name = inputs.model_label(event.request.model_id)
-                if event.kind == "waiting":
-                    status.update(label=f"Waiting for {event.waiting_for} to finish on {event.request.device}…")
-                elif event.kind == "loading":
-                    status.update(label=f"Loading {name}…")
-                elif event.kind == "power":
-                    waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
-                    status.update(label=live.progress_text(event.progress, name, compiles) + waiting)
-                    power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources),
-                                                               event.spans))
-                else:
-                    st.write(f"{name}: " + live.outcome_text(event.result))
-            failed = any(r.status not in ("ok", "cancelled") for r in finished)
-            status.update(label="Finished" + (" with errors" if failed else ""),
-                          state="error" if failed else "complete", expanded=False)
-    except BaseException as exc:
-        import sys; print("DBG page exc", type(exc), finished, file=sys.stderr, flush=True)
-        raise
-    finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
-        import sys; print("DBG finally", [r.status for r in finished], file=sys.stderr, flush=True)
-        state.add_runs(clip_label, finished)
+    with guard:  # a Stop or a second Run starts the next script run at once: it waits for this one
+        try:
+            follow(live.run_models(requests, audio, reference, state.model, finished=finished), finished,
+                   requests[0].runtime == COMPILED, status_slot, power_slot)
+        finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
+            guard.keep(clip_label, finished)  # a stopped script run can no longer write session state
+
+
+def save_kept() -> None:
+    for clip, results in guard.take():
+        state.add_runs(clip, results)
+
+
+def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
+    """Draw each event of a live run: the status line with progress, the power chart with the warm-up shaded."""
+    with status_slot.status("Starting…", expanded=False) as status, closing(events):
+        for event in events:
+            name = inputs.model_label(event.request.model_id)
+            if event.kind == "waiting":
+                status.update(label=f"Waiting for {event.waiting_for} to finish on {event.request.device}…")
+            elif event.kind == "loading":
+                status.update(label=f"Loading {name}…")
+            elif event.kind == "power":
+                waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
+                status.update(label=live.progress_text(event.progress, name, compiles) + waiting)
+                power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources),
+                                                           event.spans))
+            else:
+                st.write(f"{name}: " + live.outcome_text(event.result))
+        failed = any(r.status not in ("ok", "cancelled") for r in finished)
+        status.update(label="Finished" + (" with errors" if failed else ""),
+                      state="error" if failed else "complete", expanded=False)
 
 
 st.title("Transcribe")
@@ -201,17 +208,26 @@ with live_run:
     if problems:
         st.caption("Cannot run yet: " + "; ".join(problems) + ".")
     status_slot, power_slot = st.container(), st.empty()
+    guard = st.session_state.setdefault(GUARD_KEY, live.SessionGuard())
+    if guard.busy:  # Stop or a second Run: the stopped run saves what finished first
+        with status_slot, st.spinner("Stopping the previous run at its next batch boundary…"):
+            guard.wait()
+    save_kept()
     if run:
         live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
         buttons.button("Stop", icon=":material/stop:", key="stop",
                        help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
         requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
         run_live(requests, audio, reference, clip_label, status_slot, power_slot)
+        save_kept()
 
 # results belong to the clip they were run on: a newly chosen clip starts without them
 pairs = state.last_runs()
 last = [r for label, r in pairs if label == clip_label]
 if last:
+    if not run:  # the live column says how the last run ended; its figures follow below
+        status_slot.caption("Last run: " + " · ".join(f"{present.plain(inputs.model_label(r.model))} "
+                                                       f"{live.outcome_text(r)}" for r in last) + " (results below).")
     traces, meter_sources = live.traces_of(last)
     if traces:
         power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources), live.spans_of(last)))

@@ -242,7 +242,7 @@ def test_merge_keeps_the_same_rows_from_different_hosts(folder, tmp_path, capsys
     assert capsys.readouterr().out == f"4 rows from 2 files in {out}; hosts: gpu-box-1, gpu-box-2\n"
     merged = pd.read_parquet(out)
     assert sorted(merged["host"]) == ["gpu-box-1"] * 2 + ["gpu-box-2"] * 2
-    assert _keys(merged) == _keys(pd.read_parquet(a)) == _keys(pd.read_csv(b))
+    assert _keys(merged) == _keys(sweep_table.read_rows(a)) == _keys(sweep_table.read_rows(b))
     runs = json.loads(sweep.provenance_path(out).read_text())["runs"]
     assert [r.get("source_file") for r in runs] == [str(a), str(b), None]
     assert runs[-1]["merge"] == [{"file": str(a), "rows": 2, "hosts": ["gpu-box-1"]},

@@ -299,6 +299,30 @@ def test_live_run_hands_the_workers_exception_to_the_caller():
         run.outcome()
 
 
+def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finished():
+    """Stop or a second Run: the new script run waits for the stopped one, then takes its results."""
+    guard, order = live.SessionGuard(), []
+
+    def stopped_run():
+        with guard:
+            time.sleep(0.2)  # the model stops at its next batch boundary
+            guard.keep("clip-a", [_result(status="cancelled")])
+            order.append("kept")
+    worker = threading.Thread(target=stopped_run)
+    worker.start()
+    while not guard.busy:
+        time.sleep(0.01)
+    assert guard.wait(30)
+    order.append("next run")
+    worker.join()
+    assert order == ["kept", "next run"]
+    (clip, results), = guard.take()
+    assert clip == "clip-a" and [r.status for r in results] == ["cancelled"]
+    assert guard.take() == [] and not guard.busy
+    with guard:
+        assert not guard.wait(0.05)  # a run still going: the wait gives up after its timeout
+
+
 def test_live_run_drain_collects_queued_samples():
     run = live.LiveRun(None, [], None, RunOptions())
     for i in range(3):
