@@ -34,6 +34,9 @@ CACHE_UNREADABLE = ("The clip cache cannot be read: delete it and build it again
                     "`asr-profile prefetch`.")
 UPLOAD_TYPES = ("wav", "flac", "mp3", "ogg", "m4a")
 LABEL_WORDS = 8  # words of the reference shown in a clip's label
+# sample folders of ../shared/speech shown by name in the folder picker
+KNOWN_FOLDERS = {"ted-talk-samples": "TED talk samples",
+                 "librispeech-dev-clean-3752-4944": "LibriSpeech dev-clean (read speech, speaker 3752)"}
 SILENCE_RMS = 1e-3  # about -60 dBFS: below it a clip is nearly silent
 
 
@@ -119,8 +122,11 @@ def allowed_folder(folder: str | os.PathLike, root: str | os.PathLike) -> Path:
 
 
 def folder_label(folder: str | os.PathLike, root: str | os.PathLike) -> str:
-    """A sample folder as its root's name and the path below it: 'speech/librispeech-dev-clean'."""
+    """A sample folder by a known name ('TED talk samples') or as its root's name and the path below it:
+    'speech/librispeech-dev-clean'."""
     real = Path(folder).resolve()
+    if real.name in KNOWN_FOLDERS:
+        return KNOWN_FOLDERS[real.name]
     base = next((r for r in sample_roots(root) if real.is_relative_to(r)), real.parent)
     return (Path(base.name) / real.relative_to(base)).as_posix()
 

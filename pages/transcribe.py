@@ -189,7 +189,7 @@ with settings:
     precisions = live.precision_problems(device, runtime)
     precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
                          key="precision")
-    c4, c5 = st.columns([1, 2])
+    c4, c5 = st.columns(2)  # room for every batch size in one row
     batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
                                       help="The clip is repeated to fill one batch of this size.")
     c4.caption("The clip repeated to fill one batch.")
@@ -215,10 +215,12 @@ with live_run:
     save_kept()
     if run:
         live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
-        buttons.button("Stop", icon=":material/stop:", key="stop",
-                       help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
+        stop_slot = buttons.empty()
+        stop_slot.button("Stop", icon=":material/stop:", key="stop",
+                         help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
         requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
         run_live(requests, audio, reference, clip_label, status_slot, power_slot)
+        stop_slot.empty()  # nothing left to stop
         save_kept()
 
 # results belong to the clip they were run on: a newly chosen clip starts without them

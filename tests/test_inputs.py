@@ -164,3 +164,9 @@ def test_nearly_silent_clips_are_told_apart_from_speech():
     assert inputs.nearly_silent(np.zeros(16000, dtype=np.float32))
     assert inputs.nearly_silent(np.full(16000, 5e-4, dtype=np.float32))
     assert not inputs.nearly_silent(tone(1.0))
+
+
+def test_known_sample_folders_show_their_names(tmp_path):
+    ted = tmp_path / "speech" / "ted-talk-samples"
+    ted.mkdir(parents=True)
+    assert inputs.folder_label(ted, tmp_path) == "TED talk samples"
