@@ -62,13 +62,29 @@ def runtimes(med: pd.DataFrame) -> pd.DataFrame:
     return t.sort_values(["model", "bucket", "batch_size", "rtf"]).round(3)
 
 
+def noise(df: pd.DataFrame) -> pd.DataFrame:
+    """WER by SNR (clean = no noise added) and bucket: pretrained, eager transformers fp32 rows."""
+    base = df[(df["weights"] == "pretrained") & (df["runtime"] == "transformers") & (df["precision"] == "fp32")]
+    med = sweep_table.aggregate(base, sweep_table.WER_KEYS)
+    if med["snr_db"].nunique() < 2:
+        return pd.DataFrame()
+    med = med.assign(model=med["model"].map(short), snr=med["snr_db"].map(lambda v: "clean" if v == float("inf") else f"{v:g} dB"))
+    t = med.pivot_table(index=["model", "bucket"], columns="snr", values="wer")
+    order = sorted(t.columns, key=lambda c: -float("inf") if c == "clean" else -float(c.split()[0]))
+    t = (100 * t[order]).round(1).reset_index()
+    return t.assign(bucket_i=t["bucket"].map(BUCKET_ORDER)).sort_values(["model", "bucket_i"]).drop(columns="bucket_i")
+
+
 def main(path: str = "precomputed/cpu.parquet") -> None:
-    df = sweep_table.read(path)
+    table = sweep_table.read(path)
+    # the model tables: clean speech from the LibriSpeech folder (the noise and TED-talk rows have their own)
+    df = table[(table["snr_db"] == float("inf")) & table["clip_source"].str.contains("librispeech")]
     every = cells(df)
     med = every[every["runtime"] == "transformers"]  # the tables below compare models on the baseline runtime
     sources = ", ".join(sorted(df.loc[df["status"] == "ok", "energy_source"].unique()))
     hw = ", ".join(sorted(set(df["cpu_name"].dropna()) | set(df["gpu_name"].dropna()) - {""}))
-    print(f"# {path}: {len(df)} rows on {hw}; energy source: {sources}\n")
+    print(f"# {path}: {len(table)} rows ({len(df)} clean LibriSpeech rows in the model tables) on {hw}; "
+          f"energy source: {sources}\n")
     print("## Stage shares at batch 1 (% of latency)\n" + stage_shares(med).to_markdown(index=False) + "\n")
     print("## Latency per utterance by batch size\n" + batch_scaling(med).to_markdown(index=False) + "\n")
     print("## RTF by clip length (batch 1)\n" + length_scaling(med).to_markdown() + "\n")
@@ -81,7 +97,15 @@ def main(path: str = "precomputed/cpu.parquet") -> None:
     by_runtime = runtimes(every)
     if not by_runtime.empty:
         print("\n## Runtimes (median RTF, energy per audio second in J, WER)\n" + by_runtime.to_markdown(index=False))
-    failed = df[df["status"] != "ok"]
+    by_snr = noise(table[table["clip_source"].str.contains("librispeech")])
+    if not by_snr.empty:
+        print("\n## WER (%) by SNR, white noise (pretrained rows)\n" + by_snr.to_markdown(index=False))
+    ted = table[table["clip_source"].str.contains("ted-talk")]
+    if not ted.empty:
+        t = sweep_table.aggregate(ted, sweep_table.WER_KEYS).assign(model=lambda d: d["model"].map(short))
+        print("\n## TED talk samples, WER (%)\n" + t.assign(wer=100 * t["wer"])[["model", "bucket", "n_clips", "wer"]]
+              .round(1).to_markdown(index=False))
+    failed = table[table["status"] != "ok"]
     if not failed.empty:
         print(f"\n{len(failed)} failed rows: " + "; ".join(sorted(set(failed["error"]))[:5]))
 
