@@ -167,20 +167,22 @@ def _open(pg, url: str, name: str) -> None:
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, page):
-    """Runs first on a fresh server: /explore goes through streamlit_app.py (its navigation, page
-    config), landing on Home, rather than Streamlit's older pages/-folder mode."""
-    page.goto(f"{server}/explore")
-    page.get_by_role("heading", name=PAGES["home"][1]).first.wait_for(timeout=RENDER_S * 1000)
+    """Runs first on a fresh server: /explore?… goes through streamlit_app.py (its navigation, page
+    config) and lands on Explore with its query, rather than in Streamlit's older pages/-folder mode."""
+    page.goto(f"{server}/explore?tab=Stages")
+    page.get_by_role("heading", name=PAGES["explore"][1]).first.wait_for(timeout=RENDER_S * 1000)
     _settle(page)
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert nav.get_by_text("Home", exact=True).count() == 1
     assert nav.get_by_text("streamlit app").count() == 0
+    assert "/explore" in page.url and "tab=Stages" in page.url
 
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders_without_errors(server, page, name):
     _open(page, server, name)
     if name == "explore":
+        page.get_by_role("tab", name="Accuracy").click()  # the first tab is the leaderboard table
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=RENDER_S * 1000)
         assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
     _no_errors(page)
