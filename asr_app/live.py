@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asr_core import sweep_table
+from asr_core import noise, sweep_table
 from asr_core.audio import duration_s
 from asr_core.checkpoints import pretrained_problem
 from asr_core.clips import bucket_of
@@ -312,12 +312,27 @@ def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object
         return loader(*request.key)
 
 
+def noise_label(snr_db: float) -> str:
+    return "clean" if not math.isfinite(snr_db) else f"{snr_db:g} dB"
+
+
+def with_noise(audio: np.ndarray, snr_db: float) -> np.ndarray:
+    """The clip with white noise at snr_db (seeded, so the class hears the same noise every time); inf: as is."""
+    return noise.mix(audio, snr_db, noise.WHITE)
+
+
+def _stamped(result: Result, snr_db: float) -> Result:
+    """A result that says which noise its clip carried."""
+    return dataclasses.replace(result, snr_db=snr_db, noise=noise.WHITE if math.isfinite(snr_db) else "")
+
+
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
                loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S,
-               finished: list[Result] | None = None) -> Iterator[RunEvent]:
+               finished: list[Result] | None = None, snr_db: float = math.inf) -> Iterator[RunEvent]:
     """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on.
 
-    Every final result is also appended to ``finished``. Closing the generator (the page's script stopped:
+    audio already carries the noise snr_db says (with_noise); every result records it. Every final result is
+    also appended to ``finished``. Closing the generator (the page's script stopped:
     Stop, a second Run, a closed tab) cancels the model running at its next batch boundary, and its partial
     result, marked cancelled, still lands in ``finished``.
     """
@@ -349,15 +364,16 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             if run is not None:
                 run.cancel()
                 if run.result is not None:
-                    finished.append(run.result)
+                    finished.append(_stamped(run.result, snr_db))
                 elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
-                    finished.append(_failed(req, run.error))
+                    finished.append(_stamped(_failed(req, run.error), snr_db))
             raise
         except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
             result = _failed(req, exc)
         except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
             log.exception("run of %s failed", req.model_id)
             result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
+        result = _stamped(result, snr_db)
         finished.append(result)
         kind = "done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error"
         yield RunEvent(kind, req, dict(traces), result, dict(sources), spans=dict(spans))

@@ -1,4 +1,5 @@
 """Transcribe: run models live on one clip, watch the power, compare transcripts and costs."""
+import math
 from contextlib import closing
 from pathlib import Path
 
@@ -16,6 +17,7 @@ state.through_navigation(__file__)
 ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"
+NOISE_LEVELS = [0.0, 5.0, 10.0, 20.0, math.inf]  # SNR in dB, noisiest first; inf: the clip as recorded
 GUARD_KEY = "live_run_guard"  # session state: the live.SessionGuard of this browser session
 FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
                f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
@@ -100,12 +102,12 @@ def show_result(r) -> None:
                                       present.explain_sources([r.energy_source]), r.notes])))
 
 
-def run_live(requests, audio, reference, clip_label, status_slot, power_slot) -> None:
+def run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db=math.inf) -> None:
     """Run the requests, the status line and the power chart following along; keep what finished."""
     finished: list = []
     with guard:  # a Stop or a second Run starts the next script run at once: it waits for this one
         try:
-            follow(live.run_models(requests, audio, reference, state.model, finished=finished), finished,
+            follow(live.run_models(requests, audio, reference, state.model, finished=finished, snr_db=snr_db), finished,
                    requests[0].runtime == COMPILED, status_slot, power_slot)
         finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
             guard.keep(clip_label, finished)  # a stopped script run can no longer write session state
@@ -156,13 +158,19 @@ with settings:
         clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
     except (AudioError, ClipSourceError) as exc:
         st.error(inputs.public_message(str(exc), ROOT))  # decoding errors name the file by its server path
-    reference, clip_label, seconds = "", None, 0.0
+    reference, clip_label, seconds, snr_db = "", None, 0.0, math.inf
     if clip is not None:
         audio, ref, clip_label = clip
         seconds = duration_s(audio)
         reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
                                  key=f"ref-{clip_label}", height=80)
         st.caption(f"{seconds:.1f} s of audio")
+        snr_db = st.select_slider("Noise: hear it, then see the WER rise", NOISE_LEVELS, value=math.inf,
+                                  format_func=live.noise_label, key="snr",
+                                  help="White noise mixed into the clip at this signal-to-noise ratio (seeded).")
+        if math.isfinite(snr_db):
+            audio = live.with_noise(audio, snr_db)
+            st.audio(audio, sample_rate=16000)
         if inputs.nearly_silent(audio):
             st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
                        "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
@@ -219,7 +227,7 @@ with live_run:
         stop_slot.button("Stop", icon=":material/stop:", key="stop",
                          help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
         requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
-        run_live(requests, audio, reference, clip_label, status_slot, power_slot)
+        run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db)
         stop_slot.empty()  # nothing left to stop
         save_kept()
 

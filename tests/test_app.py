@@ -147,6 +147,20 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     assert len(at.dataframe) == 1
 
 
+def test_transcribe_with_noise_records_the_snr(env):
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    at.radio(key="weights").set_value("synthetic")
+    at.select_slider(key="snr").set_value(10.0).run()
+    _clean(at)
+    _button(at, RUN).click().run()
+    _clean(at)
+    _, r = at.session_state[state.RUNS_KEY][0]
+    assert r.status == "ok" and r.snr_db == 10.0 and r.noise == "white"
+
+
 def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     from asr_core.clips import build_clip_cache
     cache = tmp_path / "cache"

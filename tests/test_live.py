@@ -426,3 +426,13 @@ def test_traces_and_stages_of_finished_runs():
 
 def test_pretrained_problem_of_a_path_that_is_not_there():
     assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")
+
+
+def test_noise_is_mixed_at_the_asked_snr_and_labelled():
+    import numpy as np
+    clip = tone(2.0)
+    noisy = live.with_noise(clip, 10.0)
+    snr = 10 * np.log10(np.mean(clip.astype(np.float64) ** 2) / np.mean((noisy - clip).astype(np.float64) ** 2))
+    assert abs(snr - 10.0) < 0.5
+    assert live.with_noise(clip, math.inf) is clip or np.array_equal(live.with_noise(clip, math.inf), clip)
+    assert live.noise_label(math.inf) == "clean" and live.noise_label(5.0) == "5 dB"
