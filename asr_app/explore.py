@@ -68,6 +68,15 @@ def files_stamp(files: Sequence[Path]) -> tuple[tuple[str, float, int], ...]:
 
 # --- filtering ---------------------------------------------------------------------------------
 
+def value_label(col: str):
+    """How a filter shows its values: models by friendly name, a blank machine as 'not recorded'."""
+    if col == "model":
+        return model_label
+    if col == "host":
+        return lambda v: str(v) or "not recorded"
+    return str
+
+
 def filter_options(df: pd.DataFrame) -> dict[str, list]:
     """Column -> the values present, in a natural order (buckets by length, batch sizes by number); the
     machine filter only when some rows name their machine (sweeps from before hosts were recorded do not)."""

@@ -64,13 +64,13 @@ if data.empty:
     st.code(SWEEP_COMMAND, language="bash")
     st.stop()
 
-st.caption(present.plain(explore.data_summary(data)) + " The shipped data uses LibriSpeech read speech from "
-           "../shared, because TED-LIUM could not be downloaded on the measuring machines.")
+st.caption(present.plain(explore.data_summary(data)) + " The shipped data uses LibriSpeech read speech and TED talk "
+           "samples from ../shared, because TED-LIUM could not be downloaded on the measuring machines.")
 
 with st.sidebar:
     st.header("Filters")
     selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=share.FILTERS[col], bind=BIND,
-                                      format_func=explore.model_label if col == "model" else str)
+                                      format_func=explore.value_label(col))
                   for col, values in explore.filter_options(data).items()}
     st.caption(LINK)
 rows = explore.apply_filters(data, selections)

@@ -146,3 +146,8 @@ def test_published_points_belong_to_each_checkpoint_and_never_change_measured_we
     assert explore.published_caption(points).startswith("Hollow diamonds are published WER on full test sets "
                                                          "(published: 2025 profiling study")
     assert explore.published_caption(points.iloc[:0]) == ""
+
+
+def test_filter_values_read_as_words():
+    assert explore.value_label("host")("") == "not recorded" and explore.value_label("host")("vm") == "vm"
+    assert explore.value_label("batch_size")(8) == "8"
