@@ -282,12 +282,17 @@ def test_stop_ends_a_run_and_the_next_run_does_not_wait(server, laptop):
     assert pg.locator('[data-testid="stMetric"]').count() >= 8  # the second run finished
 
 
-def test_a_double_click_on_run_leaves_one_finished_result_set(server, laptop):
-    pg = laptop
+def _run_until_results(pg, server, click: str = "click") -> None:
+    """A synthetic run, started by a click (or a double-click) on Run, waited for until its results show."""
     _synthetic_long_run(pg, server)
-    _run_button(pg).dblclick()
+    getattr(_run_button(pg), click)()
     pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
     _settle(pg, RUN_S)
+
+
+def test_a_double_click_on_run_leaves_one_finished_result_set(server, laptop):
+    pg = laptop
+    _run_until_results(pg, server, "dblclick")
     _no_errors(pg)
     assert pg.get_by_role("heading", name="Results").count() == 1
     assert pg.get_by_text("Latency per clip").count() == 1  # one model, one result column
@@ -297,10 +302,7 @@ def test_a_double_click_on_run_leaves_one_finished_result_set(server, laptop):
 
 def test_no_request_leaves_the_machine_on_the_transcribe_page(server, laptop):
     pg = laptop
-    _synthetic_long_run(pg, server)
-    _run_button(pg).click()
-    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
-    _settle(pg, RUN_S)
+    _run_until_results(pg, server)
     outside = sorted({u for u in pg.requested if urlparse(u).scheme in ("http", "https", "ws", "wss")
                       and urlparse(u).hostname not in LOCAL_HOSTS})
     assert outside == []
