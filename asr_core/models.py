@@ -201,8 +201,10 @@ def checkpoint_of(model_id: str) -> str:
     Matching by architecture cannot tell a fine-tune from its base: give a fine-tuned folder a checkpoint.txt.
     """
     folder = Path(model_id)
-    if model_id in REGISTRY or not (folder / CONFIG_FILE).is_file():
+    if model_id in REGISTRY:
         return model_id
+    if not (folder / CONFIG_FILE).is_file():  # a hub id, or a folder named in a shipped sweep but absent here
+        return _registry_id_named(folder.name) or model_id if _looks_like_a_path(model_id) else model_id
     named = folder / CHECKPOINT_NAME_FILE
     if named.is_file():
         return named.read_text(encoding="utf-8").strip().splitlines()[0].strip() or model_id
@@ -211,6 +213,19 @@ def checkpoint_of(model_id: str) -> str:
     if name.count("/") == 1 and not Path(name).is_dir():
         return name
     return _matching_registry_id(config) or model_id
+
+
+def _looks_like_a_path(model_id: str) -> bool:
+    """A filesystem path rather than a hub id of the form owner/name."""
+    return model_id.startswith(("/", "./", "../", "~")) or model_id.count("/") > 1
+
+
+def _registry_id_named(name: str) -> str | None:
+    """The registry id whose last part is a folder's name ('whisper-tiny.en' -> 'openai/whisper-tiny.en'), or
+    None when none or several match: a sweep's rows name local folders by path, and a user without that
+    folder should still see which checkpoint they were."""
+    found = [m for m in REGISTRY if m.rsplit("/", 1)[-1] == name]
+    return found[0] if len(found) == 1 else None
 
 
 def _matching_registry_id(config: dict[str, Any]) -> str | None:

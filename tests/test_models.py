@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from asr_core.models import CTC, WHISPER, ModelError, family_of
+from asr_core.models import CTC, WHISPER, ModelError, checkpoint_of, family_of
 
 
 @pytest.mark.parametrize("content, family", [
@@ -107,3 +107,10 @@ def test_name_or_path_and_unknown_folders(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "whisper", "d_model": 999}')
     assert checkpoint_of(str(tmp_path)) == str(tmp_path)  # matches nothing: named as given
     assert checkpoint_of("openai/whisper-small") == "openai/whisper-small"
+
+
+def test_a_shipped_folder_path_absent_here_is_known_by_its_name():
+    assert checkpoint_of("../shared-elsewhere/models/whisper-tiny.en") == "openai/whisper-tiny.en"
+    assert checkpoint_of("/no/such/place/whisper-base") == "openai/whisper-base"
+    assert checkpoint_of("someone/whisper-tiny.en") == "someone/whisper-tiny.en"  # a hub id stays itself
+    assert checkpoint_of("/no/such/place/my-finetune") == "/no/such/place/my-finetune"
