@@ -47,10 +47,13 @@ def _legend() -> alt.Legend:
                       labelFontSize=LEGEND_FONT_PX, rowPadding=LEGEND_ROW_PX - LEGEND_FONT_PX - 3)
 
 
+def scheme_for(n_series: int) -> str:
+    """A palette whose neighbours differ (Streamlit's pairs light and dark shades), large enough for n series."""
+    return "tableau10" if n_series <= 10 else "tableau20"
+
+
 def _colour(df: pd.DataFrame) -> alt.Color:
-    """Series colours from a palette whose neighbours differ (Streamlit's pairs light and dark shades)."""
-    scheme = "tableau10" if _n(df, "series") <= 10 else "tableau20"
-    return alt.Color("series", type="nominal", legend=_legend(), scale=alt.Scale(scheme=scheme))
+    return alt.Color("series", type="nominal", legend=_legend(), scale=alt.Scale(scheme=scheme_for(_n(df, "series"))))
 
 
 def _height(plot_px: int, *legend_entries: int) -> int:

@@ -16,7 +16,7 @@ from asr_core import published, sweep_table
 from asr_core.recommend import pareto_front
 from asr_core.sweep_table import CELL_KEYS
 
-from . import present
+from . import charts, present
 from .inputs import model_label
 
 PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
@@ -40,7 +40,6 @@ TOOLTIP_TITLES = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights
                   "clip_s": "mean clip length (s)", "energy_source": "energy source", "n_runs": "runs",
                   "pareto": "on the Pareto front", "label": "configuration", "stage": "stage"}
 CONFIG_FIELDS = ("model", MODEL_NAME, "runtime", "weights", "device", "precision", "batch_size", "bucket")
-PALETTE_SMALL, PALETTE_LARGE = "tableau10", "tableau20"  # as asr_app.charts picks them
 SYMBOL_GREY = "#9e9e9e"  # legend symbols that carry no colour of their own: legible on light and dark themes
 
 
@@ -215,8 +214,7 @@ def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevel
             enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
         data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
         if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
-            scheme = PALETTE_SMALL if len(domain) <= 10 else PALETTE_LARGE
-            enc.color.scale = alt.Scale(domain=list(domain), scheme=scheme)
+            enc.color.scale = alt.Scale(domain=list(domain), scheme=charts.scheme_for(len(domain)))
             if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
                 enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
         if enc.size is not alt.Undefined:

@@ -10,7 +10,6 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from asr_core import sweep_table
 from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase
 from asr_core.sweep_table import CELL_KEYS
 
@@ -38,10 +37,6 @@ def memory_note(use_case: UseCase) -> str:
     return MODEL_MEMORY_NOTE if use_case.memory == MODEL else ""
 
 
-def to_mib(n_bytes: float | None) -> float | None:
-    return None if n_bytes is None else n_bytes / present.MIB
-
-
 def custom_use_case(preset: UseCase, *, device: str | None, buckets: Sequence[str], batch_sizes: Sequence[int],
                     objective: str, max_latency_per_utt_s: float | None, max_rtf: float | None,
                     max_memory_mib: float | None, max_energy_per_audio_s_j: float | None) -> UseCase:
@@ -65,11 +60,8 @@ def recommend_points(rec: Recommendation, data: pd.DataFrame, cost: str) -> pd.D
     cand = rec.candidates.dropna(subset=["wer", cost])
     if cand.empty:
         return cand.assign(pareto=pd.Series(dtype=bool), pick=pd.Series(dtype=bool), series=pd.Series(dtype=str))
-    hw_columns = [c for c in ("cpu_name", "gpu_name") if c not in cand.columns]
-    hw = sweep_table.aggregate(data)[[*CELL_KEYS, *hw_columns]]
-    points = cand.merge(hw, on=CELL_KEYS, how="left").set_axis(cand.index)
-    pick = rec.pick.name if rec.pick is not None else None
-    points = points.assign(pareto=points.index.isin(rec.pareto.index), pick=points.index == pick)
+    pick = rec.pick.name if rec.pick is not None else None  # candidates carry their hardware (recommend.summarise)
+    points = cand.assign(pareto=cand.index.isin(rec.pareto.index), pick=cand.index == pick)
     return add_series(points, CELL_KEYS)
 
 

@@ -23,13 +23,11 @@ from . import carbon, scoring, system
 from .audio import SAMPLE_RATE, split_long
 from .energy import EnergyMonitor, Measurement
 from .hardware import CpuLoad
-from .models import CTC, LoadedModel
+from .models import BYTES_PER_PARAM, CTC, LoadedModel
 from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, Stages, stages_for
 
 WHISPER_WINDOW_S = 30.0
-# bytes a parameter takes at each precision (int8 ones: the quantised weights; their scales are ignored)
-BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1}
 FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fixed and a per-token part
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
 # Who is measuring, as a waiting run should name them (the app sets it per browser session).

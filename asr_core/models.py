@@ -21,6 +21,8 @@ WEIGHTS = ("pretrained", "synthetic")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
               "int8": torch.float32, "int8_fp16": torch.float16}
 QUANTIZED = ("int8", "int8_fp16")
+# bytes a parameter takes at each precision (int8 ones: the quantised weights; their scales are ignored)
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1}
 DEVICES = ("auto", "cpu", "cuda")
 TRANSFORMERS, COMPILED, CTRANSLATE2 = "transformers", "transformers-compiled", "ctranslate2"
 RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2)  # transformers (eager generate) is the baseline

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import published
-from .measure import BYTES_PER_PARAM
-from .models import REGISTRY, checkpoint_of
+from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of
 from .results import MEASURED_SOURCES
 from .sweep_table import CELL_KEYS, aggregate
 

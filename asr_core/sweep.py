@@ -389,10 +389,7 @@ def failed_row(grid: Grid, cell: Row, error: str, status: str = "error", host: s
         family = ""
     row = failed_result(cell["model"], family, cell["weights"], cell["device"], cell["precision"], error,
                         status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
-    row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=grid.clip_source,
-               **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
-               **{HOST: host})
-    return row
+    return {**row, **_cell_columns(grid, cell, host)}
 
 
 def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, Any]:
@@ -411,10 +408,14 @@ def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, An
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
         status = "oom" if isinstance(exc, ResourceError) else "error"
         return failed_row(shared.grid, cell, f"{type(exc).__name__}: {exc}", status, host=system.host_name())
-    row.update(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=shared.grid.clip_source,
-               **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
-               **{HOST: system.host_name()})
-    return row
+    return {**row, **_cell_columns(shared.grid, cell, system.host_name())}
+
+
+def _cell_columns(grid: Grid, cell: dict[str, Any], host: str) -> dict[str, Any]:
+    """What every row of a cell records beside its result: the cell's keys, the clip source, commit and host."""
+    return dict(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=grid.clip_source,
+                **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
+                **{HOST: host})
 
 
 def load_shared(grid: Grid, cells: Sequence[Row]) -> _Loaded:
@@ -486,12 +487,12 @@ def _done_rows(out: Path) -> pd.DataFrame:
 def _run_locked(grid: Grid, out: Path, progress: bool, cell_runner: CellRunner, command: str,
                 execute: Execute) -> pd.DataFrame:
     done = _done_rows(out)
-    finished = {row_key(r) for r in done.to_dict("records")} if not done.empty else set()
+    rows = done.to_dict("records")
+    finished = {row_key(r) for r in rows}
     todo = [c for c in grid.cells() if row_key(c) not in finished]
     write_provenance(grid, out, command)
     if progress and (skipped := grid.skipped()):
         print("left out, can never run: " + "; ".join(skipped))
-    rows = done.to_dict("records") if not done.empty else []
     hosts: set[str] = set()
     for row in _progress(execute(grid, todo, cell_runner), progress, len(todo)):
         rows.append(_carry_flops(row, rows))
