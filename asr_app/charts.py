@@ -13,6 +13,7 @@ import pandas as pd
 from asr_core.sampler import PowerSample
 
 from .inputs import model_label
+from .present import MIB
 
 PLOT_PX = 240  # height of the plotting area itself
 POWER_PLOT_PX = 180
@@ -188,7 +189,7 @@ def by_batch(agg: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Ch
 
 
 def _with_mib(agg: pd.DataFrame) -> pd.DataFrame:
-    return agg.assign(peak_memory_mib=agg["peak_memory_bytes"] / 2**20)
+    return agg.assign(peak_memory_mib=agg["peak_memory_bytes"] / MIB)
 
 
 def latency_vs_flops(agg: pd.DataFrame) -> alt.Chart:

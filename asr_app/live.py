@@ -510,7 +510,7 @@ def runs_csv(table: pd.DataFrame) -> bytes:
 
 def display_runs(table: pd.DataFrame) -> pd.DataFrame:
     """The session table with readable units and headers (energy always beside its source)."""
-    shown = table.assign(wer_pct=table["wer"] * 100, peak_memory_mib=table["peak_memory_bytes"] / 2**20,
+    shown = table.assign(wer_pct=table["wer"] * 100, peak_memory_mib=table["peak_memory_bytes"] / present.MIB,
                          total_gflops=table["total_flops"] / 1e9,
                          model=[model_label(m) for m in table["model"]])
     return shown[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)

@@ -129,6 +129,17 @@ def _load_folder(folder: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
     return sweep_table.load_folder(folder)
 
 
+@st.cache_data(max_entries=MAX_SWEEP_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)
+def _published(root: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
+    return explore.published_table(root)
+
+
+def published_table(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """explore.published_table, read again only when the file changes (not on every rerun)."""
+    path = explore.precomputed_dir(root) / explore.PUBLISHED_FILE
+    return _published(str(root), explore.files_stamp([path] if path.is_file() else []))
+
+
 def remember_uploads(files: list[UploadedFile] | None) -> list[str]:
     """Take newly uploaded sweep files into this session; one message per file refused.
 

@@ -56,7 +56,7 @@ with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`
         st.button(state.FORGET, on_click=state.forget_uploads)
 
 data, read_errors, _ = state.sweep_data(ROOT)
-published_table, published_errors = explore.published_table(ROOT)
+published_table, published_errors = state.published_table(ROOT)
 for error in [*read_errors, *published_errors]:
     st.error(present.plain(error))
 if data.empty:

@@ -20,7 +20,7 @@ NO_DATA = ("Nothing to recommend from: neither the precomputed folder (`precompu
 
 st.title("Recommend a configuration")
 data, read_errors, _ = state.sweep_data(ROOT)
-published_table, published_errors = explore.published_table(ROOT)
+published_table, published_errors = state.published_table(ROOT)
 for error in [*read_errors, *published_errors]:
     st.error(present.plain(error))
 if data.empty:
