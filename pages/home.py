@@ -14,9 +14,9 @@ st.markdown(
     "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
 )
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/transcribe.py", label="Transcribe a clip", icon="🎙️")
-c2.page_link("pages/explore.py", label="Explore the sweep", icon="📊")
-c3.page_link("pages/recommend.py", label="Get a recommendation", icon="👍")
+c1.page_link("pages/transcribe.py", label="Transcribe a clip →")
+c2.page_link("pages/explore.py", label="Explore the sweep →")
+c3.page_link("pages/recommend.py", label="Get a recommendation →")
 
 left, right = st.columns(2)
 with left:

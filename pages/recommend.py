@@ -1,4 +1,5 @@
 """Recommend: pick a configuration for a use case from the loaded sweep, with the reason and caveats."""
+import math
 from pathlib import Path
 
 import streamlit as st
@@ -74,7 +75,8 @@ use_case = recommendation.custom_use_case(
     preset, device=None if device == share.ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
     objective=objective, max_latency_per_utt_s=limits["max_latency_per_utt_s"], max_rtf=limits["max_rtf"],
     max_memory_mib=limits["max_peak_memory_bytes"], max_energy_per_audio_s_j=limits["max_energy_per_audio_s_j"])
-rows = explore.subset(data, weights="pretrained" if pretrained_only else None)
+# clean audio only: a recommendation compares configurations, not the noise mixed into some sweep rows
+rows = explore.subset(data, weights="pretrained" if pretrained_only else None, snr_db=math.inf)
 rec = recommend(rows, use_case, accuracy=accuracy, table=published_table)
 models = data["model"].unique()
 if rec.pick is None:
