@@ -21,7 +21,7 @@ from .errors import USER_ERRORS
 from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
 from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
 from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError,
-                     family_of)
+                     batch_problem, family_of)
 from .results import Result
 from .runtimes import load_model, stages_for
 from .sweep_table import HOST, write_atomic
@@ -176,6 +176,8 @@ def _check_options(args: argparse.Namespace) -> None:
     """Refuse options that cannot work, one sentence each, before any audio is decoded or model loaded."""
     if args.batch_size < 1:
         raise ModelError(f"--batch-size must be at least 1, not {args.batch_size}.")
+    if why := batch_problem(args.runtime, args.batch_size):
+        raise ModelError(f"Cannot run --batch-size {args.batch_size} with runtime {args.runtime}: {why}.")
     if not args.max_duration > 0:  # also refuses nan
         raise ModelError(f"--max-duration must be a positive number of seconds, not {args.max_duration:g}.")
     if args.tokens is not None:

@@ -386,7 +386,7 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
         co2e_kg=carbon.co2e_kg(run.energy_j, opts.co2e_country) if opts.co2e_country else math.nan,
         peak_gpu_allocated_bytes=loop.peak_gpu_allocated_bytes, peak_gpu_reserved_bytes=loop.peak_gpu_reserved_bytes,
         peak_rss_bytes=monitor.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
-        model_bytes=lm.params * BYTES_PER_PARAM[lm.precision],
+        model_bytes=round(lm.params * BYTES_PER_PARAM[lm.precision]),
         encoder_flops_per_clip=enc_per_clip, decoder_flops_per_token=dec_per_token, total_flops=total_flops,
         decoder_tokens=loop.new_tokens,
         cpu_others_before_pct=loop.before.others_pct if loop.before else math.nan,

@@ -16,17 +16,32 @@ import torch
 WHISPER = "whisper"
 CTC = "ctc"
 WEIGHTS = ("pretrained", "synthetic")
-# Precision -> the dtype PyTorch tensors use. The int8 ones quantise the weights and run through CTranslate2
-# only (runtimes/ct2.py); their value is the dtype of what stays unquantised (features, activations).
+# Precision -> the dtype PyTorch tensors use. The quantised ones store the weights quantised and run through one
+# runtime only (QUANTIZED); their value is the dtype of what stays unquantised (features, activations).
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
-              "int8": torch.float32, "int8_fp16": torch.float16}
-QUANTIZED = ("int8", "int8_fp16")
-# bytes a parameter takes at each precision (int8 ones: the quantised weights; their scales are ignored)
-BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1}
+              "int8": torch.float32, "int8_fp16": torch.float16, "q8_0": torch.float32, "q5_1": torch.float32}
 DEVICES = ("auto", "cpu", "cuda")
 TRANSFORMERS, COMPILED, CTRANSLATE2 = "transformers", "transformers-compiled", "ctranslate2"
-RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2)  # transformers (eager generate) is the baseline
+OPENAI_WHISPER, WHISPER_CPP = "openai-whisper", "whisper.cpp"
+# transformers (eager generate) is the baseline
+RUNTIMES = (TRANSFORMERS, COMPILED, CTRANSLATE2, OPENAI_WHISPER, WHISPER_CPP)
+# quantised precision -> the one runtime that runs it: CTranslate2's int8 types, whisper.cpp's ggml block formats
+QUANTIZED = {"int8": CTRANSLATE2, "int8_fp16": CTRANSLATE2, "q8_0": WHISPER_CPP, "q5_1": WHISPER_CPP}
+# bytes a parameter takes at each precision (int8: the quantised weights, their scales ignored; ggml's q8_0 and
+# q5_1 blocks hold 32 weights in 34 and 24 bytes, scales included)
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1, "q8_0": 34 / 32, "q5_1": 24 / 32}
+# what each runtime can run where it cannot run everything (precisions, devices, batch sizes)
+RUNTIME_PRECISIONS = {OPENAI_WHISPER: ("fp32", "fp16"), WHISPER_CPP: ("fp32", "fp16", "q8_0", "q5_1")}
+WHISPER_ONLY = {CTRANSLATE2: "the ctranslate2 runtime", OPENAI_WHISPER: "openai-whisper (OpenAI's own package)",
+                WHISPER_CPP: "whisper.cpp"}
+WHISPER_CPP_CPU_ONLY = ("the whisper.cpp wheel on the package index (pywhispercpp) is built for CPUs only: use "
+                        "--device cpu, or runtime ctranslate2 or openai-whisper on the GPU")
+WHISPER_CPP_BATCH = ("whisper.cpp transcribes one clip at a time (its Python binding has one decoding state per "
+                     "model): use batch size 1")
 CT2_WHISPER_ONLY = "the ctranslate2 runtime runs Whisper only: use runtime transformers or transformers-compiled"
+_INSTALL = {CTRANSLATE2: ("ctranslate2", "CTranslate2 is not installed: pip install ctranslate2"),
+            OPENAI_WHISPER: ("whisper", "openai-whisper is not installed: pip install openai-whisper"),
+            WHISPER_CPP: ("_pywhispercpp", "whisper.cpp's Python binding is not installed: pip install pywhispercpp")}
 # precision -> CTranslate2 compute type
 CT2_COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8",
                      "int8_fp16": "int8_float16"}
@@ -136,6 +151,8 @@ def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) 
         return _ct2_precision_problem(device, precision)
     if why := _quantized_problem(precision, runtime):
         return why
+    if runtime == WHISPER_CPP:  # ggml runs its f16 weights on CPUs too
+        return WHISPER_CPP_CPU_ONLY if device == "cuda" else None
     if device == "cpu" and precision == "fp16":
         return "fp16 is not supported on CPU here (many CPU kernels lack half precision): use fp32 or bf16"
     if device == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
@@ -147,25 +164,50 @@ def runtime_problem(family: str, runtime: str) -> str | None:
     """Why this runtime cannot run this model family, or None if it can."""
     if runtime not in RUNTIMES:
         return f"unknown runtime '{runtime}' (use {', '.join(RUNTIMES)})"
-    if runtime == CTRANSLATE2:
-        return _ct2_problem(family)
+    if runtime in WHISPER_ONLY and family == CTC:
+        return _whisper_only(runtime)
+    if runtime in _INSTALL:
+        module, why = _INSTALL[runtime]
+        try:
+            __import__(module)
+        except ImportError:
+            return why
+    return None
+
+
+def batch_problem(runtime: str, batch_size: int) -> str | None:
+    """Why this runtime cannot run batches of this size, or None if it can."""
+    if runtime == WHISPER_CPP and batch_size > 1:
+        return WHISPER_CPP_BATCH
     return None
 
 
 def combination_problem(family: str, precision: str, runtime: str) -> str | None:
     """Why this family, precision and runtime can never run together on any machine, or None.
 
-    Only the structural mismatches (quantised precisions outside CTranslate2, CTranslate2 for CTC);
+    Only the structural mismatches (a quantised precision outside its runtime, a Whisper-only runtime for CTC);
     precision_problem and runtime_problem give the same reasons and add what depends on the machine.
     """
-    if runtime == CTRANSLATE2 and family == CTC:
-        return CT2_WHISPER_ONLY
+    if runtime in WHISPER_ONLY and family == CTC:
+        return _whisper_only(runtime)
     return _quantized_problem(precision, runtime)
 
 
+def _whisper_only(runtime: str) -> str:
+    if runtime == CTRANSLATE2:
+        return CT2_WHISPER_ONLY
+    return f"{WHISPER_ONLY[runtime]} runs Whisper only: use runtime transformers or transformers-compiled"
+
+
 def _quantized_problem(precision: str, runtime: str) -> str | None:
-    if precision in QUANTIZED and runtime != CTRANSLATE2:  # PyTorch's torch.ao.quantization is deprecated
+    owner = QUANTIZED.get(precision)
+    if owner == CTRANSLATE2 and runtime != CTRANSLATE2:  # PyTorch's torch.ao.quantization is deprecated
         return f"{precision} runs with the ctranslate2 runtime only (PyTorch's int8 path is deprecated)"
+    if owner is not None and runtime != owner:
+        return f"{precision} is a ggml block format: it runs with the {owner} runtime only"
+    allowed = RUNTIME_PRECISIONS.get(runtime)
+    if allowed is not None and precision not in allowed:
+        return f"the {runtime} runtime runs {', '.join(allowed)}, not {precision}"
     return None
 
 
@@ -250,17 +292,6 @@ def read_config(cfg: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ModelError(f"{cfg} holds a JSON {type(config).__name__}, not an object: {CONFIG_FIX}.")
     return config
-
-
-def _ct2_problem(family: str) -> str | None:
-    """Why the ctranslate2 runtime cannot run this family here, or None if it can."""
-    if family == CTC:
-        return CT2_WHISPER_ONLY
-    try:
-        import ctranslate2  # noqa: F401
-    except ImportError:
-        return "CTranslate2 is not installed: pip install ctranslate2"
-    return None
 
 
 def _ct2_precision_problem(device: str, precision: str) -> str | None:

@@ -46,7 +46,8 @@ from .audio import load_audio
 from .clips import BUCKETS, build_clip_cache, default_cache_dir
 from .measure import ResourceError, RunOptions, transcribe
 from .noise import CLEAN, NOISE_KINDS, WHITE, mix
-from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, combination_problem, family_of
+from .models import (DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, batch_problem, combination_problem,
+                     family_of)
 from .results import STATUS_OK, failed_result
 from .runtimes import load_model
 from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
@@ -120,6 +121,8 @@ class Grid:
                 continue
             for bucket, batch_size, snr, repeat in itertools.product(self.buckets, self.batch_sizes, self.snrs,
                                                                      range(self.repeats)):
+                if batch_problem(runtime, batch_size):
+                    continue
                 out.append(dict(model=model, runtime=runtime, device=device, precision=precision, weights=weights,
                                 bucket=bucket, batch_size=batch_size, **noise_keys(float(snr), self.noise),
                                 clip_source=self.clip_source, repeat=repeat))
@@ -127,9 +130,12 @@ class Grid:
 
     def skipped(self) -> list[str]:
         """The grid's model/precision/runtime combinations that can never run, each with the reason."""
-        return [f"{model} {precision} {runtime}: {why}"
-                for model, precision, runtime in itertools.product(self.models, self.precisions, self.runtimes)
-                if (why := _never(model, precision, runtime))]
+        never = [f"{model} {precision} {runtime}: {why}"
+                 for model, precision, runtime in itertools.product(self.models, self.precisions, self.runtimes)
+                 if (why := _never(model, precision, runtime))]
+        return never + [f"{runtime} batch {batch}: {why}"
+                        for runtime, batch in itertools.product(self.runtimes, self.batch_sizes)
+                        if (why := batch_problem(runtime, batch))]
 
 
 def noise_keys(snr_db: float, noise: str) -> dict[str, Any]:
