@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import state
+from asr_app import present, state
 
 ROOT = Path(__file__).resolve().parent
 # Pages live in pages/, not pages/: with a pages/ folder beside this file, Streamlit's older
@@ -22,9 +22,14 @@ if (goto := state.page_to_open()) in PAGES and PAGES[goto] is not page:  # a dee
     st.switch_page(PAGES[goto], query_params=st.query_params.to_dict())
 
 with st.sidebar:
+    st.toggle("Class mode", key=state.CLASS_KEY, bind="query-params",
+              help="For a class: the Transcribe page hides expert settings and offers ready comparisons; large "
+                   "type. Kept in the address, so a link opens the app in class mode.")
     hw = state.hardware()
     st.caption(f"This machine: {hw['cpu']}" + (f" + {hw['gpu']}" if hw["gpu"] else " (no CUDA GPU)"))
     run_count = st.empty()  # filled again after the page ran, so a Run just pressed is counted at once
+if state.class_mode():
+    st.html(present.CLASS_MODE_CSS)
 
 
 def show_run_count() -> None:

@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
+import vl_convert
 
 from asr_core.sampler import PowerSample
 
@@ -40,6 +41,9 @@ FIELDS = {
     "throughput_audio_s_per_s": ("throughput (audio s per s)", ".3g"),
     "peak_memory_mib": ("peak memory (MiB)", ".0f"), "flops_per_utt": ("FLOPs per utterance", ".3s"),
 }
+PNG_SCALE = 2  # exported PNGs at twice the screen's pixels: sharp on slides
+LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read
+SESSION_BAR_PX = 28  # per run of the session chart
 CONFIG_TOOLTIP = ["model", "weights", "device", "precision", "batch_size", "bucket"]
 
 
@@ -283,3 +287,41 @@ def wer_by_snr(frame: pd.DataFrame, order: Sequence[str], title: str = "WER vs s
         tooltip=[*_tooltip(frame, "wer", "clip_s"), alt.Tooltip("snr", title="SNR"),
                  alt.Tooltip("noise", title="noise")],
     )
+
+
+# --- the session's runs side by side ------------------------------------------------------------------
+
+def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
+    """One horizontal bar per run of the session (compare.session_frame), oldest on top; energy bars coloured by
+    the source of their figure, so an estimate is never read as a measurement."""
+    energy = y.startswith("energy")
+    colour = (alt.Color("energy_source", type="nominal", title="energy",
+                        legend=alt.Legend(orient="bottom", direction="horizontal", labelLimit=400))
+              if energy else alt.value(STAGE_COLOURS["preprocess"]))
+    height = _height(SESSION_BAR_PX * max(_n(frame, "run"), 1), 1 if energy else 0)
+    return alt.Chart(frame, title=title, height=height).mark_bar().encode(
+        y=alt.Y("run", type="nominal", sort=None, title=None, axis=alt.Axis(labelLimit=360)),
+        x=alt.X(y, type="quantitative", title=FIELDS[y][0]),
+        color=colour,
+        tooltip=[alt.Tooltip("run", title="run"), alt.Tooltip("clip", title="clip"),
+                 alt.Tooltip(y, title=FIELDS[y][0], format=FIELDS[y][1]),
+                 *([alt.Tooltip("energy_source", title="energy source")] if energy else [])],
+    )
+
+
+# --- class mode and export ------------------------------------------------------------------------------
+
+def large(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart with axis, legend and title text large enough for a projector."""
+    return chart.configure_axis(labelFontSize=LARGE_FONT_PX, titleFontSize=LARGE_FONT_PX).configure_legend(
+        labelFontSize=LARGE_FONT_PX).configure_title(fontSize=LARGE_FONT_PX + 4)
+
+
+def png(chart: alt.TopLevelMixin) -> bytes:
+    """The chart as a PNG, rendered here without a browser or a network (vl-convert)."""
+    return vl_convert.vegalite_to_png(chart.to_json(), scale=PNG_SCALE)
+
+
+def svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as an SVG, rendered here without a browser or a network (vl-convert)."""
+    return vl_convert.vegalite_to_svg(chart.to_json())

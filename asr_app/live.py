@@ -30,8 +30,8 @@ from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
 from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
                               device_lock, transcribe)
-from asr_core.models import (COMPILED, CTRANSLATE2, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, family_of,
-                             precision_problem, runtime_problem)
+from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, RUNTIMES, TRANSFORMERS, WHISPER_CPP,
+                             WHISPER, ModelError, batch_problem, combination_problem, family_of, precision_problem, runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 
@@ -40,6 +40,7 @@ from .inputs import model_label
 
 APP_DEVICES = ("cpu", "cuda")
 BATCH_SIZES = (1, 4, 8, 16, 32)
+MAX_REPEATS = 10  # a repeated run: each configuration measured this many times at most
 POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at most this long for it
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
@@ -65,7 +66,11 @@ DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "devi
 # runtime -> what it is, in a few words for the page
 RUNTIME_CAPTIONS = {TRANSFORMERS: "eager generate: what most users run",
                     COMPILED: "static KV cache + torch.compile; the first run compiles",
-                    CTRANSLATE2: "CTranslate2 engine (faster-whisper's); Whisper only"}
+                    CTRANSLATE2: "CTranslate2 engine (faster-whisper's); Whisper only",
+                    OPENAI_WHISPER: "OpenAI's own whisper package; Whisper only",
+                    WHISPER_CPP: "whisper.cpp (ggml) on the CPU, one clip at a time; Whisper only"}
+# RunRequest field -> how a configuration's label names it, when the compared rows differ in it
+SETTING_TEXT = {"weights": str, "device": str, "precision": str, "runtime": str, "batch_size": lambda b: f"batch {b}"}
 
 
 # --- what this machine can run -------------------------------------------------------------------
@@ -78,7 +83,9 @@ def device_problems() -> dict[str, str | None]:
 def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
     """Precision -> why it cannot run on device with runtime (None when it can)."""
     unusable = device_problems().get(device)
-    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
+    # a quantised precision of another runtime is refused first, by the rule that holds on every machine
+    return {p: unusable or combination_problem(WHISPER, p, runtime) or precision_problem(device, p, runtime)
+            for p in PRECISIONS}
 
 
 def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:
@@ -101,6 +108,8 @@ def default_device() -> str:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """One configuration to run: a model with its own weights, device, precision, batch size and runtime."""
+
     model_id: str
     device: str
     precision: str
@@ -113,8 +122,40 @@ class RunRequest:
         """What a loaded model is cached by (load_model's arguments)."""
         return self.model_id, self.device, self.precision, self.weights, self.runtime
 
+    @property
+    def settings(self) -> str:
+        """'pretrained weights · cpu fp32 · transformers · batch 1'."""
+        return f"{self.weights} weights · {self.device} {self.precision} · {self.runtime} · batch {self.batch_size}"
 
-def run_problems(models: Sequence[str], device: str, precision: str, runtime: str = TRANSFORMERS) -> list[str]:
+
+def config_of(r: Result) -> RunRequest:
+    """The configuration a result was measured with."""
+    return RunRequest(r.model, r.device, r.precision, r.weights, r.batch_size, r.runtime)
+
+
+def config_labels(configs: Sequence[RunRequest]) -> list[str]:
+    """Each configuration named by its model and the settings in which the configurations differ:
+    'whisper-tiny.en (local) · int8' beside '… · fp32'; only the model's name when only models differ.
+    A configuration listed twice gets a number."""
+    varying = [f for f in SETTING_TEXT if len({getattr(c, f) for c in configs}) > 1]
+    labels = [" · ".join([model_label(c.model_id), *(SETTING_TEXT[f](getattr(c, f)) for f in varying)])
+              for c in configs]
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[i] = f"{label} ({seen[label]})"
+    return labels
+
+
+def result_labels(results: Sequence[Result]) -> dict[RunRequest, str]:
+    """Configuration -> its label (config_labels) over the configurations of these results, in order."""
+    configs = list(dict.fromkeys(config_of(r) for r in results))
+    return dict(zip(configs, config_labels(configs)))
+
+
+def run_problems(models: Sequence[str], device: str, precision: str, runtime: str = TRANSFORMERS,
+                 batch_size: int = 1) -> list[str]:
     """Reasons the Run button must stay disabled; empty when it can run."""
     problems = []
     if not models:
@@ -126,7 +167,15 @@ def run_problems(models: Sequence[str], device: str, precision: str, runtime: st
                         else f"{precision} on {device}: {why}")
     if why := runtime_problems(models).get(runtime):
         problems.append(f"runtime {runtime}: {why}")
+    if why := batch_problem(runtime, batch_size):
+        problems.append(f"batch {batch_size} with {runtime}: {why}")
     return problems
+
+
+def rows_problems(rows: Sequence[RunRequest]) -> list[str]:
+    """run_problems of each compared row, each named by the row's label."""
+    return [f"{label}: {why}" for row, label in zip(rows, config_labels(rows))
+            for why in run_problems([row.model_id], row.device, row.precision, row.runtime, row.batch_size)]
 
 
 def weights_warnings(models: Sequence[str], weights: str,
@@ -282,16 +331,26 @@ class SessionGuard:
 @dataclass(frozen=True)
 class RunEvent:
     """One step of run_models: 'waiting' (for another run on the device), 'loading', 'power' (trace so far),
-    'done' (result, possibly a stopped run's partial one) or 'error'."""
+    'done' (result, possibly a stopped run's partial one) or 'error'.
+
+    Traces, sources and spans are keyed by the configuration's label (config_labels)."""
 
     kind: str
     request: RunRequest
     traces: dict[str, list[PowerSample]] = field(default_factory=dict)
     result: Result | None = None
-    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> meter -> energy source
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> meter -> energy source
     waiting_for: str = ""  # who holds the device, and since when, while this run waits
     progress: Progress | None = None  # where the running model is ('power' events)
-    spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # model -> measured span on its trace
+    spans: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> measured span on its trace
+    label: str = ""  # the configuration's label
+    repeat: int = 1  # which repetition of the configuration this is (1-based) …
+    repeats: int = 1  # … of how many
+
+    @property
+    def name(self) -> str:
+        """The label, with the repetition when a run is repeated: 'tiny.en (run 2 of 3)'."""
+        return self.label + (f" (run {self.repeat} of {self.repeats})" if self.repeats > 1 else "")
 
 
 def waiting_for(device: str) -> str:
@@ -328,8 +387,9 @@ def _stamped(result: Result, snr_db: float) -> Result:
 
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
                loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S,
-               finished: list[Result] | None = None, snr_db: float = math.inf) -> Iterator[RunEvent]:
-    """Run each request on the clip in turn; a failed model becomes a failed Result, the rest go on.
+               finished: list[Result] | None = None, snr_db: float = math.inf, repeats: int = 1) -> Iterator[RunEvent]:
+    """Run each request (its own model and settings) on the clip, repeats times in turn; a failed run becomes a
+    failed Result, the rest go on.
 
     audio already carries the noise snr_db says (with_noise); every result records it. Every final result is
     also appended to ``finished``. Closing the generator (the page's script stopped:
@@ -340,43 +400,55 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     traces: dict[str, list[PowerSample]] = {}
     sources: dict[str, dict[str, str]] = {}
     spans: dict[str, tuple[float, float]] = {}
-    for req in requests:
-        while who := waiting_for(req.device):
-            yield RunEvent("waiting", req, dict(traces), sources=dict(sources), waiting_for=who)
-            time.sleep(interval_s)
-        yield RunEvent("loading", req, dict(traces), sources=dict(sources))
-        run: LiveRun | None = None
-        try:
-            lm = load_exclusive(loader, req)
-            clips, refs = fill_batch(audio, reference, req.batch_size)
-            opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
-                              bucket=bucket_of(duration_s(audio)))
-            run = LiveRun(lm, clips, refs, opts).start()
-            for trace in run.updates(interval_s):
-                traces[req.model_id], sources[req.model_id] = trace, run.sources
-                if not math.isnan(run.measured_from_s):
-                    spans[req.model_id] = (run.measured_from_s, math.nan)
-                yield RunEvent("power", req, dict(traces), sources=dict(sources), waiting_for=waiting_for(req.device),
-                               progress=run.progress, spans=dict(spans))
-            result = run.outcome()
-            spans[req.model_id] = (result.measured_from_s, result.measured_to_s)
-        except GeneratorExit:  # the page stopped: stop the model at its next batch, keep what it finished
-            if run is not None:
-                run.cancel()
-                if run.result is not None:
-                    finished.append(_stamped(run.result, snr_db))
-                elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
-                    finished.append(_stamped(_failed(req, run.error), snr_db))
-            raise
-        except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
-            result = _failed(req, exc)
-        except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
-            log.exception("run of %s failed", req.model_id)
-            result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
-        result = _stamped(result, snr_db)
-        finished.append(result)
-        kind = "done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error"
-        yield RunEvent(kind, req, dict(traces), result, dict(sources), spans=dict(spans))
+    labels = config_labels(requests)
+    for req, label in zip(requests, labels):
+        for repeat in range(1, repeats + 1):
+            def event(kind: str, **kw) -> RunEvent:
+                return RunEvent(kind, req, dict(traces), sources=dict(sources), spans=dict(spans), label=label,
+                                repeat=repeat, repeats=repeats, **kw)
+            while who := waiting_for(req.device):
+                yield event("waiting", waiting_for=who)
+                time.sleep(interval_s)
+            yield event("loading")
+            spans.pop(label, None)  # a repetition draws its own trace
+            run: LiveRun | None = None
+            try:
+                lm = load_exclusive(loader, req)
+                clips, refs = fill_batch(audio, reference, req.batch_size)
+                opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
+                                  bucket=bucket_of(duration_s(audio)))
+                run = LiveRun(lm, clips, refs, opts).start()
+                for trace in run.updates(interval_s):
+                    traces[label], sources[label] = trace, run.sources
+                    if not math.isnan(run.measured_from_s):
+                        spans[label] = (run.measured_from_s, math.nan)
+                    yield event("power", waiting_for=waiting_for(req.device), progress=run.progress)
+                result = run.outcome()
+                spans[label] = (result.measured_from_s, result.measured_to_s)
+            except GeneratorExit:  # the page stopped: stop the model at its next batch, keep what it finished
+                if run is not None:
+                    run.cancel()
+                    if run.result is not None:
+                        finished.append(_stamped(run.result, snr_db))
+                    elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
+                        finished.append(_stamped(_failed(req, run.error), snr_db))
+                raise
+            except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
+                result = _failed(req, exc)
+            except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
+                log.exception("run of %s failed", req.model_id)
+                result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
+            result = _stamped(result, snr_db)
+            finished.append(result)
+            yield event("done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error", result=result)
+            if result.status not in (STATUS_OK, STATUS_CANCELLED):
+                break  # a configuration that failed fails again: do not repeat it
+
+
+def _with_batch(label: str, batch_size: int) -> str:
+    """The label naming the batch size, where it does not already."""
+    return label if label.endswith(f"batch {batch_size}") or f"batch {batch_size} ·" in label \
+        else f"{label} · batch {batch_size}"
 
 
 def _failed(req: RunRequest, exc: BaseException) -> Result:
@@ -397,6 +469,7 @@ class Figure:
     label: str
     value: str
     help: str = ""
+    sweep: str = ""  # what the precomputed sweep measured for the same configuration (compare.with_sweep)
 
 
 def result_figures(r: Result) -> list[Figure]:
@@ -452,8 +525,10 @@ def progress_text(progress: Progress | None, name: str, compiles: bool = False) 
 
 
 def spans_of(results: Sequence[Result]) -> dict[str, tuple[float, float]]:
-    """Each finished result's measured span on its power trace (the samples before it are the warm-up)."""
-    return {r.model: (r.measured_from_s, r.measured_to_s) for r in results
+    """Each finished result's measured span on its power trace (the samples before it are the warm-up), by
+    configuration label; of a repeated configuration, the last run's."""
+    labels = result_labels(results)
+    return {labels[config_of(r)]: (r.measured_from_s, r.measured_to_s) for r in results
             if r.power_trace and not math.isnan(r.measured_from_s)}
 
 
@@ -471,9 +546,11 @@ def short_clip_note(models: Sequence[str], seconds: float) -> str:
 
 
 def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
-    """The power traces kept in finished results, and each one's meter sources, for the power chart."""
-    traces = {r.model: list(r.power_trace) for r in results if r.power_trace}
-    sources = {r.model: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
+    """The power traces kept in finished results, and each one's meter sources, for the power chart, by
+    configuration label (of a repeated configuration, the last run's)."""
+    labels = result_labels(results)
+    traces = {labels[config_of(r)]: list(r.power_trace) for r in results if r.power_trace}
+    sources = {labels[config_of(r)]: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
     return traces, sources
 
 
@@ -487,7 +564,7 @@ def outcome_text(r: Result) -> str:
 
 
 def run_config(r: Result) -> str:
-    return f"{r.weights} weights · {r.device} {r.precision} · {r.runtime} · batch {r.batch_size}"
+    return config_of(r).settings
 
 
 # --- the session's runs ------------------------------------------------------------------------
@@ -517,8 +594,9 @@ def display_runs(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_stages(results: Sequence[Result]) -> pd.DataFrame:
-    """Seconds per stage of each finished run (the whole batch), labelled by model: sweep_table.stage_seconds."""
+    """Seconds per stage of each finished run (the whole batch), labelled by configuration: sweep_table.stage_seconds."""
     ok = [r for r in results if r.status == STATUS_OK]
+    labels = result_labels(ok)
     table = runs_table([("", r) for r in ok])
-    table["label"] = [f"{model_label(r.model)} · batch {r.batch_size}" for r in ok]
+    table["label"] = [_with_batch(labels[config_of(r)], r.batch_size) for r in ok]
     return sweep_table.stage_seconds(table, label="label", per_utterance=False)

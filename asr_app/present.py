@@ -22,6 +22,19 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$!&])")
 # What starts a list or a heading only at the start of a line: "- ", "+ ", "= ", "1. ", "1) ".
 MARKDOWN_LINE_START = re.compile(r"^(\d*)([-+=.)])")
 
+EXPERT_KEY = "expert-settings"  # the Transcribe page's container of settings class mode hides
+# Class mode: the expert settings hidden (still there, so they keep their values), type the back row can read.
+CLASS_MODE_CSS = f"""<style>
+[class*="st-key-{EXPERT_KEY}"] {{display: none !important;}}
+[data-testid="stMetricValue"] {{font-size: 3rem !important;}}
+[data-testid="stMetricLabel"] p {{font-size: 1.25rem !important;}}
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p {{font-size: 1.3rem;}}
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p {{font-size: 1.1rem;}}
+[data-testid="stMain"] h1 {{font-size: 3rem !important;}}
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 {{font-size: 2rem !important;}}
+[data-testid="stMain"] button p {{font-size: 1.2rem !important;}}
+</style>"""
+
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
     "nvml_counter": "measured by the GPU's cumulative energy counter (NVML)",

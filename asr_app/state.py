@@ -23,7 +23,8 @@ from asr_core.models import LoadedModel
 from asr_core.results import Result
 from asr_core.runtimes import load_model
 
-from . import explore, inputs
+from . import charts, compare, explore, inputs
+from .live import RunRequest
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
 HUB_CHECK_TTL_S = 60  # re-probe the hub a minute later: the network may come back
@@ -43,6 +44,9 @@ LAST_KEY = "last_runs"  # the ones the latest Run press produced
 UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Recommend
 SEEN_KEY = "uploaded_sweeps_seen"  # upload id -> its refusal ("" once taken): each upload is read once
 FORGET = "Forget uploaded files"
+CLASS_KEY = "class"  # the class-mode switch's key and URL parameter
+COMPARE_KEY = "compare_rows"  # the configurations listed to compare in one run (live.RunRequest)
+MAX_COMPARE_ROWS = 8  # rows one comparison lists at most
 MAIN_SCRIPT = "streamlit_app.py"
 GOTO_PARAM = "goto"  # a deep link's page, carried through streamlit_app.py on a fresh server
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
@@ -211,6 +215,64 @@ def add_runs(clip: str, results: list[Result]) -> None:
 def clear_runs() -> None:
     st.session_state[RUNS_KEY] = []
     st.session_state[LAST_KEY] = []
+
+
+# --- configurations compared in one run -------------------------------------------------------------
+
+def compare_rows() -> list[RunRequest]:
+    return st.session_state.setdefault(COMPARE_KEY, [])
+
+
+def set_compare_rows(rows: list[RunRequest]) -> None:
+    """The list replaced by these rows (a ready comparison), repeats left out."""
+    st.session_state[COMPARE_KEY] = list(dict.fromkeys(rows))[:MAX_COMPARE_ROWS]
+
+
+def add_compare_rows(rows: list[RunRequest]) -> str:
+    """Rows appended to the list; one sentence when some were not ("" when all were added or already there)."""
+    listed = compare_rows()
+    new = [r for r in dict.fromkeys(rows) if r not in listed]
+    room = MAX_COMPARE_ROWS - len(listed)
+    listed.extend(new[:max(room, 0)])
+    return (f"The list holds {MAX_COMPARE_ROWS} configurations at most: remove one before adding another."
+            if len(new) > room else "")
+
+
+def remove_compare_row(index: int) -> None:
+    rows = compare_rows()
+    if 0 <= index < len(rows):
+        del rows[index]
+
+
+def clear_compare_rows() -> None:
+    st.session_state[COMPARE_KEY] = []
+
+
+# --- class mode and chart export ---------------------------------------------------------------------
+
+def class_mode() -> bool:
+    """Whether the class-mode switch (in the sidebar, and in the URL as ?class=true) is on."""
+    return bool(st.session_state.get(CLASS_KEY, False))
+
+
+def chart_downloads(chart, name: str, key: str) -> None:
+    """PNG and SVG download buttons for an Altair chart, converted offline when clicked (vl-convert)."""
+    with st.container(horizontal=True):
+        for fmt, mime, convert in (("PNG", "image/png", charts.png), ("SVG", "image/svg+xml", charts.svg)):
+            st.download_button(fmt, lambda convert=convert: convert(chart), f"{name}.{fmt.lower()}", mime,
+                               key=f"{key}-{fmt}", on_click="ignore", type="tertiary", icon=":material/download:",
+                               help=f"This chart as a {fmt} image")
+
+
+@st.cache_data(max_entries=MAX_SWEEP_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)
+def _medians(folder: str, stamp: tuple) -> pd.DataFrame:
+    return compare.sweep_medians(sweep_table.load_folder(folder)[0])
+
+
+def precomputed_medians(root: str | os.PathLike) -> pd.DataFrame:
+    """compare.sweep_medians of the precomputed folder (not this session's uploads), read again when a file changes."""
+    folder = explore.precomputed_dir(root)
+    return _medians(str(folder), explore.files_stamp(sweep_table.sweep_files(folder)))
 
 
 def session_owner() -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, inputs, live, present, state
+from asr_app import charts, compare, inputs, live, present, state
 from asr_core.clips import default_cache_dir
 from asr_core.scoring import word_errors
 from asr_core.audio import AudioError, duration_s
@@ -21,6 +21,9 @@ NOISE_LEVELS = [0.0, 5.0, 10.0, 20.0, math.inf]  # SNR in dB, noisiest first; in
 GUARD_KEY = "live_run_guard"  # session state: the live.SessionGuard of this browser session
 FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
                f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
+RESULT_COLUMNS = 4  # results side by side at most; more wrap to the next line
+SESSION_CHARTS = {"latency_per_utt_s": "Latency per utterance, run by run",
+                  "energy_per_utt_j": "Energy per utterance, run by run"}
 DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
                "Both texts are normalised (case, punctuation, numbers) before comparing.")
 
@@ -73,9 +76,11 @@ def folder_clip():
     return state.decode_file(utt.path), utt.text, f"{folder.name}:{utt.utt_id}"
 
 
-def show_result(r) -> None:
-    name = inputs.model_label(r.model)
-    st.markdown(f"**{present.plain(name)}**")
+def show_result(shown, medians) -> None:
+    """One configuration's result: its figures (in class mode the headline ones, large), each beside what the
+    precomputed sweep measured for the same configuration, and the spread of a repeated run."""
+    r = shown.result
+    st.markdown(f"**{present.plain(shown.label)}**")
     st.caption(live.run_config(r))
     if r.status == "cancelled":
         st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
@@ -84,7 +89,9 @@ def show_result(r) -> None:
     elif r.status != "ok":
         st.error(r.error)
         return
-    st.markdown(present.plain(present.summary(r, name)))
+    st.markdown(present.plain(present.summary(r, inputs.model_label(r.model))))
+    if spread := compare.spread_text(shown.runs):
+        st.markdown(present.plain(spread))
     if warning := present.load_warning(r.cpu_others_before_pct, r.cpu_others_during_pct):
         st.warning(warning)
     if r.weights == "synthetic":
@@ -95,20 +102,41 @@ def show_result(r) -> None:
     else:
         st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
         st.caption("No reference text: no WER.")
+    sweep = compare.sweep_row(medians, r)
+    figures = compare.with_sweep(live.result_figures(r), sweep)
     with st.container(horizontal=True):
-        for fig in live.result_figures(r):
-            st.metric(fig.label, fig.value, help=fig.help or None, width="content")
+        for fig in compare.headline(figures) if class_mode else figures:
+            with st.container(width="content", gap=None):
+                st.metric(fig.label, fig.value, help=fig.help or None, width="content")
+                if fig.sweep:
+                    st.caption(fig.sweep)
     st.caption(" ".join(filter(None, [live.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
-                                      present.explain_sources([r.energy_source]), r.notes])))
+                                      present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
+                                      r.notes])))
 
 
-def run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db=math.inf) -> None:
+def large(chart):
+    """The chart with type the back row can read, in class mode."""
+    return charts.large(chart) if class_mode else chart
+
+
+def power_chart(traces, sources, spans):
+    return large(charts.power_chart(charts.power_frame(traces, sources), spans))
+
+
+def weights_for(model_id: str) -> str:
+    """Pretrained where its weights can be had here, else synthetic (timing only)."""
+    return "synthetic" if state.pretrained_problem_cached(model_id) else "pretrained"
+
+
+def run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db=math.inf, repeats=1) -> None:
     """Run the requests, the status line and the power chart following along; keep what finished."""
     finished: list = []
     with guard:  # a Stop or a second Run starts the next script run at once: it waits for this one
         try:
-            follow(live.run_models(requests, audio, reference, state.model, finished=finished, snr_db=snr_db), finished,
-                   requests[0].runtime == COMPILED, status_slot, power_slot)
+            events = live.run_models(requests, audio, reference, state.model, finished=finished, snr_db=snr_db,
+                                     repeats=repeats)
+            follow(events, finished, any(r.runtime == COMPILED for r in requests), status_slot, power_slot)
         finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
             guard.keep(clip_label, finished)  # a stopped script run can no longer write session state
 
@@ -122,7 +150,7 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
     """Draw each event of a live run: the status line with progress, the power chart with the warm-up shaded."""
     with status_slot.status("Starting…", expanded=False) as status, closing(events):
         for event in events:
-            name = inputs.model_label(event.request.model_id)
+            name = present.plain(event.name)
             if event.kind == "waiting":
                 status.update(label=f"Waiting for {event.waiting_for} to finish on {event.request.device}…")
             elif event.kind == "loading":
@@ -130,8 +158,7 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
             elif event.kind == "power":
                 waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
                 status.update(label=live.progress_text(event.progress, name, compiles) + waiting)
-                power_slot.altair_chart(charts.power_chart(charts.power_frame(event.traces, event.sources),
-                                                           event.spans))
+                power_slot.altair_chart(power_chart(event.traces, event.sources, event.spans))
             else:
                 st.write(f"{name}: " + live.outcome_text(event.result))
         failed = any(r.status not in ("ok", "cancelled") for r in finished)
@@ -139,6 +166,7 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
                       state="error" if failed else "complete", expanded=False)
 
 
+class_mode = state.class_mode()
 st.title("Transcribe")
 settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
 
@@ -182,40 +210,79 @@ with settings:
     left, right = st.columns([2, 1])
     chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
                               format_func=inputs.model_label, key="models")
-    other = right.text_input("Another model (hub id or local folder)", key="other_model")
+    other = right.container(key=present.EXPERT_KEY + "-model").text_input("Another model (hub id or local folder)",
+                                                                          key="other_model")
     models = inputs.chosen_models(chosen, other)
     if clip is not None and (note := live.short_clip_note(models, seconds)):
         st.info(note)
 
-    c1, c2, c3 = st.columns(3)
-    devices = live.device_problems()
-    device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
-                      captions=[why or "available" for why in devices.values()], key="device")
-    runtimes = live.runtime_problems(models)
-    runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime", help="How the model is run; the same weights in each.",
-                       captions=[why or live.RUNTIME_CAPTIONS[r] for r, why in runtimes.items()])
-    precisions = live.precision_problems(device, runtime)
-    precision = c3.radio("Precision", list(PRECISIONS), captions=[why or "available" for why in precisions.values()],
-                         key="precision")
-    c4, c5 = st.columns(2)  # room for every batch size in one row
-    batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
-                                      help="The clip is repeated to fill one batch of this size.")
-    c4.caption("The clip repeated to fill one batch.")
-    weights = c5.radio("Weights", WEIGHTS, key="weights",
-                       index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
-                       captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
-    for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
-        st.warning(warning)
-problems = live.run_problems(models, device, precision, runtime) + ([] if clip is not None else ["choose a clip"])
+    with st.container(key=present.EXPERT_KEY):  # class mode hides these (they keep their values)
+        c1, c2, c3 = st.columns(3)
+        devices = live.device_problems()
+        device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
+                          captions=[why or "available" for why in devices.values()], key="device")
+        runtimes = live.runtime_problems(models)
+        runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime",
+                           help="How the model is run; the same weights in each.",
+                           captions=[why or live.RUNTIME_CAPTIONS.get(r, "") for r, why in runtimes.items()])
+        precisions = live.precision_problems(device, runtime)
+        precision = c3.radio("Precision", list(PRECISIONS), key="precision",
+                             captions=[why or "available" for why in precisions.values()])
+        c4, c5 = st.columns(2)  # room for every batch size in one row
+        batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
+                                          help="The clip is repeated to fill one batch of this size.")
+        c4.caption("The clip repeated to fill one batch.")
+        repeats = c4.number_input("Repeat each run", 1, live.MAX_REPEATS, 1, key="repeats", width=160,
+                                  help="Measure each configuration this many times: the results show the median "
+                                       "and the spread (lowest–highest) of latency and energy.")
+        weights = c5.radio("Weights", WEIGHTS, key="weights",
+                           index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
+                           captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
+        for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
+            st.warning(warning)
+        current = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
+        if st.button("Add to the comparison", icon=":material/playlist_add:", disabled=not models,
+                     help="Adds these settings, for each chosen model, as a row of its own: change the settings and "
+                          "add again to compare, say, fp32 with int8 or real with synthetic weights in one run."):
+            if refused := state.add_compare_rows(current):
+                st.warning(refused)
+
+    rows = state.compare_rows()
+    if rows:
+        st.markdown("**Compared in one run** (each row with its own settings; Run runs these rows)")
+        for i, row in enumerate(rows):
+            with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                st.markdown(f"{i + 1}. {present.plain(inputs.model_label(row.model_id))} · {row.settings}")
+                st.button("Remove", key=f"remove-row-{i}", on_click=state.remove_compare_row, args=(i,),
+                          type="tertiary", icon=":material/close:")
+        st.button("Clear the list", on_click=state.clear_compare_rows, type="tertiary",
+                  help="Run then runs the chosen models with the settings above again.")
+    elif class_mode:
+        st.caption(f"Run uses {current[0].settings if current else 'the chosen models'} (switch class mode off "
+                   f"to change the settings), or press a ready comparison.")
+requests = rows or current
+problems = (live.rows_problems(rows) if rows else live.run_problems(models, device, precision, runtime, batch_size)) \
+    + ([] if clip is not None else ["choose a clip"])
 
 # --- 3. run: the buttons, the status line and the power chart together, in view while it runs --------------
 with live_run:
     st.subheader("3 · Run")
+    ready = False  # a ready comparison was pressed: its rows are the list now (set by its callback), run them
+    if class_mode:
+        small = local[0] if local else compare.SMALL_MODEL
+        st.caption("Ready comparisons: each fills in the settings and runs at once.")
+        with st.container(horizontal=True, key="ready-comparisons"):
+            for name, ready_rows in compare.ready_comparisons(small, live.default_device(), weights_for,
+                                                              live.device_problems()["cuda"] is None).items():
+                why = live.rows_problems(ready_rows) + ([] if clip is not None else ["choose a clip"])
+                if st.button(name, key=f"ready-{name}", on_click=state.set_compare_rows, args=(ready_rows,),
+                             disabled=bool(why), help="; ".join(why) or compare.rows_text(ready_rows)):
+                    ready = True
     buttons = st.container(horizontal=True)
-    run = buttons.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:")
+    run = buttons.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:") or ready
     if problems:
         st.caption("Cannot run yet: " + "; ".join(problems) + ".")
-    status_slot, power_slot = st.container(), st.empty()
+    status_slot, power_slot, export_slot = st.container(), st.empty(), st.container()
     guard = st.session_state.setdefault(GUARD_KEY, live.SessionGuard())
     if guard.busy:  # Stop or a second Run: the stopped run saves what finished first
         with status_slot, st.spinner("Stopping the previous run at its next batch boundary…"):
@@ -226,8 +293,7 @@ with live_run:
         stop_slot = buttons.empty()
         stop_slot.button("Stop", icon=":material/stop:", key="stop",
                          help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
-        requests = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
-        run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db)
+        run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db, repeats)
         stop_slot.empty()  # nothing left to stop
         save_kept()
 
@@ -235,19 +301,28 @@ with live_run:
 pairs = state.last_runs()
 last = [r for label, r in pairs if label == clip_label]
 if last:
+    shown = compare.by_configuration(last)
     if not run:  # the live column says how the last run ended; its figures follow below
-        status_slot.caption("Last run: " + " · ".join(f"{present.plain(inputs.model_label(r.model))} "
-                                                       f"{live.outcome_text(r)}" for r in last) + " (results below).")
+        status_slot.caption("Last run: " + " · ".join(f"{present.plain(s.label)} {live.outcome_text(s.result)}"
+                                                      for s in shown) + " (results below).")
     traces, meter_sources = live.traces_of(last)
     if traces:
-        power_slot.altair_chart(charts.power_chart(charts.power_frame(traces, meter_sources), live.spans_of(last)))
+        power = power_chart(traces, meter_sources, live.spans_of(last))
+        power_slot.altair_chart(power)
+        with export_slot:
+            state.chart_downloads(power, "power-during-the-run", "export-power")
     st.subheader("Results")
-    for col, r in zip(st.columns(len(last), border=True), last):
-        with col:
-            show_result(r)
-    stages = live.run_stages(last)
+    medians = state.precomputed_medians(ROOT)
+    for start in range(0, len(shown), RESULT_COLUMNS):
+        row_of = shown[start:start + RESULT_COLUMNS]
+        for col, s in zip(st.columns(len(row_of), border=True), row_of):
+            with col:
+                show_result(s, medians)
+    stages = live.run_stages([s.result for s in shown])
     if not stages.empty:
-        st.altair_chart(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
+        stage = large(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
+        st.altair_chart(stage)
+        state.chart_downloads(stage, "where-the-time-goes", "export-stages")
 elif pairs:
     live_run.caption(f"The last run was on another clip ({present.plain(pairs[0][0])}): its results are in "
                      f"the table below.")
@@ -255,6 +330,13 @@ elif pairs:
 # --- the session's runs ---------------------------------------------------------------------------------
 if state.runs():
     st.subheader("Runs this session")
+    session = compare.session_frame(state.runs())
+    if len(session):
+        for col, (y, title) in zip(st.columns(2), SESSION_CHARTS.items()):
+            with col:
+                chart = large(charts.session_chart(session, y, title))
+                st.altair_chart(chart)
+                state.chart_downloads(chart, title.lower().replace(" ", "-"), f"export-{y}")
     table = live.runs_table(state.runs())
     st.dataframe(live.display_runs(table), hide_index=True)
     c1, c2 = st.columns([1, 5])
