@@ -42,7 +42,8 @@ FIELDS = {
     "peak_memory_mib": ("peak memory (MiB)", ".0f"), "flops_per_utt": ("FLOPs per utterance", ".3s"),
 }
 PNG_SCALE = 2  # exported PNGs at twice the screen's pixels: sharp on slides
-LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read
+LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read …
+LARGE_CHROME_PX = 90  # … and the room that larger text takes around the plot
 SESSION_BAR_PX = 28  # per run of the session chart
 CONFIG_TOOLTIP = ["model", "weights", "device", "precision", "batch_size", "bucket"]
 
@@ -312,7 +313,9 @@ def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
 # --- class mode and export ------------------------------------------------------------------------------
 
 def large(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """The chart with axis, legend and title text large enough for a projector."""
+    """The chart with axis, legend and title text large enough for a projector (and room for it)."""
+    if isinstance(chart.height, int):
+        chart = chart.properties(height=chart.height + LARGE_CHROME_PX)
     return chart.configure_axis(labelFontSize=LARGE_FONT_PX, titleFontSize=LARGE_FONT_PX).configure_legend(
         labelFontSize=LARGE_FONT_PX).configure_title(fontSize=LARGE_FONT_PX + 4)
 

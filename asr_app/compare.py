@@ -128,14 +128,15 @@ def headline(figures: Sequence[Figure]) -> list[Figure]:
 # --- the session's runs side by side ----------------------------------------------------------------
 
 def session_frame(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
-    """One row per finished run of the session, oldest first: run (its number and configuration), latency and
-    energy per utterance, and the energy's source as the figure is labelled."""
+    """One row per finished run of the session, oldest first: run (its number and configuration, named by what
+    differs between the session's runs), latency and energy per utterance, and the energy's source as the
+    figure is labelled."""
+    labels = result_labels([r for _, r in runs])
     rows = []
     for i, (clip, r) in enumerate(runs, start=1):
         if r.status != STATUS_OK:
             continue
-        rows.append({"run": f"{i}. {model_label(r.model)} · {r.device} {r.precision} · {r.runtime} · "
-                            f"batch {r.batch_size}", "clip": clip, "latency_per_utt_s": r.latency_per_utt_s,
+        rows.append({"run": f"{i}. {labels[config_of(r)]}", "clip": clip, "latency_per_utt_s": r.latency_per_utt_s,
                      "energy_per_utt_j": r.energy_per_utt_j, "energy_source": present.energy_tag(r.energy_source)})
     return pd.DataFrame(rows, columns=["run", "clip", "latency_per_utt_s", "energy_per_utt_j", "energy_source"])
 

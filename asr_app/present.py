@@ -26,7 +26,7 @@ EXPERT_KEY = "expert-settings"  # the Transcribe page's container of settings cl
 # Class mode: the expert settings hidden (still there, so they keep their values), type the back row can read.
 CLASS_MODE_CSS = f"""<style>
 [class*="st-key-{EXPERT_KEY}"] {{display: none !important;}}
-[data-testid="stMetricValue"] {{font-size: 3rem !important;}}
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p {{font-size: 3rem !important; line-height: 1.2;}}
 [data-testid="stMetricLabel"] p {{font-size: 1.25rem !important;}}
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p {{font-size: 1.3rem;}}
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p {{font-size: 1.1rem;}}

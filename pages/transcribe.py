@@ -251,10 +251,10 @@ with settings:
     if rows:
         st.markdown("**Compared in one run** (each row with its own settings; Run runs these rows)")
         for i, row in enumerate(rows):
-            with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-                st.markdown(f"{i + 1}. {present.plain(inputs.model_label(row.model_id))} · {row.settings}")
-                st.button("Remove", key=f"remove-row-{i}", on_click=state.remove_compare_row, args=(i,),
-                          type="tertiary", icon=":material/close:")
+            text, remove = st.columns([6, 1], vertical_alignment="center")
+            text.markdown(f"{i + 1}. {present.plain(inputs.model_label(row.model_id))} · {row.settings}")
+            remove.button("", key=f"remove-row-{i}", on_click=state.remove_compare_row, args=(i,), type="tertiary",
+                          icon=":material/close:", help="Remove this row")
         st.button("Clear the list", on_click=state.clear_compare_rows, type="tertiary",
                   help="Run then runs the chosen models with the settings above again.")
     elif class_mode:
@@ -331,14 +331,16 @@ elif pairs:
 if state.runs():
     st.subheader("Runs this session")
     session = compare.session_frame(state.runs())
-    if len(session):
-        for col, (y, title) in zip(st.columns(2), SESSION_CHARTS.items()):
+    if len(session):  # side by side; in class mode one under the other, their type large
+        columns = [st.container()] * 2 if class_mode else st.columns(2)
+        for col, (y, title) in zip(columns, SESSION_CHARTS.items()):
             with col:
                 chart = large(charts.session_chart(session, y, title))
                 st.altair_chart(chart)
                 state.chart_downloads(chart, title.lower().replace(" ", "-"), f"export-{y}")
     table = live.runs_table(state.runs())
     st.dataframe(live.display_runs(table), hide_index=True)
-    c1, c2 = st.columns([1, 5])
-    c1.download_button("Download CSV", live.runs_csv(table), "asr-runs.csv", "text/csv", icon=":material/download:")
-    c2.button("Clear runs", on_click=state.clear_runs)
+    with st.container(horizontal=True):
+        st.download_button("Download CSV", live.runs_csv(table), "asr-runs.csv", "text/csv",
+                           icon=":material/download:")
+        st.button("Clear runs", on_click=state.clear_runs)

@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import live, state
+from asr_app import live, present, state
 from asr_core.models import RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -288,6 +288,105 @@ def test_transcribe_real_checkpoint_with_ctranslate2_int8(env):
     assert 0 <= r.wer <= 0.25
     assert any("ctranslate2" in c.value for c in at.caption)
     assert "runtime" in at.dataframe[0].value.columns
+
+
+def _upload_tone(at, seconds: float = 5.0) -> None:
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(seconds), "audio/wav")).run()
+
+
+def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sweep(env):
+    at = _open("transcribe")
+    _upload_tone(at)
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    at.radio(key="weights").set_value("synthetic").run()
+    _button(at, "Add to the comparison").click().run()
+    at.segmented_control(key="batch").set_value(4).run()
+    _button(at, "Add to the comparison").click().run()
+    _button(at, "Add to the comparison").click().run()  # the same row again: listed once
+    _clean(at)
+    assert [r.batch_size for r in at.session_state[state.COMPARE_KEY]] == [1, 4]
+    at.number_input(key="repeats").set_value(2).run()
+    _button(at, RUN).click().run()
+    _clean(at)
+    runs = [r for _, r in at.session_state[state.RUNS_KEY]]
+    assert [(r.batch_size, r.status) for r in runs] == [(1, "ok"), (1, "ok"), (4, "ok"), (4, "ok")]
+    labels = [m.value for m in at.markdown if m.value.startswith("**openai/whisper-tiny")]
+    assert labels == ["**openai/whisper-tiny · batch 1**", "**openai/whisper-tiny · batch 4**"]
+    assert sum(m.value.startswith("Over 2 runs: latency per clip median") for m in at.markdown) == 2
+    # the fake sweep has this model at batch 1 on 5 s clips (not at batch 4): its median beneath the live figure
+    sweep = [c.value for c in at.caption if c.value.startswith("the precomputed sweep measured")]
+    assert len(sweep) == 4  # latency, RTF and both energy figures of the batch-1 row; synthetic: no WER
+    assert sum(v.endswith("J (estimate) here") for v in sweep) == 2
+    titles = [t for t, _ in _charts(at)]
+    assert "Latency per utterance, run by run" in titles and "Energy per utterance, run by run" in titles
+    session = dict(_charts(at))["Energy per utterance, run by run"]
+    assert len(session) == 4 and set(session["energy_source"]) <= {"estimate", "measured: rapl"}
+    assert sum(b.label in ("PNG", "SVG") for b in at.get("download_button")) >= 6
+    # a row removed; the list cleared: Run runs the chosen models with the settings again
+    next(b for b in at.button if b.key == "remove-row-0").click().run()
+    assert [r.batch_size for r in at.session_state[state.COMPARE_KEY]] == [4]
+    _button(at, "Clear the list").click().run()
+    _clean(at)
+    assert at.session_state[state.COMPARE_KEY] == []
+
+
+def test_transcribe_refuses_a_row_its_runtime_cannot_batch(env):
+    at = _open("transcribe")
+    _upload_tone(at, 1.0)
+    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    at.radio(key="runtime").set_value("whisper.cpp")
+    at.segmented_control(key="batch").set_value(8).run()
+    _clean(at)
+    assert _button(at, RUN).disabled
+    assert any("batch 8 with whisper.cpp: whisper.cpp transcribes one clip at a time" in c.value for c in at.caption)
+
+
+def test_a_class_mode_link_switches_it_on_with_large_type(env):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params[state.CLASS_KEY] = "true"
+    at.run()
+    _clean(at)
+    assert at.toggle(key=state.CLASS_KEY).value
+    assert any(present.CLASS_MODE_CSS in h.proto.body for h in at.get("html"))
+    at.toggle(key=state.CLASS_KEY).set_value(False).run()
+    assert not any(present.CLASS_MODE_CSS in h.proto.body for h in at.get("html"))
+    assert state.CLASS_KEY not in at.query_params  # off is the default: the link no longer carries it
+
+
+def _class_mode_transcribe():
+    """Transcribe in class mode (AppTest runs a page without streamlit_app.py's sidebar, so set it directly)."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.session_state[state.CLASS_KEY] = True
+    at.switch_page("pages/transcribe.py").run()
+    _clean(at)
+    return at
+
+
+def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env):
+    at = _class_mode_transcribe()
+    buttons = {b.label: b for b in at.button if b.key and b.key.startswith("ready-")}
+    assert list(buttons) == ["small vs large model", "fp32 vs int8", "batch 1 vs 8"]  # no GPU here: no CPU vs GPU
+    assert any("switch class mode off" in c.value for c in at.caption)
+    at.radio(key="source").set_value("Upload a file").run()
+    assert all(b.disabled for b in at.button if b.key and b.key.startswith("ready-"))  # no clip yet
+    _upload_tone(at)
+    next(b for b in at.button if b.label == "batch 1 vs 8").click().run()
+    _clean(at)
+    runs = [r for _, r in at.session_state[state.RUNS_KEY]]
+    assert [r.batch_size for r in runs] == [1, 8] and all(r.status == "ok" for r in runs)
+    assert [m.label for m in at.metric] == ["WER", "Latency per clip", "Energy per clip (estimate)"] * 2
+    assert [r.batch_size for r in at.session_state[state.COMPARE_KEY]] == [1, 8]  # shown as the list that ran
+    big = [spec for spec in _specs(at) if spec.get("config", {}).get("axis", {}).get("labelFontSize")]
+    assert len(big) >= 3  # the power, stage and session charts in large type
+
+
+def test_class_mode_off_offers_no_ready_comparisons(env):
+    at = _open("transcribe")
+    assert not [b for b in at.button if b.key and b.key.startswith("ready-")]
+    assert not any(present.CLASS_MODE_CSS in h.proto.body for h in at.get("html"))
 
 
 # --- Explore ---------------------------------------------------------------------------------------

@@ -115,3 +115,37 @@ def test_stage_chart_stacks_in_pipeline_order():
     assert spec["mark"]["type"] == "bar" and spec["encoding"]["x"]["stack"] == "zero"
     assert spec["encoding"]["color"]["scale"]["domain"] == ["preprocess", "encoder", "decoder"]
     assert _values(chart).sort_values("stage_order")["stage"].tolist() == ["preprocess", "encoder", "decoder"]
+
+
+# --- the session's runs, class mode, export -------------------------------------------------------------
+
+@pytest.fixture
+def session() -> pd.DataFrame:
+    return pd.DataFrame({"run": ["1. tiny · batch 1", "2. tiny · batch 8"], "clip": ["a", "a"],
+                         "latency_per_utt_s": [0.6, 0.3], "energy_per_utt_j": [29.0, 23.0],
+                         "energy_source": ["estimate", "measured: rapl"]})
+
+
+def test_session_chart_has_a_bar_per_run_and_colours_energy_by_its_source(session):
+    latency = _spec(charts.session_chart(session, "latency_per_utt_s", "Latency"))
+    assert latency["mark"]["type"] == "bar" and latency["encoding"]["y"]["field"] == "run"
+    assert "color" not in latency["encoding"] or "field" not in latency["encoding"]["color"]
+    energy = _spec(charts.session_chart(session, "energy_per_utt_j", "Energy"))
+    assert energy["encoding"]["color"]["field"] == "energy_source"
+    assert any(t.get("field") == "energy_source" for t in energy["encoding"]["tooltip"])
+    assert list(_values(charts.session_chart(session, "energy_per_utt_j", "Energy"))["run"]) == list(session["run"])
+
+
+def test_large_charts_have_larger_type_and_room_for_it(session):
+    chart = charts.session_chart(session, "latency_per_utt_s", "Latency")
+    big = _spec(charts.large(chart))
+    assert big["config"]["axis"]["labelFontSize"] == charts.LARGE_FONT_PX
+    assert big["height"] == chart.height + charts.LARGE_CHROME_PX
+
+
+def test_charts_export_as_png_and_svg_offline(session):
+    chart = charts.session_chart(session, "energy_per_utt_j", "Energy per utterance")
+    png = charts.png(chart)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    svg = charts.svg(chart)
+    assert svg.lstrip().startswith("<svg") and "Energy per utterance" in svg and "measured: rapl" in svg

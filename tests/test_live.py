@@ -2,6 +2,7 @@
 model loading under the device lock, and the session's runs table."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import math
@@ -192,6 +193,53 @@ def test_run_models_streams_power_then_a_result(loader):
     assert events[-1].spans[TINY] == (r.measured_from_s, r.measured_to_s)
     assert r.measured_from_s < r.measured_to_s
     assert live.spans_of([r]) == {TINY: (r.measured_from_s, r.measured_to_s)}
+
+
+def test_config_labels_name_the_model_and_what_differs():
+    a = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+    local = live.RunRequest("/x/models/whisper-tiny.en", "cpu", "fp32", "pretrained")
+    assert live.config_labels([a]) == [TINY]
+    assert live.config_labels([a, dataclasses.replace(a, model_id="openai/whisper-base")]) == [
+        TINY, "openai/whisper-base"]
+    assert live.config_labels([a, local]) == [f"{TINY} · synthetic", "whisper-tiny.en (local) · pretrained"]
+    int8 = dataclasses.replace(a, precision="int8", runtime="ctranslate2")
+    assert live.config_labels([a, int8]) == [f"{TINY} · fp32 · transformers", f"{TINY} · int8 · ctranslate2"]
+    assert live.config_labels([a, dataclasses.replace(a, batch_size=8), a]) == [
+        f"{TINY} · batch 1", f"{TINY} · batch 8", f"{TINY} · batch 1 (2)"]
+    assert a.settings == "synthetic weights · cpu fp32 · transformers · batch 1"
+
+
+def test_a_runtime_that_cannot_batch_says_so_in_one_sentence(no_gpu):
+    problems = live.run_problems([TINY], "cpu", "fp32", models.WHISPER_CPP, batch_size=8)
+    assert f"batch 8 with whisper.cpp: {models.batch_problem(models.WHISPER_CPP, 8)}" in problems
+    assert not any("batch" in p for p in live.run_problems([TINY], "cpu", "fp32", models.WHISPER_CPP, 1))
+    rows = [live.RunRequest(TINY, "cpu", "fp32", "synthetic", 8, models.WHISPER_CPP),
+            live.RunRequest(TINY, "cpu", "fp32", "synthetic")]
+    assert [p.split(":")[0] for p in live.rows_problems(rows)] == [f"{TINY} · whisper.cpp · batch 8"]
+
+
+def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader):
+    one = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+    two = dataclasses.replace(one, batch_size=2)
+    finished: list = []
+    events = list(live.run_models([one, two], tone(0.5), "", loader, interval_s=0.02, finished=finished,
+                                  repeats=2))
+    done = [e for e in events if e.kind == "done"]
+    assert [(e.label, e.repeat, e.repeats) for e in done] == [
+        (f"{TINY} · batch 1", 1, 2), (f"{TINY} · batch 1", 2, 2), (f"{TINY} · batch 2", 1, 2), (f"{TINY} · batch 2", 2, 2)]
+    assert done[1].name == f"{TINY} · batch 1 (run 2 of 2)"
+    assert [r.n_clips for r in finished] == [1, 1, 2, 2] and all(r.status == "ok" for r in finished)
+    assert set(events[-1].traces) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}  # one trace per row, not per model
+    traces, _ = live.traces_of(finished)
+    assert set(traces) == set(live.spans_of(finished)) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
+    assert set(live.run_stages(finished)["label"]) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
+
+
+def test_a_failed_row_is_not_repeated(loader):
+    bad = live.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
+    finished: list = []
+    list(live.run_models([bad], tone(0.5), "", loader, interval_s=0.02, finished=finished, repeats=3))
+    assert [r.status for r in finished] == ["error"]
 
 
 def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
