@@ -257,11 +257,11 @@ def class_mode() -> bool:
 
 def chart_downloads(chart, name: str, key: str) -> None:
     """PNG and SVG download buttons for an Altair chart, converted offline when clicked (vl-convert)."""
-    with st.container(horizontal=True):
+    with st.container(horizontal=True, gap="small"):
         for fmt, mime, convert in (("PNG", "image/png", charts.png), ("SVG", "image/svg+xml", charts.svg)):
             st.download_button(fmt, lambda convert=convert: convert(chart), f"{name}.{fmt.lower()}", mime,
                                key=f"{key}-{fmt}", on_click="ignore", type="tertiary", icon=":material/download:",
-                               help=f"This chart as a {fmt} image")
+                               help=f"This chart as a {fmt} image, drawn here (nothing is sent anywhere)")
 
 
 @st.cache_data(max_entries=MAX_SWEEP_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)

@@ -22,8 +22,7 @@ COSTS = {"latency_per_utt_s": "latency per utterance", "rtf": "RTF",
          "energy_per_audio_s_j": "energy per audio second"}
 TABS = ["Leaderboard", "Accuracy", "Speed & energy", "Trade-offs", "Batch size & compute", "Stages"]
 LINK = "Filters and selections are kept in the address bar: copy it to share this view."
-EXPORT_HELP = ("The chart as a Vega-Lite spec with its data, for any Vega viewer; the chart's own toolbar "
-               "(top right, on hover) downloads it as PNG.")
+EXPORT_HELP = "The chart as a Vega-Lite spec with its data, for any Vega viewer."
 BIND = "query-params"
 # leaderboard header -> number format in the table
 FORMATS = {"WER (%)": "%.1f", "latency / utt (s)": "%.3g", "RTF": "%.3g", "J per audio s": "%.3g",
@@ -34,8 +33,10 @@ def chart(c, rows, domain=(), energy: bool = False) -> None:
     c = explore.polish(c, domain)
     st.altair_chart(c)
     title = c.title if isinstance(c.title, str) else "chart"
-    st.download_button("Chart spec (JSON)", explore.spec_json(c), f"{title}.vl.json", "application/json",
-                       key=f"export-{title}", on_click="ignore", type="tertiary", icon="⬇️", help=EXPORT_HELP)
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("Chart spec (JSON)", explore.spec_json(c), f"{title}.vl.json", "application/json",
+                           key=f"export-{title}", on_click="ignore", type="tertiary", icon="⬇️", help=EXPORT_HELP)
+        state.chart_downloads(c, title, f"image-{title}")
     st.caption(present.plain(explore.caption(rows, energy=energy)))
 
 
