@@ -306,3 +306,116 @@ def test_no_request_leaves_the_machine_on_the_transcribe_page(server, laptop):
     outside = sorted({u for u in pg.requested if urlparse(u).scheme in ("http", "https", "ws", "wss")
                       and urlparse(u).hostname not in LOCAL_HOSTS})
     assert outside == []
+
+
+# --- class mode and dark mode -------------------------------------------------------------------------------
+
+EXPERT = '[class*="st-key-expert-settings"]'
+METRIC_VALUE = '[data-testid="stMetricValue"]'
+MIN_CLASS_FIGURE_PX = 40  # a headline figure in class mode: legible from the back of a classroom
+MIN_TEXT_CONTRAST = 4.5  # WCAG AA for body text …
+MIN_CHART_TEXT_CONTRAST = 3.0  # … and for chart labels (graphics and large text)
+CHART_TEXTS_JS = f"""() => [...document.querySelectorAll('{CHART} svg text')]
+    .filter(t => t.textContent.trim() && t.closest('{CHART}').offsetParent !== null
+                 && getComputedStyle(t).fill !== 'none' && getComputedStyle(t).opacity !== '0')
+    .map(t => [t.textContent.trim(), getComputedStyle(t).fill])"""
+# Streamlit draws a chosen tab, segment or slider value in its accent colour (3.9:1 on dark): its choice, left out
+PAGE_TEXTS_JS = """() => [...document.querySelectorAll(`[data-testid="stMain"] h1, [data-testid="stMain"] p,
+    [data-testid="stMetricValue"], [data-testid="stSidebar"] p`)]
+    .filter(e => e.textContent.trim() && e.offsetParent !== null
+                 && !e.closest(`[role="tab"], [data-testid="stButtonGroup"], [data-testid="stSlider"]`))
+    .map(e => [e.textContent.trim().slice(0, 40), getComputedStyle(e).color])"""
+BACKGROUND_JS = """() => getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor"""
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    """'rgb(1, 2, 3)', 'rgba(…)' or '#rrggbb' as 0–255 floats."""
+    if colour.startswith("#"):
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(float(x) for x in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3])
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours."""
+    def luminance(colour: str) -> float:
+        c = [x / 255 for x in _rgb(colour)]
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _illegible(pg, script: str, minimum: float) -> list:
+    background = pg.evaluate(BACKGROUND_JS)
+    return [(text, colour, round(_contrast(colour, background), 2)) for text, colour in pg.evaluate(script)
+            if _contrast(colour, background) < minimum]
+
+
+def _font_px(locator) -> float:
+    return float(locator.evaluate("e => getComputedStyle(e.querySelector('p') || e).fontSize").rstrip("px"))
+
+
+def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison_in_large_type(server, laptop):
+    if not SPEECH.is_dir():
+        pytest.skip("../shared/speech is not present")
+    pg = laptop
+    pg.goto(f"{server}/transcribe?class=true")
+    pg.get_by_role("heading", name="Transcribe").first.wait_for(timeout=RENDER_S * 1000)
+    _settle(pg)
+    _no_errors(pg)
+    assert pg.locator('[data-testid="stSidebar"]').get_by_role("switch", name="Class mode").is_checked()
+    assert pg.locator(EXPERT).count() >= 1 and not pg.locator(EXPERT).first.is_visible()
+    assert not pg.get_by_text("Runtime", exact=True).is_visible()  # an expert setting, hidden
+    ready = pg.get_by_role("button", name="batch 1 vs 8", exact=True)
+    assert _in_viewport(pg, ready) and _in_viewport(pg, _run_button(pg))
+    assert pg.get_by_role("button", name="CPU vs GPU", exact=True).count() == 0  # no GPU on this machine
+    ready.click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert pg.get_by_text("Latency per clip", exact=True).count() == 2  # batch 1 and batch 8, side by side
+    assert pg.get_by_text("CER", exact=True).count() == 0  # class mode: the headline figures only
+    assert min(_font_px(v) for v in pg.locator(METRIC_VALUE).all()) >= MIN_CLASS_FIGURE_PX
+    pg.get_by_role("heading", name="Results").scroll_into_view_if_needed()
+    pg.mouse.wheel(0, 200)
+    pg.wait_for_timeout(800)
+    _viewport_screenshot(pg, "transcribe-class")
+    # the switch off again: the settings come back with the values they had
+    pg.locator('[data-testid="stSidebar"]').get_by_text("Class mode", exact=True).click()
+    _settle(pg)
+    assert pg.get_by_text("Runtime", exact=True).is_visible()
+    assert "class=" not in pg.url
+
+
+@pytest.fixture
+def dark(browser):
+    """A 1280×720 page in a browser that prefers a dark colour scheme (Streamlit then draws its dark theme)."""
+    context = browser.new_context(viewport=LAPTOP, color_scheme="dark")
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def test_dark_mode_text_and_chart_labels_are_legible(server, dark):
+    pg = dark
+    pg.goto(f"{server}/explore?tab=Trade-offs")
+    pg.get_by_role("heading", name=PAGES["explore"][1]).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(pg)
+    pg.locator(f"{CHART} >> visible=true").first.wait_for(timeout=RENDER_S * 1000)
+    pg.wait_for_timeout(1000)
+    assert _contrast(pg.evaluate(BACKGROUND_JS), "#ffffff") > 10, "the dark theme is drawn"
+    assert pg.evaluate(CHART_TEXTS_JS), "the trade-off chart's labels are read"
+    assert _illegible(pg, CHART_TEXTS_JS, MIN_CHART_TEXT_CONTRAST) == []  # axes, legend, the pick's label
+    assert _illegible(pg, PAGE_TEXTS_JS, MIN_TEXT_CONTRAST) == []
+    _screenshot(pg, "explore-dark")
+    if not SPEECH.is_dir():
+        return
+    _open(pg, server, "transcribe")
+    pg.get_by_text("synthetic", exact=True).click()
+    _settle(pg)
+    _run_button(pg).click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    pg.wait_for_timeout(1000)
+    assert _illegible(pg, CHART_TEXTS_JS, MIN_CHART_TEXT_CONTRAST) == []  # the power chart's warm-up label too
+    assert _illegible(pg, PAGE_TEXTS_JS, MIN_TEXT_CONTRAST) == [], _illegible(pg, PAGE_TEXTS_JS, MIN_TEXT_CONTRAST)
