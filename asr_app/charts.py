@@ -302,7 +302,7 @@ def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
               if energy else alt.value(STAGE_COLOURS["preprocess"]))
     height = _height(SESSION_BAR_PX * max(_n(frame, "run"), 1), 1 if energy else 0)
     return alt.Chart(frame, title=title, height=height).mark_bar().encode(
-        y=alt.Y("run", type="nominal", sort=None, title=None, axis=alt.Axis(labelLimit=360)),
+        y=alt.Y("run", type="nominal", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
         x=alt.X(y, type="quantitative", title=FIELDS[y][0]),
         color=colour,
         tooltip=[alt.Tooltip("run", title="run"), alt.Tooltip("clip", title="clip"),
