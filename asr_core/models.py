@@ -31,7 +31,10 @@ QUANTIZED = {"int8": CTRANSLATE2, "int8_fp16": CTRANSLATE2, "q8_0": WHISPER_CPP,
 # q5_1 blocks hold 32 weights in 34 and 24 bytes, scales included)
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int8_fp16": 1, "q8_0": 34 / 32, "q5_1": 24 / 32}
 # what each runtime can run where it cannot run everything (precisions, devices, batch sizes)
-RUNTIME_PRECISIONS = {OPENAI_WHISPER: ("fp32", "fp16"), WHISPER_CPP: ("fp32", "fp16", "q8_0", "q5_1")}
+RUNTIME_PRECISIONS = {OPENAI_WHISPER: ("fp32", "fp16"), WHISPER_CPP: ("fp16", "q8_0", "q5_1")}
+WHY_PRECISIONS = {OPENAI_WHISPER: "OpenAI's decoding offers fp32 and fp16 only",
+                  WHISPER_CPP: "whisper.cpp's model files are f16 or ggml-quantised (its CPU convolution takes f16 "
+                               "kernels only; an f32 file aborts it)"}
 WHISPER_ONLY = {CTRANSLATE2: "the ctranslate2 runtime", OPENAI_WHISPER: "openai-whisper (OpenAI's own package)",
                 WHISPER_CPP: "whisper.cpp"}
 WHISPER_CPP_CPU_ONLY = ("the whisper.cpp wheel on the package index (pywhispercpp) is built for CPUs only: use "
@@ -147,10 +150,10 @@ def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) 
     """Why this precision cannot run on this device with this runtime, or None if it can."""
     if precision not in PRECISIONS:
         return f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})"
-    if runtime == CTRANSLATE2:
-        return _ct2_precision_problem(device, precision)
     if why := _quantized_problem(precision, runtime):
         return why
+    if runtime == CTRANSLATE2:
+        return _ct2_precision_problem(device, precision)
     if runtime == WHISPER_CPP:  # ggml runs its f16 weights on CPUs too
         return WHISPER_CPP_CPU_ONLY if device == "cuda" else None
     if device == "cpu" and precision == "fp16":
@@ -207,7 +210,7 @@ def _quantized_problem(precision: str, runtime: str) -> str | None:
         return f"{precision} is a ggml block format: it runs with the {owner} runtime only"
     allowed = RUNTIME_PRECISIONS.get(runtime)
     if allowed is not None and precision not in allowed:
-        return f"the {runtime} runtime runs {', '.join(allowed)}, not {precision}"
+        return f"the {runtime} runtime runs {', '.join(allowed)}, not {precision}: {WHY_PRECISIONS[runtime]}"
     return None
 
 

@@ -2,16 +2,18 @@
 
 Each runtime module offers ``load(model_id, family, device, precision, weights) -> LoadedModel`` and
 ``stages(lm) -> Stages`` (the contract in ``base.py``): ``eager`` (transformers, the baseline),
-``compiled`` (static KV cache + torch.compile) and ``ct2`` (CTranslate2, Whisper only).
+``compiled`` (static KV cache + torch.compile), ``ct2`` (CTranslate2), ``openai_whisper`` (OpenAI's reference
+package) and ``whispercpp`` (whisper.cpp through pywhispercpp); the last three run Whisper only.
 """
 from __future__ import annotations
 
-from ..models import (COMPILED, CTRANSLATE2, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError, family_of,
-                      precision_problem, resolve_device, runtime_problem)
-from . import compiled, ct2, eager
+from ..models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, RUNTIMES, TRANSFORMERS, WEIGHTS, WHISPER_CPP, LoadedModel,
+                      ModelError, family_of, precision_problem, resolve_device, runtime_problem)
+from . import compiled, ct2, eager, openai_whisper, whispercpp
 from .base import STAGES, Stages
 
-_MODULES = {TRANSFORMERS: eager, COMPILED: compiled, CTRANSLATE2: ct2}
+_MODULES = {TRANSFORMERS: eager, COMPILED: compiled, CTRANSLATE2: ct2, OPENAI_WHISPER: openai_whisper,
+            WHISPER_CPP: whispercpp}
 
 __all__ = ["load_model", "stages_for", "Stages", "STAGES"]
 
@@ -21,8 +23,8 @@ def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
     """Load a model ready for inference.
 
     model_id: a registry id (``asr-profile models``), a Whisper / wav2vec2 hub id, or a local checkpoint folder.
-    device: "auto" (CUDA when present), "cpu" or "cuda". precision: fp32, fp16, bf16, or (ctranslate2 only)
-    int8 / int8_fp16. weights: "pretrained" (from the hub or folder) or "synthetic" (random values of the
+    device: "auto" (CUDA when present), "cpu" or "cuda". precision: fp32, fp16, bf16, or quantised: int8 /
+    int8_fp16 (ctranslate2 only), q8_0 / q5_1 (whisper.cpp only). weights: "pretrained" (from the hub or folder) or "synthetic" (random values of the
     exact architecture: timing only, no download). runtime: one of ``models.RUNTIMES``.
     Raises ModelError with one sentence when the combination cannot run here.
     """

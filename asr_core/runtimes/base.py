@@ -4,6 +4,10 @@ A runtime's stages turn a batch of audio into text in three steps the loop times
 ``preprocess`` (features, padding, host-to-device copy), ``encode`` and ``decode`` (Whisper's
 autoregressive decoder, or a CTC head). The class attributes and hooks below have defaults that
 suit an eager runtime; a runtime overrides what it adds (compilation, no FLOP counting, a note).
+
+An engine that runs all three stages in one call (whisper.cpp's ``whisper_full``) sets ``engine_timed`` and
+implements ``run`` instead; the loop measures each call as one window and splits it among the stages in the
+proportion of the engine's own timers (``last_split``).
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ class Stages:
 
     note: str = ""  # what every result of this runtime should say (e.g. where FLOPs were counted)
     compile_runs: int = 0  # runs that compile (and capture) one new batch size; 0: nothing to compile
+    engine_timed: bool = False  # True: run() does all three stages in one call, split by last_split
+    last_split: dict[str, float] = {}  # engine_timed: seconds per stage of the last run() by the engine's timers
 
     def __init__(self, lm: LoadedModel):
         self.lm = lm
@@ -35,6 +41,10 @@ class Stages:
 
     def decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int | None) -> tuple[list[str], int]:
         """(text per row, decoder steps per row); synthetic Whisper is forced to new_tokens steps."""
+        raise NotImplementedError
+
+    def run(self, audio: Sequence[np.ndarray], new_tokens: int | None) -> tuple[list[str], int]:
+        """engine_timed runtimes: all three stages in one engine call; (text per row, decoder steps per row)."""
         raise NotImplementedError
 
     def decoder_limit(self) -> int | None:

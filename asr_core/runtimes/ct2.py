@@ -10,7 +10,6 @@ than fp32 on CPU for whisper-tiny.en here, so int8 means CTranslate2.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -24,10 +23,10 @@ from ..audio import SAMPLE_RATE
 from ..checkpoints import load_torch_model
 from ..models import CT2_COMPUTE_TYPES, CTRANSLATE2, LoadedModel
 from .base import Stages
+from .cache import converted_path
 from .eager import WhisperStages, whisper_languages
 
-CT2_CACHE_ENV = "ASR_CT2_CACHE"  # where converted models go (default below)
-CT2_CACHE_DEFAULT = Path.home() / ".cache" / "asr-cost-explorer" / "ct2"
+CT2_CACHE_ENV = "ASR_CT2_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ct2)
 CT2_MAX_LENGTH = 448  # Whisper's decoder positions; generate then stops after at most 224 new tokens
 
 
@@ -37,14 +36,7 @@ def stages(lm: LoadedModel) -> Stages:
 
 def ct2_folder(model_id: str, weights: str, compute_type: str) -> Path:
     """The cache folder of one model converted to one compute type."""
-    root = Path(os.environ.get(CT2_CACHE_ENV) or CT2_CACHE_DEFAULT)
-    path = Path(model_id)
-    if path.is_dir():  # a local folder: its name plus a digest of where it is and when its files last changed
-        stamp = f"{path.resolve()}:{max(f.stat().st_mtime_ns for f in path.iterdir())}"
-        name = f"{path.name}-{hashlib.sha1(stamp.encode()).hexdigest()[:10]}"
-    else:
-        name = model_id.replace("/", "--")
-    return root / f"{name}-{weights}-{compute_type}"
+    return converted_path(CT2_CACHE_ENV, "ct2", model_id, weights, compute_type)
 
 
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:

@@ -63,7 +63,8 @@ class WhisperStages(Stages):
         kwargs = {"language": "en", "task": "transcribe"} if self.lm.multilingual else {}
         out = model.generate(encoder_outputs=enc, **kwargs, **extra)
         texts = self.lm.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [t.strip() for t in texts], out.shape[1] - _prompt_len(out, model)
+        return [t.strip() for t in texts], decoder_steps(out, model.generation_config.eos_token_id,
+                                                        self.decoder_limit())
 
 
     def forced_decode(self, enc: Any, inputs: dict[str, torch.Tensor], new_tokens: int) -> int:
@@ -82,14 +83,12 @@ def whisper_languages(config: Any) -> int:
     return WHISPER_LANGUAGES + max(0, config.vocab_size - WHISPER_V2_VOCAB)
 
 
-def _prompt_len(out: torch.Tensor, model: Any) -> int:
-    """Leading special tokens in generate's output (start, language, task, no-timestamps)."""
-    first_text = model.generation_config.eos_token_id  # every special token id sits above eos
-    row = out[0].tolist()
-    n = 0
-    while n < len(row) and row[n] > first_text:
-        n += 1
-    return n
+def decoder_steps(out: torch.Tensor, eos: int, limit: int) -> int:
+    """Decoder steps of the longest row of generate's output: its text tokens (ids below end-of-text; the prompt,
+    end-of-text and padding sit at or above it) plus the end-of-text step, unless the row was cut off at limit.
+    transformers 4.x returns the prompt and end-of-text, 5.x neither: counting text tokens serves both."""
+    longest = int((out < eos).sum(dim=1).max()) if out.numel() else 0
+    return longest + int(longest < limit)
 
 
 class CTCStages(Stages):

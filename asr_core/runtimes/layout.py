@@ -30,7 +30,7 @@ _OUTSIDE = {
 
 @dataclass(frozen=True)
 class Dims:
-    """openai-whisper's ModelDimensions, in the order whisper.cpp's file header stores them."""
+    """openai-whisper's ModelDimensions (whisper.cpp's file header holds the same numbers in its own order)."""
     n_mels: int
     n_audio_ctx: int
     n_audio_state: int
