@@ -30,8 +30,9 @@ from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
 from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
                               device_lock, transcribe)
-from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, RUNTIMES, TRANSFORMERS, WHISPER_CPP,
-                             WHISPER, ModelError, batch_problem, combination_problem, family_of, precision_problem, runtime_problem)
+from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, TRANSFORMERS,
+                             WHISPER, WHISPER_CPP, ModelError, batch_problem, combination_problem, family_of,
+                             precision_problem, runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 
@@ -86,6 +87,14 @@ def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, st
     # a quantised precision of another runtime is refused first, by the rule that holds on every machine
     return {p: unusable or combination_problem(WHISPER, p, runtime) or precision_problem(device, p, runtime)
             for p in PRECISIONS}
+
+
+def precision_captions(device: str, runtime: str = TRANSFORMERS) -> list[str]:
+    """A caption under each precision: 'available', a quantised format of another runtime in a few words, or why not."""
+    def caption(p: str, why: str | None) -> str:
+        owner = QUANTIZED.get(p)
+        return "available" if why is None else f"{owner} runtime only" if owner not in (None, runtime) else why
+    return [caption(p, why) for p, why in precision_problems(device, runtime).items()]
 
 
 def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:

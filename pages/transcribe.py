@@ -89,6 +89,9 @@ def show_result(shown, medians) -> None:
     elif r.status != "ok":
         st.error(r.error)
         return
+    sweep = compare.sweep_row(medians, r)
+    if class_mode:  # the figures first, where the back row looks
+        show_figures(r, sweep)
     st.markdown(present.plain(present.summary(r, inputs.model_label(r.model))))
     if spread := compare.spread_text(shown.runs):
         st.markdown(present.plain(spread))
@@ -102,7 +105,15 @@ def show_result(shown, medians) -> None:
     else:
         st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
         st.caption("No reference text: no WER.")
-    sweep = compare.sweep_row(medians, r)
+    if not class_mode:
+        show_figures(r, sweep)
+    st.caption(" ".join(filter(None, [live.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
+                                      present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
+                                      r.notes])))
+
+
+def show_figures(r, sweep) -> None:
+    """The result's figures (in class mode the headline ones), each above what the sweep measured there."""
     figures = compare.with_sweep(live.result_figures(r), sweep)
     with st.container(horizontal=True):
         for fig in compare.headline(figures) if class_mode else figures:
@@ -110,9 +121,6 @@ def show_result(shown, medians) -> None:
                 st.metric(fig.label, fig.value, help=fig.help or None, width="content")
                 if fig.sweep:
                     st.caption(fig.sweep)
-    st.caption(" ".join(filter(None, [live.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
-                                      present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
-                                      r.notes])))
 
 
 def large(chart):
@@ -225,9 +233,8 @@ with settings:
         runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime",
                            help="How the model is run; the same weights in each.",
                            captions=[why or live.RUNTIME_CAPTIONS.get(r, "") for r, why in runtimes.items()])
-        precisions = live.precision_problems(device, runtime)
         precision = c3.radio("Precision", list(PRECISIONS), key="precision",
-                             captions=[why or "available" for why in precisions.values()])
+                             captions=live.precision_captions(device, runtime))
         c4, c5 = st.columns(2)  # room for every batch size in one row
         batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
                                           help="The clip is repeated to fill one batch of this size.")

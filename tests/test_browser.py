@@ -376,8 +376,8 @@ def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison_in_large_t
     assert pg.get_by_text("Latency per clip", exact=True).count() == 2  # batch 1 and batch 8, side by side
     assert pg.get_by_text("CER", exact=True).count() == 0  # class mode: the headline figures only
     assert min(_font_px(v) for v in pg.locator(METRIC_VALUE).all()) >= MIN_CLASS_FIGURE_PX
-    pg.get_by_role("heading", name="Results").scroll_into_view_if_needed()
-    pg.mouse.wheel(0, 200)
+    # the results' heading at the top: each configuration's name and its figures in view
+    pg.get_by_role("heading", name="Results").evaluate("e => e.scrollIntoView({block: 'start'})")
     pg.wait_for_timeout(800)
     _viewport_screenshot(pg, "transcribe-class")
     # the switch off again: the settings come back with the values they had

@@ -65,6 +65,15 @@ def test_runtime_and_precision_problems_follow_each_other(no_gpu):
     assert len(refused) == 1 and refused[0].startswith("runtime ctranslate2: facebook/wav2vec2-base-960h: ")
 
 
+def test_precision_captions_are_short_for_another_runtimes_formats(no_gpu):
+    captions = dict(zip(models.PRECISIONS, live.precision_captions("cpu")))
+    assert captions["fp32"] == "available" and captions["fp16"].startswith("fp16 is not supported on CPU")
+    assert captions["int8"] == "ctranslate2 runtime only" and captions["q5_1"] == "whisper.cpp runtime only"
+    assert dict(zip(models.PRECISIONS, live.precision_captions("cpu", "ctranslate2")))["int8"] == "available"
+    # the Run button's reason keeps the whole sentence
+    assert live.run_problems([TINY], "cpu", "int8") == [f"int8 on cpu: {live.precision_problems('cpu')['int8']}"]
+
+
 def test_weights_warnings_only_for_pretrained_and_only_where_there_is_a_problem():
     check = {"a": "a is not cached and the hub cannot be reached", "b": None}.get
     assert live.weights_warnings(["a", "b"], "synthetic", check) == []
@@ -210,12 +219,12 @@ def test_config_labels_name_the_model_and_what_differs():
 
 
 def test_a_runtime_that_cannot_batch_says_so_in_one_sentence(no_gpu):
-    problems = live.run_problems([TINY], "cpu", "fp32", models.WHISPER_CPP, batch_size=8)
-    assert f"batch 8 with whisper.cpp: {models.batch_problem(models.WHISPER_CPP, 8)}" in problems
-    assert not any("batch" in p for p in live.run_problems([TINY], "cpu", "fp32", models.WHISPER_CPP, 1))
-    rows = [live.RunRequest(TINY, "cpu", "fp32", "synthetic", 8, models.WHISPER_CPP),
+    problems = live.run_problems([TINY], "cpu", "fp16", models.WHISPER_CPP, batch_size=8)
+    assert problems == [f"batch 8 with whisper.cpp: {models.batch_problem(models.WHISPER_CPP, 8)}"]
+    assert live.run_problems([TINY], "cpu", "fp16", models.WHISPER_CPP, 1) == []
+    rows = [live.RunRequest(TINY, "cpu", "fp16", "synthetic", 8, models.WHISPER_CPP),
             live.RunRequest(TINY, "cpu", "fp32", "synthetic")]
-    assert [p.split(":")[0] for p in live.rows_problems(rows)] == [f"{TINY} · whisper.cpp · batch 8"]
+    assert [p.split(":")[0] for p in live.rows_problems(rows)] == [f"{TINY} · fp16 · whisper.cpp · batch 8"]
 
 
 def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader):
