@@ -405,6 +405,9 @@ def test_explore_draws_every_chart_and_lists_failures(env):
     assert "fake-test-data" in captions  # the clip_source of the rows
     failed = [d for d in at.dataframe if "status" in d.value.columns]
     assert failed and failed[0].value["status"].tolist() == ["oom"]
+    downloads = [b.label for b in at.get("download_button")]
+    for export in ("Chart spec (JSON)", "PNG", "SVG"):  # each chart: its spec, and as an image
+        assert downloads.count(export) == len(charts), (export, downloads)
 
 
 def test_explore_filters_change_the_charts_data(env):
