@@ -604,7 +604,7 @@ def test_upload_reading_is_not_cached_and_every_cache_is_bounded():
     functions = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
     cached = {f.name: {k.arg for d in f.decorator_list if isinstance(d, ast.Call) for k in d.keywords}
               for f in functions if any("cache_" in ast.unparse(d) for d in f.decorator_list)}
-    assert len(cached) == 10 and all(keywords & {"max_entries", "ttl"} for keywords in cached.values()), cached
+    assert len(cached) == 11 and all(keywords & {"max_entries", "ttl"} for keywords in cached.values()), cached
     readers = {f.name for f in functions if "sweep_table.read(" in ast.unparse(f)}
     assert readers == {"_take_upload"} and not readers & set(cached)
 
