@@ -159,10 +159,11 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path):
     ("models = [1]", "models must list names in quotes"),
     ("models = []", "models is empty: give at least one value"),
     ('devices = ["gpu", "cpu"]', "devices has unknown value(s) gpu: use auto, cpu, cuda."),
-    ('precisions = ["fp8"]', "precisions has unknown value(s) fp8: use fp32, fp16, bf16, int8, int8_fp16."),
+    ('precisions = ["fp8"]', "precisions has unknown value(s) fp8: use fp32, fp16, bf16, int8, int8_fp16, q8_0, "
+                             "q5_1."),
     ('weights = ["random"]', "weights has unknown value(s) random: use pretrained, synthetic."),
     ('runtimes = ["onnx"]', "runtimes has unknown value(s) onnx: use transformers, transformers-compiled, "
-                            "ctranslate2."),
+                            "ctranslate2, openai-whisper, whisper.cpp."),
     ('buckets = ["10s"]', "buckets has unknown value(s) 10s: use 5s, 15s, 30s, 60s."),
     ('snrs = ["10"]', "snrs must list numbers of dB or inf for clean audio (e.g. snrs = [inf, 20, 10, 5, 0]), "
                       "not '10'."),
