@@ -454,12 +454,6 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 break  # a configuration that failed fails again: do not repeat it
 
 
-def _with_batch(label: str, batch_size: int) -> str:
-    """The label naming the batch size, where it does not already."""
-    return label if label.endswith(f"batch {batch_size}") or f"batch {batch_size} ·" in label \
-        else f"{label} · batch {batch_size}"
-
-
 def _failed(req: RunRequest, exc: BaseException) -> Result:
     try:
         family = family_of(req.model_id)
@@ -607,5 +601,6 @@ def run_stages(results: Sequence[Result]) -> pd.DataFrame:
     ok = [r for r in results if r.status == STATUS_OK]
     labels = result_labels(ok)
     table = runs_table([("", r) for r in ok])
-    table["label"] = [_with_batch(labels[config_of(r)], r.batch_size) for r in ok]
+    named = len({r.batch_size for r in ok}) > 1  # the labels name the batch size where it differs; else add it
+    table["label"] = [labels[config_of(r)] + ("" if named else f" · batch {r.batch_size}") for r in ok]
     return sweep_table.stage_seconds(table, label="label", per_utterance=False)
