@@ -3,8 +3,9 @@
     python benchmarks/runtimes.py --device cpu --models whisper-tiny,wav2vec2 --batch-sizes 1,8 --runs 5
 
 For each model and batch size: Hugging Face's ``pipeline("automatic-speech-recognition")`` (the baseline),
-our ``transcribe`` per runtime, and faster-whisper's own ``WhisperModel.transcribe`` (batch 1) or
-``BatchedInferencePipeline`` (batch > 1) for Whisper. Every system gets one untimed warm-up call (compiling
+our ``transcribe`` per runtime, and for Whisper each engine's own front door: faster-whisper's
+``WhisperModel.transcribe`` (batch 1) or ``BatchedInferencePipeline`` (batch > 1), OpenAI's ``whisper.transcribe``
+(batch 1) and pywhispercpp's ``Model.transcribe`` (whisper.cpp; batch 1, the only size it runs). Every system gets one untimed warm-up call (compiling
 included), then --runs timed calls; the table shows the median audio seconds per second of whole calls, the
 ratio to the pipeline, and our instrumentation overhead: ``transcribe`` (stage windows, syncs, energy meters)
 against ``measure.time_uninstrumented`` (the same stages back to back), timed alternately. Decoding is greedy everywhere.
@@ -31,8 +32,9 @@ import torch
 from asr_core import checkpoints, models, scoring, system
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.measure import RunOptions, time_uninstrumented, transcribe
-from asr_core.models import COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, TRANSFORMERS
-from asr_core.runtimes import ct2, load_model
+from asr_core.models import (COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, OPENAI_WHISPER, TRANSFORMERS,
+                             WHISPER_CPP)
+from asr_core.runtimes import ct2, load_model, whispercpp
 from asr_core.runtimes.eager import whisper_languages
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -42,8 +44,10 @@ MODELS = {"whisper-tiny": "openai/whisper-tiny", "whisper-small": "openai/whispe
           "whisper-large-v3-turbo": "openai/whisper-large-v3-turbo", "wav2vec2": "facebook/wav2vec2-base-960h"}
 LOCAL = {"whisper-tiny": TINY_EN}  # real checkpoints on disk stand in for the hub ones
 # (runtime, precision) per device; the first is also the precision of the HF pipeline baseline
-OURS = {"cpu": [(TRANSFORMERS, "fp32"), (COMPILED, "fp32"), (CTRANSLATE2, "fp32"), (CTRANSLATE2, "int8")],
-        "cuda": [(TRANSFORMERS, "fp16"), (COMPILED, "fp16"), (CTRANSLATE2, "fp16"), (CTRANSLATE2, "int8_fp16")]}
+OURS = {"cpu": [(TRANSFORMERS, "fp32"), (COMPILED, "fp32"), (CTRANSLATE2, "fp32"), (CTRANSLATE2, "int8"),
+                (OPENAI_WHISPER, "fp32"), (WHISPER_CPP, "fp16"), (WHISPER_CPP, "q8_0"), (WHISPER_CPP, "q5_1")],
+        "cuda": [(TRANSFORMERS, "fp16"), (COMPILED, "fp16"), (CTRANSLATE2, "fp16"), (CTRANSLATE2, "int8_fp16"),
+                 (OPENAI_WHISPER, "fp16")]}
 OVERHEAD_TARGET = 0.03
 GPU_SPEEDUP_TARGET = 3.0
 
@@ -205,6 +209,39 @@ def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tok
     return me
 
 
+def openai_reference(lm: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
+    """OpenAI's whisper.transcribe per clip, on the same loaded weights: greedy, no timestamps, no fallback."""
+    import whisper
+    opts: dict[str, Any] = dict(language="en", temperature=0.0, condition_on_previous_text=False,
+                                without_timestamps=True, fp16=lm.precision == "fp16", verbose=None)
+    if tokens:  # end-of-text suppressed and the loop stopped at the forced count, as in our runtime
+        opts.update(sample_len=tokens, suppress_tokens=[-1, whisper.tokenizer.get_tokenizer(
+            lm.engine.is_multilingual, num_languages=lm.engine.num_languages).eot])
+    texts: list[str] = []
+
+    def run() -> None:
+        texts[:] = [whisper.transcribe(lm.engine, c, **opts)["text"].strip() for c in clips]
+    me = Contender(run, lambda: Row("", lm.weights, "openai-whisper", OPENAI_WHISPER, lm.precision, 1,
+                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+    return me
+
+
+def whispercpp_binding(lm: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
+    """pywhispercpp's Model.transcribe per clip on our converted file: greedy, no timestamps, no fallback."""
+    from pywhispercpp.model import Model
+    path = whispercpp.ggml_path(lm.model_id, lm.weights, lm.precision)
+    model = Model(str(path), n_threads=torch.get_num_threads(), print_progress=False, print_realtime=False,
+                  language="en", no_context=True, no_timestamps=True, single_segment=True, temperature_inc=0.0,
+                  suppress_nst=True, max_tokens=max(1, tokens - 1) if tokens else 0)
+    texts: list[str] = []
+
+    def run() -> None:
+        texts[:] = [" ".join(s.text.strip() for s in model.transcribe(c)) for c in clips]
+    me = Contender(run, lambda: Row("", lm.weights, "pywhispercpp", WHISPER_CPP, lm.precision, 1,
+                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+    return me
+
+
 def _with_tokenizer(folder: Path, work: Path) -> Path:
     """faster-whisper reads tokenizer.json beside the model; synthetic models get one naming CTranslate2's tokens."""
     if (folder / "tokenizer.json").is_file():
@@ -246,6 +283,8 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
         log(f"{name}: loading for {runtime} {precision}")
         lm = load_model(model_id, device, precision, weights, runtime)
         for batch in batches:
+            if models.batch_problem(runtime, batch):
+                continue
             log(f"{name}: {runtime} {precision} batch {batch}: compiling/warming up")
             contenders = ours(lm, clips, refs, batch, tokens)
             with tempfile.TemporaryDirectory() as work:
@@ -260,6 +299,10 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
                         contenders.append(faster_whisper(lm, clips, refs, batch, tokens, Path(work)))
                     except ImportError as exc:
                         log(f"{name}: faster-whisper unavailable ({exc}): its row skipped")
+                if runtime == OPENAI_WHISPER and batch == 1:
+                    contenders.append(openai_reference(lm, clips, refs, tokens))
+                if runtime == WHISPER_CPP:
+                    contenders.append(whispercpp_binding(lm, clips, refs, tokens))
                 log(f"{name}: {runtime} {precision} batch {batch}: timing {len(contenders)} systems x {runs} runs")
                 for c, t in zip(contenders, timed([c.call for c in contenders], runs, device)):
                     c.times[:] = t
