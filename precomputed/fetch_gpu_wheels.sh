@@ -8,4 +8,9 @@ grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
 python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 -d .whl jiwer rapidfuzz soundfile ctranslate2 faster-whisper
+# openai-whisper (the openai-whisper runtime) is a source package: built here into a wheel, pure Python. The image
+# has its other needs (numba, tiktoken, triton) but more-itertools. whisper.cpp is not carried: the binding on the
+# package index (pywhispercpp) is a CPU build, so the GPU comparison covers the other engines.
+python3 -m pip download --no-deps --only-binary=:all: -d .whl more-itertools
+python3 -m pip wheel --no-deps -w .whl openai-whisper
 du -sh .whl
