@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_EN
+from helpers import SPEECH, TINY_EN, speech_refs
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +66,12 @@ def clip_folder(tmp_path_factory):
         rows.append(f"u{i}.wav,word{i} and more,talk1")
     (d / "manifest.csv").write_text("path,text,recording\n" + "\n".join(rows) + "\n")
     return d
+
+
+@pytest.fixture(scope="session")
+def speech():
+    """The 20 shared real LibriSpeech utterances and their references (tests using it are marked needs_shared)."""
+    from asr_core.audio import load_audio
+    refs = speech_refs()
+    ids = sorted(refs)
+    return [load_audio(SPEECH / f"{i}.flac") for i in ids], [refs[i] for i in ids]

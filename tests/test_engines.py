@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from asr_core import models, sweep
-from asr_core.audio import load_audio
 from asr_core.measure import RunOptions, transcribe
 from asr_core.models import ModelError
 from asr_core.runtimes import ggml, load_model
 from asr_core.runtimes.layout import openai_name
-from helpers import ROOT, SPEECH, TINY_EN, needs_shared, speech_refs, stages_add_up, tone
+from helpers import ROOT, TINY_EN, needs_shared, stages_add_up, tone
 
 pytest.importorskip("_pywhispercpp", reason="pywhispercpp is not installed (pip install pywhispercpp)")
 pytest.importorskip("whisper", reason="openai-whisper is not installed (pip install openai-whisper)")
@@ -132,13 +131,6 @@ def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
 
 
 # --- real tiny.en: the same words as transformers -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def speech():
-    refs = speech_refs()
-    ids = sorted(refs)
-    return [load_audio(SPEECH / f"{i}.flac") for i in ids], [refs[i] for i in ids]
 
 
 @needs_shared

@@ -6,12 +6,11 @@ import math
 import pytest
 
 from asr_core import models
-from asr_core.audio import load_audio
 from asr_core.models import ModelError
 from asr_core.runtimes import load_model
 from asr_core.measure import RunOptions, transcribe
 from asr_core.runtimes.eager import reference_transcribe
-from helpers import SPEECH, TINY_EN, needs_shared, speech_refs, stages_add_up, tone
+from helpers import TINY_EN, needs_shared, stages_add_up, tone
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed (pip install ctranslate2)")
 WER_POINTS = 0.01  # each runtime within 1 WER point of transformers fp32
@@ -24,13 +23,6 @@ def ct2_cache(tmp_path_factory):
     mp.setenv("ASR_CT2_CACHE", str(tmp_path_factory.mktemp("ct2")))
     yield
     mp.undo()
-
-
-@pytest.fixture(scope="module")
-def speech():
-    refs = speech_refs()
-    ids = sorted(refs)
-    return [load_audio(SPEECH / f"{i}.flac") for i in ids], [refs[i] for i in ids]
 
 
 @needs_shared
