@@ -18,7 +18,8 @@ from asr_core.results import STATUS_OK, Result
 
 from . import present
 from .inputs import model_label
-from .live import Figure, RunRequest, config_of, result_labels
+from .figures import Figure
+from .live import RunRequest, config_of, result_labels
 
 # class mode's ready comparisons, in the order the page offers them
 SMALL_VS_LARGE, FP32_VS_INT8, BATCH_1_VS_8, CPU_VS_GPU = ("small vs large model", "fp32 vs int8", "batch 1 vs 8",

@@ -1,5 +1,6 @@
-"""Live runs for the app: what this machine can run, one transcription per model in a worker
-thread with a live power queue, and the session's runs as a table.
+"""Live runs for the app: what this machine can run, the configurations to run (each row a model with its
+own settings, named by what differs), their transcriptions in a worker thread with a live power queue,
+repeated if asked, and the session's runs as a table. What a finished run shows is ``figures``'s job.
 
 Concurrency: two browser sessions may press Run at the same time. Measurements stay apart because
 ``measure.transcribe`` holds the per-device lock (``measure.device_lock``) around its warm-up and
@@ -47,14 +48,6 @@ CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at m
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
 MEASURING = "measuring"  # measure.Progress phases
-SHORT_CLIP_S = 1.0  # below it, Whisper's padding to 30 s dominates the cost
-WER_HELP = ("word error rate: substituted, inserted and deleted words as a share of the reference's words, "
-            "after normalising case, punctuation and numbers; lower is better")
-CER_HELP = "character error rate: the same count over characters; kinder to near-misses such as a misspelt name"
-LOAD_HELP = ("how busy other processes kept all the CPU cores, as a percent of all cores: during the untimed "
-             "warm-up just before the run, and during the timed run. Busy cores slow a CPU run down.")
-PHASE_TEXT = {"compiling": "Compiling for this batch size (once, not timed)…", "warming up": "Warming up…"}
-SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
 log = logging.getLogger(__name__)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
@@ -465,67 +458,7 @@ def _failed(req: RunRequest, exc: BaseException) -> Result:
                          batch_size=req.batch_size, runtime=req.runtime)
 
 
-# --- what a result shows -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Figure:
-    label: str
-    value: str
-    help: str = ""
-    sweep: str = ""  # what the precomputed sweep measured for the same configuration (compare.with_sweep)
-
-
-def result_figures(r: Result) -> list[Figure]:
-    """The headline numbers of one run, per clip (batch totals in the help), each energy figure with its source."""
-    no_wer = SYNTHETIC_NOTE if r.weights == "synthetic" else "no reference text given"
-    tag = present.energy_tag(r.energy_source)
-    batch = f"the whole batch of {r.n_clips} clip(s) ({r.n_batches} batch(es))"
-    memory_b, memory_help = present.memory(r.device, r.model_bytes, r.rss_before_bytes, r.peak_rss_bytes,
-                                           r.peak_gpu_allocated_bytes)
-    return [
-        Figure("WER", present.percent(r.wer), WER_HELP if not math.isnan(r.wer) else no_wer),
-        Figure("CER", present.percent(r.cer), CER_HELP if not math.isnan(r.cer) else no_wer),
-        Figure("Latency per clip", present.number(r.latency_per_utt_s, "s"),
-               f"{present.number(r.latency_s, 's')} for {batch}; the clip is repeated to fill the batch"),
-        Figure("RTF", present.number(r.rtf), "processing seconds per audio second; below 1 is faster than real time"),
-        Figure(f"Energy per clip ({tag})", present.number(r.energy_per_utt_j, "J"),
-               f"{present.number(r.energy_j, 'J')} for {batch}. {present.explain_sources([r.energy_source])}"),
-        Figure(f"Energy per audio second ({tag})", present.number(r.energy_per_audio_s_j, "J"),
-               present.explain_sources([r.energy_source])),
-        Figure("GPU memory (allocator peak)" if r.device == "cuda" else "Memory (weights + working)",
-               present.bytes_(memory_b), memory_help),
-        Figure("FLOPs per clip", present.flops(r.total_flops / r.n_clips if r.n_clips else math.nan),
-               f"{present.flops(r.total_flops)} for {batch}; encoder {present.flops(r.encoder_flops_per_clip)} per "
-               f"clip, decoder {present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
-               else f"not counted: the {r.runtime} runtime runs no PyTorch operators to count"),
-        Figure("Other programs' CPU load", present.cpu_load(r.cpu_others_before_pct, r.cpu_others_during_pct),
-               LOAD_HELP),
-    ] + ([Figure("Compile (one-off)", present.number(r.compile_s, "s"),
-                 "compiling for this batch size before the first run; kept out of latency and energy")]
-         if r.compile_s > 0 else [])
-
-
-def batch_totals(r: Result) -> str:
-    """'Whole batch of 4 clips: 2.4 s, 120 J (estimate).' — the totals beside the per-clip headline."""
-    if r.n_clips <= 1:
-        return ""
-    energy = present.energy(r.energy_j, r.energy_source)
-    return (f"Whole batch of {r.n_clips} clips: {present.number(r.latency_s, 's')}"
-            + ("" if energy == present.MISSING else f", {energy}") + ".")
-
-
-def progress_text(progress: Progress | None, name: str, compiles: bool = False) -> str:
-    """The status line of a running model: 'Measuring batch 1 of 2, about 4 s left'."""
-    if progress is None:
-        return f"Starting {name}…"
-    if progress.phase != MEASURING:
-        text = PHASE_TEXT.get(progress.phase, f"{progress.phase.capitalize()}…")
-        return f"{name}: " + (text if compiles or progress.phase != "compiling" else PHASE_TEXT["warming up"])
-    if progress.done >= progress.batches:
-        return f"{name}: measured {progress.batches} of {progress.batches} batch(es); counting FLOPs…"
-    left = f", about {math.ceil(progress.eta_s)} s left" if progress.eta_s >= 0 else ""  # NaN: no estimate yet
-    return f"{name}: measuring batch {progress.done + 1} of {progress.batches}{left}"
-
+# --- the power traces of finished runs ---------------------------------------------------------
 
 def spans_of(results: Sequence[Result]) -> dict[str, tuple[float, float]]:
     """Each finished result's measured span on its power trace (the samples before it are the warm-up), by
@@ -535,19 +468,6 @@ def spans_of(results: Sequence[Result]) -> dict[str, tuple[float, float]]:
             if r.power_trace and not math.isnan(r.measured_from_s)}
 
 
-def short_clip_note(models: Sequence[str], seconds: float) -> str:
-    """Why a very short clip misleads on Whisper ('' when no Whisper model is chosen or the clip is long enough)."""
-    def whisper(m: str) -> bool:
-        try:
-            return family_of(m) == "whisper"
-        except ModelError:
-            return False
-    if seconds >= SHORT_CLIP_S or not any(whisper(m) for m in models):
-        return ""
-    return (f"This clip is shorter than {SHORT_CLIP_S:.0f} s: Whisper pads every clip to 30 s, so it costs as much "
-            f"as a 30 s clip, and on so little speech Whisper may hallucinate words.")
-
-
 def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
     """The power traces kept in finished results, and each one's meter sources, for the power chart, by
     configuration label (of a repeated configuration, the last run's)."""
@@ -555,19 +475,6 @@ def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], 
     traces = {labels[config_of(r)]: list(r.power_trace) for r in results if r.power_trace}
     sources = {labels[config_of(r)]: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
     return traces, sources
-
-
-def outcome_text(r: Result) -> str:
-    """How one model's run ended, in a few words for the page's progress list."""
-    if r.status == STATUS_OK:
-        return f"done in {r.latency_s:.2f} s"
-    if r.status == STATUS_CANCELLED:
-        return f"stopped ({r.n_clips} clip(s) finished)" if r.n_clips else "stopped before the first clip finished"
-    return "failed"
-
-
-def run_config(r: Result) -> str:
-    return config_of(r).settings
 
 
 # --- the session's runs ------------------------------------------------------------------------

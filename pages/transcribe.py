@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, compare, inputs, live, present, state
+from asr_app import charts, compare, figures, inputs, live, present, state
 from asr_core.clips import default_cache_dir
 from asr_core.scoring import word_errors
 from asr_core.audio import AudioError, duration_s
@@ -81,7 +81,7 @@ def show_result(shown, medians) -> None:
     precomputed sweep measured for the same configuration, and the spread of a repeated run."""
     r = shown.result
     st.markdown(f"**{present.plain(shown.label)}**")
-    st.caption(live.run_config(r))
+    st.caption(live.config_of(r).settings)
     if r.status == "cancelled":
         st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
         if not r.n_clips:
@@ -98,7 +98,7 @@ def show_result(shown, medians) -> None:
     if warning := present.load_warning(r.cpu_others_before_pct, r.cpu_others_during_pct):
         st.warning(warning)
     if r.weights == "synthetic":
-        st.info(live.SYNTHETIC_NOTE)
+        st.info(figures.SYNTHETIC_NOTE)
     elif r.references:
         st.markdown(present.diff_html(word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
         st.caption(DIFF_LEGEND)
@@ -107,16 +107,16 @@ def show_result(shown, medians) -> None:
         st.caption("No reference text: no WER.")
     if not class_mode:
         show_figures(r, sweep)
-    st.caption(" ".join(filter(None, [live.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
+    st.caption(" ".join(filter(None, [figures.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
                                       present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
                                       r.notes])))
 
 
 def show_figures(r, sweep) -> None:
     """The result's figures (in class mode the headline ones), each above what the sweep measured there."""
-    figures = compare.with_sweep(live.result_figures(r), sweep)
+    shown = compare.with_sweep(figures.result_figures(r), sweep)
     with st.container(horizontal=True):
-        for fig in compare.headline(figures) if class_mode else figures:
+        for fig in compare.headline(shown) if class_mode else shown:
             with st.container(width="content", gap=None):
                 st.metric(fig.label, fig.value, help=fig.help or None, width="content")
                 if fig.sweep:
@@ -165,10 +165,10 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
                 status.update(label=f"Loading {name}…")
             elif event.kind == "power":
                 waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
-                status.update(label=live.progress_text(event.progress, name, compiles) + waiting)
+                status.update(label=figures.progress_text(event.progress, name, compiles) + waiting)
                 power_slot.altair_chart(power_chart(event.traces, event.sources, event.spans))
             else:
-                st.write(f"{name}: " + live.outcome_text(event.result))
+                st.write(f"{name}: " + figures.outcome_text(event.result))
         failed = any(r.status not in ("ok", "cancelled") for r in finished)
         status.update(label="Finished" + (" with errors" if failed else ""),
                       state="error" if failed else "complete", expanded=False)
@@ -221,7 +221,7 @@ with settings:
     other = right.container(key=present.EXPERT_KEY + "-model").text_input("Another model (hub id or local folder)",
                                                                           key="other_model")
     models = inputs.chosen_models(chosen, other)
-    if clip is not None and (note := live.short_clip_note(models, seconds)):
+    if clip is not None and (note := figures.short_clip_note(models, seconds)):
         st.info(note)
 
     with st.container(key=present.EXPERT_KEY):  # class mode hides these (they keep their values)
@@ -310,7 +310,7 @@ last = [r for label, r in pairs if label == clip_label]
 if last:
     shown = compare.by_configuration(last)
     if not run:  # the live column says how the last run ended; its figures follow below
-        status_slot.caption("Last run: " + " · ".join(f"{present.plain(s.label)} {live.outcome_text(s.result)}"
+        status_slot.caption("Last run: " + " · ".join(f"{present.plain(s.label)} {figures.outcome_text(s.result)}"
                                                       for s in shown) + " (results below).")
     traces, meter_sources = live.traces_of(last)
     if traces:

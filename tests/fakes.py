@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from asr_core.results import Result
+from asr_core.sampler import PowerSample
 from helpers import tone
 
 FAKE_CLIP_SOURCE = "fake-test-data"
@@ -77,3 +78,15 @@ def librispeech_folder(folder: Path, n: int = 2, seconds: float = 1.0) -> Path:
         lines.append(f"1-2-{i:04d} WORD NUMBER {i}")
     (folder / "1-2.trans.txt").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def result(**over) -> Result:
+    """One finished live run of whisper-tiny on a 2 s clip, with a short power trace; fields overridable."""
+    base = dict(model="openai/whisper-tiny", family="whisper", weights="pretrained", device="cpu", precision="fp32", batch_size=1,
+                n_clips=1, n_batches=1, audio_s=2.0, preprocess_s=0.1, encoder_s=0.3, decoder_s=0.6, latency_s=1.0,
+                latency_per_utt_s=1.0, rtf=0.5, energy_j=40.0, energy_per_utt_j=40.0, energy_source="estimate",
+                cpu_energy_source="estimate",
+                energy_per_audio_s_j=20.0, peak_rss_bytes=800 * 2**20, total_flops=2.7e10, wer=0.125, cer=0.04,
+                hypotheses=("captain freer says",), references=("captain frere says",),
+                power_trace=(PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)))
+    return Result(**{**base, **over})

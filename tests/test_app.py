@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import live, present, state
+from asr_app import figures, live, present, state
 from asr_core.models import RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -129,7 +129,7 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     clip, r = runs[0]
     assert clip == "tone.wav" and r.status == "ok" and r.weights == "synthetic" and r.latency_s > 0
     assert math.isnan(r.wer) and r.audio_s == pytest.approx(1.5)
-    assert any(live.SYNTHETIC_NOTE in i.value for i in at.info)
+    assert any(figures.SYNTHETIC_NOTE in i.value for i in at.info)
     labels = [m.label for m in at.metric]
     assert "WER" in labels and "Latency per clip" in labels and any(label.startswith("Energy per clip (") for label in labels)
     summary = next(m.value for m in at.markdown if "transcribed 1.5 s of speech" in m.value)

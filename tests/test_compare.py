@@ -7,22 +7,21 @@ import math
 
 import pytest
 
-from asr_app import compare, live
+from asr_app import compare, figures, live
 from asr_core import sweep_table
 from asr_core.models import CTRANSLATE2, TRANSFORMERS
 from asr_core.results import Result
-from fakes import fake_sweep
+from fakes import fake_sweep, result
 
 TINY = "openai/whisper-tiny"
 LOCAL = "/somewhere/models/whisper-tiny.en"
 
 
-def _result(model: str = TINY, latency: float = 1.0, energy: float = 10.0, **kw) -> Result:
-    base = dict(model=model, family="whisper", weights="synthetic", device="cpu", precision="fp32", batch_size=1,
-                n_clips=1, n_batches=1, audio_s=5.0, bucket="5s", latency_s=latency, latency_per_utt_s=latency,
-                rtf=latency / 5, energy_j=energy, energy_per_utt_j=energy, energy_per_audio_s_j=energy / 5,
-                energy_source="estimate", wer=math.nan, cer=math.nan)
-    return Result(**{**base, **kw})
+def _result(latency: float = 1.0, energy: float = 10.0, **kw) -> Result:
+    """A synthetic run on one 5 s clip (a configuration the fake sweep has) taking latency s and energy J."""
+    return result(**{**dict(weights="synthetic", audio_s=5.0, bucket="5s", latency_s=latency, latency_per_utt_s=latency,
+                            rtf=latency / 5, energy_j=energy, energy_per_utt_j=energy,
+                            energy_per_audio_s_j=energy / 5, wer=math.nan, cer=math.nan), **kw})
 
 
 # --- ready comparisons ---------------------------------------------------------------------------------
@@ -71,8 +70,8 @@ def test_repeated_runs_show_the_median_run_and_the_spread():
 
 
 def test_headline_figures_for_class_mode():
-    figures = live.result_figures(_result())
-    assert [f.label for f in compare.headline(figures)] == ["WER", "Latency per clip", "Energy per clip (estimate)"]
+    shown = figures.result_figures(_result())
+    assert [f.label for f in compare.headline(shown)] == ["WER", "Latency per clip", "Energy per clip (estimate)"]
 
 
 # --- the session's runs ---------------------------------------------------------------------------------
@@ -98,11 +97,11 @@ def test_a_live_figure_shows_what_the_sweep_measured_for_the_same_configuration(
     r = _result()  # synthetic tiny on cpu fp32, batch 1, transformers, 5 s clips: in the fake sweep
     row = compare.sweep_row(medians, dataclasses.replace(r, runtime=TRANSFORMERS))
     assert row is not None and row["n_runs"] == 2
-    figures = {f.label: f for f in compare.with_sweep(live.result_figures(r), row)}
-    latency = figures["Latency per clip"].sweep
+    figs = {f.label: f for f in compare.with_sweep(figures.result_figures(r), row)}
+    latency = figs["Latency per clip"].sweep
     assert latency == f"the precomputed sweep measured {row['latency_per_utt_s']:.3g} s here"
-    assert figures["Energy per clip (estimate)"].sweep.endswith("J (estimate) here")  # energy names its source
-    assert figures["WER"].sweep == ""  # synthetic weights: the sweep has no WER either
+    assert figs["Energy per clip (estimate)"].sweep.endswith("J (estimate) here")  # energy names its source
+    assert figs["WER"].sweep == ""  # synthetic weights: the sweep has no WER either
     assert "2 run(s)" in compare.sweep_caption(row) and "(5s)" in compare.sweep_caption(row)
 
 
@@ -110,8 +109,8 @@ def test_no_sweep_figure_for_another_configuration(medians):
     for other in (dict(batch_size=4), dict(bucket="60s", batch_size=16), dict(precision="bf16"),
                   dict(snr_db=10.0, noise="white"), dict(status="error")):
         assert compare.sweep_row(medians, _result(**other)) is None, other
-    figures = live.result_figures(_result())
-    assert compare.with_sweep(figures, None) == figures
+    figs = figures.result_figures(_result())
+    assert compare.with_sweep(figs, None) == figs
     assert compare.sweep_caption(None) == ""
     assert compare.sweep_row(compare.sweep_medians(fake_sweep().iloc[0:0]), _result()) is None
 

@@ -18,9 +18,9 @@ from asr_core import checkpoints, models
 from asr_core.sampler import PowerSample
 from asr_core.models import ModelError
 from asr_core.runtimes import load_model
-from asr_core.results import Result
 from asr_core.measure import RunOptions, device_lock
 from helpers import tone
+from fakes import result
 
 TINY = "openai/whisper-tiny"
 
@@ -184,7 +184,7 @@ def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
         live.load_exclusive(lambda *key: pytest.fail("must not load"), req)
 
 
-def test_run_models_streams_power_then_a_result(loader):
+def test_run_models_streams_power_then_aresult(loader):
     req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
     events = list(live.run_models([req], tone(1.0), "", loader, interval_s=0.02))
     kinds = [e.kind for e in events]
@@ -363,7 +363,7 @@ def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finish
     def stopped_run():
         with guard:
             time.sleep(0.2)  # the model stops at its next batch boundary
-            guard.keep("clip-a", [_result(status="cancelled")])
+            guard.keep("clip-a", [result(status="cancelled")])
             order.append("kept")
     worker = threading.Thread(target=stopped_run)
     worker.start()
@@ -390,75 +390,8 @@ def test_live_run_drain_collects_queued_samples():
 
 # --- what a result shows, and the session table --------------------------------------------------
 
-def _result(**over) -> Result:
-    base = dict(model=TINY, family="whisper", weights="pretrained", device="cpu", precision="fp32", batch_size=1,
-                n_clips=1, n_batches=1, audio_s=2.0, preprocess_s=0.1, encoder_s=0.3, decoder_s=0.6, latency_s=1.0,
-                latency_per_utt_s=1.0, rtf=0.5, energy_j=40.0, energy_per_utt_j=40.0, energy_source="estimate",
-                cpu_energy_source="estimate",
-                energy_per_audio_s_j=20.0, peak_rss_bytes=800 * 2**20, total_flops=2.7e10, wer=0.125, cer=0.04,
-                hypotheses=("captain freer says",), references=("captain frere says",),
-                power_trace=(PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)))
-    return Result(**{**base, **over})
-
-
-def test_result_figures_say_estimate_and_explain_missing_wer():
-    figs = {f.label: f for f in live.result_figures(_result())}
-    assert figs["WER"].value == "12.5 %" and figs["Energy per clip (estimate)"].value == "40 J"
-    assert "not a measurement" in figs["Energy per clip (estimate)"].help
-    assert figs["WER"].help == live.WER_HELP and figs["CER"].help == live.CER_HELP
-    assert figs["Energy per audio second (estimate)"].value == "20 J"
-    assert figs["FLOPs per clip"].value == "27 GFLOP"
-    synthetic = {f.label: f for f in live.result_figures(_result(weights="synthetic", wer=math.nan))}
-    assert synthetic["WER"].value == "—" and synthetic["WER"].help == live.SYNTHETIC_NOTE
-    measured = {f.label for f in live.result_figures(_result(energy_source="nvml_counter+rapl"))}
-    assert "Energy per clip (measured: nvml_counter+rapl)" in measured
-
-
-def test_headline_figures_are_per_clip_with_the_batch_totals_beside_them():
-    r = _result(batch_size=4, n_clips=4, audio_s=8.0, latency_s=2.0, latency_per_utt_s=0.5, energy_j=40.0,
-                energy_per_utt_j=10.0, total_flops=1.2e11)
-    figs = {f.label: f for f in live.result_figures(r)}
-    assert figs["Latency per clip"].value == "0.5 s" and figs["Latency per clip"].help.startswith("2 s for the whole batch of 4")
-    assert figs["Energy per clip (estimate)"].value == "10 J" and figs["Energy per clip (estimate)"].help.startswith("40 J")
-    assert figs["FLOPs per clip"].value == "30 GFLOP"
-    assert live.batch_totals(r) == "Whole batch of 4 clips: 2 s, 40 J (estimate)."
-    assert live.batch_totals(_result()) == ""  # one clip: the headline is the total
-
-
-def test_memory_figure_is_the_runs_own_and_says_what_it_counts():
-    cpu = {f.label: f for f in live.result_figures(_result(model_bytes=150 * 2**20, rss_before_bytes=700 * 2**20))}
-    assert cpu["Memory (weights + working)"].value == "250 MiB"  # 150 MiB weights + (800 - 700) MiB increase
-    assert "resident-memory increase" in cpu["Memory (weights + working)"].help
-    gpu = {f.label: f for f in live.result_figures(_result(device="cuda", peak_gpu_allocated_bytes=3 * 2**30,
-                                                           peak_gpu_reserved_bytes=4 * 2**30))}
-    assert gpu["GPU memory (allocator peak)"].value == "3.00 GiB"
-
-
-def test_the_machines_load_is_shown():
-    figs = {f.label: f for f in live.result_figures(_result(cpu_others_before_pct=2.0, cpu_others_during_pct=31.0))}
-    assert figs["Other programs' CPU load"].value == "2 % before · 31 % during"
-
-
-def test_progress_text_follows_the_phases():
-    from asr_core.measure import Progress
-    assert live.progress_text(None, "m") == "Starting m…"
-    assert live.progress_text(Progress("compiling", 0, 2, 0.1), "m") == "m: Warming up…"  # eager: nothing to compile
-    assert live.progress_text(Progress("compiling", 0, 2, 0.1), "m", compiles=True).startswith("m: Compiling")
-    assert live.progress_text(Progress("warming up", 0, 2, 0.1), "m") == "m: Warming up…"
-    assert live.progress_text(Progress("measuring", 0, 1, 2.0, 3.2), "m") == "m: measuring batch 1 of 1, about 4 s left"
-    assert live.progress_text(Progress("measuring", 1, 3, 2.0, math.nan), "m") == "m: measuring batch 2 of 3"
-    assert live.progress_text(Progress("measuring", 3, 3, 2.0, 0.0), "m").startswith("m: measured 3 of 3")
-
-
-def test_short_clips_on_whisper_get_a_note():
-    assert "pads every clip to 30 s" in live.short_clip_note([TINY], 0.6)
-    assert live.short_clip_note([TINY], 1.5) == ""
-    assert live.short_clip_note(["facebook/wav2vec2-base-960h"], 0.6) == ""
-    assert live.short_clip_note(["/no/such/model"], 0.6) == ""
-
-
 def test_runs_table_display_and_csv():
-    runs = [("clip-a", _result()), ("clip-b", _result(model="facebook/wav2vec2-base-960h", family="ctc",
+    runs = [("clip-a", result()), ("clip-b", result(model="facebook/wav2vec2-base-960h", family="ctc",
                                                       status="error", error="boom"))]
     table = live.runs_table(runs)
     assert table["clip"].tolist() == ["clip-a", "clip-b"]
@@ -471,11 +404,11 @@ def test_runs_table_display_and_csv():
 
 
 def test_traces_and_stages_of_finished_runs():
-    r = _result()
+    r = result()
     traces, sources = live.traces_of([r])
     assert traces[TINY] == [PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)]
     assert sources[TINY]["cpu"] == "estimate"
-    stages = live.run_stages([r, _result(status="error")])
+    stages = live.run_stages([r, result(status="error")])
     assert stages["seconds"].tolist() == pytest.approx([0.1, 0.3, 0.6])  # the failed run has no stages
     assert set(stages["label"]) == {f"{TINY} · batch 1"}
     assert live.spans_of([r]) == {}  # a record without a measured span shades nothing
