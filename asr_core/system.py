@@ -37,6 +37,16 @@ def versions() -> dict[str, str]:
 
 
 @functools.cache
+def package_version(name: str) -> str:
+    """'name version' of an installed package, for the notes of a result measured with it."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return f"{name} (version unknown)"
+
+
+@functools.cache
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,

@@ -404,7 +404,8 @@ def _versions() -> str:
             return version(p)
         except PackageNotFoundError:
             return "not installed"
-    found = {**system.versions(), **{p: installed(p) for p in ("ctranslate2", "faster-whisper")}}
+    engines = ("ctranslate2", "faster-whisper", "openai-whisper", "pywhispercpp")
+    found = {**system.versions(), **{p: installed(p) for p in engines}}
     return ", ".join(f"{k} {v}" for k, v in found.items())
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_torch_model
+from ..system import package_version
 from ..models import OPENAI_WHISPER, LoadedModel
 from .base import Stages
 from .layout import dims_of, openai_weights
@@ -48,6 +49,7 @@ class OpenAIWhisperStages(Stages):
         self.tokenizer = get_tokenizer(engine.is_multilingual, num_languages=engine.num_languages, language="en",
                                        task="transcribe")
         self.sample_len = engine.dims.n_text_ctx // 2  # whisper.decode's own limit of new tokens
+        self.note = f"{package_version('openai-whisper')}; {self.note}"
 
     def preprocess(self, audio: Sequence[np.ndarray]) -> dict[str, Any]:
         from whisper.audio import log_mel_spectrogram, pad_or_trim

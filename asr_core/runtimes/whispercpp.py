@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_torch_model
+from ..system import package_version
 from ..models import WHISPER_CPP, LoadedModel, ModelError
 from .base import Stages
 from .cache import converted_path
@@ -152,6 +153,7 @@ class WhisperCppStages(Stages):
     def __init__(self, lm: LoadedModel):
         super().__init__(lm)
         self.last_split: dict[str, float] = {}
+        self.note = f"{package_version('pywhispercpp')}; {self.note}"
 
     def decoder_limit(self) -> int:
         return self.lm.engine.max_new
