@@ -32,8 +32,7 @@ from asr_core.energy import EnergyMonitor
 from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
                               device_lock, transcribe)
 from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, TRANSFORMERS,
-                             WHISPER, WHISPER_CPP, ModelError, batch_problem, combination_problem, family_of,
-                             precision_problem, runtime_problem)
+                             WHISPER_CPP, ModelError, batch_problem, family_of, precision_problem, runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 
@@ -77,9 +76,7 @@ def device_problems() -> dict[str, str | None]:
 def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
     """Precision -> why it cannot run on device with runtime (None when it can)."""
     unusable = device_problems().get(device)
-    # a quantised precision of another runtime is refused first, by the rule that holds on every machine
-    return {p: unusable or combination_problem(WHISPER, p, runtime) or precision_problem(device, p, runtime)
-            for p in PRECISIONS}
+    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
 
 
 def precision_captions(device: str, runtime: str = TRANSFORMERS) -> list[str]:
