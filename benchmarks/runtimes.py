@@ -214,9 +214,11 @@ def openai_reference(lm: Any, clips: list, refs: list[str] | None, tokens: int |
     import whisper
     opts: dict[str, Any] = dict(language="en", temperature=0.0, condition_on_previous_text=False,
                                 without_timestamps=True, fp16=lm.precision == "fp16", verbose=None)
-    if tokens:  # end-of-text suppressed and the loop stopped at the forced count, as in our runtime
-        opts.update(sample_len=tokens, suppress_tokens=[-1, whisper.tokenizer.get_tokenizer(
-            lm.engine.is_multilingual, num_languages=lm.engine.num_languages).eot])
+    if tokens:  # end-of-text suppressed and the loop stopped at the forced count, as in our runtime; random weights
+        tok = whisper.tokenizer.get_tokenizer(lm.engine.is_multilingual, num_languages=lm.engine.num_languages)
+        # emit timestamp tokens too, on which transcribe would seek and decode the window again (5 times for 30 s)
+        opts.update(sample_len=tokens,
+                    suppress_tokens=[-1, tok.eot, *range(tok.timestamp_begin, lm.engine.dims.n_vocab)])
     texts: list[str] = []
 
     def run() -> None:
