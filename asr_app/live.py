@@ -31,8 +31,9 @@ from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
 from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
                               device_lock, transcribe)
-from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, TRANSFORMERS,
-                             WHISPER_CPP, ModelError, batch_problem, family_of, precision_problem, runtime_problem)
+from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIME_PRECISIONS, RUNTIMES,
+                             TRANSFORMERS, WHISPER_CPP, ModelError, batch_problem, family_of, precision_problem,
+                             runtime_problem)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 
@@ -81,9 +82,17 @@ def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, st
 
 def precision_captions(device: str, runtime: str = TRANSFORMERS) -> list[str]:
     """A caption under each precision: 'available', a quantised format of another runtime in a few words, or why not."""
+    allowed = RUNTIME_PRECISIONS.get(runtime)
+
     def caption(p: str, why: str | None) -> str:
         owner = QUANTIZED.get(p)
-        return "available" if why is None else f"{owner} runtime only" if owner not in (None, runtime) else why
+        if why is None:
+            return "available"
+        if owner not in (None, runtime):
+            return f"{owner} runtime only"
+        if allowed is not None and p not in allowed:  # the whole reason is on the Run button's message
+            return f"{runtime} runs {', '.join(allowed)} only"
+        return why
     return [caption(p, why) for p, why in precision_problems(device, runtime).items()]
 
 

@@ -70,6 +70,8 @@ def test_precision_captions_are_short_for_another_runtimes_formats(no_gpu):
     assert captions["fp32"] == "available" and captions["fp16"].startswith("fp16 is not supported on CPU")
     assert captions["int8"] == "ctranslate2 runtime only" and captions["q5_1"] == "whisper.cpp runtime only"
     assert dict(zip(models.PRECISIONS, live.precision_captions("cpu", "ctranslate2")))["int8"] == "available"
+    cpp = dict(zip(models.PRECISIONS, live.precision_captions("cpu", "whisper.cpp")))
+    assert cpp["fp32"] == "whisper.cpp runs fp16, q8_0, q5_1 only" and cpp["q8_0"] == cpp["fp16"] == "available"
     # the Run button's reason keeps the whole sentence
     assert live.run_problems([TINY], "cpu", "int8") == [f"int8 on cpu: {live.precision_problems('cpu')['int8']}"]
 
