@@ -189,3 +189,13 @@ def test_sweep_leaves_out_what_whisper_cpp_cannot_run_and_says_why():
     assert {(c["precision"], c["batch_size"]) for c in cells} == {("q8_0", 1)}
     said = " ".join(grid.skipped())
     assert "f16 or ggml-quantised" in said and "one clip at a time" in said
+
+
+def test_a_damaged_converted_file_is_one_sentence_not_a_crash():
+    from asr_core.runtimes.whispercpp import ggml_path
+    path = ggml_path("openai/whisper-tiny", "synthetic", "q5_1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="could not load .*bad magic.*delete the file"):
+        load_model("openai/whisper-tiny", "cpu", "q5_1", "synthetic", runtime="whisper.cpp")
+    path.unlink()

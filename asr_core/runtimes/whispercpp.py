@@ -34,6 +34,7 @@ from .ggml import write_ggml
 
 GGML_CACHE_ENV = "ASR_GGML_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ggml)
 TIMER = re.compile(r"\b(mel|sample|encode|decode|batchd|prompt) time =\s*([0-9.]+) ms")
+LOAD_FAILED = "failed to load model"  # what whisper.cpp logs when a model file cannot be read
 STAGE_OF = {"mel": "preprocess", "encode": "encoder", "sample": "decoder", "prompt": "decoder", "decode": "decoder",
             "batchd": "decoder"}
 
@@ -107,10 +108,13 @@ class WhisperCpp:
         cparams.use_gpu = False
         mark = _Log.mark()
         self.ctx = pw.whisper_init_from_file_with_params(str(path), cparams)
-        if self.ctx is None:
-            last = [line.strip() for line in _Log.since(mark).splitlines() if line.strip()][-1:]
-            raise ModelError(f"whisper.cpp could not load {path} ({last[0] if last else 'no reason given'}): delete "
-                             f"the file to convert the checkpoint again.")
+        said = _Log.since(mark)
+        if LOAD_FAILED in said:  # the binding wraps a NULL context instead of returning None: its log says so
+            why = next((line.split(": ", 1)[-1].strip() for line in said.splitlines() if "whisper_model_load" in line
+                        and ("invalid" in line or "wrong" in line or "unknown" in line or "ERROR" in line)),
+                       "no reason given")
+            raise ModelError(f"whisper.cpp could not load {path} ({why}): delete the file to convert the checkpoint "
+                             f"again.")
         weakref.finalize(self, pw.whisper_free, self.ctx)  # the context's memory goes with this object
         self.eot = pw.whisper_token_eot(self.ctx)
         self.max_new = pw.whisper_n_text_ctx(self.ctx) // 2 - 4  # whisper_full's own limit per window
