@@ -41,7 +41,6 @@ WHISPER_CPP_CPU_ONLY = ("the whisper.cpp wheel on the package index (pywhispercp
                         "--device cpu, or runtime ctranslate2 or openai-whisper on the GPU")
 WHISPER_CPP_BATCH = ("whisper.cpp transcribes one clip at a time (its Python binding has one decoding state per "
                      "model): use batch size 1")
-CT2_WHISPER_ONLY = "the ctranslate2 runtime runs Whisper only: use runtime transformers or transformers-compiled"
 _INSTALL = {CTRANSLATE2: ("ctranslate2", "CTranslate2 is not installed: pip install ctranslate2"),
             OPENAI_WHISPER: ("whisper", "openai-whisper is not installed: pip install openai-whisper"),
             WHISPER_CPP: ("_pywhispercpp", "whisper.cpp's Python binding is not installed: pip install pywhispercpp")}
@@ -197,8 +196,6 @@ def combination_problem(family: str, precision: str, runtime: str) -> str | None
 
 
 def _whisper_only(runtime: str) -> str:
-    if runtime == CTRANSLATE2:
-        return CT2_WHISPER_ONLY
     return f"{WHISPER_ONLY[runtime]} runs Whisper only: use runtime transformers or transformers-compiled"
 
 

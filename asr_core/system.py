@@ -43,7 +43,7 @@ def package_version(name: str) -> str:
     try:
         return f"{name} {version(name)}"
     except PackageNotFoundError:
-        return f"{name} (version unknown)"
+        return f"{name} not installed"
 
 
 @functools.cache

@@ -5,10 +5,11 @@
 For each model and batch size: Hugging Face's ``pipeline("automatic-speech-recognition")`` (the baseline),
 our ``transcribe`` per runtime, and for Whisper each engine's own front door: faster-whisper's
 ``WhisperModel.transcribe`` (batch 1) or ``BatchedInferencePipeline`` (batch > 1), OpenAI's ``whisper.transcribe``
-(batch 1) and pywhispercpp's ``Model.transcribe`` (whisper.cpp; batch 1, the only size it runs). Every system gets one untimed warm-up call (compiling
-included), then --runs timed calls; the table shows the median audio seconds per second of whole calls, the
-ratio to the pipeline, and our instrumentation overhead: ``transcribe`` (stage windows, syncs, energy meters)
-against ``measure.time_uninstrumented`` (the same stages back to back), timed alternately. Decoding is greedy everywhere.
+(batch 1) and pywhispercpp's ``Model.transcribe`` (whisper.cpp; batch 1, the only size it runs). Every system
+gets one untimed warm-up call (compiling included), then --runs timed calls; the table shows the median audio
+seconds per second of whole calls, the ratio to the pipeline, and our instrumentation overhead: ``transcribe``
+(stage windows, syncs, energy meters) against ``measure.time_uninstrumented`` (the same stages back to back),
+timed alternately. Decoding is greedy everywhere.
 Synthetic weights (no real checkpoint here) decode a forced token count in every system.
 """
 from __future__ import annotations
@@ -234,7 +235,7 @@ def whispercpp_binding(lm: Any, clips: list, refs: list[str] | None, tokens: int
     path = whispercpp.ggml_path(lm.model_id, lm.weights, lm.precision)
     model = Model(str(path), n_threads=torch.get_num_threads(), print_progress=False, print_realtime=False,
                   language="en", no_context=True, no_timestamps=True, single_segment=True, temperature_inc=0.0,
-                  suppress_nst=True, max_tokens=max(1, tokens - 1) if tokens else 0)
+                  suppress_nst=True, max_tokens=whispercpp.forced_max_tokens(tokens) if tokens else 0)
     texts: list[str] = []
 
     def run() -> None:
@@ -399,16 +400,8 @@ def targets(rows: list[Row], device: str) -> list[str]:
 
 
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def installed(p: str) -> str:
-        try:
-            return version(p)
-        except PackageNotFoundError:
-            return "not installed"
     engines = ("ctranslate2", "faster-whisper", "openai-whisper", "pywhispercpp")
-    found = {**system.versions(), **{p: installed(p) for p in engines}}
-    return ", ".join(f"{k} {v}" for k, v in found.items())
+    return ", ".join([*(f"{k} {v}" for k, v in system.versions().items()), *map(system.package_version, engines)])
 
 
 def _report(args: argparse.Namespace, argv: list[str] | None, device: str, clips: list, refs: list[str] | None,

@@ -24,8 +24,9 @@ def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
 
     model_id: a registry id (``asr-profile models``), a Whisper / wav2vec2 hub id, or a local checkpoint folder.
     device: "auto" (CUDA when present), "cpu" or "cuda". precision: fp32, fp16, bf16, or quantised: int8 /
-    int8_fp16 (ctranslate2 only), q8_0 / q5_1 (whisper.cpp only). weights: "pretrained" (from the hub or folder) or "synthetic" (random values of the
-    exact architecture: timing only, no download). runtime: one of ``models.RUNTIMES``.
+    int8_fp16 (ctranslate2 only), q8_0 / q5_1 (whisper.cpp only). weights: "pretrained" (from the hub or folder)
+    or "synthetic" (random values of the exact architecture: timing only, no download). runtime: one of
+    ``models.RUNTIMES``.
     Raises ModelError with one sentence when the combination cannot run here.
     """
     device = resolve_device(device)

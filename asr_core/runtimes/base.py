@@ -20,6 +20,12 @@ from ..models import LoadedModel
 STAGES = ("preprocess", "encoder", "decoder")
 
 
+def steps_with_end(tokens: int, limit: int) -> int:
+    """Decoder steps of a row that generated tokens: one more for its end-of-text step, unless it was cut off at
+    limit, the decoder's own cap (how transformers counts them; every runtime reports steps this way)."""
+    return tokens + int(tokens < limit)
+
+
 class Stages:
     """One loaded model's three stages. Subclasses implement preprocess, encode and decode."""
 

@@ -22,7 +22,7 @@ import torch
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_torch_model
 from ..models import CT2_COMPUTE_TYPES, CTRANSLATE2, LoadedModel
-from .base import Stages
+from .base import Stages, steps_with_end
 from .cache import converted_path
 from .eager import WhisperStages, whisper_languages
 
@@ -134,6 +134,4 @@ class CT2WhisperStages(WhisperStages):
         out = engine.generate(enc, prompts, beam_size=1, max_length=CT2_MAX_LENGTH)
         ids = [r.sequences_ids[0] for r in out]
         texts = self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        longest = max(len(i) for i in ids)
-        # decoder steps per row as transformers counts them: the tokens plus the end-of-text step, unless cut off
-        return [t.strip() for t in texts], longest + int(longest < CT2_MAX_LENGTH // 2)
+        return [t.strip() for t in texts], steps_with_end(max(len(i) for i in ids), CT2_MAX_LENGTH // 2)

@@ -14,7 +14,7 @@ import torch
 from ..audio import SAMPLE_RATE
 from ..checkpoints import load_torch_model
 from ..models import CTC, LoadedModel
-from .base import Stages
+from .base import Stages, steps_with_end
 
 WHISPER_LANGUAGES, WHISPER_V2_VOCAB = 99, 51865  # large-v3's vocabulary adds one language token
 
@@ -87,8 +87,7 @@ def decoder_steps(out: torch.Tensor, eos: int, limit: int) -> int:
     """Decoder steps of the longest row of generate's output: its text tokens (ids below end-of-text; the prompt,
     end-of-text and padding sit at or above it) plus the end-of-text step, unless the row was cut off at limit.
     transformers 4.x returns the prompt and end-of-text, 5.x neither: counting text tokens serves both."""
-    longest = int((out < eos).sum(dim=1).max()) if out.numel() else 0
-    return longest + int(longest < limit)
+    return steps_with_end(int((out < eos).sum(dim=1).max()) if out.numel() else 0, limit)
 
 
 class CTCStages(Stages):

@@ -17,7 +17,7 @@ import torch
 from ..checkpoints import load_torch_model
 from ..system import package_version
 from ..models import OPENAI_WHISPER, LoadedModel
-from .base import Stages
+from .base import Stages, steps_with_end
 from .layout import dims_of, openai_weights
 
 
@@ -78,9 +78,7 @@ class OpenAIWhisperStages(Stages):
         if self.lm.weights == "synthetic":
             return [""] * rows, self.forced_decode(enc, inputs, max(1, min(new_tokens or 1, self.sample_len)))
         results = self._decode(enc, self.sample_len, forced=False)
-        longest = max(len(r.tokens) for r in results)
-        # decoder steps per row as transformers counts them: the tokens plus the end-of-text step, unless cut off
-        return [r.text.strip() for r in results], longest + int(longest < self.sample_len)
+        return [r.text.strip() for r in results], steps_with_end(max(len(r.tokens) for r in results), self.sample_len)
 
     def forced_decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int) -> int:
         results = self._decode(enc, new_tokens, forced=True)

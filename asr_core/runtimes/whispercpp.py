@@ -28,7 +28,7 @@ import torch
 from ..checkpoints import load_torch_model
 from ..system import package_version
 from ..models import WHISPER_CPP, LoadedModel, ModelError
-from .base import Stages
+from .base import STAGES, Stages, steps_with_end
 from .cache import converted_path
 from .ggml import write_ggml
 
@@ -37,6 +37,12 @@ TIMER = re.compile(r"\b(mel|sample|encode|decode|batchd|prompt) time =\s*([0-9.]
 LOAD_FAILED = "failed to load model"  # what whisper.cpp logs when a model file cannot be read
 STAGE_OF = {"mel": "preprocess", "encode": "encoder", "sample": "decoder", "prompt": "decoder", "decode": "decoder",
             "batchd": "decoder"}
+
+
+def forced_max_tokens(new_tokens: int) -> int:
+    """whisper_full's max_tokens that makes a window decode new_tokens (end-of-text out of reach in synthetic
+    weights): max_tokens n ends it after n + 1 tokens, and 0 means no limit, so 1 token cannot be asked for."""
+    return max(1, new_tokens - 1)
 
 
 def ggml_path(model_id: str, weights: str, precision: str) -> Path:
@@ -141,7 +147,7 @@ class WhisperCpp:
                           for i in range(pw.whisper_full_n_tokens(ctx, s)))
         mark = _Log.mark()
         pw.whisper_print_timings(ctx)
-        split = dict.fromkeys(("preprocess", "encoder", "decoder"), 0.0)
+        split = dict.fromkeys(STAGES, 0.0)
         for name, ms in TIMER.findall(_Log.since(mark)):
             split[STAGE_OF[name]] += float(ms) / 1000
         return "".join(texts).strip(), tokens, split
@@ -165,14 +171,12 @@ class WhisperCppStages(Stages):
     def run(self, audio: Sequence[np.ndarray], new_tokens: int | None) -> tuple[list[str], int]:
         engine = self.lm.engine
         forced = self.lm.weights == "synthetic"
-        # max_tokens n ends the window after n + 1 tokens (end-of-text is out of reach in synthetic weights)
-        max_tokens = max(1, min(new_tokens or 1, engine.max_new) - 1) if forced else 0
-        texts, steps, split = [], 0, dict.fromkeys(("preprocess", "encoder", "decoder"), 0.0)
+        max_tokens = forced_max_tokens(min(new_tokens or 1, engine.max_new)) if forced else 0
+        texts, steps, split = [], 0, dict.fromkeys(STAGES, 0.0)
         for clip in audio:
             text, tokens, own = engine.transcribe(np.ascontiguousarray(clip, dtype=np.float32), max_tokens)
             texts.append("" if forced else text)
-            # decoder steps as the other runtimes count them: the tokens plus the end-of-text step, unless cut off
-            steps = max(steps, tokens if forced or tokens >= engine.max_new else tokens + 1)
+            steps = max(steps, tokens if forced else steps_with_end(tokens, engine.max_new))
             for stage, s in own.items():
                 split[stage] += s
         self.last_split = split
