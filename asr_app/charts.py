@@ -96,15 +96,25 @@ def _y(col: str, log: bool = False, title: str | None = None) -> alt.Y:
 
 def power_frame(traces: Mapping[str, Sequence[PowerSample]],
                 sources: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
-    """Long table (t_s, watts, series) over each model's trace; series names model, meter and source."""
+    """Long table (t_s, watts, series) over each model's trace; series names model, meter, source and how long
+    the meter's readings average over (the CPU estimate's window, NVML's ~1 s)."""
     rows = []
     for model, samples in traces.items():
-        src = (sources or {}).get(model, {})
+        src, averages = (sources or {}).get(model, {}), _averages(samples)
         for s in samples:
-            detail = SOURCE_DETAIL.get(src.get(s.source, ""), "")
-            meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({detail})" if detail else "")
+            notes = [n for n in (SOURCE_DETAIL.get(src.get(s.source, ""), ""), averages.get(s.source, "")) if n]
+            meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({', '.join(notes)})" if notes else "")
             rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model_label(model)} · {meter}"})
     return pd.DataFrame(rows, columns=["t_s", "watts", "series"])
+
+
+def _averages(samples: Sequence[PowerSample]) -> dict[str, str]:
+    """Source -> how long its readings average over, as the legend says it (the shortest window)."""
+    shortest: dict[str, float] = {}
+    for s in samples:
+        if s.window_s > 0:
+            shortest[s.source] = min(s.window_s, shortest.get(s.source, s.window_s))
+    return {source: f"~{w:.2g} s average" for source, w in shortest.items()}
 
 
 def unmeasured_frame(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]]) -> pd.DataFrame:

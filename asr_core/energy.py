@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import psutil
 
-from .hardware import CPU_TDP_W_DEFAULT, CpuEstimator, DeviceUnavailable, NvmlGpu, Rapl
-from .sampler import SAMPLE_INTERVAL_S, PowerSample, PowerSampler
+from .hardware import CPU_TDP_W_DEFAULT, NVML_POWER_AVERAGE_S, CpuEstimator, DeviceUnavailable, NvmlGpu, Rapl
+from .sampler import SAMPLE_INTERVAL_S, PowerSample, PowerSampler, TraceRules
 
 UNAVAILABLE = "unavailable"
 
@@ -93,6 +93,7 @@ class EnergyMonitor:
         self._gpu = gpu
         self._gpu_source = _gpu_source(gpu)
         self._rapl = rapl if rapl is not None else _try_open(Rapl)
+        self._estimator = None
         if self._rapl is not None:
             self._cpu_source = "rapl"
         else:
@@ -101,8 +102,8 @@ class EnergyMonitor:
         self._proc = psutil.Process()
         self.clock = clock
         self._windows: dict[str, _Begin] = {}
-        self.sampler = PowerSampler(self._gpu_power_w, self._cpu_j, self._rss, interval_s,
-                                    on_sample=on_sample, clock=clock)
+        self.sampler = PowerSampler(self._gpu_power_w, lambda: self._cpu_j(trace=True), self._rss, interval_s,
+                                    on_sample=on_sample, clock=clock, rules=_trace_rules(gpu, self._estimator))
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -166,13 +167,14 @@ class EnergyMonitor:
         mw = self._gpu.power_mw()
         return None if mw is None else mw / 1000.0
 
-    def _cpu_j(self) -> float:
-        """The CPU's cumulative joules (RAPL or estimate); nan if the read failed."""
+    def _cpu_j(self, trace: bool = False) -> float:
+        """The CPU's cumulative joules (RAPL or estimate; for the trace, the estimate's trace reading, which
+        leaves out children's time reaped in a lump); nan if the read failed."""
         try:
             if self._cpu_source == "rapl":
                 return self._rapl.energy_uj() / 1e6
             if self._cpu_source == "estimate":
-                return float(self._estimator.energy_j())
+                return float(self._estimator.trace_energy_j() if trace else self._estimator.energy_j())
         except (OSError, ValueError, psutil.Error) as e:
             log.warning("CPU energy read failed: %s", e)
         return math.nan
@@ -231,6 +233,18 @@ def _gpu_source(gpu: Any) -> str:
     if gpu.energy_mj() is not None:
         return "nvml_counter"
     return "nvml_power" if gpu.power_mw() is not None else UNAVAILABLE
+
+
+def _trace_rules(gpu: Any, estimator: CpuEstimator | None) -> TraceRules:
+    """What the power trace may draw: the estimate over windows its clock resolves, never above its model's
+    ceiling; GPU power never above the board's limit, marked as NVML's ~1 s average. RAPL is drawn as read."""
+    limit_mw = gpu.power_limit_mw() if gpu is not None else None
+    gpu_rules = dict(gpu_ceiling_w=math.inf if limit_mw is None else limit_mw / 1000.0,
+                     gpu_average_s=NVML_POWER_AVERAGE_S)
+    if estimator is None:
+        return TraceRules(**gpu_rules)
+    return TraceRules(cpu_window_s=estimator.trace_window_s, cpu_ceiling_w=estimator.ceiling_w,
+                      cpu_rounding_j=estimator.rounding_j, **gpu_rules)
 
 
 def _trapezoid(points: list[tuple[float, float]]) -> float:

@@ -24,6 +24,17 @@ RAPL_ZONE_RE = re.compile(r"^(intel|amd)-rapl:\d+(:\d+)?$")
 # anything computed from it is labelled "estimate".
 CPU_TDP_W_DEFAULT = 85.0
 MIN_LOAD_WINDOW_S = 0.1  # a shorter window gives noise, not a load figure
+# The clock the CPU estimate reads: the kernel reports CPU time in ticks of 1/SC_CLK_TCK s (10 ms on Linux), user and
+# system each rounded down, so one reading is off by up to ROUNDING_TICKS ticks. Differenced over a 5 ms gap, one
+# tick is a spike far above anything the model can give; so a power-trace point of the estimate averages over
+# at least MIN_TRACE_WINDOW_S, and long enough that this rounding moves it by at most STABLE_FRACTION of its ceiling.
+CPU_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 1 / 64  # Windows: its 15.6 ms timer
+ROUNDING_TICKS = 2
+MIN_TRACE_WINDOW_S = 0.25
+STABLE_FRACTION = 0.05
+# nvmlDeviceGetPowerUsage averages over 1 s on Ampere (but GA100) and newer; older GPUs report instantaneous power
+# (NVML API reference, nvmlDeviceGetPowerUsage).
+NVML_POWER_AVERAGE_S = 1.0
 
 
 class DeviceUnavailable(RuntimeError):
@@ -106,6 +117,13 @@ class NvmlGpu:
         """Board power draw in milliwatts (on Ampere and newer, averaged over about 1 s)."""
         try:
             return int(self._nvml.nvmlDeviceGetPowerUsage(self._handle))
+        except self._nvml.NVMLError:
+            return None
+
+    def power_limit_mw(self) -> int | None:
+        """The power limit the driver enforces on the board, in milliwatts; None where NVML cannot say."""
+        try:
+            return int(self._nvml.nvmlDeviceGetEnforcedPowerLimit(self._handle))
         except self._nvml.NVMLError:
             return None
 
@@ -208,18 +226,72 @@ class CpuEstimator:
     measurement.
     """
 
-    def __init__(self, tdp_w: float = CPU_TDP_W_DEFAULT, process: Any = None, n_cores: int | None = None):
+    def __init__(self, tdp_w: float = CPU_TDP_W_DEFAULT, process: Any = None, n_cores: int | None = None,
+                 tick_s: float = CPU_TICK_S):
         self.tdp_w = float(tdp_w)
         self._process = process if process is not None else psutil.Process(os.getpid())
         self.n_cores = n_cores or psutil.cpu_count(logical=True) or 1
+        self.tick_s = tick_s
+        self._children = LiveChildren(self._process)
 
     def cpu_seconds(self) -> float:
-        t = self._process.cpu_times()
-        return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+        return _process_s(self._process)
 
     def energy_j(self) -> float:
         """Cumulative estimated joules since the process started."""
         return self.tdp_w * self.cpu_seconds() / self.n_cores
+
+    def trace_energy_j(self) -> float:
+        """Cumulative estimated joules for the power trace: this process's threads and its live children, as each
+        runs. Children's time that the kernel adds in one lump when they are reaped (energy_j counts it, so
+        windows do) is left out: drawn, it would be a spike in the moment of reaping, not the power of its work."""
+        t = self._process.cpu_times()
+        return self.tdp_w * (t.user + t.system + self._children.seconds()) / self.n_cores
+
+    @property
+    def ceiling_w(self) -> float:
+        """The most the model can give: every logical core busy."""
+        return self.tdp_w
+
+    @property
+    def rounding_j(self) -> float:
+        """How far one reading's rounding to clock ticks can move the estimate, in joules."""
+        return self.tdp_w * ROUNDING_TICKS * self.tick_s / self.n_cores
+
+    @property
+    def trace_window_s(self) -> float:
+        """The shortest span a power-trace point of the estimate should average over (see STABLE_FRACTION)."""
+        return max(MIN_TRACE_WINDOW_S, self.rounding_j / (STABLE_FRACTION * self.ceiling_w))
+
+
+class LiveChildren:
+    """CPU seconds of a process's live descendants, read as they run (``psutil`` lists them and reads each).
+
+    A child that has gone keeps what was last seen of it; its last stretch, run after that reading, reaches the
+    parent only in the lump the kernel adds when the child is reaped, which this leaves out.
+    """
+
+    def __init__(self, process: Any):
+        self._process = process
+        self._last: dict[int, float] = {}
+        self._gone_s = 0.0
+
+    def seconds(self) -> float:
+        now = {}
+        try:
+            children = self._process.children(recursive=True)
+        except psutil.Error:
+            children = []
+        for child in children:
+            try:
+                t = child.cpu_times()
+            except psutil.Error:  # it ended between the listing and the read
+                continue
+            now[child.pid] = t.user + t.system
+        # a child no longer listed, or a new process that took a gone one's id, ends what was seen of the old one
+        self._gone_s += sum(s for pid, s in self._last.items() if now.get(pid, -1.0) < s)
+        self._last = now
+        return self._gone_s + sum(now.values())
 
 
 # --- other work on the CPU ----------------------------------------------------------------------------

@@ -38,6 +38,35 @@ def test_power_frame_labels_model_meter_and_source():
     assert local["series"].tolist() == ["whisper-tiny.en (local) · CPU"]  # a folder by its name, never its path
 
 
+def test_power_frame_names_how_long_each_meter_averages():
+    traces = {"m": [PowerSample(0.25, "cpu", 40.0, 0.25), PowerSample(0.3, "gpu", 120.0, 1.0),
+                    PowerSample(0.55, "cpu", 41.0, 0.3)]}
+    frame = charts.power_frame(traces, {"m": {"cpu": "estimate", "gpu": "nvml_power"}})
+    assert frame["series"].tolist() == ["m · CPU (estimate, ~0.25 s average)", "m · GPU (NVML, ~1 s average)",
+                                        "m · CPU (estimate, ~0.25 s average)"]  # one series per meter
+
+
+def test_the_live_chart_s_data_never_exceeds_the_estimate_s_ceiling(monkeypatch, tmp_path):
+    """A spiky meter (one tick in a 2 ms gap, a 2 s children's lump reaped at once) through the monitor that
+    feeds the live chart: every watt the chart gets is at most the estimate's 85 W."""
+    from asr_core import hardware
+    from asr_core.energy import EnergyMonitor
+    from asr_core.hardware import CpuEstimator
+    from meter_fakes import N_CORES, TDP_W, TICK_S, TickingProcess
+    from test_energy import FakeClock
+    monkeypatch.setattr(hardware, "POWERCAP_ROOT", tmp_path / "absent")  # the estimate, also where RAPL is readable
+    clock, seen = FakeClock(), []
+    proc = TickingProcess(clock, own_cores=1.9)
+    mon = EnergyMonitor(cpu_estimator=CpuEstimator(TDP_W, process=proc, n_cores=N_CORES, tick_s=TICK_S),
+                        clock=clock, on_sample=seen.append)
+    for t in [k * 0.05 for k in range(60)] + [3.0 - 0.002 + k * 0.001 for k in range(3)]:
+        clock.t = t
+        proc.reaped_s = 2.0 if t >= 1.0 else 0.0
+        mon.sampler.sample_once()
+    frame = charts.power_frame({"m": seen}, {"m": mon.sources})
+    assert len(frame) >= 10 and frame["watts"].max() <= TDP_W
+
+
 def test_power_chart_is_a_line_over_time():
     frame = charts.power_frame({"m": [PowerSample(t / 10, "cpu", 40 + t) for t in range(5)]})
     spec = _spec(charts.power_chart(frame))

@@ -69,10 +69,11 @@ class FakeGpu:
     ``watts(t)`` the power draw at ``clock()``; every power read's time is logged so tests know the
     sample points."""
 
-    def __init__(self, mj: int | None = 0, watts=lambda t: 200.0, clock=time.perf_counter):
+    def __init__(self, mj: int | None = 0, watts=lambda t: 200.0, clock=time.perf_counter, limit_w: float | None = None):
         self.mj = mj
         self.watts = watts
         self.clock = clock
+        self.limit_w = limit_w
         self.power_reads: list[float] = []
 
     def name(self) -> str:
@@ -85,6 +86,9 @@ class FakeGpu:
         t = self.clock()
         self.power_reads.append(t)
         return round(self.watts(t) * 1000)
+
+    def power_limit_mw(self) -> int | None:
+        return None if self.limit_w is None else round(self.limit_w * 1000)
 
 
 class FakeRapl:
@@ -307,6 +311,23 @@ def test_cpu_estimate_is_tdp_times_cpu_share(no_rapl):
     m = mon.end_window("w")
     assert m.cpu_source == "estimate"
     assert m.cpu_energy_j == pytest.approx(100.0 * 3.0 / 4)
+
+
+def test_energy_windows_keep_their_joules_while_the_trace_leaves_the_reaped_lump_out(no_rapl):
+    """The same CPU-time inputs as before: a window's estimate is tdp x (own + reaped children's) CPU seconds /
+    cores, whatever the power trace draws; the 2 s lump a child leaves when it is reaped is in the total."""
+    from meter_fakes import N_CORES, TDP_W, TICK_S, TickingProcess, ticks
+    clock = FakeClock()
+    proc = TickingProcess(clock, own_cores=0.5)
+    mon = EnergyMonitor(cpu_estimator=CpuEstimator(TDP_W, process=proc, n_cores=N_CORES, tick_s=TICK_S), clock=clock)
+    mon.begin_window("run")
+    for k in range(1, 41):
+        clock.t = k * 0.05
+        proc.reaped_s = 2.0 if clock.t >= 1.0 else 0.0
+        mon.sampler.sample_once()
+    m = mon.end_window("run")
+    assert m.cpu_energy_j == pytest.approx(TDP_W * (ticks(0.5 * 2.0) + 2.0) / N_CORES)  # 85 J
+    assert max(s.watts for s in mon.trace) <= TDP_W
 
 
 def test_cpu_estimate_real_process(no_rapl):

@@ -1,0 +1,49 @@
+"""Fakes at the CPU estimate's edge (psutil's process): CPU time reported in whole clock ticks, as the kernel
+does, on a clock the test moves; children that run (listed live) and are reaped (their time added to the
+parent's children_* fields in one lump). They reproduce the spikes the live power chart used to draw."""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Callable
+
+TICK_S = 0.01  # Linux's USER_HZ = 100
+TDP_W, N_CORES = 85.0, 2  # the estimate's defaults on this project's 2-core machine: 42.5 W per busy core
+
+Times = namedtuple("Times", "user system children_user children_system")
+
+
+def ticks(seconds: float) -> float:
+    """CPU seconds as /proc reports them: rounded down to a whole tick."""
+    return math.floor(seconds / TICK_S + 1e-9) * TICK_S
+
+
+class FakeChild:
+    """A live child process whose CPU seconds so far are ``cpu_s()``."""
+
+    def __init__(self, pid: int, cpu_s: Callable[[], float]):
+        self.pid, self.cpu_s = pid, cpu_s
+
+    def cpu_times(self) -> Times:
+        return Times(ticks(self.cpu_s()), 0.0, 0.0, 0.0)
+
+
+class TickingProcess:
+    """This process: its threads busy ``own_cores`` cores since time 0 on ``clock``; ``reaped_s`` CPU seconds of
+    children already reaped (a test adds a lump at once, as the kernel does); ``live`` its running children."""
+
+    def __init__(self, clock: Callable[[], float], own_cores: float = 1.0):
+        self.clock, self.own_cores = clock, own_cores
+        self.reaped_s = 0.0
+        self.live: list[FakeChild] = []
+
+    def cpu_times(self) -> Times:
+        return Times(ticks(self.own_cores * self.clock()), 0.0, ticks(self.reaped_s), 0.0)
+
+    def children(self, recursive: bool = False) -> list[FakeChild]:
+        return list(self.live)
+
+
+def watts_for(cores: float) -> float:
+    """What the estimate's model gives for this many busy cores."""
+    return TDP_W * cores / N_CORES
