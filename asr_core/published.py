@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
@@ -93,9 +94,27 @@ def preferred(table: pd.DataFrame) -> pd.DataFrame:
     return best.drop(columns="_rank").sort_index()
 
 
-def row_for(table: pd.DataFrame, model: str, benchmark: str) -> pd.Series | None:
-    """The preferred published row for the checkpoint a model id names (a local folder too), or None."""
-    rows = preferred(table)
+def source_name(source: str) -> str:
+    """A source as a choice names it: the SOURCE_PREFERENCE entry its text names ('Radford et al. 2022'), else
+    the whole text."""
+    return next((s for s in SOURCE_PREFERENCE if s.lower() in source.lower()), source)
+
+
+def sources(table: pd.DataFrame, benchmark: str, models: Iterable[str] | None = None) -> list[str]:
+    """The sources (source_name) with figures on a benchmark: those covering the most checkpoints of these model
+    ids (all the table's checkpoints if None) first, then by SOURCE_PREFERENCE."""
+    rows = table[table["benchmark"] == benchmark]
+    wanted = None if models is None else {checkpoint_of(str(m)) for m in models}
+    names = rows["source"].map(source_name)
+    covered = {name: len(set(rows.loc[names == name, "model"]) & (wanted or set(rows["model"])))
+               for name in names.unique()}
+    return sorted(covered, key=lambda name: (-covered[name], _preference(name), name))
+
+
+def row_for(table: pd.DataFrame, model: str, benchmark: str, source: str | None = None) -> pd.Series | None:
+    """The published row for the checkpoint a model id names (a local folder too): from one source (a
+    source_name) when given, else the preferred one; None when there is none."""
+    rows = table[table["source"].map(source_name) == source] if source else preferred(table)
     hit = rows[(rows["model"] == checkpoint_of(model)) & (rows["benchmark"] == benchmark)]
     return hit.iloc[0] if len(hit) else None
 

@@ -2,9 +2,12 @@
 
 Nothing here names a model: a use case is a set of constraints and an objective, and the pick is
 whichever measured configuration meets the constraints best. Cost is always measured; accuracy comes from
-the source the caller picks (``Accuracy``): measured here, published (``asr_core.published``) for one
-benchmark, or measured where it exists and published otherwise. A figure is never averaged with another.
-When the data cannot answer (no WER, no rows for a device, estimated energy) the caveats say so.
+one source for every candidate (``Accuracy``): by default one published source on LibriSpeech test-clean
+(``asr_core.published``), or measured here when asked. A candidate without a figure from that source is
+listed apart (``Recommendation.unranked``), never ranked on a figure of another kind; the other kind is
+shown beside. WERs within their uncertainty tie, and cost breaks the tie. When the data cannot answer (no
+WER, no rows for a device, estimated energy) the caveats say so. The answer opens with one plain sentence
+(``Recommendation.headline``); the jargon is in the reason.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from . import published
+from .accuracy import (MEASURED_ONLY, MEASURED_TEXT, PUBLISHED, Accuracy, accuracy_sources,  # noqa: F401 - the API
+                       accuracy_tiers, default_accuracy, reference_words, with_accuracy)
 from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of
 from .results import MEASURED_SOURCES
 from .sweep_table import CELL_KEYS, aggregate
@@ -28,12 +33,13 @@ BUCKET_5S, BUCKET_15S, BUCKET_30S, BUCKET_60S = "5s", "15s", "30s", "60s"
 EDGE_MAX_ENERGY_PER_AUDIO_S_J = 5.0
 
 SUMMARY_COLUMNS = [*CELL_KEYS, "n_runs", "latency_per_utt_s", "rtf", "energy_per_audio_s_j", "energy_per_utt_j",
-                   "peak_memory_bytes", "model_bytes", "wer", "cer", "energy_source", "cpu_name", "gpu_name"]
+                   "peak_memory_bytes", "model_bytes", "wer", "cer", "reference_words", "energy_source", "cpu_name",
+                   "gpu_name"]
 # What a memory limit caps: the run's peak (GPU reserved / process RSS) or the model's own weights.
 PEAK, MODEL = "peak", "model"
 MEMORY_COLUMNS = {PEAK: "peak_memory_bytes", MODEL: "model_bytes"}
-MEASURED, PUBLISHED = "measured", "published"  # the kinds of WER a candidate can have (column wer_kind)
-MEASURED_TEXT = "measured here"
+REAL_TIME_BAND = 1.1  # within 10 % of real time either way reads "about as fast as real time"
+DEVICE_WORDS = {"cpu": "a CPU", "cuda": "a GPU", "mps": "an Apple GPU"}
 OBJECTIVE_COLUMNS = {"wer": "wer", "latency": "latency_per_utt_s", "energy": "energy_per_audio_s_j"}
 # UseCase field -> the summary column it caps
 CONSTRAINT_COLUMNS = {
@@ -84,32 +90,6 @@ class UseCase:
         return {col: getattr(self, f) for f, col in columns.items() if getattr(self, f) is not None}
 
 
-@dataclass(frozen=True)
-class Accuracy:
-    """Where a candidate's WER comes from: measured here, a published benchmark, or measured else published."""
-
-    benchmark: str | None = None  # e.g. "LibriSpeech test-clean"; None: measured here only
-    measured: bool = True  # measured WER first, where the sweep has one
-
-    @property
-    def label(self) -> str:
-        if self.benchmark is None:
-            return MEASURED_TEXT
-        if self.measured:
-            return f"{MEASURED_TEXT} where it exists, else published {self.benchmark}"
-        return f"published {self.benchmark}"
-
-
-MEASURED_ONLY = Accuracy()
-
-
-def accuracy_sources(table: pd.DataFrame) -> dict[str, Accuracy]:
-    """Label -> Accuracy: measured here, then measured-else-published and published for each benchmark."""
-    names = published.benchmarks(table) if len(table) else []
-    options = [MEASURED_ONLY, *(Accuracy(b, True) for b in names), *(Accuracy(b, False) for b in names)]
-    return {a.label: a for a in options}
-
-
 SHORT_COMMANDS = UseCase(
     "Short voice commands", "A few words at a time on the CPU, answered well within a second.",
     device="cpu", buckets=(BUCKET_5S,), batch_sizes=(1,), max_latency_per_utt_s=1.0,
@@ -130,11 +110,24 @@ USE_CASES = {u.name: u for u in (SHORT_COMMANDS, LIVE_CAPTIONS, OFFLINE_LECTURES
 @dataclass(frozen=True, eq=False)
 class Recommendation:
     use_case: UseCase
-    candidates: pd.DataFrame  # summary rows that meet the constraints, best first
+    candidates: pd.DataFrame  # summary rows that meet the constraints, with a WER from the source, best first
     pareto: pd.DataFrame  # candidates on the WER-vs-cost front
     pick: pd.Series | None
-    reason: str
+    reason: str  # the details: how the pick was ranked, every figure with its jargon, where each came from
     caveats: list[str] = field(default_factory=list)
+    unranked: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows that meet the constraints, with no WER
+    headline: str = ""  # one plain sentence: the pick, how fast, how much energy, how accurate
+    accuracy: Accuracy = MEASURED_ONLY
+
+    @property
+    def unranked_note(self) -> str:
+        """The rows listed apart and why; empty when every candidate was ranked."""
+        if self.unranked.empty:
+            return ""
+        models = sorted(set(self.unranked["model"].astype(str)))
+        n = len(self.unranked)
+        return (f"Not ranked (no WER from the source, {self.accuracy.label}): {', '.join(models)} "
+                f"({n} configuration{'s' if n != 1 else ''}).")
 
 
 def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.Series:
@@ -154,6 +147,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     out["energy_source"] = out["energy_source"].replace("", "unavailable")
     out["model_bytes"] = _model_bytes(df, out)
+    out["reference_words"] = reference_words(df, out)
     return out[SUMMARY_COLUMNS]
 
 
@@ -172,27 +166,6 @@ def _registry_bytes(model: str, precision: str) -> float:
     spec = REGISTRY.get(checkpoint_of(str(model)))
     per_param = BYTES_PER_PARAM.get(str(precision))
     return np.nan if spec is None or per_param is None else spec.params_m * 1e6 * per_param
-
-
-def with_accuracy(summary: pd.DataFrame, accuracy: Accuracy, table: pd.DataFrame | None) -> pd.DataFrame:
-    """The summary with the WER to rank by (wer), its kind and source, and beside it measured_wer and
-    published_wer: the two are shown side by side, never averaged."""
-    out = summary.assign(measured_wer=summary["wer"].astype(float))
-    rows = [None if accuracy.benchmark is None or table is None else published.row_for(table, m, accuracy.benchmark)
-            for m in out["model"].astype(str)]
-    out["published_wer"] = [np.nan if r is None else float(r["wer"]) for r in rows]
-    use_measured = out["measured_wer"].notna() & (accuracy.measured or accuracy.benchmark is None)
-    out["wer"] = out["measured_wer"].where(use_measured, out["published_wer"])
-    out["wer_kind"] = np.where(use_measured, MEASURED, np.where(out["published_wer"].notna(), PUBLISHED, ""))
-    out["wer_source"] = [_wer_source(kind, row, bucket) for kind, row, bucket in
-                         zip(out["wer_kind"], rows, out["bucket"])]
-    return out
-
-
-def _wer_source(kind: str, row: pd.Series | None, bucket: str) -> str:
-    if kind == MEASURED:
-        return f"{MEASURED_TEXT} (this sweep's {bucket} clips)"
-    return published.describe(row) if kind == PUBLISHED else "none"
 
 
 def _sources(energy_source: str) -> set[str]:
@@ -260,18 +233,11 @@ def _sort_keys(candidates: pd.DataFrame, use_case: UseCase) -> tuple[list[str], 
     return usable, caveats
 
 
-def _source_caveats(candidates: pd.DataFrame, pick: pd.Series, table: pd.DataFrame | None,
-                    accuracy: Accuracy) -> list[str]:
-    caveats = []
-    kinds = set(candidates["wer_kind"]) - {""}
-    if kinds == {MEASURED, PUBLISHED}:
-        caveats.append(f"Candidates mix WER measured on this sweep's clips with published {accuracy.benchmark} WER, "
-                       "so the accuracy ranking compares unlike figures.")
-    if pick["wer_kind"] == PUBLISHED and table is not None:
-        note = published.row_for(table, pick["model"], accuracy.benchmark)["note"]
-        if note:
-            caveats.append(f"About the pick's published WER: {note}")
-    return caveats
+def _source_caveats(pick: pd.Series, table: pd.DataFrame | None, accuracy: Accuracy) -> list[str]:
+    if pick["wer_kind"] != PUBLISHED or table is None:
+        return []
+    note = published.row_for(table, pick["model"], accuracy.benchmark, accuracy.source)["note"]
+    return [f"About the pick's published WER: {note}"] if note else []
 
 
 def _hardware(row: pd.Series) -> str:
@@ -279,18 +245,15 @@ def _hardware(row: pd.Series) -> str:
     return f"{name or 'unnamed hardware'} ({row['device']})"
 
 
-def _wer_caveats(candidates: pd.DataFrame, pick: pd.Series) -> list[str]:
-    no_wer = candidates["wer"].isna()
-    if no_wer.all() and (candidates["weights"] == SYNTHETIC).all():
+def _wer_caveats(candidates: pd.DataFrame) -> list[str]:
+    """Why accuracy played no part, when no candidate has a WER (else only those with one are ranked)."""
+    if candidates["wer"].notna().any():
+        return []
+    if (candidates["weights"] == SYNTHETIC).all():
         return ["WER needs pretrained weights; these rows were timed with synthetic weights, so accuracy "
                 "played no part in this pick."]
-    if no_wer.all():
-        return ["No candidate has a WER (no reference transcripts were scored), so accuracy played no part in "
-                "this pick."]
-    if pd.isna(pick["wer"]):
-        return [f"The pick has no WER ({pick['weights']} weights): {no_wer.sum()} of {len(candidates)} "
-                "candidates could not be scored for accuracy."]
-    return []
+    return ["No candidate has a WER (no reference transcripts were scored), so accuracy played no part in "
+            "this pick."]
 
 
 def _energy_caveats(candidates: pd.DataFrame, pick: pd.Series, ranked_by_energy: bool) -> list[str]:
@@ -319,17 +282,98 @@ def _reason(pick: pd.Series, keys: list[str], candidates: pd.DataFrame, use_case
             f"accuracy: {pick['wer_source']}.")
 
 
+def _tie_note(keys: list[str], candidates: pd.DataFrame, accuracy: Accuracy) -> str:
+    """How WERs within their uncertainty were ranked: as ties, broken by the next key."""
+    if "wer" not in keys:
+        return ""
+    after = keys[keys.index("wer") + 1:]
+    broken = f", broken by the lowest {METRICS[after[0]][0]}" if after else ""
+    if accuracy.benchmark is not None:
+        return (" A checkpoint's published WER holds for every runtime and precision it runs with, so those count "
+                f"as a tie on accuracy{broken}.")
+    if candidates["reference_words"].isna().all():  # sweep_table.read leaves the transcripts out
+        return (" These results do not carry their reference transcripts, so measured WERs are compared as they "
+                "are, without their uncertainty.")
+    return (" Measured WERs whose 95 % intervals overlap (Wilson score intervals on word errors out of the "
+            f"reference words) count as a tie{broken}.")
+
+
+def _rank(candidates: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Best first by keys, a WER ranking as its accuracy tier (ties within uncertainty), then by WER itself."""
+    ranked = candidates.assign(wer_tier=accuracy_tiers(candidates))
+    by = ["wer_tier" if k == "wer" else k for k in keys]
+    return ranked.sort_values([*by, "wer", "model"], na_position="last", kind="stable")
+
+
+def _split_by_accuracy(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ranked, unranked): rows without a WER from the one source are listed apart, unless none has one."""
+    has_wer = candidates["wer"].notna()
+    return (candidates[has_wer], candidates[~has_wer]) if has_wer.any() else (candidates, candidates.iloc[:0])
+
+
 def _none(use_case: UseCase, empty: pd.DataFrame, message: str, caveats: list[str]) -> Recommendation:
-    return Recommendation(use_case, empty, empty, None, f"Nothing to recommend. {message}", [*caveats, message])
+    reason = f"Nothing to recommend. {message}"
+    return Recommendation(use_case, empty, empty, None, reason, [*caveats, message], headline=reason)
 
 
-def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, accuracy: Accuracy = MEASURED_ONLY,
+# --- the one plain sentence -------------------------------------------------------------------------
+
+def headline(pick: pd.Series, use_case: UseCase, accuracy: Accuracy) -> str:
+    """The sentence a class reads first, figures from the pick: 'Live captions on a CPU: whisper-base — 4×
+    faster than real time, 20 Wh per hour of audio (estimated), WER 5.0 % (published, LibriSpeech test-clean)'.
+    No RTF, precision, runtime or bucket names: those are in the reason."""
+    figures = [f for f in (pace(pick["rtf"]), _energy_words(pick), _wer_words(pick, accuracy)) if f]
+    where = DEVICE_WORDS.get(str(pick["device"]).split(":")[0], str(pick["device"]))
+    return f"{use_case.name} on {where}: {model_name(pick['model'])} — {', '.join(figures)}"
+
+
+def model_name(model: str) -> str:
+    """A model as a sentence names it: its checkpoint without the organisation ('whisper-base')."""
+    return checkpoint_of(str(model)).rstrip("/").split("/")[-1]
+
+
+def pace(rtf: float) -> str:
+    """Speed against real time in words: '4× faster than real time', 'about as fast as real time'; '' if unknown."""
+    if not rtf > 0:
+        return ""
+    speed = 1 / rtf
+    if 1 / REAL_TIME_BAND <= speed <= REAL_TIME_BAND:
+        return "about as fast as real time"
+    return f"{_figure(speed)}× faster than real time" if speed > 1 else f"{_figure(rtf)}× slower than real time"
+
+
+def _figure(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+
+
+def _energy_words(pick: pd.Series) -> str:
+    # joules per audio second are watt-hours per audio hour: both sides x 3600
+    sources = _sources(pick["energy_source"]) - {"unavailable"}
+    if pd.isna(pick["energy_per_audio_s_j"]) or not sources:
+        return ""
+    kind = "" if "estimate" not in sources else " (estimated)" if sources == {"estimate"} else " (partly estimated)"
+    return f"{_figure(pick['energy_per_audio_s_j'])} Wh per hour of audio{kind}"
+
+
+def _wer_words(pick: pd.Series, accuracy: Accuracy) -> str:
+    if pd.isna(pick["wer"]):
+        return ""
+    if pick["wer_kind"] == PUBLISHED:
+        return f"WER {100 * pick['wer']:.1f} % (published, {accuracy.benchmark})"
+    words = pick.get("reference_words")
+    return f"WER {100 * pick['wer']:.1f} % ({MEASURED_TEXT}" + (f" on {words:.0f} words)" if words > 0 else ")")
+
+
+def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, accuracy: Accuracy | None = None,
               table: pd.DataFrame | None = None) -> Recommendation:
     """The configuration that best fits ``use_case`` on ``device`` (the use case's own device wins).
 
-    accuracy: where each candidate's WER comes from; table: the published table (``published.load``),
-    needed when accuracy names a benchmark.
+    accuracy: the one source every candidate's WER is ranked on; None: ``default_accuracy`` for the rows' models
+    (published LibriSpeech test-clean when a table is given, else measured here). table: the published table
+    (``published.load``), needed when accuracy names a benchmark.
     """
+    if accuracy is None:
+        accuracy = default_accuracy(table, df["model"].astype(str).unique() if "model" in df.columns else None)
     caveats = []
     if use_case.device and device and device != use_case.device:
         caveats.append(f"{use_case.name} runs on {use_case.device}, so the chosen device {device} was set aside.")
@@ -347,12 +391,14 @@ def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, ac
         closest = scoped.loc[excess.sum(axis=1).idxmin()]
         return _none(use_case, candidates, f"No configuration for {scope} meets the constraints; the closest is "
                      f"{_label(closest)}, with {_misses(closest, limits)}.", caveats)
+    candidates, unranked = _split_by_accuracy(candidates)
     keys, rank_caveats = _sort_keys(candidates, use_case)
-    candidates = candidates.sort_values([*keys, "model"], na_position="last", kind="stable")
+    candidates = _rank(candidates, keys)
     pick = candidates.iloc[0]
     cost = next((k for k in keys if k != "wer"), "latency_per_utt_s")
     pareto = candidates[pareto_front(candidates, "wer", cost)]
-    caveats += rank_caveats + _wer_caveats(candidates, pick) + _source_caveats(candidates, pick, table, accuracy)
+    caveats += rank_caveats + _wer_caveats(candidates) + _source_caveats(pick, table, accuracy)
     caveats += _energy_caveats(candidates, pick, "energy_per_audio_s_j" in keys[:2])
-    return Recommendation(use_case, candidates, pareto, pick, _reason(pick, keys, candidates, use_case, scope),
-                          caveats)
+    reason = _reason(pick, keys, candidates, use_case, scope) + _tie_note(keys, candidates, accuracy)
+    return Recommendation(use_case, candidates, pareto, pick, reason, caveats, unranked,
+                          headline(pick, use_case, accuracy), accuracy)

@@ -82,3 +82,16 @@ def test_a_missing_column_is_named(tmp_path):
     pd.DataFrame([GOOD]).drop(columns=["source"]).to_csv(path, index=False)
     with pytest.raises(PublishedTableError, match="published.csv lacks the column"):
         published.load(path)
+
+
+def test_sources_on_a_benchmark_most_covering_first_and_one_source_s_row():
+    table = published.load()
+    clean = "LibriSpeech test-clean"
+    models = ["openai/whisper-tiny", "openai/whisper-base", "openai/whisper-tiny.en", "facebook/wav2vec2-base-960h"]
+    assert published.sources(table, clean, models) == [published.PAPER, published.LEADERBOARD, published.MODEL_CARD]
+    assert published.sources(table, clean, ["facebook/wav2vec2-base-960h"])[:2] == [published.LEADERBOARD,
+                                                                                    published.MODEL_CARD]
+    assert published.row_for(table, "openai/whisper-tiny.en", clean, published.PAPER)["wer"] == pytest.approx(0.056)
+    assert published.row_for(table, "openai/whisper-tiny.en", clean)["wer"] == pytest.approx(0.0566)  # preferred
+    assert published.row_for(table, "openai/whisper-large-v3-turbo", clean, published.PAPER) is None
+    assert published.source_name("facebook/wav2vec2-base-960h model card on the Hugging Face Hub") == "model card"

@@ -1,24 +1,30 @@
+import dataclasses
 import math
 
 import pandas as pd
 import pytest
 
-from asr_core.recommend import (EDGE_DEVICES, LIVE_CAPTIONS, MIB, OFFLINE_LECTURES, SHORT_COMMANDS, USE_CASES,
-                                UseCase, pareto_front, recommend, summarise)
+from asr_core import published
+from asr_core.accuracy import wer_interval
+from asr_core.recommend import (EDGE_DEVICES, LIVE_CAPTIONS, MEASURED_ONLY, MIB, OFFLINE_LECTURES, SHORT_COMMANDS,
+                                USE_CASES, Accuracy, UseCase, accuracy_sources, pace, pareto_front, recommend,
+                                summarise)
 from asr_core.results import RESULT_FIELDS, Result, failed_result
 
 
 def run(model, device, bucket, batch=1, *, lat, rtf, wer, energy, mem_mib, weights="pretrained", source=None,
-        model_mib=None):
+        model_mib=None, precision=None, runtime="transformers", words=0):
     cuda = device == "cuda"
     mem = int(mem_mib * MIB)
     model_bytes = int((mem_mib if model_mib is None else model_mib) * MIB)  # the weights: here as much as the peak
     return Result(
-        model=model, family="whisper", weights=weights, device=device, precision="fp16" if cuda else "fp32",
+        model=model, family="whisper", weights=weights, device=device,
+        precision=precision or ("fp16" if cuda else "fp32"), runtime=runtime,
         batch_size=batch, bucket=bucket, latency_per_utt_s=lat, rtf=rtf,
         wer=math.nan if weights == "synthetic" else wer, energy_per_audio_s_j=energy, energy_per_utt_j=5 * energy,
         energy_source=source or ("nvml_counter" if cuda else "rapl"),
         peak_gpu_reserved_bytes=mem if cuda else 0, peak_rss_bytes=400 * MIB if cuda else mem, model_bytes=model_bytes,
+        references=("the cat sat on the mat " * (words // 6),) if words else (),
     ).to_dict()
 
 
@@ -109,7 +115,9 @@ def test_live_captions_on_cpu(df):
     assert picked(rec) == ("m-big", "cpu", "5s", 1)
     # WER vs latency: each of these trades one for the other; the synthetic row has no WER
     assert sorted(rec.pareto["model"]) == ["m-big", "m-mid", "m-small"]
-    assert len(rec.candidates) == 4 and pd.isna(rec.candidates.iloc[-1]["wer"])  # unscored row ranks last
+    # issue 21: only rows with a WER from the source rank; the unscored row is listed apart (it ranked last before)
+    assert len(rec.candidates) == 3 and rec.unranked["model"].tolist() == ["m-tiny"]
+    assert rec.unranked_note == "Not ranked (no WER from the source, measured here): m-tiny (1 configuration)."
 
 
 def test_offline_lectures_breaks_wer_tie_on_energy(df):
@@ -212,47 +220,131 @@ def test_model_memory_comes_from_the_registry_when_rows_lack_it():
     assert edge.pick["model_bytes"] <= 1024**3
 
 
-def test_accuracy_sources_name_each_benchmark():
-    from asr_core.recommend import accuracy_sources
-    _, table = shipped()
-    labels = list(accuracy_sources(table))
-    assert labels[:2] == ["measured here", "measured here where it exists, else published LibriSpeech test-clean"]
-    assert "published LibriSpeech test-clean" in labels and "published TED-LIUM 3 dev" in labels
+def test_accuracy_sources_offer_one_source_each_the_best_covering_first():
+    data, table = shipped()
+    labels = list(accuracy_sources(table, data["model"].unique()))
+    # the Whisper paper has LibriSpeech test-clean figures for 5 of the sweep's 7 checkpoints, the leaderboard for 3
+    assert labels[:3] == ["published LibriSpeech test-clean (Radford et al. 2022)", "measured here",
+                          "published LibriSpeech test-clean (Hugging Face Open ASR Leaderboard)"]
+    assert "published TED-LIUM 3 test (Radford et al. 2022)" in labels
+    assert not [label for label in labels if "where it exists" in label]  # no mixed source any more
+
+
+def test_the_default_ranking_uses_one_published_source_and_shows_measured_beside():
+    """Issue 21: tiny.en's WER measured on a few clips no longer ranks against others' published figures."""
+    data, table = shipped()
+    rec = recommend(data, LIVE_CAPTIONS, table=table)  # accuracy left to its default
+    assert rec.accuracy == Accuracy("LibriSpeech test-clean", published.PAPER)
+    assert (rec.candidates["wer_kind"] == "published").all()
+    assert rec.candidates["wer_source"].str.contains("Radford et al. 2022").all()
+    assert rec.pick["model"] == "openai/whisper-base" and rec.pick["wer"] == pytest.approx(0.05)
+    tiny_en = rec.candidates[rec.candidates["model"] == "../shared/models/whisper-tiny.en"]
+    assert len(tiny_en) and tiny_en["wer"].tolist() == pytest.approx([0.056] * len(tiny_en))  # its published figure ranks ...
+    assert tiny_en["measured_wer"].min() < 0.05  # ... its 2.4 % measured on a few clips is beside, out of the ranking
+    assert set(rec.unranked["model"]) == {"facebook/wav2vec2-base-960h"}  # no figure in the paper: listed apart
 
 
 def test_published_accuracy_picks_a_larger_model_for_offline_lectures():
-    from asr_core.recommend import Accuracy
     data, table = shipped()
     assert recommend(data, OFFLINE_LECTURES).pick["model"] == "../shared/models/whisper-tiny.en"  # the only WER
-    rec = recommend(data, OFFLINE_LECTURES, accuracy=Accuracy("LibriSpeech test-clean", measured=False), table=table)
+    leaderboard = Accuracy("LibriSpeech test-clean", published.LEADERBOARD)
+    rec = recommend(data, OFFLINE_LECTURES, accuracy=leaderboard, table=table)
     assert rec.pick["model"] == "openai/whisper-large-v3-turbo"
     assert rec.pick["wer"] == pytest.approx(0.021) and rec.pick["wer_kind"] == "published"
     assert "Cost: measured on AMD EPYC (cpu); accuracy: published LibriSpeech test-clean WER of " \
            "openai/whisper-large-v3-turbo (Hugging Face Open ASR Leaderboard" in rec.reason
-    assert set(rec.candidates["model"]) >= {"openai/whisper-tiny", "openai/whisper-medium",
-                                            "facebook/wav2vec2-base-960h"}  # every model ranked
+    # issue 21: one source ranks; the checkpoints it has no figure for are listed apart, not ranked (all were before)
+    assert set(rec.candidates["model"]) == {"openai/whisper-large-v3-turbo", "facebook/wav2vec2-base-960h",
+                                            "../shared/models/whisper-tiny.en"}
     assert rec.candidates["wer"].notna().all()
+    assert {"openai/whisper-tiny", "openai/whisper-medium"} <= set(rec.unranked["model"])
+    assert recommend(data, OFFLINE_LECTURES, table=table).pick["model"] == "openai/whisper-medium"  # the paper's best
 
 
 def test_live_captions_picks_base_on_published_librispeech():
-    from asr_core.recommend import Accuracy
     data, table = shipped()
-    rec = recommend(data, LIVE_CAPTIONS, accuracy=Accuracy("LibriSpeech test-clean", measured=False), table=table)
+    rec = recommend(data, LIVE_CAPTIONS, accuracy=Accuracy("LibriSpeech test-clean", published.PAPER), table=table)
     assert rec.pick["model"] == "openai/whisper-base" and rec.pick["wer"] == pytest.approx(0.05)
     assert "Radford et al. 2022" in rec.reason  # the paper's figure, named
 
 
-def test_measured_else_published_keeps_both_side_by_side_never_averaged():
-    from asr_core.recommend import Accuracy
+def test_measured_ranks_only_measured_rows():
     data, table = shipped()
-    rec = recommend(data, OFFLINE_LECTURES, accuracy=Accuracy("LibriSpeech test-clean"), table=table)
-    tiny_en = rec.candidates[rec.candidates["model"] == "../shared/models/whisper-tiny.en"]
-    assert (tiny_en["wer_kind"] == "measured").all()
-    assert (tiny_en["wer"] == tiny_en["measured_wer"]).all()
-    assert tiny_en["published_wer"].tolist() == pytest.approx([0.0566] * len(tiny_en))  # tiny.en's own published figure, beside it
-    assert any(c.startswith("Candidates mix WER measured on this sweep's clips with published") for c in rec.caveats)
-    tiny = rec.candidates[rec.candidates["model"] == "openai/whisper-tiny"]
-    assert tiny["published_wer"].tolist() == pytest.approx([0.076] * len(tiny)) and len(tiny)  # tiny's, not tiny.en's
+    rec = recommend(data, LIVE_CAPTIONS, accuracy=MEASURED_ONLY, table=table)
+    assert (rec.candidates["wer_kind"] == "measured").all() and rec.candidates["wer"].notna().all()
+    assert rec.candidates["published_wer"].isna().all()  # nothing published ranks or is mixed in
+    assert set(rec.unranked["weights"]) == {"synthetic"}
+
+
+# --- ties within the uncertainty, broken by cost --------------------------------------------------------
+
+def test_wilson_interval_on_word_errors():
+    low, high = wer_interval(pd.Series([0.1, 0.1, 0.02]), pd.Series([100.0, math.nan, 50.0]))
+    assert low.tolist() == pytest.approx([0.05523, 0.1, 0.003539], abs=1e-5)  # 10 of 100 words; words unknown; 1 of 50
+    assert high.tolist() == pytest.approx([0.17437, 0.1, 0.104957], abs=1e-5)
+
+
+def test_measured_wers_within_their_interval_tie_and_cost_decides():
+    few = [run("m-slow", "cpu", "5s", lat=0.8, rtf=0.2, wer=0.08, energy=2, mem_mib=500, words=60),
+           run("m-fast", "cpu", "5s", lat=0.2, rtf=0.05, wer=0.10, energy=1, mem_mib=500, words=60)]
+    rec = recommend(pd.DataFrame(few), LIVE_CAPTIONS, accuracy=MEASURED_ONLY)
+    assert rec.pick["model"] == "m-fast"  # 8 % and 10 % of 60 words: within each other's interval
+    assert rec.candidates["wer_tier"].tolist() == [0, 0]
+    assert rec.candidates["reference_words"].tolist() == [60, 60]
+    assert "95 % intervals overlap (Wilson score intervals on word errors out of the reference words) count as a " \
+           "tie, broken by the lowest latency per utterance" in rec.reason
+    many = [{**row, "references": ["the cat sat on the mat " * 4000]} for row in few]  # 24,000 words each
+    assert recommend(pd.DataFrame(many), LIVE_CAPTIONS, accuracy=MEASURED_ONLY).pick["model"] == "m-slow"
+
+
+def tiny_en_table():
+    rows = [dict(model=m, checkpoint=m, dataset="LibriSpeech", split="test-clean", wer_pct=w, rtfx="",
+                 normaliser="Whisper English normaliser", decoding="greedy", source="Radford et al. 2022", note="")
+            for m, w in (("openai/whisper-tiny.en", "5.6"), ("openai/whisper-base", "5.0"))]
+    return published.validate(pd.DataFrame(rows))
+
+
+def q5_1_and_fp32():
+    """tiny.en on whisper.cpp at q5_1 measured one word better than at fp32 on ~100 words, and slower."""
+    return pd.DataFrame([
+        run("openai/whisper-tiny.en", "cpu", "5s", lat=0.49, rtf=0.10, wer=0.029, energy=8.7, mem_mib=400,
+            precision="q5_1", runtime="whisper.cpp", words=102),
+        run("openai/whisper-tiny.en", "cpu", "5s", lat=0.47, rtf=0.094, wer=0.039, energy=8.5, mem_mib=700,
+            words=102)])
+
+
+@pytest.mark.parametrize("accuracy", [None, MEASURED_ONLY])
+def test_q5_1_and_fp32_of_one_checkpoint_are_never_ranked_apart_on_accuracy(accuracy):
+    rec = recommend(q5_1_and_fp32(), LIVE_CAPTIONS, accuracy=accuracy, table=tiny_en_table())
+    assert rec.candidates["wer_tier"].nunique() == 1  # one checkpoint's accuracy: a tie
+    assert rec.pick["precision"] == "fp32"  # the faster run: cost decided, not a word more or less
+    if accuracy is None:
+        assert rec.candidates["wer"].tolist() == pytest.approx([0.056, 0.056])  # tiny.en's published figure for both
+        assert "published WER holds for every runtime and precision it runs with, so those count as a tie" in rec.reason
+
+
+def test_the_sentence_a_class_reads_first():
+    rows = pd.DataFrame([
+        run("openai/whisper-base", "cpu", "5s", lat=1.19, rtf=0.25, wer=0.04, energy=19.9, mem_mib=1200,
+            source="estimate", words=90),
+        *q5_1_and_fp32().to_dict("records")])
+    rec = recommend(rows, LIVE_CAPTIONS, table=tiny_en_table())
+    assert rec.headline == ("Live captions on a CPU: whisper-base — 4× faster than real time, 20 Wh per hour of audio "
+                            "(estimated), WER 5.0 % (published, LibriSpeech test-clean)")
+    assert not [j for j in ("RTF", "q5_1", "fp32", "Pareto", "5s", "transformers", "batch") if j in rec.headline]
+    assert all(j in rec.reason for j in ("RTF 0.25", "cpu fp32", "transformers", "batch 1", "5s clips"))  # details
+    measured = recommend(rows, LIVE_CAPTIONS, accuracy=MEASURED_ONLY)
+    assert measured.headline == ("Live captions on a CPU: whisper-tiny.en — 11× faster than real time, 8.5 Wh per "
+                                 "hour of audio, WER 3.9 % (measured here on 102 words)")
+    nothing = recommend(rows, dataclasses.replace(LIVE_CAPTIONS, max_rtf=0.01))
+    assert nothing.pick is None and nothing.headline.startswith("Nothing to recommend.")
+
+
+@pytest.mark.parametrize("rtf, words", [(0.25, "4× faster than real time"), (0.0269, "37× faster than real time"),
+                                        (1.04, "about as fast as real time"), (0.95, "about as fast as real time"),
+                                        (2.0, "2× slower than real time"), (math.nan, "")])
+def test_pace_in_words(rtf, words):
+    assert pace(rtf) == words
 
 
 def test_memory_must_be_peak_or_model():
