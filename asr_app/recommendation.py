@@ -19,14 +19,8 @@ from .inputs import model_label
 
 
 ACCURACY_PARAM = "accuracy"  # the address parameter of the accuracy source
-DEFAULT_ACCURACY = "measured here where it exists, else published LibriSpeech test-clean"
 MODEL_MEMORY_NOTE = ("Its memory limit caps the model's own weights (parameters × bytes per parameter at the "
                      "precision), not the measuring server's process memory.")
-
-
-def default_accuracy(options: Sequence[str]) -> int:
-    """The index of the accuracy source the page starts from: DEFAULT_ACCURACY when offered, else measured here."""
-    return list(options).index(DEFAULT_ACCURACY) if DEFAULT_ACCURACY in options else 0
 
 
 def uses_published(accuracy: Accuracy) -> bool:

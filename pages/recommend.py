@@ -20,6 +20,7 @@ NO_DATA = ("Nothing to recommend from: neither the precomputed folder (`precompu
            "`$ASR_PRECOMPUTED_DIR`) nor a file uploaded on the Explore page holds any rows.")
 
 st.title("Recommend a configuration")
+answer = st.container()  # the one plain sentence opens the page; it is filled once the widgets below are read
 data, read_errors, _ = state.sweep_data(ROOT)
 published_table, published_errors = state.published_table(ROOT)
 for error in [*read_errors, *published_errors]:
@@ -42,12 +43,10 @@ name = st.selectbox("Use case", list(USE_CASES), key=share.USE_CASE, bind=BIND, 
 preset = USE_CASES[name]
 start = share.use_case_values(preset, options)  # also each widget's default, which the address leaves out
 st.caption(preset.description + (" " + recommendation.memory_note(preset) if recommendation.memory_note(preset) else ""))
-sources = accuracy_sources(published_table)
+sources = accuracy_sources(published_table, data["model"].unique())  # the default first
 accuracy_label = st.selectbox("Accuracy from", list(sources), key=recommendation.ACCURACY_PARAM, bind=BIND,
-                              index=recommendation.default_accuracy(list(sources)),
-                              help="Cost is always measured in the loaded sweep; WER is measured here, published "
-                                   "for a benchmark, or measured where it exists and published otherwise. "
-                                   "Published and measured WER are never averaged.")
+                              help="Cost is always measured in the loaded sweep. Every candidate is ranked on this "
+                                   "one WER source; WER of the other kind is shown beside it, never ranked with it.")
 accuracy = sources[accuracy_label]
 
 with st.expander("Constraints (start from the use case; untick a limit to drop it)", expanded=True):
@@ -79,12 +78,16 @@ use_case = recommendation.custom_use_case(
 rows = explore.subset(data, weights="pretrained" if pretrained_only else None, snr_db=math.inf)
 rec = recommend(rows, use_case, accuracy=accuracy, table=published_table)
 models = data["model"].unique()
-if rec.pick is None:
-    st.warning(present.plain(recommendation.readable(rec.reason, models)))
-else:
-    st.success(f"**Pick:** {present.plain(recommendation.readable(rec.reason, models))}")
-for caveat in rec.caveats:
-    st.caption(f"⚠ {present.plain(recommendation.readable(caveat, models))}")
+with answer:
+    if rec.pick is None:
+        st.warning(present.plain(recommendation.readable(rec.reason, models)))
+    else:
+        st.success(present.plain(rec.headline))
+        with st.expander("Details: how this was picked"):
+            st.markdown(f"**Pick:** {present.plain(recommendation.readable(rec.reason, models))}")
+    for note in [*rec.caveats, rec.unranked_note]:
+        if note:
+            st.caption(f"⚠ {present.plain(recommendation.readable(note, models))}")
 
 if not rec.candidates.empty:
     cost = recommendation.objective_cost(use_case)

@@ -578,9 +578,10 @@ def test_explore_and_recommend_show_markdown_from_files_as_text(env, monkeypatch
     assert any(s.startswith(f"{INJECTED}.csv: missing column(s) device") for s in shown)
     at.switch_page("pages/recommend.py").run()
     _clean(at)
-    pick = at.success[0].value
+    pick = _details(at)
     assert _shown(pick).startswith(f"Pick: {model_label(model)} (transformers, pretrained weights")
     assert "<img" not in _html(pick) and _html(pick).count("<strong>") == 1  # only the page's own "Pick:"
+    assert "<img" not in _html(at.success[0].value) and "<strong>" not in _html(at.success[0].value)
 
 
 def test_session_runs_keep_the_last_fifty():
@@ -611,14 +612,20 @@ def test_upload_reading_is_not_cached_and_every_cache_is_bounded():
 
 # --- Recommend -------------------------------------------------------------------------------------
 
+def _details(at) -> str:
+    """The Recommend page's details (in the expander under its one plain sentence)."""
+    return next(m.value for m in at.markdown if m.value.startswith("**Pick:**"))
+
+
 def test_recommend_picks_for_each_use_case(env):
     at = _open("recommend")
-    assert at.success and "**Pick:** openai/whisper-tiny" in at.success[0].value
+    assert at.success[0].value.startswith("Short voice commands on a CPU: whisper-tiny — ")  # the sentence first
+    assert "RTF" not in at.success[0].value and "**Pick:** openai/whisper-tiny" in _details(at)
     at.selectbox(key="use_case").set_value("Offline lectures").run()
     _clean(at)
-    assert at.success and "lowest WER" in at.success[0].value
+    assert at.success and "lowest WER" in _details(at)
     assert any(t.startswith("Candidates: WER vs") for t, _ in _charts(at))
-    assert at.dataframe[0].value["model"].iloc[0] in at.success[0].value
+    assert at.dataframe[0].value["model"].iloc[0] in _details(at)
 
 
 def test_recommend_impossible_constraints_say_what_is_closest(env):
@@ -636,7 +643,7 @@ def test_recommend_link_reopens_the_use_case_and_its_constraints(env):
     assert at.selectbox(key="rec_device").value == "cuda"
     assert at.selectbox(key="objective").value == "wer"  # the preset's, the stale value ignored
     assert at.checkbox(key="use_max_rtf").value and at.number_input(key="max_rtf").value == 0.5
-    assert at.success and "cuda" in at.success[0].value
+    assert at.success and " on a GPU: " in at.success[0].value and "cuda" in _details(at)
     assert set(at.dataframe[0].value["device"]) == {"cuda"}
 
 
@@ -675,22 +682,30 @@ def shipped(monkeypatch, tmp_path):
     return pre
 
 
-def test_recommend_ranks_every_model_with_published_accuracy(shipped):
+def test_recommend_ranks_on_one_published_source_by_default(shipped):
     at = _open("recommend")
-    assert at.selectbox(key="accuracy").value == "measured here where it exists, else published LibriSpeech test-clean"
+    assert at.selectbox(key="accuracy").value == "published LibriSpeech test-clean (Radford et al. 2022)"
     at.selectbox(key="use_case").set_value("Offline lectures").run()
     _clean(at)
-    pick = _shown(at.success[0].value)
+    assert _shown(at.success[0].value).startswith(
+        "Offline lectures on a CPU: whisper-medium — about as fast as real time, ")
+    assert _shown(at.success[0].value).endswith("WER 2.9 % (published, LibriSpeech test-clean)")
+    table = at.dataframe[0].value
+    assert table["WER source"].str.contains("Radford et al. 2022").all()  # one source ranks every row
+    tiny_en = table[table["model"] == "whisper-tiny.en (local)"].iloc[0]
+    assert tiny_en["WER (%)"] == pytest.approx(5.6) and tiny_en["measured WER (%)"] < 5.6  # measured beside
+    assert any(_shown(c.value).startswith("⚠ Not ranked (no WER from the source, published LibriSpeech test-clean "
+                                          "(Radford et al. 2022)): facebook/wav2vec2-base-960h") for c in at.caption)
+    at.selectbox(key="accuracy").set_value(
+        "published LibriSpeech test-clean (Hugging Face Open ASR Leaderboard)").run()
+    _clean(at)
+    pick = _shown(_details(at))
     assert pick.startswith("Pick: openai/whisper-large-v3-turbo (transformers, synthetic weights")
     assert "Cost: measured on AMD EPYC (cpu); accuracy: published LibriSpeech test-clean WER of " \
            "openai/whisper-large-v3-turbo (Hugging Face Open ASR Leaderboard" in pick
-    table = at.dataframe[0].value
-    assert {"whisper-tiny.en (local)", "openai/whisper-medium", "facebook/wav2vec2-base-960h"} <= set(table["model"])
-    tiny_en = table[table["model"] == "whisper-tiny.en (local)"].iloc[0]
-    assert tiny_en["WER source"].startswith("measured here") and tiny_en["published WER (%)"] == pytest.approx(5.66)
     at.selectbox(key="accuracy").set_value("measured here").run()
     _clean(at)
-    assert _shown(at.success[0].value).startswith("Pick: whisper-tiny.en (local)")
+    assert _shown(_details(at)).startswith("Pick: whisper-tiny.en (local)")
 
 
 def test_explore_draws_published_wer_beside_measured(shipped):
