@@ -34,6 +34,8 @@ MEASURED, PUBLISHED, PROJECTED, ESTIMATE = "measured", "published", "projected",
 KINDS = (MEASURED, PUBLISHED, PROJECTED, ESTIMATE)
 NO_FIGURE = ""  # the kind of a figure that is not there
 BATCH, LIVE = "batch", "live"
+MODE_WORDS = {BATCH: "batch: the machine is held only while it processes",
+              LIVE: "live: the machine is held the whole hour"}
 AUDIO_S_PER_HOUR = 3600.0
 MIN_PER_HOUR = 60.0
 J_PER_WH = 3600.0
@@ -240,7 +242,7 @@ def _if_figure(value: float, kind: str) -> str:
 
 
 def _energy_wh(rtf: float, energy_per_audio_s_j: float | None, kind: str, costs: CostSettings) -> tuple[float, str]:
-    """Wh per hour of audio and its kind: the processing energy, plus (live, where known) the idle draw while waiting."""
+    """Wh per hour of audio and its kind: the processing energy, plus (live, where known) the idle draw meanwhile."""
     e = math.nan if energy_per_audio_s_j is None else float(energy_per_audio_s_j)
     if not (kind and math.isfinite(e) and e >= 0 and math.isfinite(rtf)):
         return math.nan, NO_FIGURE
@@ -340,7 +342,7 @@ def add_columns(cells: pd.DataFrame, costs: CostSettings = CostSettings(), time_
 def sentence(hour: AudioHour, lead: bool = True) -> str:
     """One plain sentence: "One hour of audio like this: 12 min on this CPU · 18 Wh · 6 g CO2e (France) · €0.004 of
     electricity", with the kinds that are not measured in brackets at the end. lead=False leaves out the opening."""
-    opening = ("One hour of live audio like this: " if hour.mode == LIVE else "One hour of audio like this: ") if lead else ""
+    opening = "" if not lead else f"One hour of {'live ' if hour.mode == LIVE else ''}audio like this: "
     if not math.isfinite(hour.rtf):
         return opening + "no speed figure, so no cost per hour."
     items = [_time_words(hour), f"{_figure(hour.energy_wh)} Wh" if hour.energy_kind else "no energy figure"]
@@ -383,7 +385,7 @@ def summary_lines(table: pd.DataFrame, costs: CostSettings = CostSettings()) -> 
     cells = aggregate(table)
     if cells.empty:
         return []
-    lines = [f"Per hour of audio ({costs.mode}): " + " ".join(_price_sentences(costs))]
+    lines = [f"Per hour of audio ({MODE_WORDS[costs.mode]}). " + " ".join(_price_sentences(costs))]
     return lines + [f"{_cell(row)}: {sentence(from_row(row, costs), lead=False)}" for row in cells.to_dict("records")]
 
 

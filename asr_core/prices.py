@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import cited
+
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "precomputed" / "prices.csv"
 COLUMNS = ("item", "name", "hardware", "price", "per", "currency", "region", "as_of", "seen", "source", "url",
            "where", "note")
@@ -55,21 +57,12 @@ class Price:
 
 def load(path: str | os.PathLike = DEFAULT_PATH) -> pd.DataFrame:
     """The price table, checked (validate), with ``price`` as numbers."""
-    path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise PriceTableError(f"{path.name} could not be read as CSV ({type(exc).__name__}): check that it is the "
-                              f"price table.") from None
-    return validate(raw, path.name)
+    return validate(cited.read(path, PriceTableError, "price table"), Path(path).name)
 
 
 def validate(raw: pd.DataFrame, name: str = "price table") -> pd.DataFrame:
     """The table with prices parsed; PriceTableError with one sentence per problem."""
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise PriceTableError(f"{name} lacks the column(s) {', '.join(missing)}: give it {', '.join(COLUMNS)}.")
-    text = raw[list(COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
+    text = cited.text(raw, COLUMNS, PriceTableError, name)
     table = text.assign(price=pd.to_numeric(text["price"], errors="coerce"))
     found = [s for i in range(len(table)) for s in _row_problems(table.iloc[i], text.iloc[i], i + 2, name)]
     twice = sorted(set(table["name"][table["name"].duplicated() & (table["name"] != "")]))

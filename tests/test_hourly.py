@@ -115,8 +115,8 @@ def test_no_speed_gives_no_figures():
 
 def test_the_sentence(grid):
     h = hourly.audio_hour(0.2, 5.0, "estimate", "Test CPU", costs())
-    assert hourly.sentence(h) == ("One hour of audio like this: 12 min on Test CPU · 5.0 Wh · 2.0 g CO2e (Testland) · "
-                                  "€0.0015 of electricity · $0.10 of test-gpu time (energy estimate)")
+    assert hourly.sentence(h) == ("One hour of audio like this: 12 min on Test CPU · 5.0 Wh · 2.0 g CO2e "
+                                  "(Testland) · €0.0015 of electricity · $0.10 of test-gpu time (energy estimate)")
     live = hourly.audio_hour(0.2, 5.0, "rapl", "Test CPU", costs(hourly.LIVE))
     assert hourly.sentence(live).startswith("One hour of live audio like this: the whole hour on Test CPU (12 min of "
                                             "it processing) · 5.0 Wh")
@@ -144,7 +144,8 @@ def test_settings_from_plain_inputs(grid):
     typed = hourly.settings(price_kwh="0.25", price_hour="1200/20000", instance="aws-m7g.large", currency="gbp",
                             live=True)
     assert (typed.electricity.amount, typed.electricity.currency) == (0.25, "GBP")
-    assert typed.machine.amount == pytest.approx(0.06) and typed.machine.label == "aws-m7g.large"  # the typed price wins
+    assert typed.machine.amount == pytest.approx(0.06)  # the typed price wins over the instance's
+    assert typed.machine.label == "aws-m7g.large"
     assert "instead of the table's price for aws-m7g.large" in typed.machine.source and typed.mode == hourly.LIVE
     assert typed.machine.note == prices.PURCHASE_NOTE
     assert hourly.settings(price_kwh="eu-non-household").electricity.amount == 0.1902
@@ -198,8 +199,8 @@ def test_columns_for_an_aggregated_sweep_frame():
 
 def test_summary_lines_per_cell(grid):
     lines = hourly.summary_lines(_rows([0.1, 0.3]), costs())
-    assert lines[0].startswith("Per hour of audio (batch): CO2e uses CodeCarbon's yearly average intensity of "
-                               "Testland's grid, 400 g per kWh.")
+    assert lines[0].startswith("Per hour of audio (batch: the machine is held only while it processes). CO2e uses "
+                               "CodeCarbon's yearly average intensity of Testland's grid, 400 g per kWh.")
     assert lines[1] == ("m transformers cpu fp32 batch 1 5s: 12 min on Test CPU · 2.0 Wh · 0.80 g CO2e (Testland) · "
                         "€0.00060 of electricity · $0.10 of test-gpu time (energy estimate)")
     assert hourly.summary_lines(_rows([]), costs()) == []
@@ -241,7 +242,8 @@ def test_the_cli_refuses_bad_prices_before_the_model_loads(capsys, wav, no_model
 def test_a_sweep_refuses_a_bad_price_before_anything_runs(capsys, tmp_path):
     out = tmp_path / "o" / "s.parquet"
     assert cli.main(["sweep", "--price-kwh", "-1", "--out", str(out)]) == 2
-    assert capsys.readouterr().err == "error: --price-kwh must be a finite number ≥ 0, not -1: give a price such as 0.25.\n"
+    assert capsys.readouterr().err == ("error: --price-kwh must be a finite number ≥ 0, not -1: give a price such as "
+                                       "0.25.\n")
     assert not out.parent.exists()
 
 
