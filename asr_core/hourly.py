@@ -115,7 +115,7 @@ def settings(country: str | None = None, price_kwh: object = None, price_hour: o
     """
     table = prices.load() if table is None else table
     code = prices.currency_code(currency, flags["currency"])
-    idle = math.nan if idle_power_w is None else prices.amount(idle_power_w, "the idle power")
+    idle = math.nan if idle_power_w is None else prices.amount(idle_power_w, "The idle power", "watts such as 30")
     return CostSettings(mode=LIVE if live else BATCH, grid_country=country.strip().upper() if country else "",
                         grid_g_per_kwh=grid_intensity(country, flags["country"]) if country else math.nan,
                         electricity=electricity_price(price_kwh, code, table, flags["price_kwh"]),

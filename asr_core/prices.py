@@ -117,14 +117,14 @@ def cite(row: pd.Series) -> str:
 
 # --- prices the user types ---------------------------------------------------------------------------
 
-def amount(value: object, what: str) -> float:
+def amount(value: object, what: str, example: str = "a price such as 0.25") -> float:
     """A price or figure the user gave, as a finite number ≥ 0; CostError for text, NaN, inf or a negative."""
     try:
         number = float(str(value).strip())
     except ValueError:
-        raise CostError(f"{what} {value!r} is not a number: give a price such as 0.25.") from None
+        raise CostError(f"{what} {value!r} is not a number: give {example}.") from None
     if not math.isfinite(number) or number < 0:
-        raise CostError(f"{what} must be a finite number ≥ 0, not {value}: give a price such as 0.25.")
+        raise CostError(f"{what} must be a finite number ≥ 0, not {value}: give {example}.")
     return number
 
 
