@@ -106,7 +106,7 @@ def _add_sweep(sub) -> None:
 def _add_cost_args(p: argparse.ArgumentParser) -> None:
     """What one hour of audio costs (asr_core.hourly): the grid, the prices, batch or live."""
     g = p.add_argument_group("per hour of audio (default prices: precomputed/prices.csv, cited and dated)")
-    g.add_argument("--co2e", metavar="COUNTRY", help="grams of CO2e on this country's grid (ISO 3166 alpha-3, like FRA)")
+    g.add_argument("--co2e", metavar="COUNTRY", help="grams of CO2e on this country's grid (ISO alpha-3, like FRA)")
     g.add_argument("--price-kwh", metavar="PRICE|NAME", help="electricity per kWh, or a row of the table (default "
                                                             f"{prices.DEFAULT_ELECTRICITY})")
     g.add_argument("--instance", metavar="NAME", help="a cloud instance of the table, for its price per hour")
