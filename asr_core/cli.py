@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import cluster, sweep
+from . import cluster, hourly, prices, sweep
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
-from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS
 from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
@@ -55,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-warmup", action="store_true",
                    help="measure a cold run: no untimed warm-up batch (FLOPs are then counted after the run)")
     t.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
-    t.add_argument("--co2e", metavar="COUNTRY", help="also report kg CO2e for this ISO country code (e.g. USA)")
     t.add_argument("--snr", type=float, default=CLEAN, metavar="DB",
                    help="mix noise into each clip at this signal-to-noise ratio in dB (power over the clip) "
                         "before transcribing; inf (default): no noise")
     t.add_argument("--noise", default=WHITE, choices=NOISE_KINDS,
                    help="with --snr: white noise (seeded), or babble made of the other input files (needs 2 or more)")
+    _add_cost_args(t)
     t.set_defaults(func=cmd_transcribe)
 
     sub.add_parser("models", help="list the model registry").set_defaults(func=cmd_models)
@@ -100,7 +99,27 @@ def _add_sweep(sub) -> None:
     s.add_argument("--ray-cpus-per-task", type=int, metavar="N",
                    help="with --ray: CPUs each CPU model group holds (default: all of the largest machine's, so "
                         "two CPU measurements never share a machine)")
+    _add_cost_args(s)
     s.set_defaults(func=cmd_sweep)
+
+
+def _add_cost_args(p: argparse.ArgumentParser) -> None:
+    """What one hour of audio costs (asr_core.hourly): the grid, the prices, batch or live."""
+    g = p.add_argument_group("per hour of audio (default prices: precomputed/prices.csv, cited and dated)")
+    g.add_argument("--co2e", metavar="COUNTRY", help="grams of CO2e on this country's grid (ISO alpha-3, like FRA)")
+    g.add_argument("--price-kwh", metavar="PRICE|NAME", help="electricity per kWh, or a row of the table (default "
+                                                            f"{prices.DEFAULT_ELECTRICITY})")
+    g.add_argument("--instance", metavar="NAME", help="a cloud instance of the table, for its price per hour")
+    g.add_argument("--price-hour", metavar="PRICE|PRICE/HOURS", help="the machine per hour, or its purchase price over "
+                   "its lifetime in hours (1200/20000); wins over the --instance's price")
+    g.add_argument("--currency", metavar="CODE", help=f"of the prices you type (default {prices.DEFAULT_CURRENCY})")
+    g.add_argument("--live", action="store_true", help="live audio holds the machine the whole hour (default: batch, "
+                                                      "held only while it processes)")
+
+
+def _costs(args: argparse.Namespace) -> hourly.CostSettings:
+    """The per-hour settings, checked (one sentence, exit 2) before any audio or model loads."""
+    return hourly.settings(args.co2e, args.price_kwh, args.price_hour, args.instance, args.currency, args.live)
 
 
 def _add_merge(sub) -> None:
@@ -182,8 +201,6 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ModelError(f"--max-duration must be a positive number of seconds, not {args.max_duration:g}.")
     if args.tokens is not None:
         _check_tokens_apply(args)
-    if args.co2e is not None:
-        _check_country(args.co2e)
     if math.isnan(args.snr) or args.snr == -math.inf:
         raise AudioError(f"--snr must be a number of dB or inf (no noise), not {args.snr:g}.")
     if args.noise == "babble" and args.snr != CLEAN and len(args.audio) < 2:
@@ -202,16 +219,6 @@ def _check_tokens_apply(args: argparse.Namespace) -> None:
                          f"decoder to force: leave out --tokens.")
 
 
-def _check_country(country: str) -> None:
-    countries = grid_countries()
-    if not countries:
-        raise ModelError("--co2e cannot be computed here because CodeCarbon's grid data cannot be read: install "
-                         "codecarbon, or leave out --co2e.")
-    if country.upper() not in countries:
-        raise ModelError(f"--co2e {country!r} is not a country CodeCarbon has grid data for: use an ISO 3166 "
-                         f"alpha-3 code such as USA or FRA.")
-
-
 def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
     """Refuse more forced tokens than the decoder can emit: its positions less its prompt, per 30-second window
     (a long clip's tokens are shared among its windows by length, as the measured loop shares them)."""
@@ -226,6 +233,7 @@ def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> No
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     _check_options(args)
+    costs = _costs(args)
     clips = _noisy([load_audio(p, args.max_duration) for p in args.audio], args.snr, args.noise)
     refs = _references(args)
     if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
@@ -239,7 +247,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     result = transcribe(lm, clips, refs, opts)
     if args.snr != CLEAN:
         result = dataclasses.replace(result, snr_db=args.snr, noise=args.noise)
-    print(result.to_json() if args.json else report(result))
+    hour = hourly.from_result(result, costs)
+    print(hourly.result_json(result, hour) if args.json else f"{report(result)}\n{hourly.report(hour)}")
     return 0
 
 
@@ -261,6 +270,7 @@ _GRID_FLAGS = ("models", "devices", "precisions", "weights", "runtimes", "bucket
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    costs = _costs(args)
     overrides = {k: getattr(args, k) for k in _GRID_FLAGS}
     grid = sweep.grid_from_toml(args.config, **overrides) if args.config else sweep.Grid(
         **{k: v for k, v in overrides.items() if v is not None})
@@ -279,6 +289,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise sweep.SweepError(f"Could not write {args.csv} ({exc.strerror or exc}): the sweep itself is in "
                                    f"{args.out}; choose another --csv path.") from None
     print(f"{len(table)} rows in {args.out}")
+    if per_hour := hourly.summary_lines(table, costs):
+        print("\n".join(per_hour))
     if failed := sweep.all_failed(table):
         print(f"error: {failed}", file=sys.stderr)
         return EXIT_RUNS_FAILED

@@ -12,6 +12,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from . import cited
 from .models import REGISTRY, checkpoint_of
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "precomputed" / "published.csv"
@@ -40,21 +41,12 @@ def known_checkpoints() -> tuple[str, ...]:
 
 def load(path: str | os.PathLike = DEFAULT_PATH) -> pd.DataFrame:
     """The published table, checked (validate), with 'benchmark' and 'wer' (a fraction) added."""
-    path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise PublishedTableError(f"{path.name} could not be read as CSV ({type(exc).__name__}): "
-                                  f"check that it is the published table.") from None
-    return validate(raw, path.name)
+    return validate(cited.read(path, PublishedTableError, "published table"), Path(path).name)
 
 
 def validate(raw: pd.DataFrame, name: str = "published table") -> pd.DataFrame:
     """The table with numbers parsed; PublishedTableError with one sentence per problem."""
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise PublishedTableError(f"{name} lacks the column(s) {', '.join(missing)}: give it {', '.join(COLUMNS)}.")
-    text = raw[list(COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
+    text = cited.text(raw, COLUMNS, PublishedTableError, name)
     table = text.assign(wer_pct=pd.to_numeric(text["wer_pct"], errors="coerce"),
                         rtfx=pd.to_numeric(text["rtfx"].replace("", None), errors="coerce"))
     found = [sentence for i in range(len(table)) for sentence in _row_problems(table.iloc[i], text.iloc[i], i + 2, name)]
