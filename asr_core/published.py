@@ -62,20 +62,29 @@ def known_checkpoints() -> tuple[str, ...]:
 def load(path: str | os.PathLike = DEFAULT_PATH) -> pd.DataFrame:
     """The published table, checked (validate), with 'benchmark' and 'wer' (a fraction) added."""
     path = Path(path)
+    return validate(_read(path, "published table"), path.name)
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    """A table's cells as text; PublishedTableError when the file cannot be read as CSV."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise PublishedTableError(f"{path.name} could not be read as CSV ({type(exc).__name__}): "
-                                  f"check that it is the published table.") from None
-    return validate(raw, path.name)
+                                  f"check that it is the {what}.") from None
+
+
+def _text(raw: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.DataFrame:
+    """The table's columns as stripped text; PublishedTableError naming the columns it lacks."""
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise PublishedTableError(f"{name} lacks the column(s) {', '.join(missing)}: give it {', '.join(columns)}.")
+    return raw[list(columns)].fillna("").astype(str).apply(lambda col: col.str.strip())
 
 
 def validate(raw: pd.DataFrame, name: str = "published table") -> pd.DataFrame:
     """The table with numbers parsed; PublishedTableError with one sentence per problem."""
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise PublishedTableError(f"{name} lacks the column(s) {', '.join(missing)}: give it {', '.join(COLUMNS)}.")
-    text = raw[list(COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
+    text = _text(raw, COLUMNS, name)
     table = text.assign(wer_pct=pd.to_numeric(text["wer_pct"], errors="coerce"),
                         rtfx=pd.to_numeric(text["rtfx"].replace("", None), errors="coerce"))
     found = [sentence for i in range(len(table)) for sentence in _row_problems(table.iloc[i], text.iloc[i], i + 2, name)]
@@ -87,14 +96,20 @@ def validate(raw: pd.DataFrame, name: str = "published table") -> pd.DataFrame:
 def _row_problems(row: pd.Series, text: pd.Series, line: int, name: str) -> list[str]:
     """One sentence per problem of one row (line: its line in the file, the header being line 1)."""
     where = f"{name} line {line}"
-    found = [f"{where} has no {col}: {FIX}." for col in REQUIRED_TEXT if not row[col]]
-    if row["model"] and row["model"] not in known_checkpoints():
-        found.append(f"{where} names {row['model']!r}, which is not a known checkpoint: use a registry id or one of "
-                     f"{', '.join(PUBLISHED_ONLY)}.")
+    found = _source_problems(row, where, REQUIRED_TEXT, FIX)
     if not 0 <= row["wer_pct"] <= 100:  # NaN fails too
         found.append(f"{where} has WER {text['wer_pct'] or 'empty'}, not a percentage from 0 to 100: {FIX}.")
     if text["rtfx"] and not row["rtfx"] > 0:
         found.append(f"{where} has RTFx {text['rtfx']}, not a positive number or empty: {FIX}.")
+    return found
+
+
+def _source_problems(row: pd.Series, where: str, required: tuple[str, ...], fix: str) -> list[str]:
+    """The sentences every published row shares: an empty required cell, a checkpoint we do not know."""
+    found = [f"{where} has no {col}: {fix}." for col in required if not row[col]]
+    if row["model"] and row["model"] not in known_checkpoints():
+        found.append(f"{where} names {row['model']!r}, which is not a known checkpoint: use a registry id or one of "
+                     f"{', '.join(PUBLISHED_ONLY)}.")
     return found
 
 
@@ -140,26 +155,15 @@ def describe(row: pd.Series) -> str:
     return f"published {row['benchmark']} WER of {row['model']} ({row['source']})"
 
 
-
-
 def load_costs(path: str | os.PathLike = COSTS_PATH) -> pd.DataFrame:
     """The published cost table, checked, with numbers parsed and a 'kind' column saying 'published'."""
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise PublishedTableError(f"{path.name} could not be read as CSV ({type(exc).__name__}): "
-                                  f"check that it is the published cost table.") from None
-    return validate_costs(raw, path.name)
+    return validate_costs(_read(path, "published cost table"), path.name)
 
 
 def validate_costs(raw: pd.DataFrame, name: str = "published cost table") -> pd.DataFrame:
     """The cost table with numbers parsed; PublishedTableError with one sentence per problem."""
-    missing = [c for c in COST_COLUMNS if c not in raw.columns]
-    if missing:
-        raise PublishedTableError(f"{name} lacks the column(s) {', '.join(missing)}: give it "
-                                  f"{', '.join(COST_COLUMNS)}.")
-    text = raw[list(COST_COLUMNS)].fillna("").astype(str).apply(lambda col: col.str.strip())
+    text = _text(raw, COST_COLUMNS, name)
     table = text.assign(value=_number(text["value"]), clip_s=_number(text["clip_s"]),
                         batch_size=_number(text["batch_size"]))
     found = [s for i in range(len(table)) for s in _cost_row_problems(table.iloc[i], text.iloc[i], i + 2, name)]
@@ -176,10 +180,7 @@ def _number(column: pd.Series) -> pd.Series:
 def _cost_row_problems(row: pd.Series, text: pd.Series, line: int, name: str) -> list[str]:
     """One sentence per problem of one cost row (line: its line in the file, the header being line 1)."""
     where = f"{name} line {line}"
-    found = [f"{where} has no {col}: {COST_FIX}." for col in COST_REQUIRED_TEXT if not row[col]]
-    if row["model"] and row["model"] not in known_checkpoints():
-        found.append(f"{where} names {row['model']!r}, which is not a known checkpoint: use a registry id or one of "
-                     f"{', '.join(PUBLISHED_ONLY)}.")
+    found = _source_problems(row, where, COST_REQUIRED_TEXT, COST_FIX)
     if row["metric"] and row["metric"] not in COST_METRICS:
         found.append(f"{where} has metric {row['metric']!r}, which is not one of {', '.join(COST_METRICS)}: "
                      f"{COST_FIX}.")
