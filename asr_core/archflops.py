@@ -219,8 +219,9 @@ def whisper_step(a: Arch, precision: str, rows: int, position: float) -> Work:
     each = np.ones_like(np.asarray(position, dtype=float))  # position may be an array of steps: one value each
     attention = rows * a.dec_layers * 2 * 2 * (position + t) * d
     kv = rows * a.dec_layers * 2 * (position + t) * d * ACTIVATION_BYTES[precision]
-    small = rows * (a.dec_layers * _layer_activations(1, d, a.dec_ffn) * ACTIVATION_BYTES[precision]
-                    + a.vocab * LOGITS_BYTES)
+    # a step's per-row activations are vectors that stay in cache; what reaches memory per row is the residual
+    # stream between layers and the logits
+    small = rows * (a.dec_layers * 2 * d * ACTIVATION_BYTES[precision] + a.vocab * LOGITS_BYTES)
     return Work(rows * whisper_step_linear_flops(a) * each, attention, whisper_step_weight_bytes(a, precision) * each,
                 small * each, kv)
 

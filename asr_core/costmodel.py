@@ -302,7 +302,8 @@ def check_request(model: str, hardware_id: str, precision: str, batch_size: int,
     hw.peak(precision)  # refuses a precision the device lacks or the table has no figure for
     arch = af.arch_of(model)
     if why := combination_problem(arch.family, precision, runtime) or batch_problem(runtime, batch_size):
-        raise ProjectionError(f"Cannot project {precision} with runtime {runtime}: {why}.")
+        raise ProjectionError(f"Cannot project {arch.name} at {precision} with runtime {runtime}, batch {batch_size}: "
+                              f"{why}.")
     return arch, hw
 
 
@@ -410,7 +411,8 @@ def describe(p: Projection) -> str:
              f"second; mean {p.mean_power_w:.3g} W)",
              f"  power model: {p.power_source}"]
     if p.decoder_steps_per_window:
-        lines.append(f"  decoder steps per 30 s window: {p.decoder_steps_per_window:.0f} (speech rate x batch padding)")
+        lines.append(f"  decoder steps per 30 s window: {p.decoder_steps_per_window:.0f} projected (speech rate x batch "
+                     f"padding)")
     lines += [f"  factors: {p.factors_source}", f"  validation error seen: {p.validation_error}",
               f"  notes: {p.notes}"]
     return "\n".join(lines)

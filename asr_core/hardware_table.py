@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .hardware import CPU_TDP_W_DEFAULT
-from .models import PRECISIONS, ModelError
+from .models import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 HARDWARE_CSV = ROOT / "precomputed" / "hardware.csv"
@@ -31,6 +31,7 @@ HARDWARE_COLUMNS = ("hardware_id", "name", "kind", *PEAK_COLUMNS.values(), "memo
 # multiply in int8 (falling back to fp32 on a CPU without an int8 figure).
 COMPUTE_PRECISION = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8", "int8_fp16": "int8",
                      "q8_0": "int8", "q5_1": "int8"}
+MAIN_PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # what a refusal suggests instead
 PROVISIONAL = "provisional"  # a this-cpu row measured while other work loaded the machine says so in its note
 
 
@@ -73,12 +74,12 @@ class Hardware:
 
     def precision_problem(self, precision: str) -> str:
         hw_precision = COMPUTE_PRECISION.get(precision, precision)
-        usable = [p for p in PRECISIONS if COMPUTE_PRECISION[p] in self.peak_flops]
+        usable = [p for p in MAIN_PRECISIONS if p in self.peak_flops]
+        instead = f"use --precision {', '.join(usable)}" if usable else "pick another device"
         if hw_precision in self.lacks:
-            return (f"The {self.name} has no {hw_precision} support, so {precision} cannot be projected on it: use "
-                    f"--precision {' or '.join(usable) or 'another'}.")
-        return (f"The hardware table has no {hw_precision} peak for the {self.name} (no source opened gives one): "
-                f"use --precision {' or '.join(usable) or 'another hardware'}.")
+            return f"The {self.name} has no {hw_precision} support, so {precision} cannot be projected on it: {instead}."
+        return (f"The hardware table has no {hw_precision} peak for the {self.name} (no source opened gives one), so "
+                f"{precision} cannot be projected on it: {instead}.")
 
 
 def _number(value: Any) -> float:

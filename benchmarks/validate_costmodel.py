@@ -60,9 +60,11 @@ def load_published(path: str | None) -> pd.DataFrame | None:
         return None
 
 
-def cpu_validation(df: pd.DataFrame, hw: cm.Hardware, fit_models: list[str]) -> tuple[cm.Factors, pd.DataFrame]:
+def sweep_validation(df: pd.DataFrame, hw: cm.Hardware, fit_models: list[str]) -> tuple[cm.Factors, pd.DataFrame]:
+    """Factors fitted on the fit models' cells of the sweep (transformers, synthetic weights: forced decoder
+    lengths), and every cell compared with its projection."""
     cells = cf.sweep_cells(df, TRANSFORMERS)
-    cells = cells[(cells["weights"] == "synthetic") & (cells["precision"] == "fp32")]
+    cells = cells[cells["weights"] == "synthetic"]
     source = (f"fitted on {len(cells[cells['model'].isin(fit_models)])} measured cells of "
               f"{', '.join(m.split('/')[-1] for m in fit_models)} ({hw.kind}, {TRANSFORMERS}, against the "
               f"{hw.hardware_id} row{' (provisional)' if hw.provisional else ''})")
@@ -100,6 +102,19 @@ def ratio_phrase(comparison: pd.DataFrame, what: str) -> str:
     return f"{what}: {head}" + (f"; {met} of {len(bounds)} lower bounds met" if len(bounds) else "")
 
 
+def percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Absolute errors (fractions) as percentages, for printing."""
+    cols = [c for c in frame.columns if c in ("median_abs_error", "worst_abs_error", "median", "worst")]
+    return frame.assign(**{c: frame[c].map(lambda x: f"{x:.0%}") for c in cols})
+
+
+def short_reason(why: str) -> str:
+    """A refusal's gist for the table (the full sentence is in --json)."""
+    if why.startswith("Unknown hardware"):
+        return "device not in hardware.csv"
+    return why.split(",")[0] if why.startswith("no clip length") else why
+
+
 def published_validation(published: pd.DataFrame, table: dict[str, cm.Hardware]) -> dict[str, dict]:
     """Per device kind and runtime: how far the projections of published figures were."""
     out = {}
@@ -114,6 +129,10 @@ def published_validation(published: pd.DataFrame, table: dict[str, cm.Hardware])
 
 
 def show(title: str, frame: pd.DataFrame, floats: str = "{:.3g}") -> None:
+    """A plain table: relative errors as signed percentages, other numbers to three figures."""
+    frame = frame.copy()
+    for col in [c for c in frame.columns if c.endswith("_error") and pd.api.types.is_float_dtype(frame[c])]:
+        frame[col] = frame[col].map(lambda x: f"{x:+.0%}" if x == x else "")
     print(f"\n## {title}\n")
     print(frame.to_string(index=False, float_format=lambda x: floats.format(x)) if len(frame) else "(none)")
 
@@ -133,14 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     hw = hardware_for_sweep(df, table)
     fit_models = [m for m in args.fit_models.split(",") if m]
     # 1. The measured sweep: fit on some models, predict the others at every bucket and batch size.
-    factors, comparison = cpu_validation(df, hw, fit_models)
+    factors, comparison = sweep_validation(df, hw, fit_models)
+    # a CPU run keeps what an earlier GPU-sweep run fitted, and the other way round
+    kept = cm.load_fit(args.fit_out) if Path(args.fit_out).exists() else cm.Fit({}, math.nan, math.nan)
     steps, pad = cf.speech_rate(read(DEFAULT_SWEEP))
     held, fitted = cf.error_summary(comparison), cf.error_summary(comparison, "fit")
     where = hw.kind if hw.hardware_id == cm.THIS_CPU else hw.hardware_id
-    validation = {f"{where}/{TRANSFORMERS}": {
+    validation = {**kept.validation, f"{where}/{TRANSFORMERS}": {
         "summary": summary_phrase(held, f"against measured {hw.kind} rows of held-out models"),
         "median_abs_error": held["median_abs_error"].iloc[-1], "worst_abs_error": held["worst_abs_error"].iloc[-1]}}
-    fit = cm.Fit({f"{hw.kind}/{TRANSFORMERS}": factors}, steps, pad, validation,
+    fit = cm.Fit({**kept.factors, f"{hw.kind}/{TRANSFORMERS}": factors}, steps, pad, validation,
                  note=f"fitted by benchmarks/validate_costmodel.py on {Path(args.sweep).name}")
     # 2. Published figures: GPU factors fitted on the rows marked "fit", compared on those marked "validate".
     pub = load_published(args.published)
@@ -150,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         published = cf.compare_published(pub, fit, table)
         validation |= published_validation(published, table)
         fit = cm.Fit(fit.factors, steps, pad, validation, fit.note)
-    shape = speedup_shape(fit, table) if cm.THIS_CPU in table and SHAPE_GPU in table else pd.DataFrame()
+    shape = (speedup_shape(fit, table) if cm.THIS_CPU in table and SHAPE_GPU in table
+             and f"{cm.CPU}/{TRANSFORMERS}" in fit.factors else pd.DataFrame())
     if args.write_fit:
         cm.save_fit(fit, args.fit_out)
     factor_table = pd.DataFrame([{"key": k, **{n: v for n, v in vars(f).items()}} for k, f in fit.factors.items()])
@@ -177,16 +199,17 @@ def report(hw, fit, factor_table, comparison, held, fitted, published, shape, ar
     cols = ["model", "bucket", "batch_size", "role", "measured_total_s", "projected_total_s", "preprocess_error",
             "encoder_error", "decoder_error", "total_error", "encoder_bound", "decoder_bound"]
     show("Measured vs projected, per cell (error = projected / measured - 1)",
-         comparison.sort_values(["role", "model", "bucket", "batch_size"])[cols], "{:+.2f}")
-    show("Held-out models: absolute relative error per stage", held, "{:.2f}")
-    show("Fit models (in-sample): absolute relative error per stage", fitted, "{:.2f}")
+         comparison.sort_values(["role", "model", "bucket", "batch_size"])[cols])
+    show("Held-out models: absolute relative error per stage", percent(held))
+    show("Fit models (in-sample): absolute relative error per stage", percent(fitted))
     per_model = comparison.groupby("model")["total_error"].agg(
         median=lambda e: e.abs().median(), worst=lambda e: e.abs().max()).reset_index()
-    show("End-to-end absolute error per model", per_model, "{:.2f}")
+    show("End-to-end absolute error per model", percent(per_model))
     cols = ["model", "engine", "precision", "batch_size", "hardware_id", "metric", "published", "projected", "ratio",
             "bound", "why_not"]
+    shown = published[cols].assign(why_not=published["why_not"].map(short_reason))
     show("Published figures marked 'validate': projected vs published (ratio > 1: the model is slower / costlier)",
-         published[cols], "{:.3g}")
+         shown)
     show(f"Projected {SHAPE_GPU} ({SHAPE_GPU_PRECISION}) over this CPU (fp32) speed-up, batch 1, one 30 s clip",
          shape, "{:.3g}")
     if len(shape):
