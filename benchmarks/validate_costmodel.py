@@ -34,6 +34,16 @@ SHAPE_GPU, SHAPE_GPU_PRECISION = "T4", "fp16"  # the 2025 TED-LIUM study: Colab 
 RATIO_AIM = 1.5
 
 
+def machine_warning(df: pd.DataFrame, hw: cm.Hardware) -> str:
+    """A sentence when the sweep's CPU is not the one the hardware row measured (empty when they agree)."""
+    measured = sorted({str(c) for c in df["cpu_name"].dropna() if str(c)})
+    if hw.hardware_id != cm.THIS_CPU or not measured or all(c in hw.name for c in measured):
+        return ""
+    return (f"the sweep was measured on {', '.join(measured)}, the {hw.hardware_id} row on {hw.name}: the fitted "
+            f"efficiencies absorb the difference (so CPU projections still follow the sweep), but rerun "
+            f"benchmarks/cpu_roofline.py on the measuring machine and refit to make them physical")
+
+
 def hardware_for_sweep(df: pd.DataFrame, table: dict[str, cm.Hardware]) -> cm.Hardware:
     """The hardware-table row a sweep was measured on: this-cpu for CPU rows, else the GPU whose id its
     gpu_name contains ('NVIDIA H100 80GB HBM3' -> H100-SXM)."""
@@ -178,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     factor_table = pd.DataFrame([{"key": k, **{n: v for n, v in vars(f).items()}} for k, f in fit.factors.items()])
     if args.json:
         print(json.dumps({"kind": cm.PROJECTED, "hardware": hw.hardware_id, "provisional": hw.provisional,
+                          "machine_warning": machine_warning(df, hw),
                           "factors": factor_table.to_dict("records"),
                           "steps_per_audio_s": steps, "padding_per_log_batch": pad,
                           "cells": comparison.to_dict("records"), "held_out_summary": held.to_dict("records"),
@@ -185,14 +196,16 @@ def main(argv: list[str] | None = None) -> int:
                           "speedup_shape": shape.to_dict("records"), "validation": validation},
                          default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x), indent=1))
         return 0
-    report(hw, fit, factor_table, comparison, held, fitted, published, shape, args)
+    report(hw, fit, factor_table, comparison, held, fitted, published, shape, args, machine_warning(df, hw))
     return 0
 
 
-def report(hw, fit, factor_table, comparison, held, fitted, published, shape, args) -> None:
+def report(hw, fit, factor_table, comparison, held, fitted, published, shape, args, warning: str) -> None:
     print(f"# Cost model validation (every projected figure is `{cm.PROJECTED}`)\n")
     print(f"sweep: {args.sweep}; hardware row: {hw.hardware_id} ({hw.name})"
           + ("; PROVISIONAL microbenchmark (loaded machine)" if hw.provisional else ""))
+    if warning:
+        print(f"note: {warning}")
     print(f"decoder steps per second of speech (batch 1, real weights): {fit.steps_per_audio_s:.2f}; "
           f"padding per ln(batch): {fit.padding_per_log_batch:.3f}")
     show("Fitted factors", factor_table, "{:.4g}")
