@@ -237,6 +237,14 @@ def conv_lengths(a: Arch, samples: int) -> list[int]:
     return lengths
 
 
+def ctc_samples(a: Arch, frames: float) -> int:
+    """The fewest samples that give this many frames: the feature encoder's receptive field, then one hop per
+    frame (400 and 320 samples for wav2vec2-base)."""
+    hop = math.prod(a.conv_stride)
+    field = 1 + sum((k - 1) * math.prod(a.conv_stride[:i]) for i, k in enumerate(a.conv_kernel))
+    return int(round((frames - 1) * hop + field))
+
+
 def ctc_frames(a: Arch, samples: int) -> int:
     """Encoder frames (CTC outputs) for this many samples: 49 to 50 a second for wav2vec2-base."""
     return conv_lengths(a, samples)[-1]

@@ -58,8 +58,7 @@ def cell_batches(row: pd.Series, arch: af.Arch) -> list[Batch]:
     b, clips = int(row["batch_size"]), int(row["n_clips"])
     if arch.family == af.CTC:
         rows = clips
-        frames = row["decoder_tokens"] / rows
-        seconds = ((frames - 1) * 320 + 400) / af.SAMPLE_RATE  # wav2vec2: a 400-sample field, one frame per 320
+        seconds = af.ctc_samples(arch, row["decoder_tokens"] / rows) / af.SAMPLE_RATE
     else:
         enc = af.whisper_encoder(arch, "fp32").linear_flops
         per_clip = row.get("encoder_flops_per_clip", math.nan)
@@ -85,8 +84,9 @@ def _factors(x: np.ndarray, names: Sequence[str], base: dict[str, float], source
 
 
 def fit_cells(cells: pd.DataFrame, hw: Hardware, source: str, idle_share: float = 0.0) -> Factors:
-    """Least squares on log(projected / measured) of every stage of every cell: compute and bandwidth
-    efficiency, the per-layer overhead, and the preprocessing cost per padded audio second."""
+    """Least squares on log(projected / measured) of every stage of every cell, for the factors of X0: compute,
+    bandwidth and attention efficiency, the overheads per layer and per decoder step, and the preprocessing cost
+    per padded audio second."""
     from scipy.optimize import least_squares  # scipy comes with librosa; only fitting needs it
     names = list(X0)
     archs = {m: af.arch_of(m) for m in cells["model"].unique()}

@@ -44,8 +44,8 @@ FIT_JSON = ROOT / "precomputed" / "costmodel_fit.json"
 BOUND_HOST = "host"  # preprocessing runs on the host CPU whatever the device
 # Used only where the fit file has no factors for a GPU (no published figure marked "fit"): assumptions, not
 # measurements, and every projection that uses them says "prior" in factors_source.
-GPU_PRIOR = dict(compute_eff=0.5, bandwidth_eff=0.7, attention_eff=0.5, layer_overhead_s=50e-6, step_overhead_s=1e-3,
-                 idle_share=0.25)
+GPU_PRIOR = dict(compute_eff=0.5, bandwidth_eff=0.7, attention_eff=0.5, layer_overhead_s=50e-6,
+                 step_overhead_s=1e-3, idle_share=0.25)
 
 
 # --- fitted factors ------------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class Fit:
         for key in (f"{kind}/{runtime}", f"{kind}/{TRANSFORMERS}"):
             if key in self.factors:
                 f = self.factors[key]
-                return f if key.endswith(runtime) else dataclasses.replace(
+                return f if key == f"{kind}/{runtime}" else dataclasses.replace(
                     f, source=f"{f.source}; the {TRANSFORMERS} runtime's ({runtime} has no factors of its own)")
         if kind == GPU:
             return self.gpu_prior(runtime)
@@ -411,8 +411,8 @@ def describe(p: Projection) -> str:
              f"second; mean {p.mean_power_w:.3g} W)",
              f"  power model: {p.power_source}"]
     if p.decoder_steps_per_window:
-        lines.append(f"  decoder steps per 30 s window: {p.decoder_steps_per_window:.0f} projected (speech rate x batch "
-                     f"padding)")
+        lines.append(f"  decoder steps per 30 s window: {p.decoder_steps_per_window:.0f} projected "
+                     f"(speech rate x batch padding)")
     lines += [f"  factors: {p.factors_source}", f"  validation error seen: {p.validation_error}",
               f"  notes: {p.notes}"]
     return "\n".join(lines)

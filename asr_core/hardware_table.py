@@ -77,7 +77,8 @@ class Hardware:
         usable = [p for p in MAIN_PRECISIONS if p in self.peak_flops]
         instead = f"use --precision {', '.join(usable)}" if usable else "pick another device"
         if hw_precision in self.lacks:
-            return f"The {self.name} has no {hw_precision} support, so {precision} cannot be projected on it: {instead}."
+            return (f"The {self.name} has no {hw_precision} support, so {precision} cannot be projected on it: "
+                    f"{instead}.")
         return (f"The hardware table has no {hw_precision} peak for the {self.name} (no source opened gives one), so "
                 f"{precision} cannot be projected on it: {instead}.")
 

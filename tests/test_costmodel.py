@@ -47,7 +47,7 @@ def unit_factors(**over) -> cm.Factors:
     return cm.Factors(**{**values, **over}, source="test")
 
 
-# --- analytic FLOPs against the counted ones ------------------------------------------------------------------------
+# --- analytic FLOPs against the counted ones -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", WHISPERS)
 def test_whisper_encoder_flops_match_the_counted_ones(sweep, model):
@@ -75,7 +75,7 @@ def test_wav2vec2_encoder_flops_match_the_counted_ones(sweep):
     a = af.arch_of("facebook/wav2vec2-base-960h")
     for _, r in rows.iterrows():
         frames = r["decoder_tokens"] / r["n_clips"]
-        samples = int((frames - 1) * 320 + 400)
+        samples = af.ctc_samples(a, frames)
         assert af.ctc_frames(a, samples) == frames
         analytic = af.ctc_encoder(a, "fp32", samples).linear_flops
         assert r["encoder_flops_per_clip"] == pytest.approx(analytic, rel=0.02)
@@ -101,7 +101,7 @@ def test_a_config_json_that_is_not_whisper_or_wav2vec2_is_refused(tmp_path):
         af.arch_of(str(tmp_path))
 
 
-# --- roofline behaviour ------------------------------------------------------------------------------------------------
+# --- roofline behaviour --------------------------------------------------------------------------------------------
 
 def test_decoder_linear_kernels_are_memory_bound_at_batch_1_and_compute_bound_at_large_batch(table):
     """Each step reads every decoder weight whatever the batch: batch 1 waits on memory, a big batch on compute."""
@@ -150,7 +150,7 @@ def test_a_unique_prefix_names_a_device(table):
     assert cm.find_hardware("h100", table).hardware_id == "H100-SXM"
 
 
-# --- labels --------------------------------------------------------------------------------------------------------------
+# --- labels --------------------------------------------------------------------------------------------------------
 
 def test_every_figure_is_labelled_projected(fit, table):
     p = cm.project("openai/whisper-base", "L4", "fp16", 4, "15s", fit=fit, table=table)
@@ -178,7 +178,7 @@ def test_energy_is_time_times_the_power_model(table):
     assert cm.energy(stages, hw, f) == pytest.approx(35 * seconds + busy * 35)
 
 
-# --- the hardware table ----------------------------------------------------------------------------------------------------
+# --- the hardware table --------------------------------------------------------------------------------------------
 
 def test_the_hardware_table_validates_and_cites_every_row(table):
     raw = pd.read_csv(cm.HARDWARE_CSV, dtype=str, keep_default_na=False)
@@ -206,7 +206,7 @@ def test_the_cpu_microbenchmark_writes_a_provisional_row(tmp_path):
     assert table["this-cpu"].memory_bytes_s == 2e10 and row["read_in"] == "python x --quick"
 
 
-# --- the project command -----------------------------------------------------------------------------------------------------
+# --- the project command -------------------------------------------------------------------------------------------
 
 def _run(capsys, *args):
     code = main(["project", *args])
@@ -240,7 +240,7 @@ def test_project_prints_stages_energy_bounds_and_the_validation_error(capsys):
     assert rec["kind"] == "projected" and rec["encoder_bound"] in ("compute", "memory", "overhead")
 
 
-# --- fitting and validation -------------------------------------------------------------------------------------------------
+# --- fitting and validation ----------------------------------------------------------------------------------------
 
 def test_cells_rebuild_the_batches_the_sweep_ran(sweep):
     cells = cf.sweep_cells(sweep)
@@ -288,9 +288,9 @@ def _script(name: str):
 
 def test_the_validation_script_runs_on_a_hand_made_published_table(tmp_path, capsys):
     base = dict(engine="whisper.cpp", precision="fp16", batch_size="1", decoding="greedy", hardware="V100",
-                hardware_id="V100", dataset="bench", clip_s="30", metric="latency_s", per="encoder pass (one 30 s window)",
-                source_title="hand-made", source_date="2026-01-01", source_where="test", source_url="https://example.org",
-                note="")
+                hardware_id="V100", dataset="bench", clip_s="30", metric="latency_s",
+                per="encoder pass (one 30 s window)", source_title="hand-made", source_date="2026-01-01",
+                source_where="test", source_url="https://example.org", note="")
     rows = [dict(base, model="openai/whisper-tiny", value="0.004", use="fit"),
             dict(base, model="openai/whisper-small", value="0.019", use="validate"),
             dict(base, model="openai/whisper-small", value="0.0024", use="validate", per="decoder step (1 token)",
