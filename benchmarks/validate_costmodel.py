@@ -34,6 +34,19 @@ SHAPE_GPU, SHAPE_GPU_PRECISION = "T4", "fp16"  # the 2025 TED-LIUM study: Colab 
 RATIO_AIM = 1.5
 
 
+def _clean(value):
+    """JSON-safe: NaN and missing values as null, numpy and pandas scalars as plain Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
 def machine_warning(df: pd.DataFrame, hw: cm.Hardware) -> str:
     """A sentence when the sweep's CPU is not the one the hardware row measured (empty when they agree)."""
     measured = sorted({str(c) for c in df["cpu_name"].dropna() if str(c)})
@@ -187,14 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         cm.save_fit(fit, args.fit_out)
     factor_table = pd.DataFrame([{"key": k, **{n: v for n, v in vars(f).items()}} for k, f in fit.factors.items()])
     if args.json:
-        print(json.dumps({"kind": cm.PROJECTED, "hardware": hw.hardware_id, "provisional": hw.provisional,
-                          "machine_warning": machine_warning(df, hw),
-                          "factors": factor_table.to_dict("records"),
-                          "steps_per_audio_s": steps, "padding_per_log_batch": pad,
-                          "cells": comparison.to_dict("records"), "held_out_summary": held.to_dict("records"),
-                          "fit_summary": fitted.to_dict("records"), "published": published.to_dict("records"),
-                          "speedup_shape": shape.to_dict("records"), "validation": validation},
-                         default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x), indent=1))
+        print(json.dumps(_clean({"kind": cm.PROJECTED, "hardware": hw.hardware_id, "provisional": hw.provisional,
+                                 "machine_warning": machine_warning(df, hw), "factors": factor_table.to_dict("records"),
+                                 "steps_per_audio_s": steps, "padding_per_log_batch": pad,
+                                 "cells": comparison.to_dict("records"), "held_out_summary": held.to_dict("records"),
+                                 "fit_summary": fitted.to_dict("records"), "published": published.to_dict("records"),
+                                 "speedup_shape": shape.to_dict("records"), "validation": validation}), indent=1))
         return 0
     report(hw, fit, factor_table, comparison, held, fitted, published, shape, args, machine_warning(df, hw))
     return 0
