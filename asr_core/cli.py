@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import cluster, hourly, prices, sweep
+from . import cluster, costmodel, hourly, prices, sweep
 from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_merge(sub)
     _add_prefetch(sub)
+    _add_project(sub)
     return parser
 
 
@@ -140,6 +142,25 @@ def _add_prefetch(sub) -> None:
     p.add_argument("--clips-per-bucket", type=int, default=PER_BUCKET)
     _add_dataset_args(p)
     p.set_defaults(func=cmd_prefetch)
+
+
+def _add_project(sub) -> None:
+    p = sub.add_parser("project", help="project time and energy on other hardware with the cost model (every "
+                                       "figure labelled projected, never measured)")
+    p.add_argument("--model", required=True, help="registry id, or a folder with a Whisper/wav2vec2 config.json")
+    p.add_argument("--hardware", required=True, help="a precomputed/hardware.csv id: T4, L4, A100-80GB, H100-SXM, ...")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--bucket", default="30s", help="clip length: 5s, 15s, 30s or 60s")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--runtime", default=TRANSFORMERS)
+    p.add_argument("--json", action="store_true", help="print the projection record as JSON")
+    p.set_defaults(func=cmd_project)
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    p = costmodel.project(args.model, args.hardware, args.precision, args.batch_size, args.bucket, args.runtime)
+    print(json.dumps(p.to_dict(), indent=1) if args.json else costmodel.describe(p))
+    return 0
 
 
 def _add_dataset_args(p: argparse.ArgumentParser) -> None:

@@ -1,12 +1,15 @@
-"""Published accuracy: WER figures others measured, one row per checkpoint × dataset × source.
+"""Published figures: WER others measured (one row per checkpoint × dataset × source) and cost figures others
+measured on other hardware (time, power, energy; one row per figure).
 
-The table (``precomputed/published.csv``) is read and checked here; nothing in it is ever averaged with
-a figure measured here. A published figure belongs to one checkpoint (tiny.en's WER is not tiny's), so
-rows name the exact hub id, and a local folder is matched through ``models.checkpoint_of``.
+The tables (``precomputed/published.csv``, ``precomputed/published_costs.csv``) are read and checked here;
+nothing in them is ever averaged with a figure measured here. A published figure belongs to one checkpoint
+(tiny.en's WER is not tiny's), so rows name the exact hub id, and a local folder is matched through
+``models.checkpoint_of``.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -29,6 +32,25 @@ MODEL_CARD = "model card"
 # Sources not listed come last. Matched as a part of the source text.
 SOURCE_PREFERENCE = (LEADERBOARD, PAPER, MODEL_CARD)
 FIX = "fix that row of the published table"
+
+# Published cost figures: time, power and energy others measured on hardware we may not have (GPUs, boards,
+# other CPUs), one row per figure in precomputed/published_costs.csv. A cost model fits on the rows marked
+# 'fit' and is checked against those marked 'validate'; every row stays labelled published, never measured.
+COSTS_PATH = DEFAULT_PATH.with_name("published_costs.csv")
+COST_COLUMNS = ("model", "engine", "precision", "batch_size", "decoding", "hardware", "hardware_id", "dataset",
+                "clip_s", "metric", "value", "per", "source_title", "source_date", "source_where", "source_url",
+                "use", "note")
+# rtfx: seconds of audio per second of processing; energy_j says in 'per' what the joules are for.
+COST_METRICS = ("rtfx", "latency_s", "power_w", "energy_per_audio_s_j", "energy_j", "speedup")
+METRICS_NEEDING_PER = ("latency_s", "energy_j")  # a duration or an amount of energy is of something
+COST_USES = ("fit", "validate")
+COST_REQUIRED_TEXT = ("model", "engine", "precision", "hardware", "hardware_id", "metric", "source_title",
+                      "source_date", "source_where", "source_url", "use")
+PUBLISHED_KIND = "published"  # the 'kind' column of every row load_costs returns
+SOURCE_DATE = r"\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?"
+HARDWARE_KEY = r"[A-Za-z0-9][A-Za-z0-9.\-]*"
+URL = r"https?://\S+"
+COST_FIX = "fix that row of the published cost table"
 
 
 class PublishedTableError(ValueError):
@@ -58,14 +80,20 @@ def validate(raw: pd.DataFrame, name: str = "published table") -> pd.DataFrame:
 def _row_problems(row: pd.Series, text: pd.Series, line: int, name: str) -> list[str]:
     """One sentence per problem of one row (line: its line in the file, the header being line 1)."""
     where = f"{name} line {line}"
-    found = [f"{where} has no {col}: {FIX}." for col in REQUIRED_TEXT if not row[col]]
-    if row["model"] and row["model"] not in known_checkpoints():
-        found.append(f"{where} names {row['model']!r}, which is not a known checkpoint: use a registry id or one of "
-                     f"{', '.join(PUBLISHED_ONLY)}.")
+    found = _source_problems(row, where, REQUIRED_TEXT, FIX)
     if not 0 <= row["wer_pct"] <= 100:  # NaN fails too
         found.append(f"{where} has WER {text['wer_pct'] or 'empty'}, not a percentage from 0 to 100: {FIX}.")
     if text["rtfx"] and not row["rtfx"] > 0:
         found.append(f"{where} has RTFx {text['rtfx']}, not a positive number or empty: {FIX}.")
+    return found
+
+
+def _source_problems(row: pd.Series, where: str, required: tuple[str, ...], fix: str) -> list[str]:
+    """The sentences every published row shares: an empty required cell, a checkpoint we do not know."""
+    found = [f"{where} has no {col}: {fix}." for col in required if not row[col]]
+    if row["model"] and row["model"] not in known_checkpoints():
+        found.append(f"{where} names {row['model']!r}, which is not a known checkpoint: use a registry id or one of "
+                     f"{', '.join(PUBLISHED_ONLY)}.")
     return found
 
 
@@ -127,3 +155,81 @@ def rows_for_models(table: pd.DataFrame, models: list[str] | pd.Series) -> pd.Da
 def describe(row: pd.Series) -> str:
     """How a pick's text names a published figure: benchmark, checkpoint and source."""
     return f"published {row['benchmark']} WER of {row['model']} ({row['source']})"
+
+
+def load_costs(path: str | os.PathLike = COSTS_PATH) -> pd.DataFrame:
+    """The published cost table, checked, with numbers parsed and a 'kind' column saying 'published'."""
+    path = Path(path)
+    return validate_costs(cited.read(path, PublishedTableError, "published cost table"), path.name)
+
+
+def validate_costs(raw: pd.DataFrame, name: str = "published cost table") -> pd.DataFrame:
+    """The cost table with numbers parsed; PublishedTableError with one sentence per problem."""
+    text = cited.text(raw, COST_COLUMNS, PublishedTableError, name)
+    table = text.assign(value=_number(text["value"]), clip_s=_number(text["clip_s"]),
+                        batch_size=_number(text["batch_size"]))
+    found = [s for i in range(len(table)) for s in _cost_row_problems(table.iloc[i], text.iloc[i], i + 2, name)]
+    found += _split_problems(table, name)
+    if found:
+        raise PublishedTableError(" ".join(found))
+    return table.assign(batch_size=table["batch_size"].astype("Int64"), kind=PUBLISHED_KIND)
+
+
+def _number(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column.replace("", None), errors="coerce")
+
+
+def _cost_row_problems(row: pd.Series, text: pd.Series, line: int, name: str) -> list[str]:
+    """One sentence per problem of one cost row (line: its line in the file, the header being line 1)."""
+    where = f"{name} line {line}"
+    found = _source_problems(row, where, COST_REQUIRED_TEXT, COST_FIX)
+    if row["metric"] and row["metric"] not in COST_METRICS:
+        found.append(f"{where} has metric {row['metric']!r}, which is not one of {', '.join(COST_METRICS)}: "
+                     f"{COST_FIX}.")
+    if not row["value"] > 0:  # NaN fails too
+        found.append(f"{where} has value {text['value'] or 'empty'}, not a positive number: {COST_FIX}.")
+    if row["metric"] in METRICS_NEEDING_PER and not row["per"]:
+        found.append(f"{where} gives {row['metric']} without saying per what (column per): {COST_FIX}.")
+    found += _optional_number_problems(row, text, where)
+    found += _text_form_problems(row, where)
+    return found
+
+
+def _optional_number_problems(row: pd.Series, text: pd.Series, where: str) -> list[str]:
+    found = []
+    if text["batch_size"] and not (row["batch_size"] >= 1 and float(row["batch_size"]).is_integer()):
+        found.append(f"{where} has batch size {text['batch_size']}, not a whole number from 1 up or empty: "
+                     f"{COST_FIX}.")
+    if text["clip_s"] and not row["clip_s"] > 0:
+        found.append(f"{where} has clip length {text['clip_s']}, not a positive number of seconds or empty: "
+                     f"{COST_FIX}.")
+    return found
+
+
+def _text_form_problems(row: pd.Series, where: str) -> list[str]:
+    checks = (("use", row["use"] in COST_USES, f"not one of {', '.join(COST_USES)}"),
+              ("source_date", re.fullmatch(SOURCE_DATE, row["source_date"]), "not a date as YYYY-MM or YYYY-MM-DD"),
+              ("hardware_id", re.fullmatch(HARDWARE_KEY, row["hardware_id"]),
+               "not a short key (letters, digits, dots and hyphens, such as A100-80GB)"),
+              ("source_url", re.fullmatch(URL, row["source_url"]), "not a web address (http:// or https://)"))
+    return [f"{where} has {col} {row[col]!r}, {why}: {COST_FIX}." for col, ok, why in checks if row[col] and not ok]
+
+
+def _split_problems(table: pd.DataFrame, name: str) -> list[str]:
+    """A model on one device is either fitted on or validated against, never both (validation on unseen pairs)."""
+    uses = table[table["use"].isin(COST_USES)].groupby(["model", "hardware_id"])["use"].nunique()
+    return [f"{name} marks {model} on {hardware} both fit and validate: give all rows of one model on one device "
+            f"the same use." for (model, hardware), n in uses.items() if n > 1]
+
+
+def costs_for(model: str, hardware_id: str | None = None, metric: str | None = None,
+              table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The published cost rows of the checkpoint a model id names (a local folder too), optionally of one device
+    (hardware_id) and one metric; the shipped table unless one is given. Empty when nothing is published."""
+    table = load_costs() if table is None else table
+    keep = table["model"] == checkpoint_of(model)
+    if hardware_id is not None:
+        keep &= table["hardware_id"] == hardware_id
+    if metric is not None:
+        keep &= table["metric"] == metric
+    return table[keep]
