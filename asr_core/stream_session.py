@@ -201,17 +201,23 @@ class LiveSession:
 
 def with_offline(record: SessionRecord, lm: LoadedModel, audio: np.ndarray, reference: str = "") -> SessionRecord:
     """The record with the same audio transcribed offline by the measured path (no warm-up: the model is warm;
-    no FLOPs), and WERs against the reference when one is given."""
+    no FLOPs), scored against the reference when one is given."""
+    if audio.size:
+        result = transcribe(lm, [audio], None, RunOptions(warmup=False, count_flops=False))
+        offline = result.hypotheses[0]
+        record = dataclasses.replace(
+            record, offline_text=offline, offline_latency_s=result.latency_s, offline_energy_j=result.energy_j,
+            offline_energy_source=result.energy_source,
+            differs_from_offline=scoring.wer([offline], [record.text]) if offline.strip() else math.nan)
+    return scored(record, reference)
+
+
+def scored(record: SessionRecord, reference: str) -> SessionRecord:
+    """The record's streamed and offline WERs against reference (nan without one)."""
     ref = reference.strip()
-    scored = dict(reference=ref, wer=scoring.wer([ref], [record.text]) if ref else math.nan)
-    if audio.size == 0:
-        return dataclasses.replace(record, **scored)
-    result = transcribe(lm, [audio], [ref] if ref else None, RunOptions(warmup=False, count_flops=False))
-    offline = result.hypotheses[0]
-    return dataclasses.replace(
-        record, **scored, offline_text=offline, offline_wer=result.wer, offline_latency_s=result.latency_s,
-        offline_energy_j=result.energy_j, offline_energy_source=result.energy_source,
-        differs_from_offline=scoring.wer([offline], [record.text]) if offline.strip() else math.nan)
+    offline = scoring.wer([ref], [record.offline_text]) if ref and record.offline_text else math.nan
+    return dataclasses.replace(record, reference=ref, wer=scoring.wer([ref], [record.text]) if ref else math.nan,
+                               offline_wer=offline)
 
 
 # --- honest limits: will it keep up? -------------------------------------------------------------

@@ -17,11 +17,12 @@ Audio arrives in chunks (``feed``); every ``step_s`` of new audio the whole buff
    decode's, to within the audio that decode added (``span_s``, one step). The cut is placed at the quietest
    20 ms frame from ``span_s + CUT_MARGIN_S`` before ``heard_s`` to ``CUT_MARGIN_S`` after it: the pause after
    the word. This needs only text, so it works for every runtime (transformers eager and compiled,
-   CTranslate2, openai-whisper, whisper.cpp, and wav2vec2's CTC). Limits: in speech without a pause in that
-   span the cut can split a word, which may then be lost or repeated at the boundary; up to
-   ``OVERLAP_WORDS`` words repeated from the end of the confirmed text are dropped from the next buffer's
-   decode, so a cut placed early costs nothing; a model that hears a word only a step late moves the window
-   a step late too.
+   CTranslate2, openai-whisper, whisper.cpp, and wav2vec2's CTC). Each decode repeats the buffer's confirmed
+   words, and after a cut placed early a few before them: its first words are aligned with the end of the
+   confirmed text (``past_confirmed``, reaching ``OVERLAP_WORDS`` words before the buffer's own), so they are
+   not shown twice. Limits: in speech without a pause in that span the cut can split a word, which may then be
+   lost or repeated; a pause before the sentence's last words can draw the cut early (their repeat is then
+   dropped, as above); a model that hears a word only a step late moves the window a step late too.
 4. **Falling behind is never silent.** The buffer holds at most ``max_buffer_s``: when more is waiting
    (the model decodes slower than speech arrives and cannot confirm), the buffer is first cut after the last
    confirmed word, then the oldest audio beyond the limit is dropped unheard and added to ``skipped_s``.
@@ -55,7 +56,7 @@ MAX_BUFFER_S = 20.0  # never more than this is decoded at once (Whisper's window
 WHISPER_WINDOW_S = 30.0
 SPEECH_RMS = 0.01  # about -40 dBFS: a 100 ms frame louder than this may be speech
 SPEECH_FRAME_S = 0.1
-OVERLAP_WORDS = 5  # words repeated from the confirmed text's end, dropped at the start of a buffer after a cut
+OVERLAP_WORDS = 12  # confirmed words a cut placed early may leave in the buffer (a slow step holds ~10)
 CUT_MARGIN_S = 0.3  # the cut's search span reaches this far beyond the word's known window, both ways
 P90 = 90
 SENTENCE_END = re.compile(r"[.?!][\"')\]]*$")
@@ -157,17 +158,25 @@ def common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
 
 
 def past_confirmed(confirmed: Sequence[str], hyp: Sequence[str]) -> int:
-    """Where, in a decode's normalised words, the confirmed words it repeats end (their alignment over the
-    first len(confirmed) + OVERLAP_WORDS words; confirmed words past the last match count one for one)."""
-    if not confirmed:
+    """Where, in a decode's normalised words, the confirmed words it repeats end.
+
+    An overlap alignment (match +1, a changed, missing or extra word -1): it may start anywhere in confirmed
+    (its first words may have been cut away), must run to confirmed's last word (still in the buffer), and
+    starts at hyp's first word; the end in hyp with the best score wins. 0 when no alignment scores above 0
+    (none of them was heard again: the cut took them all).
+    """
+    n, m = len(confirmed), min(len(hyp), len(confirmed) + OVERLAP_WORDS)
+    if n == 0 or m == 0:
         return 0
-    window = list(hyp[: len(confirmed) + OVERLAP_WORDS])
-    blocks = [b for b in SequenceMatcher(None, list(confirmed), window, autojunk=False).get_matching_blocks()
-              if b.size]
-    if not blocks:  # none of them was heard again: the cut took them all
-        return 0
-    last = blocks[-1]
-    return min(len(hyp), last.b + last.size + len(confirmed) - (last.a + last.size))
+    prev = [-j for j in range(m + 1)]  # row 0: hyp words before any confirmed word are extra
+    for i in range(1, n + 1):
+        row = [0] * (m + 1)  # column 0: confirmed words before the alignment were cut away, free
+        for j in range(1, m + 1):
+            same = 1 if confirmed[i - 1] == hyp[j - 1] else -1
+            row[j] = max(prev[j - 1] + same, prev[j] - 1, row[j - 1] - 1)
+        prev = row
+    best = max(range(m + 1), key=lambda j: (prev[j], -j))
+    return best if prev[best] > 0 else 0
 
 
 def repeated_overlap(confirmed: Sequence[str], hyp: Sequence[str]) -> int:
@@ -282,9 +291,10 @@ class StreamingTranscriber:
     def _agree(self, words: list[str], end_s: float, new_s: float, shown: float, final: bool) -> None:
         """LocalAgreement-2 on the decode's tail; final confirms the whole tail."""
         normed = [norm(w) for w in words]
-        if self._in_buffer:
-            start = past_confirmed([norm(w.text) for w in self._in_buffer], normed)
-        else:
+        if self._in_buffer:  # they must be heard again: align the confirmed text's end, early-cut words included
+            context = self.captions[-(len(self._in_buffer) + OVERLAP_WORDS):]
+            start = past_confirmed([norm(c.text) for c in context], normed)
+        else:  # the cut was after the last confirmed word: drop only exact repeats of its end
             start = repeated_overlap([norm(c.text) for c in self.captions[-OVERLAP_WORDS:]], normed)
         tail = [Word(w, end_s, new_s) for w in words[start:]]
         agreed = common_prefix(normed[start:], [norm(w.text) for w in self._tail])

@@ -89,11 +89,14 @@ def test_words_are_compared_without_case_or_punctuation():
 
 
 def test_the_confirmed_words_a_decode_repeats_are_found_even_when_it_changes_some():
-    assert streaming.past_confirmed(["a", "b", "c"], ["a", "b", "c", "d", "e"]) == 3
-    assert streaming.past_confirmed(["a", "b", "c"], ["a", "x", "c", "d"]) == 3  # one changed, one for one
-    assert streaming.past_confirmed(["b", "c"], ["a", "b", "c", "d"]) == 3  # a word before them (a cut placed early)
-    assert streaming.past_confirmed(["a", "b"], ["x", "y", "z"]) == 0  # none heard again: all of it is new
-    assert streaming.past_confirmed([], ["a"]) == 0
+    past = streaming.past_confirmed
+    assert past(["a", "b", "c"], ["a", "b", "c", "d", "e"]) == 3
+    assert past(["a", "b", "c"], ["a", "x", "c", "d"]) == 3  # one changed
+    assert past(["a", "b", "c", "d"], ["a", "b", "d", "e"]) == 3  # one missing
+    assert past(["w", "x", "y", "b", "c"], ["b", "c", "d"]) == 2  # the first ones were cut away
+    assert past(["w", "x", "y", "b", "c"], ["x", "y", "b", "c", "d"]) == 4  # a cut placed early repeats some
+    assert past(["a", "b"], ["x", "y", "z"]) == 0  # none heard again: all of it is new
+    assert past([], ["a"]) == 0
 
 
 def test_words_repeated_from_the_confirmed_text_after_a_cut_are_dropped():
