@@ -76,8 +76,9 @@ class Captioner:
     """One browser session's live captions: the prepared model, the session listening now, the last record.
 
     ``prepare`` (the page's thread) loads nothing itself: it is given the loaded model, times one decode
-    and keeps the outlook. ``on_frame`` (the WebRTC thread) starts a session with the first frame.
-    ``stop`` (the page's thread) ends it and adds the offline comparison.
+    and keeps the outlook. ``arm`` (the page, while the microphone is on) lets the next frame of ``on_frame``
+    (the WebRTC thread) start a session. ``stop`` (the page's thread) disarms, ends the session and adds the
+    offline comparison, so frames still in flight after Stop start nothing.
     """
 
     def __init__(self, options: StreamOptions | None = None) -> None:
@@ -92,6 +93,7 @@ class Captioner:
         self.error = ""
         self._context = contextvars.copy_context()
         self._converter: FrameConverter | None = None
+        self._armed = False  # the page saw the microphone on: frames may start a session
 
     def prepare(self, request: RunRequest, lm: Any, probe_audio: tuple[np.ndarray, str], owner: str) -> Outlook:
         """Use lm for the next session, warmed up, with its outlook from one decode's time here."""
@@ -107,10 +109,14 @@ class Captioner:
             self.outlook = outlook(seconds, self.options, f"timed here just now on {what}")
         return self.outlook
 
+    def arm(self) -> None:
+        """The microphone is on: the next frame starts a session if none is listening."""
+        self._armed = True
+
     def on_frame(self, frame: Any) -> None:
-        """A microphone frame (the WebRTC thread): the first one after Start starts a session."""
+        """A microphone frame (the WebRTC thread): the first one after arm() starts a session."""
         with self._lock:
-            if self._decode is None:
+            if self._decode is None or not self._armed:
                 return
             if self.session is None:
                 self._converter = FrameConverter()
@@ -133,11 +139,11 @@ class Captioner:
         with self._lock:
             if self.session is not session:
                 return
-            self.session = None
+            self.session, self._armed = None, False
         try:
             self.record = session.stop(self._lm)
         except Exception as exc:  # noqa: BLE001
-            self.error = f"Live captions stopped: {exc}"
+            self.error = f"Live captions stopped: {type(exc).__name__}: {exc}"
 
     @property
     def listening(self) -> bool:
@@ -150,14 +156,14 @@ class Captioner:
     def stop(self, reference: str = "") -> SessionRecord | None:
         """End the session, decode its last words, and compare with the same audio transcribed offline."""
         with self._lock:
-            session, self.session, lm = self.session, None, self._lm
+            session, self.session, lm, self._armed = self.session, None, self._lm, False
         if session is None:
             return self.record
         try:
             record = session.stop(lm)
             self.record = stream_session.with_offline(record, lm, session.audio, reference)
         except Exception as exc:  # noqa: BLE001 - a failed decode ends the session with its reason shown
-            self.error = f"Live captions stopped: {exc}"
+            self.error = f"Live captions stopped: {type(exc).__name__}: {exc}"
         return self.record
 
 

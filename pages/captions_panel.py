@@ -52,7 +52,11 @@ def prepare(captioner: Captioner, request: live.RunRequest, root: Path) -> bool:
                 lm = live.load_exclusive(state.model, request)
                 captioner.prepare(request, lm, captions.probe_audio(str(root)), state.session_owner())
             except USER_ERRORS as exc:
-                st.error(str(exc))
+                st.error(inputs.public_message(str(exc), root))
+                return False
+            except Exception as exc:  # noqa: BLE001 - a bug in one runtime: one sentence, not a traceback
+                st.error(inputs.public_message(f"{inputs.model_label(request.model_id)} could not be prepared with "
+                                               f"{request.runtime} ({type(exc).__name__}): {exc}", root))
                 return False
     said = present.plain(" ".join(filter(None, [captioner.outlook.sentence,
                                                 captions.sweep_decode(state.precomputed_medians(root), request)])))
@@ -104,6 +108,8 @@ def show(root: Path) -> None:
     mic, typed = st.columns([1, 2])
     with mic:
         playing = state.microphone(MIC_KEY, captioner.on_frame, captioner.on_ended)
+    if playing:
+        captioner.arm()
     reference = typed.text_input("What you will read (optional: for WER)", key="live-reference")
     if not playing and captioner.listening:
         with st.spinner("Finishing: the last words, then the same audio transcribed offline for comparison…"):

@@ -127,6 +127,7 @@ def test_a_captioner_starts_with_the_first_frame_and_stops_with_an_offline_compa
     lm = load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
     request = RunRequest(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
     c = captions.Captioner()
+    c.arm()
     c.on_frame(frames(tone(0.1))[0])  # before prepare: ignored
     assert not c.listening
     outlook = c.prepare(request, lm, (tone(2.0), "2 s of a tone"), "a test")
@@ -139,6 +140,8 @@ def test_a_captioner_starts_with_the_first_frame_and_stops_with_an_offline_compa
     assert not c.listening and r is c.record and r.model == str(tiny_ctc_dir)
     assert r.speech_s == pytest.approx(3.0, abs=0.05) and r.reference == "a reference"
     assert not math.isnan(r.offline_latency_s)
+    c.on_frame(frames(tone(0.1))[0])  # a frame still in flight after Stop starts nothing
+    assert not c.listening and c.record is r
 
 
 @pytest.fixture
