@@ -23,7 +23,7 @@ from asr_core.models import LoadedModel
 from asr_core.results import Result
 from asr_core.runtimes import load_model
 
-from . import charts, compare, explore, inputs
+from . import captions, charts, compare, explore, inputs
 from .live import RunRequest
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
@@ -47,6 +47,7 @@ FORGET = "Forget uploaded files"
 CLASS_KEY = "class"  # the class-mode switch's key and URL parameter
 COMPARE_KEY = "compare_rows"  # the configurations listed to compare in one run (live.RunRequest)
 MAX_COMPARE_ROWS = 8  # rows one comparison lists at most
+CAPTIONER_KEY = "live_captioner"  # this session's captions.Captioner
 MAIN_SCRIPT = "streamlit_app.py"
 GOTO_PARAM = "goto"  # a deep link's page, carried through streamlit_app.py on a fresh server
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
@@ -280,3 +281,22 @@ def session_owner() -> str:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
     ctx = get_script_run_ctx()
     return f"a run in another browser session ({ctx.session_id[:6]})" if ctx else "another run"
+
+
+# --- live captions: the microphone over WebRTC ---------------------------------------------------------
+
+def captioner() -> captions.Captioner:
+    """This browser session's live captions (its prepared model, the session listening, the last record)."""
+    return st.session_state.setdefault(CAPTIONER_KEY, captions.Captioner())
+
+
+def microphone(key: str, on_frame, on_ended=None) -> bool:
+    """The browser's microphone streamed to on_frame, every frame on the transport's thread (streamlit-webrtc,
+    audio only, send-only, no STUN/TURN server: it works offline on localhost); whether it is on now."""
+    from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
+    sink = create_audio_sink_track(on_frame, key=f"{key}-sink", on_ended=on_ended)
+    ctx = webrtc_streamer(key=key, mode=WebRtcMode.SENDONLY, sink_audio_track=sink,
+                          rtc_configuration={"iceServers": captions.ICE_SERVERS},
+                          media_stream_constraints={"audio": True, "video": False},
+                          translations={"start": "Start listening", "stop": "Stop listening"})
+    return bool(ctx.state.playing)

@@ -133,15 +133,22 @@ def split_long(audio: np.ndarray, window_s: float, search_s: float = 2.0) -> lis
     window = int(window_s * SAMPLE_RATE)
     if audio.shape[0] <= window:
         return [audio]
-    frame = SAMPLE_RATE // 50
     pieces, start = [], 0
     while audio.shape[0] - start > window:
-        lo = start + window - int(search_s * SAMPLE_RATE)
-        seg = audio[lo:start + window]
-        n = seg.shape[0] // frame
-        energy = (seg[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
-        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        cut = quietest_sample(audio, start + window - int(search_s * SAMPLE_RATE), start + window)
         pieces.append(audio[start:cut])
         start = cut
     pieces.append(audio[start:])
     return pieces
+
+
+def quietest_sample(audio: np.ndarray, lo: int, hi: int) -> int:
+    """The middle sample of the quietest 20 ms frame of audio[lo:hi] (lo when the span holds no whole frame):
+    where a cut is least likely to split a word."""
+    frame = SAMPLE_RATE // 50
+    seg = audio[lo:hi]
+    n = seg.shape[0] // frame
+    if n == 0:
+        return lo
+    energy = (seg[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
+    return lo + int(np.argmin(energy)) * frame + frame // 2

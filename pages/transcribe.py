@@ -11,6 +11,7 @@ from asr_core.scoring import word_errors
 from asr_core.audio import AudioError, duration_s
 from asr_core.segments import ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
+from pages import captions_panel
 
 state.through_navigation(__file__)
 
@@ -176,6 +177,9 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
 
 class_mode = state.class_mode()
 st.title("Transcribe")
+if captions_panel.toggle():  # live captions from the microphone instead of a clip
+    captions_panel.show(ROOT)
+    st.stop()
 settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
 
 # --- 1. the clip -----------------------------------------------------------------------------------
