@@ -23,7 +23,7 @@ from asr_core.models import LoadedModel
 from asr_core.results import Result
 from asr_core.runtimes import load_model
 
-from . import charts, compare, explore, inputs
+from . import charts, compare, explore, inputs, model_access
 from .live import RunRequest
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
@@ -84,9 +84,10 @@ def page_to_open() -> str:
 def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
     """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
-    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model.
+    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model. Only a model the app may
+    load (model_access: the allow-list, the download cap) is loaded.
     """
-    return load_model(model_id, device, precision, weights, runtime)
+    return load_model(model_access.check_loadable(model_id, weights), device, precision, weights, runtime)
 
 
 @st.cache_data(ttl=HUB_CHECK_TTL_S, max_entries=HUB_CHECK_ENTRIES, show_spinner=False)

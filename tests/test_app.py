@@ -16,7 +16,7 @@ import torch
 from markdown_it import MarkdownIt
 
 from asr_app import figures, live, present, state
-from asr_core.models import RUNTIMES
+from asr_core.models import REGISTRY, RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
 from fakes import fake_sweep, librispeech_folder
@@ -184,7 +184,31 @@ def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     assert r.audio_s == pytest.approx(clip.duration_s, abs=0.01)
 
 
-def test_transcribe_shows_a_model_error_and_keeps_going(env):
+def test_transcribe_offers_listed_models_only_and_no_model_box(env, monkeypatch):
+    monkeypatch.delenv("ASR_ALLOW_ANY_MODEL", raising=False)
+    at = _open("transcribe")
+    assert not [t for t in at.text_input if t.key == "other_model"]  # nothing typed is loaded
+    options = at.multiselect(key="models").options
+    assert all(o in REGISTRY or "(local)" in o for o in options) and "openai/whisper-tiny" in options
+
+
+LONG_NAME = "x" * 300  # longer than a file name may be
+
+
+def test_transcribe_model_box_when_the_operator_allows_any_model(env, monkeypatch):
+    monkeypatch.setenv("ASR_ALLOW_ANY_MODEL", "1")
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(0.5), "audio/wav")).run()
+    at.text_input(key="other_model").set_value(f"openai/whisper-{LONG_NAME}").run()
+    _clean(at)
+    assert [e.value for e in at.error] == ["That model name (315 characters) cannot name a folder or hub model: a "
+                                           "part between slashes has at most 255 characters and no NUL; check the "
+                                           "name."]
+
+
+def test_transcribe_shows_a_model_error_and_keeps_going(env, monkeypatch):
+    monkeypatch.setenv("ASR_ALLOW_ANY_MODEL", "1")
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(0.5), "audio/wav")).run()
@@ -517,6 +541,14 @@ def _with(column: str, row: int, value: float) -> pd.DataFrame:
     df = fake_sweep().astype({column: float})
     df.loc[row, column] = value
     return df
+
+
+def test_explore_charts_an_upload_whose_model_name_no_file_can_have(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    df = fake_sweep()
+    df.loc[df["model"] == "openai/whisper-tiny", "model"] = LONG_NAME
+    at = _upload(_open("explore"), ("long.csv", _csv(df)))
+    assert _charts(at) and not at.error
 
 
 def test_explore_refuses_bad_uploads_in_one_sentence_and_keeps_earlier_data(env, monkeypatch, tmp_path):

@@ -375,3 +375,14 @@ def test_sweep_flags_set_the_snr_axis_and_the_noise(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         main(["sweep", "--snrs", "inf,10,0", "--noise", "babble", "--out", str(tmp_path / "s.parquet")])
     assert grids[0].snrs == (float("inf"), 10.0, 0.0) and grids[0].noise == "babble"
+
+
+# --- reliability round 3 (issue 22): every case one sentence, exit 2 ----------------------------------------
+
+LONG = "x" * 300  # longer than any file or folder name may be
+
+
+@pytest.mark.parametrize("model", [LONG, f"openai/whisper-{LONG}", f"/tmp/whisper-{LONG}"])
+def test_a_model_name_too_long_for_a_file_is_one_sentence(capsys, wav, model):
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", model)
+    assert code == 2 and err.startswith("error: That model name (") and "Traceback" not in err

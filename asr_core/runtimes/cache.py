@@ -5,6 +5,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..models import is_folder
+
 CACHE_ROOT = Path.home() / ".cache" / "asr-cost-explorer"
 
 
@@ -13,7 +15,7 @@ def converted_path(env: str, engine: str, model_id: str, weights: str, tag: str)
     by its name plus a digest of where it is and when its files last changed, so an edited checkpoint converts anew."""
     root = Path(os.environ.get(env) or CACHE_ROOT / engine)
     path = Path(model_id)
-    if path.is_dir():
+    if is_folder(path):
         stamp = f"{path.resolve()}:{max(f.stat().st_mtime_ns for f in path.iterdir())}"
         name = f"{path.name}-{hashlib.sha1(stamp.encode()).hexdigest()[:10]}"
     else:
