@@ -269,6 +269,18 @@ def test_transcribe_folder_chooser_offers_allowed_folders_and_refuses_others(env
     assert not at.error and at.text_area[0].value == "WORD NUMBER 0"
 
 
+def test_transcribe_folder_with_a_transcript_not_in_utf8_is_one_sentence(env, monkeypatch, tmp_path):
+    chapter = librispeech_folder(tmp_path / "class" / "chapter").resolve()
+    (chapter / "1-2.trans.txt").write_bytes("1-2-0000 CAFÉ\n".encode("latin-1"))
+    monkeypatch.setenv("ASR_SAMPLE_FOLDERS", str(tmp_path / "class"))
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Sample folder").run()
+    at.selectbox(key="folder").set_value(chapter).run()
+    _clean(at)
+    assert [e.value for e in at.error] == ["1-2.trans.txt is not UTF-8 text; save it as UTF-8 text."]
+    assert _button(at, RUN).disabled
+
+
 @needs_shared
 def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     at = _open("transcribe")  # defaults: the sample folder's first utterance, the local tiny.en, pretrained
