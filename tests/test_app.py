@@ -58,6 +58,7 @@ def _open_link(page: str, params: dict):
 
 def _clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+    assert state.UNEXPECTED not in [e.value for e in at.error], "the page guard caught a bug: see the log"
 
 
 def _specs(at) -> list[dict]:
@@ -87,6 +88,20 @@ def _wav(seconds: float) -> bytes:
 
 
 # --- Home ------------------------------------------------------------------------------------------
+
+def test_an_unexpected_exception_is_one_sentence_and_logged(env, monkeypatch, caplog):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv(state.FAIL_ENV, "1")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params[state.FAIL_PARAM] = "page"
+    with caplog.at_level("ERROR", logger=state.__name__):
+        at.run()
+    assert not at.exception and [e.value for e in at.error] == [state.UNEXPECTED]
+    assert "a failure on purpose (page)" in caplog.text and "Traceback" in caplog.text  # the details stay in the log
+    monkeypatch.delenv(state.FAIL_ENV)
+    at.run()  # without the test-only variable, the parameter does nothing
+    assert not at.exception and not at.error
+
 
 def test_home_shows_hardware_and_meters(env):
     at = _open("home")
