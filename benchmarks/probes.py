@@ -411,7 +411,9 @@ def error_details_hidden(tmp: Path) -> str:
 
 
 def page_guard(tmp: Path) -> str:
+    from streamlit import logger
     from streamlit.testing.v1 import AppTest
+    logger.set_log_level("error")  # no "No runtime found" chatter from the app's caches outside a server
     from asr_app import state
     logging.disable(logging.CRITICAL)  # the guard logs the traceback for the operator: not this report's business
     try:
