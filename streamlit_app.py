@@ -38,5 +38,6 @@ def show_run_count() -> None:
 
 
 show_run_count()
-page.run()
+state.fail_on_purpose("app")  # tests only (ASR_FAIL_ON_PURPOSE): outside the guard, config.toml must hide it
+state.run_page(page)  # an unexpected exception: logged, and one sentence for the visitor
 show_run_count()

@@ -4,26 +4,27 @@ Paths are resolved against the repository root the app passes in; ``../shared`` 
 and checkpoints beside the repository) is optional and simply not offered when absent.
 
 Sample folders are confined to an allow-list of roots: ``../shared/speech``, the folders the operator
-names in ``$ASR_SAMPLE_FOLDERS`` and the clip cache. A folder outside them, one that does not exist and
+names in ``$ASR_SAMPLE_FOLDERS`` and the clip cache (once built). A folder outside them, one that does not exist and
 one reached through a link that leads out all get the same refusal, so the app never tells a visitor
 which server folders exist, and its messages name folders by their root's name, never by server path.
+A root that would open every folder (the file system's root, a folder above the home folder) is never one; an
+operator's entry that is left out is explained once in the server's log.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Callable
 
 from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, bucket_seconds, default_cache_dir,
                             load_manifest, local_folder_segments)
-from asr_core.models import REGISTRY
+from asr_core.models import REGISTRY, is_folder
 from asr_core.segments import ClipSourceError
 
 SHARED_DIR = "../shared"  # relative to the repository root
 SHARED_SPEECH = "speech"  # under SHARED_DIR: sample speech, one folder per set
-MODELS_GLOB = "models/*"
 SAMPLE_FOLDERS_ENV = "ASR_SAMPLE_FOLDERS"  # more roots for sample folders, os.pathsep-separated
 MAX_SAMPLE_FOLDERS = 100  # folders listed at most, over all roots
 MAX_FOLDER_DEPTH = 3  # how far below a root transcribed folders are looked for
@@ -37,7 +38,9 @@ LABEL_WORDS = 8  # words of the reference shown in a clip's label
 # sample folders of ../shared/speech shown by name in the folder picker
 KNOWN_FOLDERS = {"ted-talk-samples": "TED talk samples",
                  "librispeech-dev-clean-3752-4944": "LibriSpeech dev-clean (read speech, speaker 3752)"}
-SILENCE_RMS = 1e-3  # about -60 dBFS: below it a clip is nearly silent
+
+log = logging.getLogger(__name__)
+_explained: set[str] = set()  # operator settings already explained in the log, once per server process
 
 
 @dataclass(frozen=True)
@@ -87,26 +90,61 @@ def utterance_label(utt: Utterance) -> str:
     return f"{utt.utt_id} · {utt.duration_s:.1f} s · {short_text(utt.text)}"
 
 
-def _shared(root: str | os.PathLike, pattern: str) -> list[Path]:
-    shared = (Path(root) / SHARED_DIR).resolve()
-    return sorted(p for p in shared.glob(pattern) if p.is_dir()) if shared.is_dir() else []
-
-
 def sample_roots(root: str | os.PathLike) -> list[Path]:
-    """The folders sample folders may come from, resolved: ../shared/speech, $ASR_SAMPLE_FOLDERS, the clip cache.
+    """The folders sample folders may come from, resolved: ../shared/speech, $ASR_SAMPLE_FOLDERS (see
+    operator_folders), and the clip cache once it is built (it holds its manifest)."""
+    roots = [real_folder(Path(root) / SHARED_DIR / SHARED_SPEECH), *operator_folders(SAMPLE_FOLDERS_ENV, root),
+             _clip_cache_root(root)]
+    return list(dict.fromkeys(r for r in roots if r is not None))
 
-    Relative entries of $ASR_SAMPLE_FOLDERS are taken from the repository root; missing ones are left out.
-    """
-    named = [entry.strip() for entry in os.environ.get(SAMPLE_FOLDERS_ENV, "").split(os.pathsep)]
-    candidates = [Path(root) / SHARED_DIR / SHARED_SPEECH, *(Path(root) / entry for entry in named if entry),
-                  default_cache_dir(root)]
-    return list(dict.fromkeys(r for r in map(_real_folder, candidates) if r is not None))
+
+def operator_folders(env: str, root: str | os.PathLike) -> list[Path]:
+    """The folders an operator names in $env (os.pathsep-separated), resolved: ``~`` expanded, relative entries
+    taken from the repository root. An entry that is not an existing folder, or that would open every folder
+    (too_broad), is left out and explained once in the server's log."""
+    found = []
+    for entry in filter(None, (e.strip() for e in os.environ.get(env, "").split(os.pathsep))):
+        real = real_folder(Path(root) / Path(entry).expanduser())
+        if real is None:
+            explain_once(f"{env}: {entry!r} is not an existing folder, so it is left out.")
+        elif too_broad(real):
+            explain_once(f"{env}: {entry!r} would open every folder of this machine, so it is left out: name the "
+                         f"folder that holds what the app may read.")
+        else:
+            found.append(real)
+    return found
+
+
+def too_broad(folder: Path) -> bool:
+    """The file system's root or a folder above the home folder: as an allowed root it would open every folder."""
+    home = Path.home().resolve()
+    return folder == Path(folder.anchor) or (folder != home and home.is_relative_to(folder))
+
+
+def explain_once(message: str) -> None:
+    """A problem with the operator's settings, logged once per server process (a visitor never sees it)."""
+    if message not in _explained:
+        _explained.add(message)
+        log.warning(message)
+
+
+def _clip_cache_root(root: str | os.PathLike) -> Path | None:
+    """The clip cache as an allowed root: a built one ($ASR_CLIP_CACHE=/ holds no manifest), never too broad."""
+    cache = real_folder(default_cache_dir(root))
+    if cache is None or not (cache / MANIFEST).is_file():
+        return None
+    if too_broad(cache):
+        explain_once("ASR_CLIP_CACHE would open every folder of this machine, so sample folders are not read from "
+                     "it: point it at the clip cache's own folder.")
+        return None
+    return cache
 
 
 def sample_folders(root: str | os.PathLike) -> list[Path]:
     """Folders with transcripts under the allowed roots (see sample_roots), bounded in depth and count."""
-    cache = _real_folder(default_cache_dir(root))  # its manifest lists clips, not utterances
-    found = (f for r in sample_roots(root) for f in _transcribed_folders(r) if f != cache)
+    cache = real_folder(default_cache_dir(root))  # its manifest lists clips, not utterances
+    found = (f for r in sample_roots(root) for f in found_folders(r, _has_transcripts, MAX_FOLDER_DEPTH,
+                                                                  MAX_SAMPLE_FOLDERS) if f != cache)
     return list(dict.fromkeys(found))[:MAX_SAMPLE_FOLDERS]
 
 
@@ -115,7 +153,7 @@ def allowed_folder(folder: str | os.PathLike, root: str | os.PathLike) -> Path:
 
     Anything else raises ClipSourceError(FOLDER_REFUSED), the same sentence whatever the reason.
     """
-    real = _real_folder(Path(root) / Path(folder))
+    real = real_folder(Path(root) / Path(folder))
     if real is None or not any(real.is_relative_to(r) for r in sample_roots(root)):
         raise ClipSourceError(FOLDER_REFUSED)
     return real
@@ -140,7 +178,7 @@ def public_message(message: str, root: str | os.PathLike) -> str:
     return message
 
 
-def _real_folder(path: Path) -> Path | None:
+def real_folder(path: Path) -> Path | None:
     """path with every link followed, or None when it is not an existing folder."""
     try:
         real = path.resolve(strict=True)
@@ -149,18 +187,19 @@ def _real_folder(path: Path) -> Path | None:
     return real if real.is_dir() else None
 
 
-def _transcribed_folders(top: Path) -> list[Path]:
-    """Folders under top (top included) holding a manifest or *.trans.txt files, breadth first.
+def found_folders(top: Path, wanted: Callable[[Path], bool], max_depth: int, limit: int) -> list[Path]:
+    """Folders under top (top included) that are wanted (transcribed, a checkpoint), breadth first, at most limit,
+    at most max_depth below top, at most MAX_FOLDERS_SCANNED looked into.
 
-    Linked folders are not entered (they may lead out of top), nor are folders below a transcribed one.
+    Linked folders are not entered (they may lead out of top), nor are folders below a wanted one.
     """
     found, queue, scanned = [], [(top, 0)], 0
-    while queue and len(found) < MAX_SAMPLE_FOLDERS and scanned < MAX_FOLDERS_SCANNED:
+    while queue and len(found) < limit and scanned < MAX_FOLDERS_SCANNED:
         folder, depth = queue.pop(0)
         scanned += 1
-        if _has_transcripts(folder):
+        if wanted(folder):
             found.append(folder)
-        elif depth < MAX_FOLDER_DEPTH:
+        elif depth < max_depth:
             queue += [(sub, depth + 1) for sub in _subfolders(folder)]
     return found
 
@@ -178,16 +217,6 @@ def _has_transcripts(folder: Path) -> bool:
     return manifest or next(folder.glob(TRANSCRIPTS), None) is not None
 
 
-def local_model_folders(root: str | os.PathLike) -> list[str]:
-    """Checkpoint folders beside the repository (../shared/models/* with a config.json)."""
-    return [str(p) for p in _shared(root, MODELS_GLOB) if (p / "config.json").is_file()]
-
-
-def model_options(root: str | os.PathLike) -> list[str]:
-    """Registry ids, then local checkpoint folders."""
-    return [*REGISTRY, *local_model_folders(root)]
-
-
 def model_label(model_id: str) -> str:
     """Registry and hub ids as they are; a local folder by its folder name, 'name (local)', never its path."""
     if model_id in REGISTRY or not _looks_like_path(model_id):
@@ -198,7 +227,7 @@ def model_label(model_id: str) -> str:
 def _looks_like_path(model_id: str) -> bool:
     """A folder on disk, or written as a path: absolute, relative ('./', '../', '~') or deeper than 'org/name'."""
     return (model_id.startswith(("/", ".", "~")) or "\\" in model_id or model_id.strip("/").count("/") > 1
-            or Path(model_id).is_dir())
+            or is_folder(model_id))
 
 
 def chosen_models(selected: list[str], other: str) -> list[str]:
@@ -217,7 +246,3 @@ def folder_utterances(folder: str | os.PathLike) -> list[Utterance]:
             out.append(Utterance(utt_id, s.path, s.text, s.duration_s))
     return out
 
-
-def nearly_silent(audio: np.ndarray) -> bool:
-    """True when a clip's RMS level is below SILENCE_RMS (about -60 dBFS)."""
-    return audio.size == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS

@@ -8,12 +8,14 @@ collection has a bound, named below.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from asr_core import energy, sweep_table, system
@@ -23,7 +25,7 @@ from asr_core.models import LoadedModel
 from asr_core.results import Result
 from asr_core.runtimes import load_model
 
-from . import captions, charts, compare, explore, inputs
+from . import captions, charts, compare, explore, inputs, model_access
 from .live import RunRequest
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
@@ -51,6 +53,12 @@ CAPTIONER_KEY = "live_captioner"  # this session's captions.Captioner
 MAIN_SCRIPT = "streamlit_app.py"
 GOTO_PARAM = "goto"  # a deep link's page, carried through streamlit_app.py on a fresh server
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
+UNEXPECTED = ("Something went wrong on this page. It has been logged for the operator: reload the page, or try "
+              "other settings.")
+FAIL_ENV, FAIL_PARAM = "ASR_FAIL_ON_PURPOSE", "fail"  # tests only: with the variable set to 1, ?fail=page or
+# ?fail=app raises inside or outside the page guard (the browser test of what a visitor sees of a bug)
+
+log = logging.getLogger(__name__)
 
 
 def navigation_ready() -> None:
@@ -71,6 +79,24 @@ def through_navigation(page_file: str) -> None:
         st.switch_page(MAIN_SCRIPT, query_params={**st.query_params.to_dict(), GOTO_PARAM: Path(page_file).stem})
 
 
+def run_page(page: StreamlitPage) -> None:
+    """page.run(), guarded: an exception the page did not expect is logged here, traceback and all, and the visitor
+    sees UNEXPECTED, one sentence with no server path or source line (Streamlit's stop and rerun pass through)."""
+    try:
+        fail_on_purpose("page")
+        page.run()
+    except Exception:  # noqa: BLE001 - the last guard before the browser
+        log.exception("the page %s failed", getattr(page, "url_path", "") or "home")
+        st.error(UNEXPECTED)
+
+
+def fail_on_purpose(where: str) -> None:
+    """Raise here when ASR_FAIL_ON_PURPOSE=1 and the address asks for it (?fail=page, ?fail=app): the browser test's
+    bug on purpose, its message holding a server path that must not reach the page."""
+    if os.environ.get(FAIL_ENV) == "1" and st.query_params.get(FAIL_PARAM) == where:
+        raise RuntimeError(f"a failure on purpose ({where}) in {Path(__file__).resolve()}")
+
+
 def page_to_open() -> str:
     """The page a deep link asked for before it was sent through streamlit_app.py ('' if none); forgets it."""
     goto = st.query_params.get(GOTO_PARAM, "")
@@ -85,9 +111,10 @@ def page_to_open() -> str:
 def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
     """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
-    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model.
+    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model. Only a model the app may
+    load (model_access: the allow-list, the download cap) is loaded.
     """
-    return load_model(model_id, device, precision, weights, runtime)
+    return load_model(model_access.check_loadable(model_id, weights), device, precision, weights, runtime)
 
 
 @st.cache_data(ttl=HUB_CHECK_TTL_S, max_entries=HUB_CHECK_ENTRIES, show_spinner=False)

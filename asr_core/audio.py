@@ -11,6 +11,8 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 MAX_DURATION_S_DEFAULT = 600.0  # 10 minutes: longer uploads are refused, not silently truncated
+MIN_DURATION_S = 0.1  # shorter clips are refused: a few samples padded to a 30 s window would make figures per
+# audio second meaningless (a 1-sample clip showed a million joules per second of audio)
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: a file whose header gives no duration is refused above this, before reading
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".webm")
 DECODE_FIX = "use WAV, FLAC, MP3 or OGG (M4A needs ffmpeg installed)"
@@ -94,6 +96,9 @@ def _to_mono_16k(audio: np.ndarray, sr: int, label: str, max_duration_s: float |
     if audio.size == 0:
         raise AudioError(f"Audio file {label} holds no samples: choose another file.")
     _check_duration(audio.shape[0] / sr, label, max_duration_s)
+    if audio.shape[0] < MIN_DURATION_S * sr:
+        raise AudioError(f"Audio file {label} lasts {audio.shape[0] / sr:.2g} s, too short to measure: use a clip of "
+                         f"at least {MIN_DURATION_S:g} s.")
     if sr != SAMPLE_RATE:
         import librosa
         audio = librosa.resample(audio, orig_sr=sr, target_sr=SAMPLE_RATE)

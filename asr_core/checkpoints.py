@@ -14,10 +14,14 @@ from typing import Any
 import torch
 
 from .models import (CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError,
-                     family_of)
+                     family_of, is_file, is_folder)
 
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
+HUB_INFO_TIMEOUT_S = 10.0  # the hub's file list of one model
+# What from_pretrained fetches from a model repository's top level (use_safetensors=True): the safetensors weights
+# (one file or shards and their index), configs, tokenizer and processor files; other formats are never fetched.
+FETCHED_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
 # What to do when pretrained weights cannot be had; no mention of prefetch, which may be what is running.
 DOWNLOAD_FIX = "connect to the network, or use a local checkpoint folder; --weights synthetic needs no download"
 DAMAGED_FIX = "the checkpoint is damaged or incomplete, so download it again or use --weights synthetic"
@@ -29,8 +33,8 @@ def pretrained_problem(model_id: str) -> str | None:
     A local folder or a model already in the Hugging Face cache is fine; otherwise the hub must be
     reachable. Checked up front because an offline from_pretrained retries for about half a minute.
     """
-    if Path(model_id).is_dir():
-        return None if (Path(model_id) / CONFIG_FILE).is_file() else f"{model_id} has no {CONFIG_FILE}"
+    if is_folder(model_id):
+        return None if is_file(Path(model_id) / CONFIG_FILE) else f"{model_id} has no {CONFIG_FILE}"
     from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
     try:
@@ -44,6 +48,34 @@ def pretrained_problem(model_id: str) -> str | None:
         return (f"{model_id} is not in the local Hugging Face cache and the model hub "
                 f"({constants.ENDPOINT}) cannot be reached from this machine")
     return None
+
+
+def needs_download(model_id: str) -> bool:
+    """True when pretrained weights of model_id would come from the hub: not a local folder, not in the local cache."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+    if is_folder(model_id):
+        return False
+    try:
+        return not isinstance(try_to_load_from_cache(model_id, CONFIG_FILE), str)
+    except HFValidationError:
+        return False  # not a hub id: nothing would be downloaded (loading says what is wrong)
+
+
+def download_bytes(model_id: str) -> int:
+    """Bytes from_pretrained would download for a hub model, summed from the hub's file list (nothing is downloaded).
+
+    ModelError in one sentence when the hub cannot say (no such model, a gated one, no network).
+    """
+    from huggingface_hub import HfApi
+    try:
+        info = HfApi().model_info(model_id, files_metadata=True, timeout=HUB_INFO_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub and requests raise many kinds
+        raise ModelError(f"The size of {model_id} could not be read from the model hub ({type(exc).__name__}), so "
+                         f"it is not downloaded: check the name, or fetch it on this machine first with "
+                         f"`asr-profile prefetch --models {model_id}`.") from None
+    return sum(f.size or 0 for f in info.siblings or [] if "/" not in f.rfilename
+               and f.rfilename.endswith(FETCHED_SUFFIXES))
 
 
 def _hub_reachable(endpoint: str) -> bool:
@@ -86,7 +118,7 @@ def _from_pretrained(model_id: str, family: str, device: str, precision: str) ->
                      else (Wav2Vec2ForCTC, Wav2Vec2Processor))
     problem = pretrained_problem(model_id)  # fail in a second, not after half a minute of retries
     if problem:
-        fix = CONFIG_FIX if Path(model_id).is_dir() else DOWNLOAD_FIX
+        fix = CONFIG_FIX if is_folder(model_id) else DOWNLOAD_FIX
         raise ModelError(f"Could not load '{model_id}' because {problem}: {fix}.")
     from safetensors import SafetensorError
     try:
@@ -115,7 +147,7 @@ def synthetic_config(model_id: str, family: str) -> Any:
     if model_id in REGISTRY:
         arch = REGISTRY[model_id].arch
         return WhisperConfig(**arch) if family == WHISPER else Wav2Vec2Config(**arch)
-    if Path(model_id).is_dir():
+    if is_folder(model_id):
         return _folder_config(Path(model_id))
     try:
         return AutoConfig.from_pretrained(model_id)

@@ -24,7 +24,7 @@ from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS,
                      batch_problem, family_of)
 from .results import Result
 from .runtimes import load_model, stages_for
-from .sweep_table import HOST, write_atomic
+from .sweep_table import HOST, SUFFIXES, write_atomic
 
 EXIT_USER_ERROR = 2
 EXIT_RUNS_FAILED = 1  # every run of a sweep failed: the input was fine, the runs were not
@@ -201,15 +201,17 @@ def _references(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read_reference(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(f"Reference file '{path}' does not exist: check the path.")
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return path.read_bytes().decode("utf-8").strip()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Reference file '{path}' does not exist: check the path.") from None
+    except IsADirectoryError:
+        raise AudioError(f"Reference file '{path}' is a folder, not a text file: name the file itself.") from None
     except UnicodeDecodeError:
         raise AudioError(f"Reference file '{path}' is not UTF-8 text: save it as UTF-8.") from None
-    except OSError as exc:
+    except OSError as exc:  # a name too long for the file system, no permission, a vanished share
         raise AudioError(f"Could not read reference file '{path}' ({exc.strerror or type(exc).__name__}): check "
-                         f"that it is readable.") from None
+                         f"the path and that the file is readable.") from None
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -295,6 +297,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in _GRID_FLAGS}
     grid = sweep.grid_from_toml(args.config, **overrides) if args.config else sweep.Grid(
         **{k: v for k, v in overrides.items() if v is not None})
+    _check_sweep_files(args, grid)
     command = _command()
     if args.ray is None:
         if args.ray_cpus_per_task is not None:
@@ -316,6 +319,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"error: {failed}", file=sys.stderr)
         return EXIT_RUNS_FAILED
     return 0
+
+
+def _check_sweep_files(args: argparse.Namespace, grid: sweep.Grid) -> None:
+    """Refuse, before anything runs or is written, output names whose format the suffix does not say, and a grid
+    whose every cell is left out (nothing would be written to --out)."""
+    if args.out.suffix not in SUFFIXES:
+        raise sweep.SweepError(f"--out {args.out} ends in neither .parquet nor .csv: a sweep file is written in the "
+                               f"format its suffix names, so end the name in .parquet or .csv.")
+    if args.csv and args.csv.suffix != ".csv":
+        raise sweep.SweepError(f"--csv {args.csv} does not end in .csv: name the CSV copy *.csv.")
+    if not grid.cells():
+        raise sweep.SweepError(f"Every cell of this grid is left out ({'; '.join(grid.skipped())}), so nothing runs "
+                               f"and {args.out} is not written: change the models, precisions, runtimes or batch "
+                               f"sizes.")
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import json
 import os
 import random
@@ -51,6 +52,7 @@ UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 SAME_AUDIO_TOLERANCE_S = 0.01
 LINKED_FIX = "copy the file into the folder instead of linking to it"
 MANIFEST_PATH_FIX = "give the audio file's path relative to the folder, without '..'"
+NOT_UTF8_FIX = "save it as UTF-8 text"
 
 @dataclass(frozen=True)
 class Clip:
@@ -73,7 +75,7 @@ class Clip:
 def default_cache_dir(root: str | os.PathLike = ".") -> Path:
     """The clip cache: $ASR_CLIP_CACHE, else .clip_cache under root (the working folder by default)."""
     env = os.environ.get(CACHE_DIR_ENV)
-    return Path(env) if env else Path(root) / DEFAULT_CACHE_DIR
+    return Path(env).expanduser() if env else Path(root) / DEFAULT_CACHE_DIR
 
 
 def bucket_seconds(bucket: str) -> float:
@@ -225,7 +227,7 @@ def _relative(root: Path, path: Path) -> str:
 def _librispeech_rows(root: Path, transcripts: Sequence[Path]) -> dict[str, list[tuple[Path, str]]]:
     utterances: list[tuple[str, Path, str]] = []
     for transcript in transcripts:
-        for line in transcript.read_text(encoding="utf-8").splitlines():
+        for line in _text(root, transcript).splitlines():
             utt_id, _, text = line.strip().partition(" ")
             if utt_id:
                 utterances.append((utt_id, _utterance_audio(root, transcript, utt_id), text))
@@ -245,12 +247,24 @@ def _utterance_audio(root: Path, transcript: Path, utt_id: str) -> Path:
                           f"{utt_id}.flac (or .wav) next to that .trans.txt file.")
 
 
+def _text(root: Path, path: Path) -> str:
+    """A transcript or manifest file of a folder as text; ClipSourceError naming it when it is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")  # newlines as written: a quoted CSV field may hold one
+    except UnicodeDecodeError:
+        raise ClipSourceError(f"{_relative(root, path)} is not UTF-8 text; {NOT_UTF8_FIX}.") from None
+    except OSError as exc:
+        raise ClipSourceError(f"{_relative(root, path)} could not be read ({exc.strerror or type(exc).__name__}); "
+                              f"check that it is readable.") from None
+
+
 def _manifest_rows(root: Path, manifest: Path) -> dict[str, list[tuple[Path, str]]]:
-    with manifest.open(encoding="utf-8", newline="") as f:
-        if manifest.suffix == ".csv":
-            records = list(csv.DictReader(f))
-        else:
-            records = [_json_line(line, Path(manifest.name), n) for n, line in enumerate(f, 1) if line.strip()]
+    text = _text(root, manifest)
+    if manifest.suffix == ".csv":
+        records = list(csv.DictReader(io.StringIO(text, newline="")))
+    else:
+        records = [_json_line(line, Path(manifest.name), n) for n, line in enumerate(text.splitlines(), 1)
+                   if line.strip()]
     rows: dict[str, list[tuple[Path, str]]] = {}
     for n, record in enumerate(records, 1):
         if not record.get("path") or record.get("text") is None:

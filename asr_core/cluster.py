@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import socket
 from pathlib import Path
@@ -35,7 +36,8 @@ import pandas as pd
 from . import sweep, system
 from .clips import default_cache_dir
 from .sweep import Grid, Row, SweepError
-from .sweep_table import HOST, MERGE_ADVICE, SUFFIXES, SweepFileError, merge_rows, read_rows, write_atomic
+from .sweep_table import (FILLED, HOST, MERGE_ADVICE, ROW_KEYS, SOURCE_FILE, SUFFIXES, SweepFileError, file_columns,
+                          merge_rows, read, read_transcripts, write_atomic)
 
 LOCAL = "local"  # --ray without an address: ray.init's own name for a new instance on this machine
 INSTALL = "pip install ray"
@@ -213,11 +215,16 @@ def merge(inputs: Sequence[str | Path], out: str | Path, command: str = "") -> p
         out.parent.mkdir(parents=True, exist_ok=True)
     with sweep.exclusive(out):
         tables = {str(p): _read_input(p) for p in inputs}
+        if not any(len(df) for df in tables.values()):
+            raise SweepError(f"Every file to merge is empty ({', '.join(tables)}): nothing to merge; merge files "
+                             f"that hold rows.")
         try:
             merged = merge_rows(tables)
         except SweepFileError as exc:
             raise SweepError(str(exc)) from None
-        runs = [*_input_runs(inputs), _merge_run(tables, command)]
+        runs = _input_runs(inputs)
+        if any(p.resolve() != out.resolve() for p in inputs):  # a file merged into itself adds nothing to record
+            runs.append(_merge_run(tables, command))
         with sweep.writing(out):
             write_atomic(merged, out)
         sweep.write_runs(sweep.provenance_path(out), runs)
@@ -241,16 +248,23 @@ def _check_paths(inputs: list[Path], out: Path) -> None:
 
 
 def _read_input(path: Path) -> pd.DataFrame:
+    """One input through the app's bounded, validating reader (sweep_table.read), with its transcripts."""
     try:
-        return read_rows(path)
-    except SweepFileError:
-        raise SweepError(f"{path} could not be read as a sweep table: {MERGE_ADVICE}.") from None
+        table = read(path, str(path), strict=True).drop(columns=[SOURCE_FILE])
+        transcripts = read_transcripts(path, len(table))
+    except SweepFileError as exc:
+        raise SweepError(str(exc)) from None
+    # read() fills what older files lack; a row key no sweep ever left out means it is not a sweep file
+    if missing := [k for k in ROW_KEYS if k not in FILLED and k not in file_columns(path)]:
+        raise SweepError(f"{path} is not a sweep table (no {', '.join(missing)} column): {MERGE_ADVICE}.")
+    return table.assign(**{c: transcripts[c].to_numpy() for c in transcripts.columns})
 
 
 def _input_runs(inputs: list[Path]) -> list[dict[str, Any]]:
-    """Every input's provenance runs, each tagged with the file it came from (kept if already tagged)."""
-    return [{"source_file": str(p), **run} for p in inputs
+    """Every input's provenance runs, each tagged with the file it came from (kept if already tagged), each once."""
+    runs = [{"source_file": str(p), **run} for p in inputs
             for run in sweep.read_runs(sweep.provenance_path(p), "fix or move it away, then merge again")]
+    return list({json.dumps(run, sort_keys=True, default=str): run for run in runs}.values())
 
 
 def _merge_run(tables: dict[str, pd.DataFrame], command: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from .audio import SAMPLE_RATE, split_long
 from .energy import EnergyMonitor, Measurement
 from .hardware import CpuLoad
 from .models import BYTES_PER_PARAM, CTC, LoadedModel
+from .output_checks import output_notes
 from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, Stages, stages_for
 
@@ -396,7 +397,8 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
         hypotheses=tuple(hyps), references=refs,
         cpu_name=system.cpu_name(), gpu_name=system.gpu_name(lm.device),
         torch_version=versions["torch"], transformers_version=versions["transformers"],
-        timestamp=system.now_iso(), notes=_notes(lm, rows, clips, opts, stages),
+        timestamp=system.now_iso(), notes="; ".join(filter(None, [
+            _notes(lm, rows, clips, opts, stages), output_notes(clips, hyps, refs, lm.weights)])),
         power_trace=tuple(monitor.trace), measured_from_s=loop.from_s, measured_to_s=loop.to_s,
     )
 

@@ -64,6 +64,8 @@ CHECKPOINT_NAME_FILE = "checkpoint.txt"
 # config.json keys compared when a local folder is identified by its architecture
 IDENTITY_KEYS = ("vocab_size", "num_mel_bins", "d_model", "encoder_layers", "decoder_layers",
                  "encoder_attention_heads", "hidden_size", "num_hidden_layers")
+NAME_MAX_BYTES = 255  # one file or folder name (Linux, macOS, Windows); a hub id's parts are at most 96 characters
+PATH_MAX_BYTES = 4095  # a whole path (Linux's PATH_MAX less the NUL)
 
 
 def _whisper(d_model: int, enc: int, dec: int, heads: int, **over: Any) -> dict[str, Any]:
@@ -211,12 +213,38 @@ def _quantized_problem(precision: str, runtime: str) -> str | None:
     return None
 
 
+def check_model_id(model_id: str) -> None:
+    """ModelError in one sentence when model_id can name neither a folder nor a hub model (a name too long for any
+    file system, a NUL), before anything asks the file system about it."""
+    longest = max((len(part.encode("utf-8", "replace")) for part in model_id.split("/")), default=0)
+    if "\0" in model_id or longest > NAME_MAX_BYTES or len(model_id.encode("utf-8", "replace")) > PATH_MAX_BYTES:
+        raise ModelError(f"That model name ({len(model_id)} characters) cannot name a folder or hub model: a part "
+                         f"between slashes has at most {NAME_MAX_BYTES} characters and no NUL; check the name.")
+
+
+def is_file(path: str | Path) -> bool:
+    """Path.is_file that says False, not OSError, for a name no file can have (too long, a NUL)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_folder(path: str | Path) -> bool:
+    """Path.is_dir that says False, not OSError, for a name no folder can have (too long, a NUL)."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def family_of(model_id: str) -> str:
     """The model family from the registry, a local config.json, or the hub id's name."""
     if model_id in REGISTRY:
         return REGISTRY[model_id].family
+    check_model_id(model_id)
     cfg = Path(model_id) / CONFIG_FILE
-    if cfg.is_file():
+    if is_file(cfg):
         return _family_of_config(cfg)
     model_type = model_id.lower()
     if "whisper" in model_type:
@@ -247,14 +275,14 @@ def checkpoint_of(model_id: str) -> str:
     folder = Path(model_id)
     if model_id in REGISTRY:
         return model_id
-    if not (folder / CONFIG_FILE).is_file():  # a hub id, or a folder named in a shipped sweep but absent here
+    if not is_file(folder / CONFIG_FILE):  # a hub id, or a folder named in a shipped sweep but absent here
         return _registry_id_named(folder.name) or model_id if _looks_like_a_path(model_id) else model_id
     named = folder / CHECKPOINT_NAME_FILE
-    if named.is_file():
+    if is_file(named):
         return named.read_text(encoding="utf-8").strip().splitlines()[0].strip() or model_id
     config = read_config(folder / CONFIG_FILE)
     name = str(config.get("_name_or_path", ""))
-    if name.count("/") == 1 and not Path(name).is_dir():
+    if name.count("/") == 1 and not is_folder(name):
         return name
     return _matching_registry_id(config) or model_id
 

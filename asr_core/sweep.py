@@ -229,8 +229,13 @@ def _toml_settings(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SweepError(f"Grid file {path} does not exist: check the --config path.") from None
+    except IsADirectoryError:
+        raise SweepError(f"Grid file {path} is a folder: give --config the grid's TOML file.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path} is not valid TOML: {exc}; fix it and run again.") from None
+    except OSError as exc:  # a name too long for the file system, no permission
+        raise SweepError(f"Could not read grid file {path} ({exc.strerror or type(exc).__name__}): check the "
+                         f"--config path.") from None
     section = data.get("sweep", data)
     allowed = [f.name for f in dataclasses.fields(Grid)]
     if not isinstance(section, dict):
@@ -290,8 +295,10 @@ def read_runs(path: Path, advice: str = MOVE_AWAY) -> list[dict[str, Any]]:
         data = json.loads(path.read_bytes())
     except ValueError:  # bad JSON or bad UTF-8
         data = None
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\"): {advice}.")
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+        raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\" of objects): "
+                         f"{advice}.")
     return data["runs"]
 
 

@@ -109,6 +109,7 @@ NUMBER_COLUMNS = (*(f.name for f in dataclasses.fields(Result) if f.type in ("in
 READ_TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in NUMBER_COLUMNS)
 # Whole-number columns and their smallest valid value; every other number is a figure: finite and >= 0, or empty.
 COUNT_MINIMUM = {"batch_size": 1, "repeat": 0}
+COUNT_MAXIMUM = 1_000_000  # far above any batch size or repeat count; 1e300 would wrap round as an int64
 SIGNED_COLUMNS = ("snr_db",)  # any number, negative and inf included (inf: clean), or empty
 # Key columns a file from before they existed lacks, and what they mean there: clean audio, source unknown.
 FILLED = {"snr_db": np.inf, "noise": "", "clip_source": ""}
@@ -116,12 +117,13 @@ SPLIT_ADVICE = "split the sweep into smaller files"
 FIX_ADVICE = "fix that row or run the sweep again"
 
 
-def read(data: bytes | str | os.PathLike, name: str | None = None) -> pd.DataFrame:
+def read(data: bytes | str | os.PathLike, name: str | None = None, strict: bool = False) -> pd.DataFrame:
     """One sweep file (parquet or CSV, by name) as a validated table with a source_file column.
 
     Bounded: a file over MAX_FILE_BYTES is refused before it is parsed, a parquet file over MAX_ROWS or
     MAX_DECODED_BYTES from its metadata; only READ_COLUMNS are read, and validate() checks every value.
-    name (default: the file's name) is what messages and the source_file column call it.
+    name (default: the file's name) is what messages and the source_file column call it. strict: text where a
+    figure belongs is refused (merging must not lose it) rather than read as empty (what a chart can live with).
     """
     name = name or ("sweep data" if isinstance(data, bytes) else Path(data).name)
     suffix = Path(name).suffix.lower()
@@ -131,7 +133,7 @@ def read(data: bytes | str | os.PathLike, name: str | None = None) -> pd.DataFra
         _check_bytes(len(data) if isinstance(data, bytes) else os.path.getsize(data), name)
         df = _read_parquet(data, name) if suffix == ".parquet" else _read_csv(data)
         _check_rows(len(df), name)
-        return validate(df, name)
+        return validate(df, name, strict)
     except SweepFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow, pandas and the file system raise many kinds
@@ -187,6 +189,53 @@ def _read_parquet(source: bytes | str | os.PathLike, name: str) -> pd.DataFrame:
     return _expanded(table, name).to_pandas()
 
 
+def file_columns(path: str | os.PathLike) -> list[str]:
+    """The columns a sweep file holds, from its header or schema (nothing else is read)."""
+    if Path(path).suffix.lower() == ".csv":
+        return list(pd.read_csv(path, nrows=0).columns)
+    return list(pq.read_schema(path).names)
+
+
+def read_transcripts(path: str | os.PathLike, rows: int) -> pd.DataFrame:
+    """The transcript columns of a sweep file that read() has accepted (rows long), bounded as read() bounds the
+    others: a parquet file's lists of text are read as dictionaries and refused above MAX_DECODED_BYTES before they
+    are expanded (a CSV file is bounded by its size). Empty when the file has none."""
+    name = Path(path).name
+    try:
+        if Path(path).suffix.lower() == ".csv":
+            df = pd.read_csv(path, usecols=lambda c: c in TRANSCRIPT_COLUMNS, nrows=rows, dtype=str)
+        else:
+            df = _read_parquet_transcripts(path, name)
+    except SweepFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow, pandas and the file system raise many kinds
+        raise SweepFileError(f"{name}: its transcripts could not be read ({type(exc).__name__}); check that it is "
+                             f"a sweep file.") from None
+    if len(df) != rows and len(df.columns):
+        raise SweepFileError(f"{name}: its transcripts have {len(df)} rows, not {rows}; check that it is a sweep file.")
+    return df
+
+
+def _read_parquet_transcripts(path: str | os.PathLike, name: str) -> pd.DataFrame:
+    with _parquet(path) as f:
+        schema = f.schema_arrow
+    present = [c for c in TRANSCRIPT_COLUMNS if c in schema.names]
+    lists = [c for c in present if pa.types.is_list(schema.field(c).type)]
+    with _parquet(path, read_dictionary=[f"{c}.list.element" for c in lists] + [c for c in present if c not in lists]) as f:
+        table = f.read(columns=present)
+    values = [chunk.values if pa.types.is_list(chunk.type) else chunk for col in present for chunk in table[col].chunks]
+    _check_decoded(sum(_decoded_bytes(v) for v in values), name)
+    return pa.table({col: pa.chunked_array([_dense(c) for c in table[col].chunks]) for col in present}).to_pandas()
+
+
+def _dense(chunk: pa.Array) -> pa.Array:
+    """A chunk with its dictionary (of the list's values, or of the chunk itself) expanded."""
+    if pa.types.is_list(chunk.type) and pa.types.is_dictionary(chunk.values.type):
+        values = chunk.values.dictionary.take(chunk.values.indices)
+        return pa.ListArray.from_arrays(chunk.offsets, values, mask=chunk.is_null())
+    return chunk.dictionary.take(chunk.indices) if pa.types.is_dictionary(chunk.type) else chunk
+
+
 def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
@@ -234,11 +283,12 @@ def _expanded(table: pa.Table, name: str) -> pa.Table:
     return pa.table(columns)
 
 
-def validate(df: pd.DataFrame, name: str) -> pd.DataFrame:
+def validate(df: pd.DataFrame, name: str, strict: bool = False) -> pd.DataFrame:
     """Check the columns and every value, fill optional columns, cut text, and tag rows with their file name.
 
-    Whole numbers (batch_size >= 1, repeat >= 0) must be there; every other figure is finite and >= 0 or
-    empty (NaN: not measured). A file that breaks either rule is refused, naming the column and first row.
+    Whole numbers (batch_size >= 1, repeat >= 0, at most COUNT_MAXIMUM) must be there; every other figure is
+    finite and >= 0 or empty (NaN: not measured; text too, unless strict). A file that breaks either rule is
+    refused, naming the column and first row.
     """
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -251,25 +301,29 @@ def validate(df: pd.DataFrame, name: str) -> pd.DataFrame:
     for col in READ_TEXT_COLUMNS:
         df[col] = df[col].astype("string").fillna("").str.slice(0, MAX_TEXT_CHARS).astype(str)
     for col in NUMBER_COLUMNS:
-        df[col] = _checked_numbers(df[col], col, name)
+        df[col] = _checked_numbers(df[col], col, name, strict)
     df[SOURCE_FILE] = name
     return df
 
 
-def _checked_numbers(values: pd.Series, col: str, name: str) -> pd.Series:
+def _checked_numbers(values: pd.Series, col: str, name: str, strict: bool = False) -> pd.Series:
     """The column as numbers, or SweepFileError naming the first value that breaks the column's rule."""
     numbers = pd.to_numeric(values, errors="coerce")
     x = numbers.astype("float64")
+    text = values.notna() & x.isna()  # a value that is not a number ("fast"), not an empty cell
     if col in SIGNED_COLUMNS:
-        _refuse_first(x.isin([-np.inf]) | (values.notna() & x.isna()), values, name,
-                      f"{col} must be a number, inf or empty")
+        _refuse_first(x.isin([-np.inf]) | text, values, name, f"{col} must be a number, inf or empty")
         return numbers
     if col in COUNT_MINIMUM:
         low = COUNT_MINIMUM[col]
         _refuse_first(~(np.isfinite(x) & (x >= low) & (x == np.floor(x))), values, name,
                       f"{col} must be a whole number ≥ {low}")
-        return numbers.astype(int)
-    _refuse_first(x.notna() & ~(np.isfinite(x) & (x >= 0)), values, name,
+        most = f"{col} must be at most {COUNT_MAXIMUM:,}"
+        _refuse_first(x > COUNT_MAXIMUM, values, name, most)
+        counts = numbers.astype("int64")
+        _refuse_first(counts.astype("float64") != x, values, name, most)  # checked again after the conversion
+        return counts
+    _refuse_first((text & strict) | (x.notna() & ~(np.isfinite(x) & (x >= 0))), values, name,
                   f"{col} must be a finite number ≥ 0 or empty")
     return numbers
 
@@ -443,7 +497,7 @@ def merge_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     _refuse_duplicates(tables)
     frames = [df.assign(**{HOST: _host_column(df)}) for df in tables.values() if not df.empty]
     if not frames:
-        return pd.DataFrame(columns=[*COLUMNS, HOST])
+        return pd.DataFrame(columns=list(COLUMNS))  # COLUMNS ends with HOST
     return _transcripts_of_one_kind(pd.concat(frames, ignore_index=True))
 
 

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, compare, figures, inputs, live, present, state
+from asr_app import charts, compare, figures, inputs, live, model_access, present, state
 from asr_core.clips import default_cache_dir
 from asr_core.scoring import word_errors
 from asr_core.audio import AudioError, duration_s
 from asr_core.segments import ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
+from asr_core.output_checks import SILENCE_NOTE, nearly_silent
 from pages import captions_panel
 
 state.through_navigation(__file__)
@@ -211,20 +212,22 @@ with settings:
         if math.isfinite(snr_db):
             audio = live.with_noise(audio, snr_db)
             st.audio(audio, sample_rate=16000)
-        if inputs.nearly_silent(audio):
-            st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
-                       "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
+        if nearly_silent(audio):
+            st.caption(f"This clip is nearly silent: {SILENCE_NOTE}.")
 
 # --- 2. models and settings ---------------------------------------------------------------------------
     st.subheader("2 · Models and settings")
-    options = inputs.model_options(ROOT)
-    local = inputs.local_model_folders(ROOT)
+    options = model_access.model_options(ROOT)
+    local = model_access.local_checkpoints(ROOT)
     left, right = st.columns([2, 1])
     chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
-                              format_func=inputs.model_label, key="models")
-    other = right.container(key=present.EXPERT_KEY + "-model").text_input("Another model (hub id or local folder)",
-                                                                          key="other_model")
-    models = inputs.chosen_models(chosen, other)
+                              format_func=inputs.model_label, key="models", help=model_access.PICKER_HELP)
+    other = right.container(key=present.EXPERT_KEY + "-model").text_input(
+        "Another model (hub id or local folder)", key="other_model") if model_access.any_model_allowed() else ""
+    typed, refused = model_access.typed_model(other, ROOT)
+    if refused:
+        st.error(refused)
+    models = inputs.chosen_models(chosen, typed)
     if clip is not None and (note := figures.short_clip_note(models, seconds)):
         st.info(note)
 

@@ -16,7 +16,7 @@ import torch
 from markdown_it import MarkdownIt
 
 from asr_app import figures, live, present, state
-from asr_core.models import RUNTIMES
+from asr_core.models import REGISTRY, RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
 from fakes import fake_sweep, librispeech_folder
@@ -58,6 +58,7 @@ def _open_link(page: str, params: dict):
 
 def _clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+    assert state.UNEXPECTED not in [e.value for e in at.error], "the page guard caught a bug: see the log"
 
 
 def _specs(at) -> list[dict]:
@@ -87,6 +88,20 @@ def _wav(seconds: float) -> bytes:
 
 
 # --- Home ------------------------------------------------------------------------------------------
+
+def test_an_unexpected_exception_is_one_sentence_and_logged(env, monkeypatch, caplog):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv(state.FAIL_ENV, "1")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.query_params[state.FAIL_PARAM] = "page"
+    with caplog.at_level("ERROR", logger=state.__name__):
+        at.run()
+    assert not at.exception and [e.value for e in at.error] == [state.UNEXPECTED]
+    assert "a failure on purpose (page)" in caplog.text and "Traceback" in caplog.text  # the details stay in the log
+    monkeypatch.delenv(state.FAIL_ENV)
+    at.run()  # without the test-only variable, the parameter does nothing
+    assert not at.exception and not at.error
+
 
 def test_home_shows_hardware_and_meters(env):
     at = _open("home")
@@ -184,7 +199,31 @@ def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     assert r.audio_s == pytest.approx(clip.duration_s, abs=0.01)
 
 
-def test_transcribe_shows_a_model_error_and_keeps_going(env):
+def test_transcribe_offers_listed_models_only_and_no_model_box(env, monkeypatch):
+    monkeypatch.delenv("ASR_ALLOW_ANY_MODEL", raising=False)
+    at = _open("transcribe")
+    assert not [t for t in at.text_input if t.key == "other_model"]  # nothing typed is loaded
+    options = at.multiselect(key="models").options
+    assert all(o in REGISTRY or "(local)" in o for o in options) and "openai/whisper-tiny" in options
+
+
+LONG_NAME = "x" * 300  # longer than a file name may be
+
+
+def test_transcribe_model_box_when_the_operator_allows_any_model(env, monkeypatch):
+    monkeypatch.setenv("ASR_ALLOW_ANY_MODEL", "1")
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value(("tone.wav", _wav(0.5), "audio/wav")).run()
+    at.text_input(key="other_model").set_value(f"openai/whisper-{LONG_NAME}").run()
+    _clean(at)
+    assert [e.value for e in at.error] == ["That model name (315 characters) cannot name a folder or hub model: a "
+                                           "part between slashes has at most 255 characters and no NUL; check the "
+                                           "name."]
+
+
+def test_transcribe_shows_a_model_error_and_keeps_going(env, monkeypatch):
+    monkeypatch.setenv("ASR_ALLOW_ANY_MODEL", "1")
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(0.5), "audio/wav")).run()
@@ -243,6 +282,18 @@ def test_transcribe_folder_chooser_offers_allowed_folders_and_refuses_others(env
         assert _button(at, RUN).disabled
     at.text_input(key="folder_path").set_value(str(tmp_path / "class" / "chapter")).run()
     assert not at.error and at.text_area[0].value == "WORD NUMBER 0"
+
+
+def test_transcribe_folder_with_a_transcript_not_in_utf8_is_one_sentence(env, monkeypatch, tmp_path):
+    chapter = librispeech_folder(tmp_path / "class" / "chapter").resolve()
+    (chapter / "1-2.trans.txt").write_bytes("1-2-0000 CAFÉ\n".encode("latin-1"))
+    monkeypatch.setenv("ASR_SAMPLE_FOLDERS", str(tmp_path / "class"))
+    at = _open("transcribe")
+    at.radio(key="source").set_value("Sample folder").run()
+    at.selectbox(key="folder").set_value(chapter).run()
+    _clean(at)
+    assert [e.value for e in at.error] == ["1-2.trans.txt is not UTF-8 text; save it as UTF-8 text."]
+    assert _button(at, RUN).disabled
 
 
 @needs_shared
@@ -517,6 +568,14 @@ def _with(column: str, row: int, value: float) -> pd.DataFrame:
     df = fake_sweep().astype({column: float})
     df.loc[row, column] = value
     return df
+
+
+def test_explore_charts_an_upload_whose_model_name_no_file_can_have(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
+    df = fake_sweep()
+    df.loc[df["model"] == "openai/whisper-tiny", "model"] = LONG_NAME
+    at = _upload(_open("explore"), ("long.csv", _csv(df)))
+    assert _charts(at) and not at.error
 
 
 def test_explore_refuses_bad_uploads_in_one_sentence_and_keeps_earlier_data(env, monkeypatch, tmp_path):

@@ -7,6 +7,7 @@ the fake table these tests fall back to).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -61,7 +62,8 @@ def _real_sweep() -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app on a free port; a fake sweep stands in when precomputed/ holds no real one."""
-    env = {**os.environ, "ASR_CLIP_CACHE": str(tmp_path_factory.mktemp("no-clip-cache"))}
+    env = {**os.environ, "ASR_CLIP_CACHE": str(tmp_path_factory.mktemp("no-clip-cache")),
+           "ASR_FAIL_ON_PURPOSE": "1"}  # ?fail=page|app raises on purpose (test_a_bug_shows_a_visitor_...)
     if not _real_sweep():
         fake = tmp_path_factory.mktemp("precomputed")
         fake_sweep().to_parquet(fake / "fake-sweep.parquet")
@@ -419,3 +421,21 @@ def test_dark_mode_text_and_chart_labels_are_legible(server, dark):
     pg.wait_for_timeout(1000)
     assert _illegible(pg, CHART_TEXTS_JS, MIN_CHART_TEXT_CONTRAST) == []  # the power chart's warm-up label too
     assert _illegible(pg, PAGE_TEXTS_JS, MIN_TEXT_CONTRAST) == [], _illegible(pg, PAGE_TEXTS_JS, MIN_TEXT_CONTRAST)
+
+
+REDACTED = "This app has encountered an error"  # Streamlit's own sentence with client.showErrorDetails = "none"
+GUARDED = "Something went wrong on this page."  # state.UNEXPECTED: the page guard's sentence
+
+
+@pytest.mark.parametrize("where, sentence", [("page", GUARDED), ("app", REDACTED)])
+def test_a_bug_shows_a_visitor_one_sentence_and_no_path_or_source(server, page, where, sentence):
+    """An exception raised on purpose inside the page guard (state.run_page), and outside it (config.toml must hide
+    it): the visitor reads one sentence; no server path, source line, traceback or exception message reaches the
+    page, not even in its HTML."""
+    page.goto(f"{server}/?fail={where}")
+    page.get_by_text(sentence).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(page)
+    shown, html = page.locator("body").inner_text(), page.content()
+    for leak in (str(ROOT), "/asr_app/", ".py", "Traceback", 'File "', "RuntimeError", "on purpose"):
+        assert leak not in shown and leak not in html, leak
+    assert not re.search(r"line \d+", shown + html)  # a traceback's "line 42"

@@ -89,3 +89,45 @@ def test_a_folder_without_config_asks_for_one(tmp_path):
     assert str(err.value) == (f"Could not load '{folder}' because {folder} has no config.json: give the folder the "
                               f'config.json of a Whisper or wav2vec2 checkpoint (with "model_type": "whisper" or '
                               f'"wav2vec2").')
+
+
+class _FakeHub:
+    """The hub edge as HfApi.model_info answers: a repository's files with their sizes (files_metadata=True)."""
+
+    def __init__(self, files: dict[str, int] | None, error: Exception | None = None):
+        self.files, self.error, self.asked = files, error, []
+
+    def model_info(self, repo_id, files_metadata=False, timeout=None):
+        from types import SimpleNamespace
+        self.asked.append((repo_id, files_metadata))
+        if self.error:
+            raise self.error
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=n, size=b) for n, b in self.files.items()])
+
+
+def test_download_bytes_counts_what_from_pretrained_fetches(monkeypatch):
+    import huggingface_hub
+    hub = _FakeHub({"model.safetensors": 3_000_000_000, "config.json": 2_000, "tokenizer.json": 2_500_000,
+                    "merges.txt": 500_000, "pytorch_model.bin": 3_000_000_000, "tf_model.h5": 3_000_000_000,
+                    "onnx/encoder.onnx": 100_000_000, "README.md": 10_000})
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: hub)
+    assert checkpoints.download_bytes("someone/big-whisper") == 3_000_000_000 + 2_000 + 2_500_000 + 500_000
+    assert hub.asked == [("someone/big-whisper", True)]
+
+
+def test_download_bytes_unknown_to_the_hub_is_one_sentence(monkeypatch):
+    import huggingface_hub
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda: _FakeHub(None, ConnectionError("no route")))
+    with pytest.raises(ModelError) as err:
+        checkpoints.download_bytes("someone/whisper-x")
+    assert str(err.value) == ("The size of someone/whisper-x could not be read from the model hub (ConnectionError), "
+                              "so it is not downloaded: check the name, or fetch it on this machine first with "
+                              "`asr-profile prefetch --models someone/whisper-x`.")
+
+
+def test_needs_download_only_for_hub_ids_not_cached(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # an empty Hugging Face cache
+    assert checkpoints.needs_download("someone/not-cached-whisper")
+    assert not checkpoints.needs_download(str(tmp_path))  # a local folder
+    assert not checkpoints.needs_download("not a hub id!")

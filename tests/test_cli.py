@@ -265,16 +265,16 @@ def test_an_unreadable_reference_file(capsys, wav, tmp_path, no_model_load, monk
     from pathlib import Path
     ref = tmp_path / "ref.txt"
     ref.write_text("hello")
-    read_text = Path.read_text
+    read_bytes = Path.read_bytes
 
     def locked(self, *args, **kwargs):
         if self == ref:
             raise PermissionError(13, "Permission denied")
-        return read_text(self, *args, **kwargs)
-    monkeypatch.setattr(Path, "read_text", locked)
+        return read_bytes(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_bytes", locked)
     code, _, err = _run(capsys, "transcribe", str(wav), "--reference-file", str(ref))
-    assert code == 2 and err == (f"error: Could not read reference file '{ref}' (Permission denied): check that it is "
-                                 f"readable.\n")
+    assert code == 2 and err == (f"error: Could not read reference file '{ref}' (Permission denied): check the path "
+                                 f"and that the file is readable.\n")
 
 
 def test_an_unreadable_audio_file(capsys, wav, no_model_load, monkeypatch):
@@ -375,3 +375,83 @@ def test_sweep_flags_set_the_snr_axis_and_the_noise(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         main(["sweep", "--snrs", "inf,10,0", "--noise", "babble", "--out", str(tmp_path / "s.parquet")])
     assert grids[0].snrs == (float("inf"), 10.0, 0.0) and grids[0].noise == "babble"
+
+
+# --- reliability round 3 (issue 22): every case one sentence, exit 2 ----------------------------------------
+
+LONG = "x" * 300  # longer than any file or folder name may be
+
+
+@pytest.mark.parametrize("model", [LONG, f"openai/whisper-{LONG}", f"/tmp/whisper-{LONG}"])
+def test_a_model_name_too_long_for_a_file_is_one_sentence(capsys, wav, model):
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", model)
+    assert code == 2 and err.startswith("error: That model name (") and "Traceback" not in err
+
+
+def test_a_reference_file_name_too_long_or_a_folder_is_one_sentence(capsys, wav, tmp_path, no_model_load):
+    long = tmp_path / LONG
+    code, _, err = _run(capsys, "transcribe", str(wav), "--reference-file", str(long))
+    assert code == 2 and err == (f"error: Could not read reference file '{long}' (File name too long): check the path "
+                                 f"and that the file is readable.\n")
+    code, _, err = _run(capsys, "transcribe", str(wav), "--reference-file", str(tmp_path))
+    assert code == 2 and err == (f"error: Reference file '{tmp_path}' is a folder, not a text file: name the file "
+                                 f"itself.\n")
+
+
+def test_a_sweep_config_that_is_a_folder_or_too_long_is_one_sentence(capsys, tmp_path, no_model_load):
+    code, _, err = _run(capsys, "sweep", "--config", str(tmp_path), "--out", str(tmp_path / "s.parquet"))
+    assert code == 2 and err == f"error: Grid file {tmp_path} is a folder: give --config the grid's TOML file.\n"
+    code, _, err = _run(capsys, "sweep", "--config", str(tmp_path / LONG), "--out", str(tmp_path / "s.parquet"))
+    assert code == 2 and err.startswith("error: Could not read grid file ") and "(File name too long)" in err
+    assert not (tmp_path / "s.parquet").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--out", "{tmp}/t.txt"], "--out {tmp}/t.txt ends in neither .parquet nor .csv: a sweep file is written in the "
+                               "format its suffix names, so end the name in .parquet or .csv."),
+    (["--out", "{tmp}/s.parquet", "--csv", "{tmp}/s.parquet"], "--csv {tmp}/s.parquet does not end in .csv: name the "
+                                                               "CSV copy *.csv."),
+    (["--out", "{tmp}/s.parquet", "--runtimes", "whisper.cpp", "--precisions", "fp32"],
+     "Every cell of this grid is left out (openai/whisper-tiny fp32 whisper.cpp: the whisper.cpp runtime runs fp16, "
+     "q8_0, q5_1, not fp32: whisper.cpp's model files are f16 or ggml-quantised (its CPU convolution takes f16 "
+     "kernels only; an f32 file aborts it); whisper.cpp batch 4: whisper.cpp transcribes one clip at a time (its "
+     "Python binding has one decoding state per model): use batch size 1), so nothing runs and {tmp}/s.parquet is "
+     "not written: change the models, precisions, runtimes or batch sizes."),
+])
+def test_sweep_outputs_that_cannot_be_what_they_say_are_refused(capsys, tmp_path, no_model_load, flags, message):
+    args = [f.format(tmp=tmp_path) for f in flags]
+    code, out, err = _run(capsys, "sweep", "--clips", str(tmp_path), "--weights", "synthetic", "--batch-sizes", "4",
+                          *args)
+    assert code == 2 and err == "error: " + message.format(tmp=tmp_path) + "\n" and "rows in" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_clip_of_one_sample_is_refused(capsys, tmp_path, no_model_load):
+    path = tmp_path / "one.wav"
+    sf.write(path, np.full(1, 0.5, dtype=np.float32), 16000)
+    code, _, err = _run(capsys, "transcribe", str(path))
+    assert code == 2 and err == (f"error: Audio file '{path}' lasts 6.3e-05 s, too short to measure: use a clip of at "
+                                 f"least 0.1 s.\n")
+
+
+def test_whisper_on_silence_and_nothing_on_speech_are_noted(capsys, blank_ctc_dir, tmp_path):
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(16000, dtype=np.float32), 16000)
+    code, out, _ = _run(capsys, "transcribe", str(silence), "--model", str(blank_ctc_dir), "--no-flops")
+    assert code == 0 and "notes: " in out and "clip 1 nearly silent: Whisper often answers silence with a short " \
+        "phrase such as \"you\" (a known hallucination)" in out
+    speech = tmp_path / "speech.wav"
+    sf.write(speech, tone(1.0), 16000)
+    code, out, _ = _run(capsys, "transcribe", str(speech), "--model", str(blank_ctc_dir), "--no-flops",
+                        "--reference", "something was said")
+    assert code == 0 and "clip 1 gave no transcript although the audio holds sound and has a reference" in out
+
+
+@pytest.mark.parametrize("command", [["sweep", "--weights", "synthetic", "--out", "{tmp}/s.parquet"],
+                                     ["prefetch", "--models", "", "--cache-dir", "{tmp}/cache"]])
+def test_a_clip_folder_whose_transcript_is_not_utf8(capsys, tmp_path, no_model_load, command):
+    from fakes import librispeech_folder
+    folder = librispeech_folder(tmp_path / "ls")
+    (folder / "1-2.trans.txt").write_bytes("1-2-0000 CAFÉ\n".encode("latin-1"))
+    code, _, err = _run(capsys, *[c.format(tmp=tmp_path) for c in command], "--clips", str(folder))
+    assert code == 2 and "error: 1-2.trans.txt is not UTF-8 text; save it as UTF-8 text.\n" in err

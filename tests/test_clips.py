@@ -380,3 +380,13 @@ def test_clip_cache_dir_default_and_env(monkeypatch, tmp_path):
 def test_bucket_names():
     assert clips.bucket_seconds("60s") == 60.0 and clips.bucket_seconds("long") == float("inf")
     assert clips.bucket_of(4.2) == "5s" and clips.bucket_of(8.5) == "" and clips.bucket_of(55) == "60s"
+
+
+@pytest.mark.parametrize("name, content", [("1-2.trans.txt", "1-2-0000 CAFÉ\n"),
+                                           ("manifest.csv", "path,text\n1-2-0000.flac,CAFÉ\n")])
+def test_a_transcript_or_manifest_that_is_not_utf8_is_one_sentence(tmp_path, name, content):
+    folder = librispeech_folder(tmp_path / "ls")
+    (folder / name).write_bytes(content.encode("latin-1"))
+    with pytest.raises(ClipSourceError) as err:
+        clips.local_folder_segments(folder)
+    assert str(err.value) == f"{name} is not UTF-8 text; save it as UTF-8 text."

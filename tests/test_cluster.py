@@ -276,8 +276,8 @@ def test_merge_refuses_columns_of_different_kinds(folder, tmp_path, capsys):
     b = tmp_path / "b.csv"
     pd.read_parquet(a).assign(host="box-2", latency_s="fast").to_csv(b, index=False)
     assert cli.main(["merge", str(a), str(b), "--out", str(tmp_path / "all.parquet")]) == 2
-    assert capsys.readouterr().err == (f"error: Column latency_s holds text in {b} but numbers in {a}: merge only "
-                                       f"files that `asr-profile sweep` wrote.\n")
+    assert capsys.readouterr().err == (f"error: {b}: latency_s must be a finite number ≥ 0 or empty, but row 1 has "
+                                       f"fast; fix that row or run the sweep again.\n")
 
 
 @pytest.mark.parametrize("case, message", [
@@ -301,3 +301,81 @@ def test_merge_refuses_inputs_it_cannot_use(folder, tmp_path, capsys, case, mess
     assert cli.main(["merge", *map(str, inputs), "--out", str(out)]) == 2
     assert capsys.readouterr().err == "error: " + message.format(a=a, b=b, tmp=tmp_path) + "\n"
     assert not out.exists() or out.read_bytes() == b"keep me"
+
+
+# --- merge reads what the app reads, and never writes what it cannot use (issue 22) ------------------------------
+
+def _fake(tmp_path, name: str, host: str, **columns) -> Path:
+    from fakes import fake_sweep
+    path = tmp_path / name
+    df = fake_sweep().assign(host=host, **columns)
+    df.to_csv(path, index=False) if path.suffix == ".csv" else df.to_parquet(path)
+    return path
+
+
+def test_merge_reads_through_the_bounded_reader(tmp_path):
+    """A 1 MB string repeated in 1,000 rows is a small parquet file and 1 GB once expanded: the bounded reader cuts
+    each text to MAX_TEXT_CHARS before it expands the dictionary, as the app does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from fakes import fake_sweep
+    bomb = tmp_path / "bomb.parquet"
+    rows = fake_sweep().assign(host="x").sample(1000, replace=True, random_state=0).reset_index(drop=True)
+    rows["repeat"] = range(1000)
+    pq.write_table(pa.Table.from_pandas(rows.assign(error="e" * 2**20)), bomb)
+    assert bomb.stat().st_size < 5 * 2**20
+    merged = cluster.merge([bomb], tmp_path / "all.parquet")
+    assert len(merged) == 1000 and merged["error"].str.len().max() == sweep_table.MAX_TEXT_CHARS
+
+
+def test_merge_keeps_transcripts_and_bounds_them_too(tmp_path, capsys):
+    a, b = _fake(tmp_path, "a.parquet", "box-1"), _fake(tmp_path, "b.csv", "box-2")
+    assert cli.main(["merge", str(a), str(b), "--out", str(tmp_path / "all.parquet")]) == 0
+    merged = pd.read_parquet(tmp_path / "all.parquet")
+    assert merged["hypotheses"].map(len).gt(0).any() and len(merged) == 2 * len(pd.read_parquet(a))
+    big = tmp_path / "big.parquet"
+    pd.read_parquet(a).assign(hypotheses=[["t" * 2**20] * 2] * len(pd.read_parquet(a))).to_parquet(big)
+    assert cli.main(["merge", str(big), "--out", str(tmp_path / "x.parquet")]) == 2  # 258 MiB of transcripts
+    assert "its columns take" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("provenance", "{a_prov} is not a provenance record (a JSON object with a list \"runs\" of objects): fix or move it "
+                   "away, then merge again."),
+    ("nan batch", "{nan}: batch_size must be a whole number ≥ 1, but row 1 has nan; fix that row or run the sweep "
+                  "again."),
+    ("huge batch", "{huge}: batch_size must be at most 1,000,000, but row 1 has 1e+300; fix that row or run the "
+                   "sweep again."),
+    ("all empty", "Every file to merge is empty ({empty}): nothing to merge; merge files that hold rows."),
+])
+def test_merge_refuses_bad_inputs_in_one_sentence(tmp_path, capsys, case, message):
+    from fakes import fake_sweep
+    a = _fake(tmp_path, "a.parquet", "box-1")
+    sweep.provenance_path(a).write_text('{"runs": [1, "x"]}')
+    nan, huge, empty = tmp_path / "nan.parquet", tmp_path / "huge.csv", tmp_path / "empty.parquet"
+    fake_sweep().astype({"batch_size": float}).assign(batch_size=float("nan")).to_parquet(nan)
+    fake_sweep().astype({"batch_size": float}).assign(batch_size=1e300).to_csv(huge, index=False)
+    fake_sweep().iloc[:0].to_parquet(empty)
+    inputs = {"provenance": [a], "nan batch": [nan], "huge batch": [huge], "all empty": [empty]}[case]
+    out = tmp_path / "all.parquet"
+    assert cli.main(["merge", *map(str, inputs), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "error: " + message.format(
+        a_prov=sweep.provenance_path(a), nan=nan, huge=huge, empty=empty) + "\n"
+    assert not out.exists()
+
+
+def test_an_empty_input_beside_others_is_merged(tmp_path):
+    from fakes import fake_sweep
+    empty = tmp_path / "empty.parquet"
+    fake_sweep().iloc[:0].to_parquet(empty)
+    a = _fake(tmp_path, "a.parquet", "box-1")
+    assert len(cluster.merge([empty, a], tmp_path / "all.parquet")) == len(pd.read_parquet(a))
+
+
+def test_a_file_merged_into_itself_adds_no_provenance_record(tmp_path):
+    a = _fake(tmp_path, "a.parquet", "box-1")
+    sweep.write_runs(sweep.provenance_path(a), [{"command": "asr-profile sweep", "hosts": ["box-1"]}])
+    for _ in range(3):
+        assert len(cluster.merge([a], a)) == len(pd.read_parquet(a))
+    runs = json.loads(sweep.provenance_path(a).read_text())["runs"]
+    assert runs == [{"source_file": str(a), "command": "asr-profile sweep", "hosts": ["box-1"]}]

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from asr_app import inputs
 from asr_core.clips import Clip
 from asr_core.segments import ClipSourceError
-from asr_core.models import REGISTRY
 from fakes import librispeech_folder
-from helpers import tone
 
 
 REFUSED = ("That folder is not one this app may read: choose one of the listed folders, or ask the operator to "
@@ -66,15 +65,12 @@ def test_chosen_models_add_the_typed_one_once():
 def test_shared_folders_beside_the_repository(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
-    assert inputs.sample_folders(root) == [] and inputs.local_model_folders(root) == []
+    assert inputs.sample_folders(root) == []
     speech = librispeech_folder(tmp_path / "shared" / "speech" / "ls")
     ckpt = tmp_path / "shared" / "models" / "tiny"
     ckpt.mkdir(parents=True)
-    (tmp_path / "shared" / "models" / "no-config").mkdir()
     (ckpt / "config.json").write_text("{}")
     assert inputs.sample_folders(root) == [speech.resolve()]
-    assert inputs.local_model_folders(root) == [str(ckpt.resolve())]
-    assert inputs.model_options(root) == [*REGISTRY, str(ckpt.resolve())]
     assert inputs.model_label(str(ckpt)) == "tiny (local)"
     assert inputs.model_label("openai/whisper-tiny") == "openai/whisper-tiny"
 
@@ -159,14 +155,37 @@ def test_messages_name_the_cache_and_folders_without_server_paths(repo, tmp_path
     assert str(caught.value) == inputs.CACHE_UNREADABLE and str(tmp_path) not in inputs.CACHE_UNREADABLE
 
 
-def test_nearly_silent_clips_are_told_apart_from_speech():
-    import numpy as np
-    assert inputs.nearly_silent(np.zeros(16000, dtype=np.float32))
-    assert inputs.nearly_silent(np.full(16000, 5e-4, dtype=np.float32))
-    assert not inputs.nearly_silent(tone(1.0))
-
-
 def test_known_sample_folders_show_their_names(tmp_path):
     ted = tmp_path / "speech" / "ted-talk-samples"
     ted.mkdir(parents=True)
     assert inputs.folder_label(ted, tmp_path) == "TED talk samples"
+
+
+def test_a_clip_cache_at_the_file_system_root_opens_nothing(tmp_path, monkeypatch):
+    """ASR_CLIP_CACHE=/ must not make /etc a sample folder: the cache is a root only once built, never too broad."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    monkeypatch.setenv("ASR_CLIP_CACHE", "/")
+    assert inputs.sample_roots(root) == []
+    for attempt in ("/etc", "/", str(tmp_path)):
+        with pytest.raises(ClipSourceError, match=f"^{REFUSED}$"):
+            inputs.allowed_folder(attempt, root)
+    assert inputs.too_broad(Path("/")) and inputs.too_broad(Path.home().resolve().parent)
+    assert not inputs.too_broad(Path.home().resolve()) and not inputs.too_broad(tmp_path)
+
+
+def test_operator_entries_expand_home_and_are_explained_once(tmp_path, monkeypatch, caplog):
+    root = tmp_path / "repo"
+    root.mkdir()
+    home = tmp_path / "home"
+    chapter = librispeech_folder(home / "samples" / "chapter").resolve()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(inputs, "_explained", set())
+    monkeypatch.setenv(inputs.SAMPLE_FOLDERS_ENV, os.pathsep.join(["~/samples", "~/missing", "/"]))
+    with caplog.at_level("WARNING", logger=inputs.__name__):
+        assert inputs.sample_roots(root) == [(home / "samples").resolve()]
+        assert inputs.sample_folders(root) == [chapter]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["ASR_SAMPLE_FOLDERS: '~/missing' is not an existing folder, so it is left out.",
+                    "ASR_SAMPLE_FOLDERS: '/' would open every folder of this machine, so it is left out: name the "
+                    "folder that holds what the app may read."]  # once each, though the roots were read twice

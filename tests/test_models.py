@@ -114,3 +114,19 @@ def test_a_shipped_folder_path_absent_here_is_known_by_its_name():
     assert checkpoint_of("/no/such/place/whisper-base") == "openai/whisper-base"
     assert checkpoint_of("someone/whisper-tiny.en") == "someone/whisper-tiny.en"  # a hub id stays itself
     assert checkpoint_of("/no/such/place/my-finetune") == "/no/such/place/my-finetune"
+
+
+LONG = "x" * 300  # longer than any file or folder name may be (255 bytes)
+
+
+@pytest.mark.parametrize("model_id", [LONG, f"openai/whisper-{LONG}", f"/tmp/whisper-{LONG}", "whisper\0tiny"])
+def test_a_name_no_folder_or_hub_id_can_have_is_one_sentence(model_id):
+    with pytest.raises(ModelError) as err:
+        family_of(model_id)
+    assert str(err.value).startswith("That model name (") and "check the name." in str(err.value)
+    assert LONG not in str(err.value)
+
+
+def test_display_helpers_take_any_name_without_oserror():
+    assert checkpoint_of(f"someone/{LONG}") == f"someone/{LONG}"  # a model value in an uploaded sweep file
+    assert checkpoint_of(f"/data/{LONG}/whisper-tiny") == "openai/whisper-tiny"

@@ -270,8 +270,8 @@ def test_a_corrupt_provenance_file_stops_the_sweep_untouched(folder, tmp_path, c
     sweep.provenance_path(out).write_bytes(content)
     code = cli.main(["sweep", "--clips", str(folder), "--out", str(out)])
     assert code == 2 and capsys.readouterr().err == (
-        f"error: {tmp_path / 's.provenance.json'} is not a provenance record (a JSON object with a list \"runs\"): "
-        f"move it away or choose another --out.\n")
+        f"error: {tmp_path / 's.provenance.json'} is not a provenance record (a JSON object with a list \"runs\" of "
+        f"objects): move it away or choose another --out.\n")
     assert _files(tmp_path) == {"s.parquet.lock": b"", "s.provenance.json": content} and no_loading == []
 
 

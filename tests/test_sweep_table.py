@@ -286,3 +286,11 @@ def test_merge_rows_turns_transcript_lists_beside_their_text_into_text():
     assert merged["hypotheses"].tolist() == ["['a b', 'c']"] * 2
     kept = sweep_table.merge_rows({"a.parquet": lists, "b.parquet": lists.assign(host="y")})
     assert all(isinstance(v, np.ndarray) for v in kept["hypotheses"])
+
+
+@pytest.mark.parametrize("value, shown", [(1e300, "1e+300"), (2**63, "9.223372036854776e+18"), (1_000_001, "1000001.0")])
+def test_counts_are_range_checked_not_wrapped_round(value, shown):
+    """batch_size=1e300 passed as a whole number and was stored as -9223372036854775808."""
+    csv = fake_sweep().astype({"batch_size": float}).assign(batch_size=float(value)).to_csv(index=False).encode()
+    assert _refusal(csv, "t.csv") == (f"t.csv: batch_size must be at most 1,000,000, but row 1 has {shown}; fix that "
+                                      f"row or run the sweep again.")

@@ -24,6 +24,7 @@ from ..checkpoints import load_torch_model
 from ..models import CT2_COMPUTE_TYPES, CTRANSLATE2, LoadedModel
 from .base import Stages, steps_with_end
 from .cache import converted_path
+from .engine_files import PART, converting, record_folder, verified
 from .eager import WhisperStages, whisper_languages
 
 CT2_CACHE_ENV = "ASR_CT2_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ct2)
@@ -44,7 +45,7 @@ def load(model_id: str, family: str, device: str, precision: str, weights: str) 
     import ctranslate2
     compute_type = CT2_COMPUTE_TYPES[precision]
     folder = ct2_folder(model_id, weights, compute_type)
-    converted = (folder / "model.bin").is_file()
+    converted = verified(folder, "CTranslate2", CT2_CACHE_ENV)  # a damaged conversion: ModelError, one sentence
     # Synthetic weights need real values only to convert; pretrained ones are read either way (for the processor).
     lm = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32", weights)
     if not converted:
@@ -84,13 +85,15 @@ def convert_ct2(lm: LoadedModel, folder: Path, quantization: str) -> Path:
             return lm.tokenizer if lm.tokenizer is not None else _Vocabulary(lm.model.config)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as work:
+    with converting(folder, CT2_CACHE_ENV), tempfile.TemporaryDirectory(dir=folder.parent, prefix=folder.name,
+                                                                         suffix=PART) as work:
         src, out = Path(work) / "config", Path(work) / "model"
         lm.model.config.save_pretrained(src)  # the converter reads the config from a folder
         FromLoaded(str(src)).convert(str(out), quantization=quantization, force=True)
         lm.feature_extractor.save_pretrained(out)  # with tokenizer.json, faster-whisper can load the folder too
         if lm.tokenizer is not None:
             lm.tokenizer.save_pretrained(out)
+        record_folder(out)
         if not (folder / "model.bin").is_file():
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(out, folder)

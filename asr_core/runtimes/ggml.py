@@ -27,10 +27,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..models import LoadedModel
+from ..models import WHISPER_CPP, LoadedModel, ModelError
+from .engine_files import MAX_SHOWN, PART, converting, damaged, record_file
 from .layout import dims_of, openai_weights
 
+GGML_CACHE_ENV = "ASR_GGML_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ggml)
 MAGIC = 0x67676D6C
+HEADER_FIELDS = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_text_ctx",
+                 "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype")  # after the magic, int32 each
 QNT_VERSION, QNT_VERSION_FACTOR = 2, 1000  # ggml.h: a quantised file's ftype carries the format's version
 # precision -> (file ftype, matrix tensor type); ggml types: f32 0, f16 1, q5_1 7, q8_0 8
 FORMATS = {"fp32": (0, 0), "fp16": (1, 1), "q8_0": (QNT_VERSION * QNT_VERSION_FACTOR + 7, 8),
@@ -45,19 +49,26 @@ SPACE_TOKEN = 220  # " " in Whisper's byte-level BPE: whisper.cpp looks it up to
 
 def write_ggml(lm: LoadedModel, path: Path, precision: str) -> Path:
     """Write lm's Whisper (transformers, on CPU) as a whisper.cpp model file at path; atomic."""
-    ftype, matrix_type = FORMATS[precision]
+    matrix_type = FORMATS[precision][1]
     cfg = lm.model.config
-    d = dims_of(cfg)
+    header = header_of(cfg, precision)
     tensors = {k: v.detach().float().numpy() for k, v in openai_weights(lm.model).items()}
     if lm.weights == "synthetic":
         _end_of_text_out_of_reach(tensors, cfg.eos_token_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+    with converting(path, GGML_CACHE_ENV):
+        _write(lm, tensors, header, path, precision == "fp32", matrix_type)
+    return path
+
+
+def _write(lm: LoadedModel, tensors: dict[str, np.ndarray], header: dict[str, int], path: Path, all_f32: bool,
+           matrix_type: int) -> None:
+    """The file under a temporary name, its record, then the rename (engine_files)."""
+    cfg = lm.model.config
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=PART)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(struct.pack("<12i", MAGIC, d.n_vocab, d.n_audio_ctx, d.n_audio_state, d.n_audio_head,
-                                  d.n_audio_layer, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer,
-                                  d.n_mels, ftype))
+            out.write(struct.pack("<12i", MAGIC, *(header[f] for f in HEADER_FIELDS)))
             filters = np.ascontiguousarray(np.asarray(lm.feature_extractor.mel_filters, dtype=np.float32).T)
             out.write(struct.pack("<2i", *filters.shape))
             out.write(filters.tobytes())
@@ -66,12 +77,37 @@ def write_ggml(lm: LoadedModel, path: Path, precision: str) -> Path:
             for token in vocab:
                 out.write(struct.pack("<i", len(token)) + token)
             for name, data in tensors.items():
-                _write_tensor(out, name, data, precision == "fp32", matrix_type)
+                _write_tensor(out, name, data, all_f32, matrix_type)
+        record_file(Path(tmp), path, header)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def header_of(config: Any, precision: str) -> dict[str, int]:
+    """The header fields (HEADER_FIELDS) of this checkpoint's whisper.cpp file in this precision."""
+    d = dims_of(config)
+    return {**{f: getattr(d, f) for f in HEADER_FIELDS[:-1]}, "ftype": FORMATS[precision][0]}
+
+
+def read_header(path: Path) -> dict[str, int]:
+    """The header fields of a whisper.cpp file ({} when it is too short or lacks the magic)."""
+    with open(path, "rb") as f:
+        raw = f.read(4 * (1 + len(HEADER_FIELDS)))
+    if len(raw) < 4 * (1 + len(HEADER_FIELDS)):
+        return {}
+    magic, *values = struct.unpack(f"<{1 + len(HEADER_FIELDS)}i", raw)
+    return dict(zip(HEADER_FIELDS, values)) if magic == MAGIC else {}
+
+
+def check_header(path: Path, config: Any, precision: str) -> None:
+    """ModelError in one sentence when the file's header does not describe this checkpoint in this precision."""
+    found, expected = read_header(path), header_of(config, precision)
+    wrong = [f"{k} {found.get(k)} where the checkpoint has {v}" for k, v in expected.items() if found.get(k) != v]
+    if wrong:
+        why = "its header says " + ", ".join(wrong[:MAX_SHOWN]) if found else "it lacks whisper.cpp's header"
+        raise ModelError(damaged(WHISPER_CPP, path, why, GGML_CACHE_ENV))
 
 
 def _end_of_text_out_of_reach(tensors: dict[str, np.ndarray], eot: int) -> None:

@@ -30,9 +30,9 @@ from ..system import package_version
 from ..models import WHISPER_CPP, LoadedModel, ModelError
 from .base import STAGES, Stages, steps_with_end
 from .cache import converted_path
-from .ggml import write_ggml
+from .engine_files import verified
+from .ggml import GGML_CACHE_ENV, check_header, read_header, write_ggml
 
-GGML_CACHE_ENV = "ASR_GGML_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ggml)
 TIMER = re.compile(r"\b(mel|sample|encode|decode|batchd|prompt) time =\s*([0-9.]+) ms")
 LOAD_FAILED = "failed to load model"  # what whisper.cpp logs when a model file cannot be read
 STAGE_OF = {"mel": "preprocess", "encode": "encoder", "sample": "decoder", "prompt": "decoder", "decode": "decoder",
@@ -54,10 +54,11 @@ def ggml_path(model_id: str, weights: str, precision: str) -> Path:
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
     """Convert once (cached), then load the file with whisper.cpp; lm.model keeps the architecture on meta."""
     path = ggml_path(model_id, weights, precision)
-    converted = path.is_file()
+    converted = verified(path, WHISPER_CPP, GGML_CACHE_ENV, read_header)  # a damaged file: ModelError, one sentence
     lm = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32", weights)
     if not converted:
         write_ggml(lm, path, precision)
+    check_header(path, lm.model.config, precision)
     lm.model = lm.model.to("meta")
     lm.model.tie_weights()
     lm.engine = WhisperCpp(path, threads=torch.get_num_threads())
