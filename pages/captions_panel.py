@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import captions, inputs, live, present, state
+from asr_app import captions, inputs, live, model_access, present, state
 from asr_app.captions import Captioner
 from asr_core.errors import USER_ERRORS
 from asr_core import stream_session
@@ -25,8 +25,8 @@ def toggle() -> bool:
 
 def settings(root: Path, locked: bool) -> live.RunRequest:
     """Model, runtime, precision and device in one row; only what can run here is offered (locked: listening)."""
-    local = inputs.local_model_folders(root)
-    options = inputs.model_options(root)
+    local = model_access.local_checkpoints(root)
+    options = model_access.model_options(root)
     c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
     model = c1.selectbox("Model", options, index=options.index(local[0] if local else TINY_EN),
                          format_func=inputs.model_label, key="live-model", disabled=locked)

@@ -153,9 +153,10 @@ def panel(monkeypatch, tmp_path, tiny_ctc_dir):
     monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(pre))
     monkeypatch.setenv("ASR_CLIP_CACHE", str(tmp_path / "no-clip-cache"))
     monkeypatch.setattr(captions, "probe_audio", lambda root: (tone(2.0), "2 s of a tone"))
-    from asr_app import inputs
-    monkeypatch.setattr(inputs, "model_options", lambda root: [str(tiny_ctc_dir)])
-    monkeypatch.setattr(inputs, "local_model_folders", lambda root: [str(tiny_ctc_dir)])
+    from asr_app import model_access
+    monkeypatch.setenv(model_access.ANY_MODEL_ENV, "1")  # the tiny checkpoint lives outside the allowed folders
+    monkeypatch.setattr(model_access, "model_options", lambda root: [str(tiny_ctc_dir)])
+    monkeypatch.setattr(model_access, "local_checkpoints", lambda root: [str(tiny_ctc_dir)])
     mic = {"on": False}
     monkeypatch.setattr(state, "microphone", lambda key, on_frame, on_ended=None: mic["on"])
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
