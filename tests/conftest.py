@@ -9,6 +9,10 @@ import pytest
 
 from helpers import SPEECH, TINY_EN, speech_refs
 
+# the shapes of the tiny test Whispers: one 32-wide layer each side
+TINY_SHAPES = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                   encoder_ffn_dim=64, decoder_ffn_dim=64)
+
 
 @pytest.fixture(scope="session")
 def tiny_ctc_dir(tmp_path_factory) -> Path:
@@ -41,9 +45,7 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tiny-whisper")
     real = json.loads((TINY_EN / "config.json").read_text())
     torch.manual_seed(0)
-    cfg = WhisperConfig(**{**real, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-                           "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
-                           "decoder_ffn_dim": 64})
+    cfg = WhisperConfig(**{**real, **TINY_SHAPES})
     model = WhisperForConditionalGeneration(cfg)
     model.generation_config = GenerationConfig.from_pretrained(TINY_EN)
     model.generation_config.max_length = 24  # random weights rarely stop by themselves
@@ -51,6 +53,18 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     for f in TINY_EN.iterdir():
         if f.name not in ("model.safetensors", "config.json", "generation_config.json"):
             shutil.copy(f, d / f.name)
+    return d
+
+
+@pytest.fixture(scope="session")
+def synthetic_whisper_dir(tmp_path_factory) -> Path:
+    """A 32-wide Whisper architecture (config.json only): its synthetic weights build in a moment and need
+    nothing from ../shared, so the fast lane runs the whole run path on it (whisper-tiny itself has 39M
+    parameters, and counting its FLOPs takes seconds)."""
+    from transformers import WhisperConfig
+    from asr_core.models import REGISTRY
+    d = tmp_path_factory.mktemp("synthetic-whisper")
+    WhisperConfig(**{**REGISTRY["openai/whisper-tiny"].arch, **TINY_SHAPES}).save_pretrained(d)
     return d
 
 

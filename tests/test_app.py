@@ -80,6 +80,13 @@ def _button(at, label: str):
     return next(b for b in at.button if b.label == label)
 
 
+def _choose_tiny(at, folder) -> str:
+    """Choose the 32-wide synthetic Whisper folder as the one model (typed, as a visitor types a folder); its label."""
+    at.multiselect(key="models").set_value([])
+    at.text_input(key="other_model").set_value(str(folder))
+    return model_label(str(folder))
+
+
 def _wav(seconds: float) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, tone(seconds), 16000, format="WAV")
@@ -114,11 +121,11 @@ def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
     assert any("fp16 on cpu" in c.value for c in at.caption)
 
 
-def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
+def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env, synthetic_whisper_dir):
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, synthetic_whisper_dir)
     at.radio(key="weights").set_value("synthetic").run()
     _clean(at)
     assert not _button(at, RUN).disabled
@@ -148,11 +155,11 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     assert len(at.dataframe) == 1
 
 
-def test_transcribe_with_noise_records_the_snr(env):
+def test_transcribe_with_noise_records_the_snr(env, synthetic_whisper_dir):
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, synthetic_whisper_dir)
     at.radio(key="weights").set_value("synthetic")
     at.select_slider(key="snr").set_value(10.0).run()
     _clean(at)
@@ -162,7 +169,7 @@ def test_transcribe_with_noise_records_the_snr(env):
     assert r.status == "ok" and r.snr_db == 10.0 and r.noise == "white"
 
 
-def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
+def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path, synthetic_whisper_dir):
     from asr_core.clips import build_clip_cache
     cache = tmp_path / "cache"
     build_clip_cache(str(librispeech_folder(tmp_path / "ls", n=8, seconds=2.0)), cache,
@@ -175,7 +182,7 @@ def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     clip = at.selectbox(key="clip-15s").value
     assert clip.bucket == "15s" and clip.source == "local:ls"
     assert at.text_area[0].value == clip.reference and clip.reference.startswith("WORD NUMBER")
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, synthetic_whisper_dir)
     at.radio(key="weights").set_value("synthetic").run()
     _button(at, RUN).click().run()
     _clean(at)
@@ -245,6 +252,7 @@ def test_transcribe_folder_chooser_offers_allowed_folders_and_refuses_others(env
     assert not at.error and at.text_area[0].value == "WORD NUMBER 0"
 
 
+@pytest.mark.slow
 @needs_shared
 def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     at = _open("transcribe")  # defaults: the sample folder's first utterance, the local tiny.en, pretrained
@@ -273,6 +281,7 @@ def test_transcribe_runtime_ctranslate2_refuses_wav2vec2_and_explains(env):
     assert any("runtime ctranslate2" in c.value and "Whisper only" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_transcribe_real_checkpoint_with_ctranslate2_int8(env):
     at = _open("transcribe")
@@ -295,10 +304,13 @@ def _upload_tone(at, seconds: float = 5.0) -> None:
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(seconds), "audio/wav")).run()
 
 
-def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sweep(env):
+def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sweep(env, synthetic_whisper_dir):
+    # the fake sweep measured this model (whisper-tiny there) at batch 1 on 5 s clips
+    fake_sweep().replace({"model": {"openai/whisper-tiny": str(synthetic_whisper_dir)}}).to_parquet(
+        env / "fake-sweep.parquet")
     at = _open("transcribe")
     _upload_tone(at)
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    tiny = _choose_tiny(at, synthetic_whisper_dir)
     at.radio(key="weights").set_value("synthetic").run()
     _button(at, "Add to the comparison").click().run()
     at.segmented_control(key="batch").set_value(4).run()
@@ -311,8 +323,8 @@ def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sw
     _clean(at)
     runs = [r for _, r in at.session_state[state.RUNS_KEY]]
     assert [(r.batch_size, r.status) for r in runs] == [(1, "ok"), (1, "ok"), (4, "ok"), (4, "ok")]
-    labels = [m.value for m in at.markdown if m.value.startswith("**openai/whisper-tiny")]
-    assert labels == ["**openai/whisper-tiny · batch 1**", "**openai/whisper-tiny · batch 4**"]
+    labels = [m.value for m in at.markdown if m.value.startswith(f"**{present.plain(tiny)}")]
+    assert labels == [f"**{present.plain(tiny)} · batch 1**", f"**{present.plain(tiny)} · batch 4**"]
     assert sum(m.value.startswith("Over 2 runs: latency per clip median") for m in at.markdown) == 2
     # the fake sweep has this model at batch 1 on 5 s clips (not at batch 4): its median beneath the live figure
     sweep = [c.value for c in at.caption if c.value.startswith("the precomputed sweep measured")]
@@ -365,6 +377,7 @@ def _class_mode_transcribe():
     return at
 
 
+@pytest.mark.slow
 def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env):
     at = _class_mode_transcribe()
     buttons = {b.label: b for b in at.button if b.key and b.key.startswith("ready-")}

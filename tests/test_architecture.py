@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 LIBRARY, APP = "asr_core", "asr_app"
@@ -126,6 +128,7 @@ def test_only_one_module_of_the_app_package_imports_streamlit():
     assert users == [STREAMLIT_MODULE]
 
 
+@pytest.mark.slow
 def test_the_library_imports_without_streamlit_or_altair():
     """Every asr_core module imports in a Python where streamlit and altair cannot be found."""
     code = f"""

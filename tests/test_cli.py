@@ -37,8 +37,8 @@ def test_json_record_for_a_ctc_model(capsys, tiny_ctc_dir, wav):
     assert isinstance(rec["power_trace"], list) and {"latency_s", "rtf", "encoder_flops_per_clip", "wer"} <= rec.keys()
 
 
-def test_report_for_synthetic_whisper_batch_repeats_the_clip(capsys, wav):
-    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", "openai/whisper-tiny", "--weights", "synthetic",
+def test_report_for_synthetic_whisper_batch_repeats_the_clip(capsys, wav, synthetic_whisper_dir):
+    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", str(synthetic_whisper_dir), "--weights", "synthetic",
                         "--tokens", "5", "--batch-size", "2", "--device", "cpu", "--no-flops")
     assert code == 0
     assert "weights=synthetic" in out and "batch 2" in out and "clips: 2" in out
@@ -139,6 +139,7 @@ def test_out_of_memory_suggests_smaller_batch(capsys, wav, monkeypatch, tiny_ctc
     assert code == 2 and "batch size 32" in err and "smaller --batch-size" in err
 
 
+@pytest.mark.slow
 def test_module_entry_point_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "asr_core", "transcribe", str(tmp_path / "nope.wav")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -169,6 +170,7 @@ def no_model_load(monkeypatch):
     monkeypatch.setattr(cli, "load_model", refuse)
 
 
+@pytest.mark.slow
 def test_corrupt_audio_is_exactly_one_line_on_stderr(tmp_path):
     path = tmp_path / "corrupt.wav"
     path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 10)
@@ -210,21 +212,22 @@ def test_co2e_without_codecarbon_data(capsys, wav, no_model_load, monkeypatch):
                                  "read: install codecarbon, or leave out --co2e.\n")
 
 
-def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch):
+def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch, synthetic_whisper_dir):
     from asr_core import cli
     monkeypatch.setattr(cli, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
-    code, _, err = _run(capsys, "transcribe", str(wav), "--weights", "synthetic", "--device", "cpu", "--tokens", "445")
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(synthetic_whisper_dir), "--weights", "synthetic",
+                        "--device", "cpu", "--tokens", "445")
     # 448 decoder positions less the 4-token multilingual prompt
-    assert code == 2 and err == ("error: --tokens 445 is more than the decoder of openai/whisper-tiny can emit for "
-                                 "these clips (444 new tokens per 30-second window): use --tokens 444 or fewer.\n")
+    assert code == 2 and err == (f"error: --tokens 445 is more than the decoder of {synthetic_whisper_dir} can emit for "
+                                 f"these clips (444 new tokens per 30-second window): use --tokens 444 or fewer.\n")
 
 
-def test_a_long_clip_shares_its_tokens_among_its_windows():
+def test_a_long_clip_shares_its_tokens_among_its_windows(synthetic_whisper_dir):
     from asr_core.audio import split_long
     from asr_core.cli import _check_token_limit
     from asr_core.models import ModelError
     from asr_core.runtimes import load_model
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+    lm = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
     clip = tone(70.0)
     longest = max(p.shape[0] for p in split_long(clip, 30.0))
     most = 444 * clip.shape[0] // longest

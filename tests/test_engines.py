@@ -91,6 +91,7 @@ def test_openai_names_cover_every_tensor_once():
 # --- the file whisper.cpp reads ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_converted_file_has_whisper_cpps_header_and_types(tmp_path):
     from asr_core.checkpoints import load_torch_model
     lm = load_torch_model("openai/whisper-tiny", "whisper", "cpu", "fp32", "synthetic")
@@ -113,6 +114,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("runtime,precision", [("whisper.cpp", "fp16"), ("whisper.cpp", "q5_1"),
                                                ("openai-whisper", "fp32")])
+@pytest.mark.slow
 def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
     lm = load_model("openai/whisper-tiny", "cpu", precision, "synthetic", runtime=runtime)
     assert lm.runtime == runtime and 37e6 < lm.params < 39e6  # the architecture, kept on the meta device
@@ -133,6 +135,7 @@ def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
 # --- real tiny.en: the same words as transformers -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_tiny_en_through_each_engine_matches_transformers_wer(speech):
     clips, refs = speech
@@ -170,6 +173,7 @@ def test_whisper_cpp_on_a_gpu_is_refused():
     assert "CPUs only" in models.precision_problem("cuda", "fp16", "whisper.cpp")
 
 
+@pytest.mark.slow
 def test_cli_refuses_whisper_cpp_batches_and_fp32_in_one_sentence(tmp_path):
     import soundfile as sf
     wav = tmp_path / "a.wav"
@@ -191,6 +195,7 @@ def test_sweep_leaves_out_what_whisper_cpp_cannot_run_and_says_why():
     assert "f16 or ggml-quantised" in said and "one clip at a time" in said
 
 
+@pytest.mark.slow
 def test_a_damaged_converted_file_is_one_sentence_not_a_crash():
     from asr_core.runtimes.whispercpp import ggml_path
     path = ggml_path("openai/whisper-tiny", "synthetic", "q5_1")

@@ -21,6 +21,7 @@ from asr_core.runtimes import load_model
 from asr_core.measure import RunOptions, device_lock
 from helpers import tone
 from fakes import result
+from asr_app.inputs import model_label
 
 TINY = "openai/whisper-tiny"
 
@@ -29,6 +30,12 @@ TINY = "openai/whisper-tiny"
 def loader():
     """load_model with a cache, as the app's st.cache_resource gives it."""
     return functools.lru_cache(maxsize=4)(load_model)
+
+
+@pytest.fixture(scope="module")
+def tiny(synthetic_whisper_dir):
+    """The model the runs here run: a 32-wide Whisper folder (synthetic weights), and its label."""
+    return str(synthetic_whisper_dir), model_label(str(synthetic_whisper_dir))
 
 
 @pytest.fixture
@@ -186,8 +193,9 @@ def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
         live.load_exclusive(lambda *key: pytest.fail("must not load"), req)
 
 
-def test_run_models_streams_power_then_aresult(loader):
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+def test_run_models_streams_power_then_aresult(loader, tiny):
+    model, label = tiny
+    req = live.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=2)
     events = list(live.run_models([req], tone(1.0), "", loader, interval_s=0.02))
     kinds = [e.kind for e in events]
     assert kinds[0] == "loading" and kinds[-1] == "done" and "power" in kinds
@@ -195,15 +203,15 @@ def test_run_models_streams_power_then_aresult(loader):
     assert r.status == "ok" and r.n_clips == 2 and r.weights == "synthetic" and math.isnan(r.wer)
     assert r.decoder_tokens == 2 * live.synthetic_tokens("", tone(1.0))
     last_power = [e for e in events if e.kind == "power"][-1]
-    assert len(last_power.traces[TINY]) > 0
-    assert last_power.sources[TINY]["cpu"] in ("rapl", "estimate")
+    assert len(last_power.traces[label]) > 0
+    assert last_power.sources[label]["cpu"] in ("rapl", "estimate")
     assert last_power.progress is not None and last_power.progress.phase == "measuring"
     # the span the page shades from: noted live when measuring began, then the result's own
-    live_from, _ = last_power.spans[TINY]
+    live_from, _ = last_power.spans[label]
     assert 0 < live_from <= r.measured_from_s + 0.5
-    assert events[-1].spans[TINY] == (r.measured_from_s, r.measured_to_s)
+    assert events[-1].spans[label] == (r.measured_from_s, r.measured_to_s)
     assert r.measured_from_s < r.measured_to_s
-    assert live.spans_of([r]) == {TINY: (r.measured_from_s, r.measured_to_s)}
+    assert live.spans_of([r]) == {label: (r.measured_from_s, r.measured_to_s)}
 
 
 def test_config_labels_name_the_model_and_what_differs():
@@ -229,21 +237,22 @@ def test_a_runtime_that_cannot_batch_says_so_in_one_sentence(no_gpu):
     assert [p.split(":")[0] for p in live.rows_problems(rows)] == [f"{TINY} · fp16 · whisper.cpp · batch 8"]
 
 
-def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader):
-    one = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader, tiny):
+    model, label = tiny
+    one = live.RunRequest(model, "cpu", "fp32", "synthetic")
     two = dataclasses.replace(one, batch_size=2)
     finished: list = []
     events = list(live.run_models([one, two], tone(0.5), "", loader, interval_s=0.02, finished=finished,
                                   repeats=2))
     done = [e for e in events if e.kind == "done"]
     assert [(e.label, e.repeat, e.repeats) for e in done] == [
-        (f"{TINY} · batch 1", 1, 2), (f"{TINY} · batch 1", 2, 2), (f"{TINY} · batch 2", 1, 2), (f"{TINY} · batch 2", 2, 2)]
-    assert done[1].name == f"{TINY} · batch 1 (run 2 of 2)"
+        (f"{label} · batch 1", 1, 2), (f"{label} · batch 1", 2, 2), (f"{label} · batch 2", 1, 2), (f"{label} · batch 2", 2, 2)]
+    assert done[1].name == f"{label} · batch 1 (run 2 of 2)"
     assert [r.n_clips for r in finished] == [1, 1, 2, 2] and all(r.status == "ok" for r in finished)
-    assert set(events[-1].traces) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}  # one trace per row, not per model
+    assert set(events[-1].traces) == {f"{label} · batch 1", f"{label} · batch 2"}  # one trace per row, not per model
     traces, _ = live.traces_of(finished)
-    assert set(traces) == set(live.spans_of(finished)) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
-    assert set(live.run_stages(finished)["label"]) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
+    assert set(traces) == set(live.spans_of(finished)) == {f"{label} · batch 1", f"{label} · batch 2"}
+    assert set(live.run_stages(finished)["label"]) == {f"{label} · batch 1", f"{label} · batch 2"}
 
 
 def test_a_failed_row_is_not_repeated(loader):
@@ -253,9 +262,10 @@ def test_a_failed_row_is_not_repeated(loader):
     assert [r.status for r in finished] == ["error"]
 
 
-def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
+def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader, tiny):
+    model, label = tiny
     bad = live.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
-    good = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+    good = live.RunRequest(model, "cpu", "fp32", "synthetic")
     events = list(live.run_models([bad, good], tone(0.5), "a b", loader, interval_s=0.02))
     finished = [e for e in events if e.kind in ("done", "error")]
     assert [e.kind for e in finished] == ["error", "done"]
@@ -264,12 +274,13 @@ def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
     assert failed.model == "/no/such/model" and failed.family == ""
 
 
-def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch):
+def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch, tiny):
+    model, label = tiny
     def flaky(*key):
         if key[0] == "broken/model":
             raise KeyError("a bug, not a user error")
         return loader(*key)
-    reqs = [live.RunRequest(TINY, "cpu", "fp32", "synthetic"), live.RunRequest("broken/model", "cpu", "fp32", "synthetic")]
+    reqs = [live.RunRequest(model, "cpu", "fp32", "synthetic"), live.RunRequest("broken/model", "cpu", "fp32", "synthetic")]
     finished: list = []
     events = list(live.run_models(reqs, tone(0.5), "a b", flaky, interval_s=0.02, finished=finished))
     assert [r.status for r in finished] == ["ok", "error"]
@@ -277,10 +288,11 @@ def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch):
     assert [e.kind for e in events if e.kind in ("done", "error")] == ["done", "error"]
 
 
-def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
+def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader, tiny):
     """Closing the generator (Stop, a second Run, a closed tab) stops the worker at its next batch."""
+    model, label = tiny
     from asr_core import measure
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=1)
+    req = live.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=1)
     audio, finished = tone(1.0), []
     events = live.run_models([req], audio, "", loader, interval_s=0.01, finished=finished)
     for event in events:
@@ -292,7 +304,7 @@ def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
     assert not measure.device_lock("cpu").locked()  # the next run does not wait
     assert len(finished) == 1 and finished[0].status in ("cancelled", "ok")  # a stopped run is kept, never lost
     if finished[0].status == "cancelled" and not finished[0].n_clips:
-        assert finished[0].error.startswith("Stopped") and TINY in finished[0].error
+        assert finished[0].error.startswith("Stopped") and label in finished[0].error
 
 
 def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder():
@@ -303,14 +315,15 @@ def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder(
     assert r.error == "Stopped during the warm-up: nothing measured for whisper-tiny.en (local)."
 
 
-def test_a_waiting_run_says_who_holds_the_device(loader):
+def test_a_waiting_run_says_who_holds_the_device(loader, tiny):
+    model, label = tiny
     from asr_core import measure
     lock = measure.device_lock("cpu")
     token = measure.RUN_OWNER.set("a run in another browser session (abc123)")
     lock.acquire()
     measure.RUN_OWNER.reset(token)
     try:
-        events = live.run_models([live.RunRequest(TINY, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
+        events = live.run_models([live.RunRequest(model, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
                                  interval_s=0.01)
         first = next(events)
         assert first.kind == "waiting" and first.waiting_for.startswith("a run in another browser session (abc123)")
@@ -320,8 +333,9 @@ def test_a_waiting_run_says_who_holds_the_device(loader):
     assert [e.kind for e in events][-1] == "done"
 
 
-def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch):
+def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch, tiny):
     """Two browser sessions press Run together: the device lock keeps their measurements apart."""
+    model, label = tiny
     from asr_core import measure
     spans, real_loop = [], measure._measured_loop
 
@@ -332,7 +346,7 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
         finally:
             spans.append((start, time.perf_counter()))
     monkeypatch.setattr(measure, "_measured_loop", recorded)
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+    req = live.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=2)
     results = []
 
     def session():

@@ -19,6 +19,12 @@ def ctc(tiny_ctc_dir):
     return load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
 
 
+@pytest.fixture(scope="module")
+def synthetic(synthetic_whisper_dir):
+    """Synthetic weights of a 32-wide Whisper: the forced decoder and the FLOP split, in a moment."""
+    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
+
+
 def test_ctc_instrumented_equals_plain_forward_andstages_add_up(ctc):
     clips = [tone(1.0, 200), tone(2.5, 330, seed=1), tone(1.7, 440, seed=2)]
     r = transcribe(ctc, clips, ["a b", "c", "d e f"], RunOptions(batch_size=3))
@@ -54,8 +60,8 @@ def test_whisper_instrumented_equals_plain_generate(tiny_whisper_dir):
     assert r.decoder_tokens > 0 and r.decoder_flops_per_token > 0
 
 
-def test_synthetic_whisper_forces_token_count_and_has_no_wer():
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+def test_synthetic_whisper_forces_token_count_and_has_no_wer(synthetic):
+    lm = synthetic
     r = transcribe(lm, [tone(3.0), tone(5.0, seed=1)], ["one two three", "four five"], RunOptions(batch_size=2, tokens=7))
     assert r.weights == "synthetic" and math.isnan(r.wer) and math.isnan(r.cer)
     assert r.decoder_tokens == 2 * 7  # both rows decode exactly the forced count
@@ -63,8 +69,8 @@ def test_synthetic_whisper_forces_token_count_and_has_no_wer():
     stages_add_up(r)
 
 
-def test_synthetic_token_count_follows_reference_words():
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+def test_synthetic_token_count_follows_reference_words(synthetic):
+    lm = synthetic
     r = transcribe(lm, [tone(2.0)], ["ten words of reference text to be forced on decoders"],
                    RunOptions(warmup=False, count_flops=False))
     assert r.decoder_tokens == round(10 * 1.3)
@@ -81,8 +87,8 @@ def test_ctc_flops_do_not_depend_on_clip_order(ctc):
     assert one.total_flops == pytest.approx(sum(each), rel=1e-9)  # each clip counted at its own length
 
 
-def test_whisper_flops_do_not_depend_on_clip_order():
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+def test_whisper_flops_do_not_depend_on_clip_order(synthetic):
+    lm = synthetic
     clips, refs = [tone(2.0), tone(4.0, seed=1)], ["a b", " ".join(["word"] * 30)]
     opts = RunOptions(batch_size=1, warmup=False)
     one = transcribe(lm, clips, refs, opts)
@@ -91,8 +97,8 @@ def test_whisper_flops_do_not_depend_on_clip_order():
     assert one.total_flops == pytest.approx(other.total_flops, rel=1e-9)
 
 
-def test_decoder_flops_per_token_leave_out_the_fixed_cost_per_clip():
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+def test_decoder_flops_per_token_leave_out_the_fixed_cost_per_clip(synthetic):
+    lm = synthetic
     few = transcribe(lm, [tone(2.0)], None, RunOptions(tokens=5, warmup=False))
     many = transcribe(lm, [tone(2.0)], None, RunOptions(tokens=45, warmup=False))
     assert few.decoder_flops_per_token == pytest.approx(many.decoder_flops_per_token, rel=1e-6)
@@ -158,13 +164,14 @@ def test_progress_memory_load_and_the_measured_span_are_recorded(ctc):
     assert 0 <= r.cpu_others_during_pct <= 100 or math.isnan(r.cpu_others_during_pct)
 
 
-def test_long_audio_is_cut_into_windows():
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+def test_long_audio_is_cut_into_windows(synthetic):
+    lm = synthetic
     r = transcribe(lm, [tone(45.0)], None, RunOptions(tokens=10, warmup=False, count_flops=False))
     assert "long-form" in r.notes and r.n_clips == 1
     assert r.n_batches == 2 and 9 <= r.decoder_tokens <= 11  # 10 tokens shared by two windows by duration
 
 
+@pytest.mark.slow
 def test_synthetic_wav2vec2_runs():
     lm = load_model("facebook/wav2vec2-base-960h", "cpu", "fp32", "synthetic")
     assert 90e6 < lm.params < 100e6
@@ -182,6 +189,7 @@ def test_out_of_memory_becomes_resource_error(ctc, monkeypatch):
         transcribe(ctc, [tone(1.0)] * 4, None, RunOptions(batch_size=4))
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_tiny_en_wer_on_real_speech():
     refs = speech_refs()
@@ -194,6 +202,7 @@ def test_real_tiny_en_wer_on_real_speech():
     assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_tiny_en_long_form_over_30_seconds():
     refs = speech_refs()

@@ -25,6 +25,7 @@ def ct2_cache(tmp_path_factory):
     mp.undo()
 
 
+@pytest.mark.slow
 @needs_shared
 def test_ctranslate2_on_real_speech_matches_transformers_wer(ct2_cache, speech):
     clips, refs = speech
@@ -40,6 +41,7 @@ def test_ctranslate2_on_real_speech_matches_transformers_wer(ct2_cache, speech):
         assert math.isnan(r.total_flops) and "FLOPs not counted" in r.notes and r.compile_s == 0.0
 
 
+@pytest.mark.slow
 def test_ctranslate2_synthetic_forces_the_token_count(ct2_cache):
     lm = load_model("openai/whisper-tiny", "cpu", "int8", "synthetic", runtime="ctranslate2")
     assert lm.runtime == "ctranslate2" and 37e6 < lm.params < 39e6  # the architecture, kept on the meta device
@@ -51,6 +53,7 @@ def test_ctranslate2_synthetic_forces_the_token_count(ct2_cache):
     assert one.decoder_tokens == 1
 
 
+@pytest.mark.slow
 def test_transformers_compiled_gives_the_eager_transcript_and_reports_compile_time(tiny_whisper_dir):
     eager = load_model(str(tiny_whisper_dir), "cpu", "fp32")
     lm = load_model(str(tiny_whisper_dir), "cpu", "fp32", runtime="transformers-compiled")
@@ -64,6 +67,7 @@ def test_transformers_compiled_gives_the_eager_transcript_and_reports_compile_ti
     assert again.compile_s == 0.0 and again.hypotheses == r.hypotheses  # compiled for this batch size already
 
 
+@pytest.mark.slow
 def test_transformers_compiled_ctc_matches_eager(tiny_ctc_dir):
     clips = [tone(1.0, 200), tone(2.5, 330, seed=1), tone(1.7, 440, seed=2)]
     eager = transcribe(load_model(str(tiny_ctc_dir), "cpu", "fp32"), clips, None, RunOptions(batch_size=3))

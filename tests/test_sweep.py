@@ -57,22 +57,22 @@ def test_grid_leaves_out_combinations_that_can_never_run():
             "use runtime transformers or transformers-compiled") in grid.skipped()
 
 
-def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
+def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path, synthetic_whisper_dir):
     out = tmp_path / "s.parquet"
-    grid = sweep_grid(folder, tmp_path)
+    grid = sweep_grid(folder, tmp_path, models=(str(synthetic_whisper_dir),))
     table = sweep.run_sweep(grid, out, progress=False)
     assert len(table) == 4 and set(table["status"]) == {"ok"}
     assert set(table["repeat"]) == {0, 1} and set(table["batch_size"]) == {1, 2}
     assert (table["encoder_flops_per_clip"] > 0).all()  # repeats carry the first run's FLOPs
     prov = json.loads(out.with_suffix(".provenance.json").read_text())
-    assert prov["runs"][-1]["grid"]["models"] == ["openai/whisper-tiny"] and "cpu" in prov["runs"][0]["hardware"]
+    assert prov["runs"][-1]["grid"]["models"] == [str(synthetic_whisper_dir)] and "cpu" in prov["runs"][0]["hardware"]
     assert set(table["host"]) == {socket.gethostname()} and prov["runs"][-1]["hosts"] == [socket.gethostname()]
     calls = []
     again = sweep.run_sweep(grid, out, progress=False, cell_runner=lambda *a: calls.append(a))
     assert calls == [] and len(again) == 4
 
 
-def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
+def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path, synthetic_whisper_dir):
     def runner(shared, cell, first):
         if cell["batch_size"] == 2:
             from asr_core.results import failed_result
@@ -81,7 +81,8 @@ def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
                                     batch_size=2, bucket=cell["bucket"]).to_dict(),
                     "runtime": cell["runtime"], "repeat": cell["repeat"]}
         return sweep.run_cell(shared, cell, first)
-    table = sweep.run_sweep(sweep_grid(folder, tmp_path), tmp_path / "s.parquet", progress=False, cell_runner=runner)
+    grid = sweep_grid(folder, tmp_path, models=(str(synthetic_whisper_dir),))
+    table = sweep.run_sweep(grid, tmp_path / "s.parquet", progress=False, cell_runner=runner)
     assert sorted(table["status"]) == ["ok", "ok", "oom", "oom"]
 
 
@@ -97,6 +98,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
     assert row["status"] == "oom" and "batch size 32" in row["error"] and row["batch_size"] == 32
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume(folder, tmp_path):
     out = tmp_path / "s.parquet"
     args = [sys.executable, "-m", "asr_core", "sweep", "--clips", str(folder), "--cache-dir", str(tmp_path / "c"),
@@ -241,6 +243,7 @@ sweep.run_sweep(grid, out, progress=False, cell_runner=gated)
 """
 
 
+@pytest.mark.slow
 def test_two_sweep_processes_into_one_file_lose_no_rows(folder, tmp_path):
     out, gate = tmp_path / "s.parquet", tmp_path / "go"
     first = subprocess.Popen([sys.executable, "-c", FIRST_WRITER, str(TESTS), str(folder), str(out), str(gate)],
