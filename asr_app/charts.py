@@ -11,6 +11,7 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
+from asr_core.energy_sources import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL
 from asr_core.sampler import PowerSample
 
 from .inputs import model_label
@@ -26,7 +27,7 @@ LEGEND_ROW_PX = 20
 LEGEND_FONT_PX = 12
 STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c2a5", "CTC head": "#a6d854"}
 SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
-SOURCE_DETAIL = {"estimate": "estimate", "rapl": "RAPL", "nvml_counter": "NVML", "nvml_power": "NVML"}
+SOURCE_DETAIL = {ESTIMATE: "estimate", RAPL: "RAPL", NVML_COUNTER: "NVML", NVML_POWER: "NVML"}
 PICK_COLOUR = "#d62728"
 UNMEASURED_COLOUR = "#9e9e9e"
 WARM_UP_LABEL = "warm-up (not measured)"

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from asr_core import published, sweep_table
+from asr_core import buckets, published, sweep_table
 from asr_core.recommend import pareto_front
 from asr_core.sweep_table import CELL_KEYS
 
@@ -87,7 +87,7 @@ def filter_options(df: pd.DataFrame) -> dict[str, list]:
 
 def _ordered(col: str, values: Iterable) -> list:
     if col == "bucket":
-        return sweep_table.bucket_order(values)
+        return buckets.bucket_order(values)
     if col == "batch_size":
         return sorted(int(v) for v in values)
     return sorted(values, key=str)
@@ -147,7 +147,7 @@ def subset(rows: pd.DataFrame, **equals: object) -> pd.DataFrame:
 
 
 def bucket_order(df: pd.DataFrame) -> list[str]:
-    return sweep_table.bucket_order(df["bucket"].dropna().unique()) if "bucket" in df.columns else []
+    return buckets.bucket_order(df["bucket"].dropna().unique()) if "bucket" in df.columns else []
 
 
 def with_wer(agg: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from asr_core.errors import ModelError
 from asr_core.measure import Progress
-from asr_core.models import ModelError, family_of
+from asr_core.models import family_of
 from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
 
 from . import present

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, bucket_seconds, default_cache_dir,
-                            load_manifest, local_folder_segments)
-from asr_core.models import REGISTRY
-from asr_core.segments import ClipSourceError
+from asr_core.buckets import bucket_seconds
+from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, default_cache_dir, load_manifest,
+                            local_folder_segments)
+from asr_core.errors import ClipSourceError
+from asr_core.models import REGISTRY, looks_like_path
+
 
 SHARED_DIR = "../shared"  # relative to the repository root
 SHARED_SPEECH = "speech"  # under SHARED_DIR: sample speech, one folder per set
@@ -190,15 +192,9 @@ def model_options(root: str | os.PathLike) -> list[str]:
 
 def model_label(model_id: str) -> str:
     """Registry and hub ids as they are; a local folder by its folder name, 'name (local)', never its path."""
-    if model_id in REGISTRY or not _looks_like_path(model_id):
+    if model_id in REGISTRY or not looks_like_path(model_id):
         return model_id
     return f"{Path(model_id.rstrip('/')).name or model_id} (local)"
-
-
-def _looks_like_path(model_id: str) -> bool:
-    """A folder on disk, or written as a path: absolute, relative ('./', '../', '~') or deeper than 'org/name'."""
-    return (model_id.startswith(("/", ".", "~")) or "\\" in model_id or model_id.strip("/").count("/") > 1
-            or Path(model_id).is_dir())
 
 
 def chosen_models(selected: list[str], other: str) -> list[str]:

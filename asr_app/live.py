@@ -25,15 +25,14 @@ import torch
 
 from asr_core import noise, sweep_table
 from asr_core.audio import duration_s
+from asr_core.buckets import bucket_of
+from asr_core.capabilities import precision_problem, runtime_problem
 from asr_core.checkpoints import pretrained_problem
-from asr_core.clips import bucket_of
-from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
-from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
-                              device_lock, transcribe)
-from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIME_PRECISIONS, RUNTIMES,
-                             TRANSFORMERS, WHISPER_CPP, ModelError, batch_problem, family_of, precision_problem,
-                             runtime_problem)
+from asr_core.errors import USER_ERRORS, ModelError, ResourceError
+from asr_core.measure import RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunOptions, device_lock, transcribe
+from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, RUNTIME_PRECISIONS,
+                             TRANSFORMERS, WHISPER_CPP, batch_problem, family_of)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
 from asr_core.sampler import PowerSample
 

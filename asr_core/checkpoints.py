@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from .models import (CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError,
-                     family_of)
+from .errors import ModelError
+from .models import CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, family_of
 
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
@@ -55,7 +55,6 @@ def _hub_reachable(endpoint: str) -> bool:
         return True
     except OSError:
         return False
-
 
 
 def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
@@ -162,6 +161,14 @@ def _build_synthetic(model_id: str, family: str, device: str, precision: str) ->
     spec = REGISTRY.get(model_id)
     return LoadedModel(model_id, family, "synthetic", device, precision, model, fe, tok,
                        multilingual=spec.multilingual if spec else True)
+
+
+def token_counter(tokenizer: str) -> Callable[[str], int]:
+    """Counts a text's tokens with a tokenizer from the hub or a local folder (a sweep's synthetic Whisper is forced
+    to decode as many tokens as its reference holds)."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    return lambda text: len(tok(text, add_special_tokens=False).input_ids)
 
 
 def _w2v2_tokenizer(cls: Any) -> Any:

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import cluster, sweep
-from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
+from .audio import MAX_DURATION_S_DEFAULT, load_audio, split_long
 from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
-from .errors import USER_ERRORS
+from .errors import USER_ERRORS, AudioError, ModelError
 from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
+from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, batch_problem,
+                     family_of)
 from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
-from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError,
-                     batch_problem, family_of)
 from .results import Result
 from .runtimes import load_model, stages_for
 from .sweep_table import HOST, write_atomic
@@ -46,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the full result record as JSON")
     t.add_argument("--runtime", default=TRANSFORMERS, choices=RUNTIMES,
                    help="transformers: eager generate (default); transformers-compiled: static KV cache + "
-                        "torch.compile; ctranslate2: CTranslate2 (Whisper only)")
+                        "torch.compile; ctranslate2: CTranslate2; openai-whisper: OpenAI's package; whisper.cpp: "
+                        "whisper.cpp on the CPU, one clip at a time (the last three: Whisper only)")
     t.add_argument("--device", default="auto", choices=DEVICES)
     t.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2")
+                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2; q8_0 and "
+                        "q5_1 (ggml blocks) need --runtime whisper.cpp")
     t.add_argument("--weights", default="pretrained", choices=WEIGHTS,
                    help="synthetic: random weights of the same architecture, no download, no WER")
     t.add_argument("--no-warmup", action="store_true",

@@ -34,8 +34,9 @@ import pandas as pd
 
 from . import sweep, system
 from .clips import default_cache_dir
-from .sweep import Grid, Row, SweepError
-from .sweep_table import HOST, MERGE_ADVICE, SUFFIXES, SweepFileError, merge_rows, read_rows, write_atomic
+from .errors import SweepError, SweepFileError
+from .sweep import Grid, Row
+from .sweep_table import HOST, MERGE_ADVICE, SUFFIXES, merge_rows, read_rows, write_atomic
 
 LOCAL = "local"  # --ray without an address: ray.init's own name for a new instance on this machine
 INSTALL = "pip install ray"

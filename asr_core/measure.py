@@ -1,7 +1,8 @@
 """Stage-timed transcription: preprocess, encoder, decoder (Whisper) or CTC head, per batch.
 
-One loop serves both families; each family supplies three stage functions. The device is
-synchronised only at stage boundaries, so stage times add up to the end-to-end latency.
+One loop serves every runtime; each runtime's ``Stages`` (``runtimes/base.py``) supplies preprocess, encode and
+decode, or one engine call split by the engine's own timers. The device is synchronised only at stage
+boundaries, so stage times add up to the end-to-end latency.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import carbon, scoring, system
 from .audio import SAMPLE_RATE, split_long
 from .energy import EnergyMonitor, Measurement
+from .errors import ResourceError
 from .hardware import CpuLoad
+from .memory import PeakRss, resident_bytes
 from .models import BYTES_PER_PARAM, CTC, LoadedModel
 from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, Stages, stages_for
@@ -32,10 +35,6 @@ FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fix
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
 # Who is measuring, as a waiting run should name them (the app sets it per browser session).
 RUN_OWNER: ContextVar[str] = ContextVar("run_owner", default="another run")
-
-
-class ResourceError(RuntimeError):
-    """The run did not fit the device (out of memory); the message suggests a smaller batch."""
 
 
 class Cancelled(Exception):
@@ -252,7 +251,7 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     report = _Reporter(opts.on_progress, len(batches))
     with _DEVICE_LOCKS[lm.device], torch.inference_mode(), _oom_as_resource_error(lm, opts.batch_size):
         # 2. Outside the timer: compile new batch sizes, then the warm-up batch; the load of other work then.
-        before = _Before(monitor.rss_bytes(), CpuLoad())
+        before = _Before(resident_bytes() or 0, CpuLoad())
         report("compiling")
         compile_s = _compile(stages, rows, batches, lm.device)
         report("warming up")
@@ -269,13 +268,14 @@ def transcribe(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
         # 3. Inside the timer: every batch, each stage in its own energy window, synchronised at its end.
         if own_monitor:
             monitor.start()
-        monitor.reset_peaks()
         during = CpuLoad()
         try:
-            loop = _measured_loop(stages, rows, batches, monitor, lm.device, opts.stop, report)
+            with PeakRss() as rss:
+                loop = _measured_loop(stages, rows, batches, monitor, lm.device, opts.stop, report)
         finally:
             if own_monitor:
                 monitor.stop()
+        loop.peak_rss_bytes = rss.peak_bytes
         loop.cpu_others_pct, loop.before = during.others_pct(), before
         done = batches[: len(loop.tokens)]  # all of them, unless the run was stopped
         # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
@@ -351,6 +351,7 @@ class _Loop:
     to_s: float = math.nan
     peak_gpu_allocated_bytes: int = 0
     peak_gpu_reserved_bytes: int = 0
+    peak_rss_bytes: int = 0
     cpu_others_pct: float = math.nan
     before: _Before | None = None
 
@@ -385,7 +386,7 @@ def _result(lm: LoadedModel, clips: Sequence[np.ndarray], references: Sequence[s
         mean_power_w=run.energy_j / wall,
         co2e_kg=carbon.co2e_kg(run.energy_j, opts.co2e_country) if opts.co2e_country else math.nan,
         peak_gpu_allocated_bytes=loop.peak_gpu_allocated_bytes, peak_gpu_reserved_bytes=loop.peak_gpu_reserved_bytes,
-        peak_rss_bytes=monitor.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
+        peak_rss_bytes=loop.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
         model_bytes=round(lm.params * BYTES_PER_PARAM[lm.precision]),
         encoder_flops_per_clip=enc_per_clip, decoder_flops_per_token=dec_per_token, total_flops=total_flops,
         decoder_tokens=loop.new_tokens,

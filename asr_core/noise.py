@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .audio import AudioError
+from .errors import AudioError
 
 NOISE_KINDS = ("white", "babble")
 WHITE, BABBLE = NOISE_KINDS

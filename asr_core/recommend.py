@@ -8,7 +8,6 @@ When the data cannot answer (no WER, no rows for a device, estimated energy) the
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +15,7 @@ import pandas as pd
 
 from . import published
 from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of
-from .results import MEASURED_SOURCES
+from .energy_sources import ESTIMATE, MEASURED_SOURCES, UNAVAILABLE, source_parts
 from .sweep_table import CELL_KEYS, aggregate
 
 MIB = 1024**2
@@ -152,7 +151,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     out = aggregate(df)
     if out.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    out["energy_source"] = out["energy_source"].replace("", "unavailable")
+    out["energy_source"] = out["energy_source"].replace("", UNAVAILABLE)
     out["model_bytes"] = _model_bytes(df, out)
     return out[SUMMARY_COLUMNS]
 
@@ -193,10 +192,6 @@ def _wer_source(kind: str, row: pd.Series | None, bucket: str) -> str:
     if kind == MEASURED:
         return f"{MEASURED_TEXT} (this sweep's {bucket} clips)"
     return published.describe(row) if kind == PUBLISHED else "none"
-
-
-def _sources(energy_source: str) -> set[str]:
-    return set(re.split(r"[,+\s]+", str(energy_source).strip())) - {""}
 
 
 def _describe(column: str, value: float) -> str:
@@ -295,12 +290,12 @@ def _wer_caveats(candidates: pd.DataFrame, pick: pd.Series) -> list[str]:
 
 def _energy_caveats(candidates: pd.DataFrame, pick: pd.Series, ranked_by_energy: bool) -> list[str]:
     caveats = []
-    sources = _sources(pick["energy_source"])
-    if "estimate" in sources:
+    sources = set(source_parts(pick["energy_source"]))
+    if ESTIMATE in sources:
         caveats.append("The pick's energy is an estimate (modelled), not a measurement.")
-    if not sources & set(MEASURED_SOURCES) and "estimate" not in sources:
+    if not sources & set(MEASURED_SOURCES) and ESTIMATE not in sources:
         caveats.append("No energy was measured for the pick.")
-    kinds = {"estimate" in _sources(s) for s in candidates["energy_source"]}
+    kinds = {ESTIMATE in source_parts(s) for s in candidates["energy_source"]}
     if ranked_by_energy and kinds == {True, False}:
         caveats.append("Candidates mix measured and estimated energy, so the energy ranking compares unlike figures.")
     return caveats

@@ -10,10 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import load_audio
-
-
-class ClipSourceError(ValueError):
-    """A clip source that cannot be used; the message says what was wrong and what to do."""
+from .errors import ClipSourceError
 
 
 @dataclass(frozen=True)

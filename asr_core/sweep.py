@@ -43,15 +43,17 @@ import pandas as pd
 
 from . import system
 from .audio import load_audio
-from .clips import BUCKETS, build_clip_cache, default_cache_dir
-from .measure import ResourceError, RunOptions, transcribe
+from .buckets import BUCKETS
+from .checkpoints import token_counter
+from .clips import build_clip_cache, default_cache_dir
+from .errors import ModelError, ResourceError, SweepError, SweepFileError
+from .measure import RunOptions, transcribe
+from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, batch_problem, combination_problem, family_of
 from .noise import CLEAN, NOISE_KINDS, WHITE, mix
-from .models import (DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, batch_problem, combination_problem,
-                     family_of)
 from .results import STATUS_OK, failed_result
 from .runtimes import load_model
-from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
-                          replace_atomic, row_key, write_atomic)
+from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, aggregate, read_rows, remove_stale_temps, replace_atomic, row_key,
+                          write_atomic)
 
 DEFAULT_OUT = "sweep.parquet"
 LOCK_SUFFIX = ".lock"  # <out>.lock
@@ -70,10 +72,6 @@ MODEL_KEYS = ("model", "device", "precision", "weights", "runtime")  # cells tha
 Row = dict[str, Any]
 CellRunner = Callable[[Any, Row, bool], Row]  # (what cells share, the cell, first of its cell?) -> its row
 Execute = Callable[["Grid", list[Row], CellRunner], Iterable[Row]]  # runs cells somewhere, yields their rows
-
-
-class SweepError(ValueError):
-    """A grid, sweep file or provenance file the sweep cannot use, or an output it cannot write."""
 
 
 @dataclass(frozen=True)
@@ -329,7 +327,7 @@ class _Loaded:
         self._clips: dict[str, Any] = {}
         self._model_key: tuple | None = None
         self._model: Any = None
-        self.token_counter = _token_counter(grid.tokenizer) if grid.tokenizer else None
+        self.token_counter = token_counter(grid.tokenizer) if grid.tokenizer else None
 
     def clips(self, bucket: str, snr_db: float = CLEAN) -> tuple[list, list[str]]:
         """The bucket's clips and references, with the grid's noise mixed in at snr_db (seeded per clip)."""
@@ -365,12 +363,6 @@ class _Loaded:
             self._model = load_model(*key)
             self._model_key = key  # only once loaded: a model that failed to load is tried again, not None
         return self._model
-
-
-def _token_counter(tokenizer: str) -> Callable[[str], int]:
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(tokenizer)
-    return lambda text: len(tok(text, add_special_tokens=False).input_ids)
 
 
 def _empty_cuda_cache() -> None:

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .clips import bucket_seconds
+from .buckets import bucket_seconds
+from .errors import SweepFileError
 from .results import RESULT_FIELDS, STATUS_OK, Result
 
 # snr_db and noise (asr_core.noise): files from before noise was recorded read as clean (inf, ""); see FILLED.
@@ -51,10 +52,6 @@ JOINED_COLUMNS = ["family", "energy_source", "cpu_name", "gpu_name", "clip_sourc
 STAGE_COLUMNS = {"preprocess_s": "preprocess", "encoder_s": "encoder", "decoder_s": "decoder"}
 CTC_DECODER = "CTC head"
 FAILED_COLUMNS = ["model", "weights", "device", "precision", "batch_size", "bucket", "repeat", "status", "error"]
-
-
-class SweepFileError(ValueError):
-    """A sweep file that cannot be read or lacks needed columns; the message names the file."""
 
 
 # --- reading and writing -------------------------------------------------------------------------
@@ -336,11 +333,6 @@ def peak_memory_bytes(device, gpu_reserved, rss):
     on_gpu = np.char.startswith(np.asarray(device, dtype=str), "cuda")
     out = np.where(on_gpu, gpu_reserved, rss)
     return out.item() if out.ndim == 0 else out
-
-
-def bucket_order(values: Iterable[str]) -> list[str]:
-    """Bucket names shortest first."""
-    return sorted(set(values), key=lambda b: (bucket_seconds(b), str(b)))
 
 
 # --- the aggregation rule ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from asr_core import checkpoints, models, scoring, system
+from asr_core import capabilities, checkpoints, models, scoring, system
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.measure import RunOptions, time_uninstrumented, transcribe
 from asr_core.models import (COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, OPENAI_WHISPER, TRANSFORMERS,
@@ -280,8 +280,8 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
     family = models.family_of(model_id)
     tokens, tokenizer = _synthetic_tokens(model_id, family, weights, refs)
     for runtime, precision in OURS[device]:
-        if not {runtime, f"{runtime}:{precision}"} & runtimes_wanted or models.runtime_problem(family, runtime) \
-                or models.precision_problem(device, precision, runtime):
+        if not {runtime, f"{runtime}:{precision}"} & runtimes_wanted or capabilities.runtime_problem(family, runtime) \
+                or capabilities.precision_problem(device, precision, runtime):
             continue
         log(f"{name}: loading for {runtime} {precision}")
         lm = load_model(model_id, device, precision, weights, runtime)
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
-    device = models.resolve_device(args.device)
+    device = capabilities.resolve_device(args.device)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     clips, refs = speech_clips(args.clip_seconds, args.clips or max(batches))
     t0 = time.perf_counter()

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, compare, figures, inputs, live, present, state
+from asr_core.audio import duration_s
 from asr_core.clips import default_cache_dir
-from asr_core.scoring import word_errors
-from asr_core.audio import AudioError, duration_s
-from asr_core.segments import ClipSourceError
+from asr_core.errors import AudioError, ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
+from asr_core.scoring import word_errors
+
+from asr_app import charts, compare, figures, inputs, live, present, state
 
 state.through_navigation(__file__)
 

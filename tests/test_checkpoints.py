@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from asr_core import checkpoints
-from asr_core.models import CTC, WHISPER, ModelError
+from asr_core.errors import ModelError
+from asr_core.models import CTC, WHISPER
 
 
 @pytest.fixture

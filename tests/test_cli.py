@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from asr_core.cli import main
+from asr_core.errors import ModelError
 from helpers import ROOT, tone
 
 
@@ -225,7 +226,7 @@ def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch, synthet
 def test_a_long_clip_shares_its_tokens_among_its_windows(synthetic_whisper_dir):
     from asr_core.audio import split_long
     from asr_core.cli import _check_token_limit
-    from asr_core.models import ModelError
+
     from asr_core.runtimes import load_model
     lm = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
     clip = tone(70.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import threading
 import time
 from collections import namedtuple
@@ -373,7 +372,7 @@ def test_a_slow_read_delays_the_next_sample_without_a_burst(monkeypatch):
         if clock() == 0.0:
             clock.advance(0.12)  # the first read hangs for more than two intervals
         return 200.0
-    sampler = PowerSampler(gpu_w, lambda: math.nan, lambda: None, 0.05, clock=clock)
+    sampler = PowerSampler(gpu_w, lambda: math.nan, 0.05, clock=clock)
     run_sampler_loop(sampler, clock, 0.25, monkeypatch)
     assert [s.t_s for s in sampler.trace] == pytest.approx([0.0, 0.12, 0.17, 0.22])
 
@@ -397,35 +396,6 @@ def test_sampler_thread_starts_once_samples_and_stops(no_rapl):
     assert len(threads) == 1 and not next(iter(threads)).is_alive()  # joined: nothing can sample after stop
     assert len(mon.trace) == n
     mon.stop()  # stopping twice is harmless
-
-
-def test_peak_rss_tracks_and_resets():
-    rss: list[int | None] = [100]
-    sampler = PowerSampler(lambda: None, lambda: math.nan, lambda: rss[0], clock=FakeClock())
-    for rss[0], peak in ((100, 100), (300, 300), (200, 300), (None, 300)):  # None: the read failed
-        sampler.sample_once()
-        assert sampler.peak_rss_bytes == peak
-    rss[0] = 150
-    sampler.reset_peak_rss()
-    assert sampler.peak_rss_bytes == 150  # a reset starts from what is resident now, not from zero
-
-
-def test_peak_rss_of_the_real_process_sees_an_allocation(no_rapl):
-    mon = EnergyMonitor()  # no sampler thread: each window reads the real RSS itself
-    mon.begin_window("before")
-    mon.end_window("before")
-    base = mon.peak_rss_bytes
-    assert base > 0
-    block = mmap.mmap(-1, 64 * 2**20)  # fresh pages: malloc could hand back memory that is resident already
-    for offset in range(0, len(block), mmap.PAGESIZE):
-        block[offset] = 1  # touch every page so it is resident
-    mon.begin_window("w")
-    mon.end_window("w")
-    peak = mon.peak_rss_bytes
-    assert peak >= base + 48 * 2**20
-    block.close()
-    mon.reset_peaks()
-    assert 0 < mon.peak_rss_bytes < peak
 
 
 # --- Measurement -------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from asr_core import models, sweep
+from asr_core import capabilities, models, sweep
+from asr_core.errors import ModelError
 from asr_core.measure import RunOptions, transcribe
-from asr_core.models import ModelError
 from asr_core.runtimes import ggml, load_model
 from asr_core.runtimes.layout import openai_name
 from helpers import ROOT, TINY_EN, needs_shared, stages_add_up, tone
@@ -170,7 +170,7 @@ def test_unsupported_combinations_are_refused_with_the_reason(model, runtime, pr
 
 
 def test_whisper_cpp_on_a_gpu_is_refused():
-    assert "CPUs only" in models.precision_problem("cuda", "fp16", "whisper.cpp")
+    assert "CPUs only" in capabilities.precision_problem("cuda", "fp16", "whisper.cpp")
 
 
 @pytest.mark.slow

@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from asr_app import inputs
 from asr_core.clips import Clip
-from asr_core.segments import ClipSourceError
+from asr_core.errors import ClipSourceError
 from asr_core.models import REGISTRY
+
+from asr_app import inputs
 from fakes import librispeech_folder
 from helpers import tone
 

@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 import torch
 
-from asr_app import live
-from asr_core import checkpoints, models
-from asr_core.sampler import PowerSample
-from asr_core.models import ModelError
-from asr_core.runtimes import load_model
+from asr_core import capabilities, checkpoints, models
+from asr_core.errors import ModelError
 from asr_core.measure import RunOptions, device_lock
-from helpers import tone
-from fakes import result
+from asr_core.runtimes import load_model
+from asr_core.sampler import PowerSample
+
+from asr_app import live
 from asr_app.inputs import model_label
+from fakes import result
+from helpers import tone
 
 TINY = "openai/whisper-tiny"
 
@@ -55,7 +56,7 @@ def test_without_a_gpu_cuda_is_refused_with_the_reason(no_gpu):
 def test_fp16_on_cpu_is_refused_with_the_models_reason(no_gpu):
     problems = live.precision_problems("cpu")
     assert problems["fp32"] is None and problems["bf16"] is None
-    assert problems["fp16"] == models.precision_problem("cpu", "fp16")
+    assert problems["fp16"] == capabilities.precision_problem("cpu", "fp16")
     assert live.run_problems([TINY], "cpu", "fp16") == [f"fp16 on cpu: {problems['fp16']}"]
     assert live.run_problems([], "cpu", "fp32") == ["choose at least one model"]
     assert live.run_problems([TINY], "cpu", "fp32") == []

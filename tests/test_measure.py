@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from asr_core.audio import load_audio
+from asr_core.errors import ResourceError
+from asr_core.measure import RunOptions, transcribe
 from asr_core.runtimes import load_model
-from asr_core.measure import ResourceError, RunOptions, transcribe
 from asr_core.runtimes.eager import reference_transcribe
 from helpers import SPEECH, needs_shared, speech_refs, stages_add_up, tone
 

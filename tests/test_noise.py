@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from asr_core import noise
-from asr_core.audio import AudioError
+from asr_core.errors import AudioError
+
 from helpers import tone
 
 SNRS = (20, 10, 5, 0)

@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from asr_core import models
-from asr_core.models import ModelError
-from asr_core.runtimes import load_model
+from asr_core import capabilities, models
+from asr_core.errors import ModelError
 from asr_core.measure import RunOptions, transcribe
+from asr_core.runtimes import load_model
 from asr_core.runtimes.eager import reference_transcribe
 from helpers import TINY_EN, needs_shared, stages_add_up, tone
 
@@ -100,4 +100,4 @@ def test_missing_ctranslate2_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ct2)
     with pytest.raises(ModelError, match="pip install ctranslate2"):
         load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic", runtime="ctranslate2")
-    assert models.runtime_problem("whisper", "transformers-compiled") is None
+    assert capabilities.runtime_problem("whisper", "transformers-compiled") is None

@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 
 from asr_core import cli, noise, sweep, sweep_table
-from asr_core.measure import ResourceError
-from asr_core.models import ModelError
+from asr_core.errors import ModelError, ResourceError
+
+
 from asr_core.results import failed_result
 from helpers import ROOT, fake_row, sweep_grid
 

@@ -7,8 +7,10 @@ package) and ``whispercpp`` (whisper.cpp through pywhispercpp); the last three r
 """
 from __future__ import annotations
 
+from ..capabilities import precision_problem, resolve_device, runtime_problem
+from ..errors import ModelError
 from ..models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, RUNTIMES, TRANSFORMERS, WEIGHTS, WHISPER_CPP, LoadedModel,
-                      ModelError, family_of, precision_problem, resolve_device, runtime_problem)
+                      family_of)
 from . import compiled, ct2, eager, openai_whisper, whispercpp
 from .base import STAGES, Stages
 

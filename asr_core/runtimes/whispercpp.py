@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_torch_model
+from ..errors import ModelError
+from ..models import WHISPER_CPP, LoadedModel
 from ..system import package_version
-from ..models import WHISPER_CPP, LoadedModel, ModelError
 from .base import STAGES, Stages, steps_with_end
 from .cache import converted_path
 from .ggml import write_ggml
