@@ -30,7 +30,8 @@ from asr_core.capabilities import precision_problem, runtime_problem
 from asr_core.checkpoints import pretrained_problem
 from asr_core.energy import EnergyMonitor
 from asr_core.errors import USER_ERRORS, ModelError, ResourceError
-from asr_core.measure import RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunOptions, device_lock, transcribe
+from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunControl, RunOptions, device_lock,
+                              transcribe)
 from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, RUNTIME_PRECISIONS,
                              TRANSFORMERS, WHISPER_CPP, batch_problem, family_of)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
@@ -223,7 +224,7 @@ class LiveRun:
 
     def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
         self.stop = threading.Event()
-        options = dataclasses.replace(options, stop=self.stop, on_progress=self._on_progress)
+        self.control = RunControl(stop=self.stop, on_progress=self._on_progress)
         self.lm, self.clips, self.references, self.options = lm, clips, references, options
         self.progress: Progress | None = None  # the latest, as measure.transcribe reported it
         self.measured_from_s = math.nan  # where the timed run started on the trace's clock (before: warm-up)
@@ -252,7 +253,8 @@ class LiveRun:
                 self.sources, self._monitor = monitor.sources, monitor
                 # transcribe takes measure.device_lock(device) itself: a second session's run on
                 # this device waits here rather than overlapping this one's measured windows.
-                self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
+                self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor,
+                                         control=self.control)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
             self.error = exc
 

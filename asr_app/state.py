@@ -19,9 +19,8 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from asr_core import energy, sweep_table, system
 from asr_core.audio import load_audio
 from asr_core.checkpoints import pretrained_problem
-from asr_core.models import LoadedModel
 from asr_core.results import Result
-from asr_core.runtimes import load_model
+from asr_core.runtimes import LoadedModel, load_model
 
 from . import charts, compare, explore, inputs
 from .live import RunRequest

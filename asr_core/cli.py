@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import cluster, sweep
-from .audio import MAX_DURATION_S_DEFAULT, load_audio, split_long
+from .audio import MAX_DURATION_S_DEFAULT, load_audio
 from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS, AudioError, ModelError
-from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
-from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, batch_problem,
-                     family_of)
+from .measure import RunOptions, transcribe
+from .models import CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, batch_problem, family_of
 from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
 from .results import Result
-from .runtimes import load_model, stages_for
+from .runtimes import WHISPER_WINDOW_S, LoadedModel, load_model
 from .sweep_table import HOST, write_atomic
 
 EXIT_USER_ERROR = 2
@@ -214,16 +213,13 @@ def _check_country(country: str) -> None:
                          f"alpha-3 code such as USA or FRA.")
 
 
-def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
-    """Refuse more forced tokens than the decoder can emit: its positions less its prompt, per 30-second window
-    (a long clip's tokens are shared among its windows by length, as the measured loop shares them)."""
-    limit = stages_for(lm).decoder_limit()
-    most = min(limit * clip.shape[0] // max(p.shape[0] for p in split_long(clip, WHISPER_WINDOW_S))
-               for clip in clips)
+def _check_token_limit(model: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
+    """Refuse more forced tokens than the decoder can emit for these clips (the model's token_limit)."""
+    most = model.token_limit(clips)
     if tokens > most:
-        raise ModelError(f"--tokens {tokens} is more than the decoder of {lm.model_id} can emit for these clips "
-                         f"({limit} new tokens per {WHISPER_WINDOW_S:.0f}-second window): use --tokens {most} "
-                         f"or fewer.")
+        raise ModelError(f"--tokens {tokens} is more than the decoder of {model.model_id} can emit for these clips "
+                         f"({model.decoder_limit()} new tokens per {WHISPER_WINDOW_S:.0f}-second window): use "
+                         f"--tokens {most} or fewer.")
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

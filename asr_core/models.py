@@ -2,7 +2,7 @@
 
 Facts only, the same on every machine: nothing here loads a model, reaches the hub or probes this machine
 (``capabilities`` says what runs here, ``checkpoints`` builds PyTorch models, ``runtimes.load_model`` is the one
-entry point that loads). ``LoadedModel`` is the record every runtime returns.
+entry point that loads).
 """
 from __future__ import annotations
 
@@ -103,31 +103,6 @@ REGISTRY: dict[str, ModelSpec] = {s.model_id: s for s in (
                    intermediate_size=3072, feat_extract_norm="group", do_stable_layer_norm=False,
                    pad_token_id=0, bos_token_id=1, eos_token_id=2), multilingual=False),
 )}
-
-
-@dataclass
-class LoadedModel:
-    model_id: str
-    family: str
-    weights: str
-    device: str
-    precision: str
-    model: torch.nn.Module
-    feature_extractor: Any
-    tokenizer: Any | None  # None for synthetic Whisper: there is no text to decode
-    multilingual: bool = False
-    runtime: str = TRANSFORMERS
-    # What a runtime adds (asr_core/runtimes): compiled callables, or the CTranslate2 model; for ctranslate2, `model`
-    # is the PyTorch architecture on the meta device (config and parameter count, no weights).
-    engine: Any = None
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return PRECISIONS[self.precision]
-
-    @property
-    def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
 
 
 def batch_problem(runtime: str, batch_size: int) -> str | None:

@@ -135,7 +135,7 @@ def test_out_of_memory_suggests_smaller_batch(capsys, wav, monkeypatch, tiny_ctc
 
     def boom(self, inputs):
         raise torch.OutOfMemoryError("CUDA out of memory")
-    monkeypatch.setattr(eager.CTCStages, "encode", boom)
+    monkeypatch.setattr(eager.EagerCTC, "encode", boom)
     code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--batch-size", "32")
     assert code == 2 and "batch size 32" in err and "smaller --batch-size" in err
 

@@ -10,7 +10,7 @@ import torch
 
 from asr_core.audio import load_audio
 from asr_core.errors import ResourceError
-from asr_core.measure import RunOptions, transcribe
+from asr_core.measure import RunControl, RunOptions, transcribe
 from asr_core.runtimes import load_model
 from asr_core.runtimes.eager import reference_transcribe
 from helpers import SPEECH, needs_shared, speech_refs, stages_add_up, tone
@@ -117,14 +117,14 @@ def test_a_stopped_run_keeps_the_clips_that_finished(ctc, monkeypatch):
     from asr_core import measure
     stop, real = threading.Event(), measure._run_batch
 
-    def one_then_stop(stages, rows, batch, window, stop_event=None):
-        out = real(stages, rows, batch, window, stop_event)
+    def one_then_stop(model, rows, batch, window, stop_event=None):
+        out = real(model, rows, batch, window, stop_event)
         if window is not None:  # a measured batch, not the warm-up
             stop.set()
         return out
     monkeypatch.setattr(measure, "_run_batch", one_then_stop)
     clips = [tone(1.0, 200), tone(1.2, 300, seed=1), tone(0.8, 400, seed=2), tone(1.1, 500, seed=3)]
-    r = transcribe(ctc, clips, ["a", "b", "c", "d"], RunOptions(batch_size=1, stop=stop))
+    r = transcribe(ctc, clips, ["a", "b", "c", "d"], RunOptions(batch_size=1), control=RunControl(stop=stop))
     assert r.status == "cancelled" and r.n_clips == 1 and r.n_batches == 1
     assert r.audio_s == pytest.approx(1.0) and len(r.hypotheses) == 1 and r.references == ("a",)
     assert "stopped after 1 of 4 batches" in r.notes
@@ -135,7 +135,7 @@ def test_a_run_stopped_before_it_starts_reports_nothing(ctc):
     stop = threading.Event()
     stop.set()
     with pytest.raises(measure.Cancelled, match="nothing measured"):
-        transcribe(ctc, [tone(1.0)], None, RunOptions(stop=stop))
+        transcribe(ctc, [tone(1.0)], None, control=RunControl(stop=stop))
     assert not measure.device_lock("cpu").locked()  # the lock is released for the next run
 
 
@@ -154,7 +154,7 @@ def test_the_device_lock_names_who_holds_it():
 def test_progress_memory_load_and_the_measured_span_are_recorded(ctc):
     seen = []
     clips = [tone(1.0, 200), tone(1.2, 300, seed=1), tone(0.8, 400, seed=2), tone(1.1, 500, seed=3)]
-    r = transcribe(ctc, clips, None, RunOptions(batch_size=2, on_progress=seen.append))
+    r = transcribe(ctc, clips, None, RunOptions(batch_size=2), control=RunControl(on_progress=seen.append))
     assert [(p.phase, p.done) for p in seen] == [("compiling", 0), ("warming up", 0), ("measuring", 0),
                                                  ("measuring", 1), ("measuring", 2)]
     assert seen[2].eta_s > 0 and seen[-1].eta_s == 0  # first from the warm-up batch, then from the pace
@@ -185,7 +185,7 @@ def test_out_of_memory_becomes_resource_error(ctc, monkeypatch):
 
     def boom(self, inputs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(eager.CTCStages, "encode", boom)
+    monkeypatch.setattr(eager.EagerCTC, "encode", boom)
     with pytest.raises(ResourceError, match="smaller --batch-size"):
         transcribe(ctc, [tone(1.0)] * 4, None, RunOptions(batch_size=4))
 

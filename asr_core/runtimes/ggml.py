@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..models import LoadedModel
+from ..checkpoints import Checkpoint
 from .layout import dims_of, openai_weights
 
 MAGIC = 0x67676D6C
@@ -43,13 +43,13 @@ EOT_CHANNEL, EOT_LOGIT = 0, -100.0  # synthetic weights: end-of-text's logit is 
 SPACE_TOKEN = 220  # " " in Whisper's byte-level BPE: whisper.cpp looks it up to suppress blanks
 
 
-def write_ggml(lm: LoadedModel, path: Path, precision: str) -> Path:
-    """Write lm's Whisper (transformers, on CPU) as a whisper.cpp model file at path; atomic."""
+def write_ggml(checkpoint: Checkpoint, path: Path, precision: str) -> Path:
+    """Write the checkpoint's Whisper (transformers, on CPU) as a whisper.cpp model file at path; atomic."""
     ftype, matrix_type = FORMATS[precision]
-    cfg = lm.model.config
+    cfg = checkpoint.model.config
     d = dims_of(cfg)
-    tensors = {k: v.detach().float().numpy() for k, v in openai_weights(lm.model).items()}
-    if lm.weights == "synthetic":
+    tensors = {k: v.detach().float().numpy() for k, v in openai_weights(checkpoint.model).items()}
+    if checkpoint.weights == "synthetic":
         _end_of_text_out_of_reach(tensors, cfg.eos_token_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
@@ -58,10 +58,10 @@ def write_ggml(lm: LoadedModel, path: Path, precision: str) -> Path:
             out.write(struct.pack("<12i", MAGIC, d.n_vocab, d.n_audio_ctx, d.n_audio_state, d.n_audio_head,
                                   d.n_audio_layer, d.n_text_ctx, d.n_text_state, d.n_text_head, d.n_text_layer,
                                   d.n_mels, ftype))
-            filters = np.ascontiguousarray(np.asarray(lm.feature_extractor.mel_filters, dtype=np.float32).T)
+            filters = np.ascontiguousarray(np.asarray(checkpoint.feature_extractor.mel_filters, dtype=np.float32).T)
             out.write(struct.pack("<2i", *filters.shape))
             out.write(filters.tobytes())
-            vocab = _vocabulary(lm.tokenizer, cfg.eos_token_id)
+            vocab = _vocabulary(checkpoint.tokenizer, cfg.eos_token_id)
             out.write(struct.pack("<i", len(vocab)))
             for token in vocab:
                 out.write(struct.pack("<i", len(token)) + token)
