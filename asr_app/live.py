@@ -10,7 +10,6 @@ its device with another's measured windows. Each run has its own ``EnergyMonitor
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import logging
 import math
 import queue
@@ -23,18 +22,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asr_core import noise, sweep_table
+from asr_core import noise, runs, sweep_table
 from asr_core.audio import duration_s
 from asr_core.buckets import bucket_of
 from asr_core.capabilities import precision_problem, runtime_problem
 from asr_core.checkpoints import pretrained_problem
 from asr_core.energy import EnergyMonitor
-from asr_core.errors import USER_ERRORS, ModelError, ResourceError
-from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunControl, RunOptions, device_lock,
-                              transcribe)
+from asr_core.errors import USER_ERRORS, ModelError
+from asr_core.measure import RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunControl, device_lock
 from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, RUNTIME_PRECISIONS,
                              TRANSFORMERS, WHISPER_CPP, batch_problem, family_of)
-from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
+from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result
+from asr_core.runtimes import LoadedModel
 from asr_core.sampler import PowerSample
 
 from . import present
@@ -191,19 +190,26 @@ def weights_warnings(models: Sequence[str], weights: str,
     """Why pretrained weights of some models cannot be had here (checked before a long hub timeout)."""
     if weights != "pretrained":
         return []
-    return [f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only), a local "
-            f"checkpoint folder, or run `asr-profile prefetch` on a machine with network first."
-            for m in models if (problem := check(m))]
+    return [weights_unavailable(problem) for m in models if (problem := check(m))]
+
+
+def weights_unavailable(problem: str) -> str:
+    """The one sentence for pretrained weights this machine cannot have, and what to do instead."""
+    return (f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only), a local checkpoint "
+            f"folder, or run `asr-profile prefetch` on a machine with network first.")
 
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def fill_batch(audio: np.ndarray, reference: str, batch_size: int) -> tuple[list[np.ndarray], list[str] | None]:
-    """The clip repeated batch_size times, with its reference (None when there is none)."""
-    if batch_size < 1:
-        raise ModelError(f"Batch size must be at least 1, got {batch_size}.")
-    refs = [reference.strip()] * batch_size if reference and reference.strip() else None
-    return [audio] * batch_size, refs
+def clip_request(req: RunRequest, audio: np.ndarray, reference: str, snr_db: float = math.inf) -> runs.Request:
+    """The run a configuration asks for on the page's clip: its reference (none when empty), white noise at snr_db
+    mixed in by the run (as the page's player mixes it: with_noise), its length's bucket, and for synthetic
+    Whisper without a reference a forced length from a speaking rate."""
+    text = reference.strip() if reference else ""
+    return runs.Request(model=req.model_id, runtime=req.runtime, precision=req.precision, device=req.device,
+                        weights=req.weights, batch_size=req.batch_size, clips=(audio,),
+                        references=(text,) if text else None, snr_db=snr_db, noise=noise.WHITE,
+                        bucket=bucket_of(duration_s(audio)), tokens=synthetic_tokens(reference, audio))
 
 
 def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
@@ -216,16 +222,16 @@ def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
 # --- the live run ------------------------------------------------------------------------------
 
 class LiveRun:
-    """measure.transcribe in a worker thread; its power samples arrive on a queue the page drains.
+    """runs.measure in a worker thread; its power samples arrive on a queue the page drains.
 
     ``cancel()`` stops it at the next batch boundary (the result then covers the batches that finished).
     The worker runs in a copy of the caller's context, so it measures under the caller's ``RUN_OWNER``.
     """
 
-    def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
+    def __init__(self, model: LoadedModel, request: runs.Request):
         self.stop = threading.Event()
         self.control = RunControl(stop=self.stop, on_progress=self._on_progress)
-        self.lm, self.clips, self.references, self.options = lm, clips, references, options
+        self.model, self.request = model, request
         self.progress: Progress | None = None  # the latest, as measure.transcribe reported it
         self.measured_from_s = math.nan  # where the timed run started on the trace's clock (before: warm-up)
         self._monitor: EnergyMonitor | None = None
@@ -247,14 +253,13 @@ class LiveRun:
         self._thread.join(wait_s)
 
     def _work(self) -> None:
-        gpu_index = 0 if self.lm.device == "cuda" else None
+        gpu_index = 0 if self.model.device == "cuda" else None
         try:
             with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
                 self.sources, self._monitor = monitor.sources, monitor
-                # transcribe takes measure.device_lock(device) itself: a second session's run on
-                # this device waits here rather than overlapping this one's measured windows.
-                self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor,
-                                         control=self.control)
+                # the run takes the device's lock itself: a second session's run on this device waits
+                # there rather than overlapping this one's measured windows.
+                self.result = runs.measure(self.request, self.model, self.control, monitor)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
             self.error = exc
 
@@ -374,8 +379,7 @@ def waiting_for(device: str) -> str:
 def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
     """loader(*request.key) under the device lock, so loading never overlaps a measured run."""
     if request.weights == "pretrained" and (problem := pretrained_problem(request.model_id)):
-        raise ModelError(f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only) "
-                         f"or a local checkpoint folder.")
+        raise ModelError(weights_unavailable(problem))
     with device_lock(request.device):
         return loader(*request.key)
 
@@ -385,13 +389,9 @@ def noise_label(snr_db: float) -> str:
 
 
 def with_noise(audio: np.ndarray, snr_db: float) -> np.ndarray:
-    """The clip with white noise at snr_db (seeded, so the class hears the same noise every time); inf: as is."""
-    return noise.mix(audio, snr_db, noise.WHITE)
-
-
-def _stamped(result: Result, snr_db: float) -> Result:
-    """A result that says which noise its clip carried."""
-    return dataclasses.replace(result, snr_db=snr_db, noise=noise.WHITE if math.isfinite(snr_db) else "")
+    """The clip as a run hears it: white noise at snr_db mixed in as runs.prepare mixes it (seeded, so the class
+    hears the same noise every time, and the run measures what the class heard); inf: as is."""
+    return runs.mixed([audio], snr_db, noise.WHITE)[0]
 
 
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
@@ -400,8 +400,8 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     """Run each request (its own model and settings) on the clip, repeats times in turn; a failed run becomes a
     failed Result, the rest go on.
 
-    audio already carries the noise snr_db says (with_noise); every result records it. Every final result is
-    also appended to ``finished``. Closing the generator (the page's script stopped:
+    audio is the clean clip: each run mixes white noise at snr_db into it (what with_noise plays), and every
+    result records that noise. Every final result is also appended to ``finished``. Closing the generator (the page's script stopped:
     Stop, a second Run, a closed tab) cancels the model running at its next batch boundary, and its partial
     result, marked cancelled, still lands in ``finished``.
     """
@@ -411,6 +411,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     spans: dict[str, tuple[float, float]] = {}
     labels = config_labels(requests)
     for req, label in zip(requests, labels):
+        request = clip_request(req, audio, reference, snr_db)
         for repeat in range(1, repeats + 1):
             def event(kind: str, **kw) -> RunEvent:
                 return RunEvent(kind, req, dict(traces), sources=dict(sources), spans=dict(spans), label=label,
@@ -422,11 +423,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             spans.pop(label, None)  # a repetition draws its own trace
             run: LiveRun | None = None
             try:
-                lm = load_exclusive(loader, req)
-                clips, refs = fill_batch(audio, reference, req.batch_size)
-                opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
-                                  bucket=bucket_of(duration_s(audio)))
-                run = LiveRun(lm, clips, refs, opts).start()
+                run = LiveRun(load_exclusive(loader, req), request).start()
                 for trace in run.updates(interval_s):
                     traces[label], sources[label] = trace, run.sources
                     if not math.isnan(run.measured_from_s):
@@ -438,31 +435,26 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 if run is not None:
                     run.cancel()
                     if run.result is not None:
-                        finished.append(_stamped(run.result, snr_db))
+                        finished.append(run.result)
                     elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
-                        finished.append(_stamped(_failed(req, run.error), snr_db))
+                        finished.append(_failed(request, run.error))
                 raise
             except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
-                result = _failed(req, exc)
+                result = _failed(request, exc)
             except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
                 log.exception("run of %s failed", req.model_id)
-                result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
-            result = _stamped(result, snr_db)
+                result = _failed(request, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
             finished.append(result)
             yield event("done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error", result=result)
             if result.status not in (STATUS_OK, STATUS_CANCELLED):
                 break  # a configuration that failed fails again: do not repeat it
 
 
-def _failed(req: RunRequest, exc: BaseException) -> Result:
-    try:
-        family = family_of(req.model_id)
-    except ModelError:
-        family = ""
-    status = "oom" if isinstance(exc, ResourceError) else STATUS_CANCELLED if isinstance(exc, Cancelled) else "error"
-    message = str(exc).replace(req.model_id, model_label(req.model_id)) if status == STATUS_CANCELLED else str(exc)
-    return failed_result(req.model_id, family, req.weights, req.device, req.precision, message, status=status,
-                         batch_size=req.batch_size, runtime=req.runtime)
+def _failed(request: runs.Request, exc: BaseException) -> Result:
+    """runs.failed, a stopped run's message naming a local model by its folder (the page never shows a path)."""
+    status = runs.status_of(exc)
+    message = str(exc).replace(request.model, model_label(request.model)) if status == STATUS_CANCELLED else str(exc)
+    return runs.failed(request, message, status)
 
 
 # --- the power traces of finished runs ---------------------------------------------------------

@@ -7,22 +7,20 @@ merges sweep files.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import cluster, sweep
+from . import cluster, runs, sweep
 from .audio import MAX_DURATION_S_DEFAULT, load_audio
 from .carbon import grid_countries
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
 from .errors import USER_ERRORS, AudioError, ModelError
-from .measure import RunOptions, transcribe
 from .models import CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, batch_problem, family_of
-from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
+from .noise import CLEAN, NOISE_KINDS, WHITE
 from .results import Result
-from .runtimes import WHISPER_WINDOW_S, LoadedModel, load_model
+from .runtimes import load_model
 from .sweep_table import HOST, write_atomic
 
 EXIT_USER_ERROR = 2
@@ -213,38 +211,18 @@ def _check_country(country: str) -> None:
                          f"alpha-3 code such as USA or FRA.")
 
 
-def _check_token_limit(model: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
-    """Refuse more forced tokens than the decoder can emit for these clips (the model's token_limit)."""
-    most = model.token_limit(clips)
-    if tokens > most:
-        raise ModelError(f"--tokens {tokens} is more than the decoder of {model.model_id} can emit for these clips "
-                         f"({model.decoder_limit()} new tokens per {WHISPER_WINDOW_S:.0f}-second window): use "
-                         f"--tokens {most} or fewer.")
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     _check_options(args)
-    clips = _noisy([load_audio(p, args.max_duration) for p in args.audio], args.snr, args.noise)
+    clips = tuple(load_audio(p, args.max_duration) for p in args.audio)
     refs = _references(args)
-    if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
-        reps = [i % len(clips) for i in range(args.batch_size)]
-        clips, refs = [clips[i] for i in reps], ([refs[i] for i in reps] if refs else None)
-    lm = load_model(args.model, args.device, args.precision, args.weights, args.runtime)
-    if args.tokens is not None:
-        _check_token_limit(lm, clips, args.tokens)
-    opts = RunOptions(batch_size=args.batch_size, tokens=args.tokens, warmup=not args.no_warmup,
-                      count_flops=not args.no_flops, co2e_country=args.co2e)
-    result = transcribe(lm, clips, refs, opts)
-    if args.snr != CLEAN:
-        result = dataclasses.replace(result, snr_db=args.snr, noise=args.noise)
+    request = runs.Request(model=args.model, runtime=args.runtime, precision=args.precision, device=args.device,
+                           weights=args.weights, batch_size=args.batch_size, clips=clips,
+                           references=tuple(refs) if refs else None, snr_db=args.snr, noise=args.noise,
+                           tokens=args.tokens, warmup=not args.no_warmup, count_flops=not args.no_flops,
+                           co2e_country=args.co2e)
+    result = runs.measure(request, load_model(*request.load_args))
     print(result.to_json() if args.json else report(result))
     return 0
-
-
-def _noisy(clips: list, snr_db: float, noise: str) -> list:
-    """Each clip with noise at snr_db (seeded by its position); babble from the other clips."""
-    return [mix(c, snr_db, noise, seed=NOISE_SEED + i, babble_from=clips[:i] + clips[i + 1:])
-            for i, c in enumerate(clips)]
 
 
 def cmd_models(args: argparse.Namespace) -> int:

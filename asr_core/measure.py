@@ -85,6 +85,8 @@ class RunOptions:
     bucket: str = ""
     co2e_country: str | None = None
     token_counter: Callable[[str], int] | None = None  # synthetic Whisper: counts a reference's tokens
+    snr_db: float = math.inf  # the noise already mixed into the clips (runs.prepare mixes it): recorded as is
+    noise: str = ""
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,7 @@ def _result(model: LoadedModel, clips: Sequence[np.ndarray], references: Sequenc
     return Result(
         model=model.model_id, family=model.family, weights=model.weights, device=model.device, precision=model.precision,
         runtime=model.runtime, batch_size=opts.batch_size, n_clips=len(clips), n_batches=len(batches), audio_s=audio_s,
-        bucket=opts.bucket,
+        bucket=opts.bucket, snr_db=opts.snr_db, noise=opts.noise,
         preprocess_s=pre.seconds, encoder_s=enc.seconds, decoder_s=dec.seconds, latency_s=wall,
         latency_per_batch_s=wall / len(batches), latency_per_utt_s=wall / len(clips), rtf=wall / audio_s,
         throughput_audio_s_per_s=audio_s / wall, throughput_utt_per_s=len(clips) / wall, compile_s=compile_s,

@@ -205,10 +205,10 @@ with settings:
         snr_db = st.select_slider("Noise: hear it, then see the WER rise", NOISE_LEVELS, value=math.inf,
                                   format_func=live.noise_label, key="snr",
                                   help="White noise mixed into the clip at this signal-to-noise ratio (seeded).")
+        heard = live.with_noise(audio, snr_db)  # the run mixes the same noise into the clean clip
         if math.isfinite(snr_db):
-            audio = live.with_noise(audio, snr_db)
-            st.audio(audio, sample_rate=16000)
-        if inputs.nearly_silent(audio):
+            st.audio(heard, sample_rate=16000)
+        if inputs.nearly_silent(heard):
             st.caption("This clip is nearly silent: Whisper often answers silence with a short phrase such as "
                        "\"you\" (a known hallucination); wav2vec2 gives an empty transcript.")
 

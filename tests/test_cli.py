@@ -214,8 +214,8 @@ def test_co2e_without_codecarbon_data(capsys, wav, no_model_load, monkeypatch):
 
 
 def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch, synthetic_whisper_dir):
-    from asr_core import cli
-    monkeypatch.setattr(cli, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
+    from asr_core import runs
+    monkeypatch.setattr(runs, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
     code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(synthetic_whisper_dir), "--weights", "synthetic",
                         "--device", "cpu", "--tokens", "445")
     # 448 decoder positions less the 4-token multilingual prompt
@@ -225,7 +225,7 @@ def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch, synthet
 
 def test_a_long_clip_shares_its_tokens_among_its_windows(synthetic_whisper_dir):
     from asr_core.audio import split_long
-    from asr_core.cli import _check_token_limit
+    from asr_core.runs import check_tokens as _check_token_limit
 
     from asr_core.runtimes import load_model
     lm = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
@@ -347,18 +347,18 @@ def test_without_snr_the_record_says_clean(capsys, tiny_ctc_dir, wav):
     assert rec["snr_db"] == float("inf") and rec["noise"] == ""
 
 
-def test_noisy_clips_are_what_the_cli_transcribes(monkeypatch, wav, tmp_path):
-    from asr_core import cli, noise
-    seen, noisy = [], cli._noisy
-    monkeypatch.setattr(cli, "load_model", lambda *a: seen.append("loaded") or (_ for _ in ()).throw(SystemExit(0)))
-    monkeypatch.setattr(cli, "_noisy", lambda clips, snr, kind: seen.append((snr, kind)) or clips)
-    with pytest.raises(SystemExit):
-        main(["transcribe", str(wav), str(wav), "--snr", "0", "--noise", "babble"])
-    assert seen == [(0.0, "babble"), "loaded"]
-    clips = [tone(1.0), tone(1.0, 400, seed=2)]
-    mixed = noisy(clips, 10, "babble")
-    assert all(abs(10 * np.log10(noise.power(c) / noise.power(m.astype(float) - c)) - 10) < 0.5
-               for c, m in zip(clips, mixed))
+def test_noisy_clips_are_what_the_cli_transcribes(capsys, monkeypatch, wav, tmp_path, tiny_ctc_dir):
+    from asr_core import audio, runs
+    seen, real = [], runs.transcribe
+    monkeypatch.setattr(runs, "transcribe", lambda model, clips, *a, **k: seen.append(clips) or real(model, clips, *a, **k))
+    other = tmp_path / "other.wav"
+    sf.write(other, tone(1.5, 400, seed=2), 16000)
+    code, out, _ = _run(capsys, "transcribe", str(wav), str(other), "--model", str(tiny_ctc_dir), "--snr", "0",
+                        "--noise", "babble", "--json", "--no-flops")
+    assert code == 0 and (json.loads(out)["snr_db"], json.loads(out)["noise"]) == (0, "babble")
+    clean = [audio.load_audio(wav), audio.load_audio(other)]
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0], runs.mixed(clean, 0.0, "babble")))
+    assert not any(np.array_equal(a, b) for a, b in zip(seen[0], clean))
 
 
 @pytest.mark.parametrize("args, message", [

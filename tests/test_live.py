@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from asr_core import capabilities, checkpoints, models
+from asr_core import capabilities, checkpoints, models, runs
 from asr_core.errors import ModelError
-from asr_core.measure import RunOptions, device_lock
+from asr_core.measure import device_lock
 from asr_core.runtimes import load_model
 from asr_core.sampler import PowerSample
 
@@ -108,13 +108,16 @@ def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypat
 
 # --- inputs --------------------------------------------------------------------------------------
 
-def test_fill_batch_repeats_the_clip_and_its_reference():
+def test_the_clip_fills_the_batch_with_its_reference(tiny):
     audio = tone(0.5)
-    clips, refs = live.fill_batch(audio, " hello there ", 4)
+    request = live.clip_request(live.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=4), audio,
+                                " hello there ")
+    clips, refs = runs.prepare(request)
     assert len(clips) == 4 and all(c is audio for c in clips) and refs == ["hello there"] * 4
-    assert live.fill_batch(audio, "  ", 2)[1] is None
+    empty = live.clip_request(live.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=2), audio, "  ")
+    assert runs.prepare(empty)[1] is None
     with pytest.raises(ModelError):
-        live.fill_batch(audio, "", 0)
+        runs.prepare(live.clip_request(live.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=0), audio, ""))
 
 
 def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
@@ -311,7 +314,8 @@ def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader, tiny)
 def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder():
     from asr_core.measure import Cancelled
     req = live.RunRequest("/srv/models/whisper-tiny.en", "cpu", "fp32", "synthetic")
-    r = live._failed(req, Cancelled("Stopped during the warm-up: nothing measured for /srv/models/whisper-tiny.en."))
+    r = live._failed(live.clip_request(req, tone(0.5), ""),
+                     Cancelled("Stopped during the warm-up: nothing measured for /srv/models/whisper-tiny.en."))
     assert r.status == "cancelled"
     assert r.error == "Stopped during the warm-up: nothing measured for whisper-tiny.en (local)."
 
@@ -366,7 +370,7 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
 def test_live_run_hands_the_workers_exception_to_the_caller():
     class Broken:
         device = "cpu"
-    run = live.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
+    run = live.LiveRun(Broken(), runs.Request("broken", clips=(tone(0.2),))).start()
     list(run.updates(0.01))
     assert run.done
     with pytest.raises(AttributeError, match="Broken"):  # the stub has no model: the worker's own error
@@ -398,7 +402,7 @@ def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finish
 
 
 def test_live_run_drain_collects_queued_samples():
-    run = live.LiveRun(None, [], None, RunOptions())
+    run = live.LiveRun(None, runs.Request("none"))
     for i in range(3):
         run.samples.put(PowerSample(i * 0.1, "cpu", 10.0 + i))
     assert [s.watts for s in run.drain()] == [10.0, 11.0, 12.0]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asr_core import cli, noise, sweep, sweep_table
+from asr_core import cli, noise, runs, sweep, sweep_table
 from asr_core.errors import ModelError, ResourceError
 
 
@@ -91,7 +91,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
 
     def boom(*args, **kwargs):
         raise ResourceError("Out of GPU memory running x at batch size 32: try a smaller --batch-size.")
-    monkeypatch.setattr(sweep, "transcribe", boom)
+    monkeypatch.setattr(runs, "transcribe", boom)
     shared = sweep._Loaded(sweep_grid(folder, tmp_path))
     cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
                 weights="synthetic", bucket="5s", batch_size=32, repeat=0)
@@ -376,13 +376,14 @@ def test_a_sweep_in_which_every_run_failed_exits_1(folder, tmp_path, capsys, mon
 
 
 def test_a_sweep_with_some_successes_exits_0_and_lists_the_failures(folder, tmp_path, capsys, monkeypatch):
-    def batch_of_two_fails(lm, clips, refs, opts):
+    def batch_of_two_fails(model, clips, refs, opts, **kwargs):
         if opts.batch_size == 2:
             raise ResourceError("Out of memory at batch size 2.")
         return failed_result("openai/whisper-tiny", "whisper", "synthetic", "cpu", "fp32", "", status="ok",
                              batch_size=opts.batch_size, bucket=opts.bucket)
     monkeypatch.setattr(sweep, "load_model", lambda *key: object())
-    monkeypatch.setattr(sweep, "transcribe", batch_of_two_fails)
+    monkeypatch.setattr(runs, "check_tokens", lambda *args: None)  # the stand-in model has no decoder to ask
+    monkeypatch.setattr(runs, "transcribe", batch_of_two_fails)
     code, out, err = _sweep_cli(folder, tmp_path, capsys)
     assert code == 0 and "1 run(s) failed: ResourceError: Out of memory at batch size 2." in out
     assert "error:" not in err
@@ -426,9 +427,9 @@ def test_a_cell_that_fails_names_its_host_too(folder, tmp_path, monkeypatch):
 # --- the SNR axis ---------------------------------------------------------------------------------------
 
 def _noise_runner(seen):
-    """A runner that records how far each cell's clips are from the clean ones, without a model."""
+    """A runner that records how far the clips each cell measures are from the clean ones, without a model."""
     def runner(shared, cell, first):
-        clips, _ = shared.clips(cell["bucket"], cell["snr_db"])
+        clips, _ = runs.prepare(shared.request(cell, first))
         clean, _ = shared.clips(cell["bucket"])
         seen.append((cell["snr_db"], cell["noise"], [float(np.abs(a - b).max()) for a, b in zip(clips, clean)]))
         return fake_row(shared, cell, first)
@@ -451,8 +452,9 @@ def test_snr_axis_mixes_noise_records_it_and_resumes_by_it(folder, tmp_path):
 def test_noisy_clips_are_seeded_and_hit_their_snr(folder, tmp_path):
     grid = sweep_grid(folder, tmp_path, snrs=(10,))
     one, two = sweep._Loaded(grid), sweep._Loaded(grid)
-    noisy, clean = one.clips("5s", 10)[0], one.clips("5s")[0]
-    assert all(np.array_equal(a, b) for a, b in zip(noisy, two.clips("5s", 10)[0]))
+    cell = grid.cells()[0]
+    noisy, clean = runs.prepare(one.request(cell, True))[0], one.clips("5s")[0]
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, runs.prepare(two.request(cell, True))[0]))
     for n, c in zip(noisy, clean):
         snr = 10 * math.log10(noise.power(c) / noise.power(n.astype(np.float64) - c))
         assert abs(snr - 10) < 0.5
