@@ -3,9 +3,9 @@ own settings, named by what differs), their transcriptions in a worker thread wi
 repeated if asked, and the session's runs as a table. What a finished run shows is ``figures``'s job.
 
 Concurrency: two browser sessions may press Run at the same time. Measurements stay apart because
-``measure.transcribe`` holds the per-device lock (``measure.device_lock``) around its warm-up and
-measured windows, and model loading here takes the same lock, so one session's run never shares
-its device with another's measured windows. Each run has its own ``EnergyMonitor``.
+``runs.measure`` holds the per-device lock (``locks.device_lock``) around its warm-up and measured
+windows, and model loading here takes the same lock, so one session's run never shares its device
+with another's measured windows. Each run has its own ``EnergyMonitor``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from asr_core.capabilities import precision_problem, runtime_problem
 from asr_core.checkpoints import pretrained_problem
 from asr_core.energy import EnergyMonitor
 from asr_core.errors import USER_ERRORS, ModelError
-from asr_core.measure import RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, RunControl, device_lock
+from asr_core.locks import RUN_OWNER, device_lock
+from asr_core.measure import MEASURING, TOKENS_PER_WORD, Cancelled, Progress, RunControl
 from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIMES, RUNTIME_PRECISIONS,
                              TRANSFORMERS, WHISPER_CPP, batch_problem, family_of)
 from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result
@@ -46,7 +47,6 @@ POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at most this long for it
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
 NO_GPU = "no CUDA GPU found"
-MEASURING = "measuring"  # measure.Progress phases
 log = logging.getLogger(__name__)
 # runs_table column -> the header the page shows
 DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",

@@ -83,7 +83,7 @@ def page_to_open() -> str:
 def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
     """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
-    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model.
+    Sharing is safe: a run (runs.measure) holds the per-device lock while it uses a model.
     """
     return load_model(model_id, device, precision, weights, runtime)
 

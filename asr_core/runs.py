@@ -22,6 +22,7 @@ import numpy as np
 from . import noise
 from .energy import EnergyMonitor
 from .errors import ModelError, ResourceError
+from .locks import device_lock
 from .measure import Cancelled, RunControl, RunOptions, transcribe
 from .models import TRANSFORMERS, family_of
 from .noise import CLEAN, SEED as NOISE_SEED, WHITE
@@ -116,7 +117,8 @@ def measure(request: Request, model: LoadedModel, control: RunControl | None = N
     """
     clips, references = prepare(request)
     check_tokens(model, clips, request.tokens)
-    return transcribe(model, clips, references, request.options(), monitor=monitor, control=control)
+    with device_lock(model.device):  # a second run on this device waits here: measurements never overlap
+        return transcribe(model, clips, references, request.options(), monitor=monitor, control=control)
 
 
 def run(request: Request, load: Callable[[Request], LoadedModel] = lambda r: load_model(*r.load_args),

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from asr_core import capabilities, checkpoints, models, runs
+from asr_core import capabilities, checkpoints, locks, models, runs
 from asr_core.errors import ModelError
-from asr_core.measure import device_lock
+from asr_core.locks import device_lock
 from asr_core.runtimes import load_model
 from asr_core.sampler import PowerSample
 
@@ -128,7 +128,7 @@ def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
 # --- loading and running -------------------------------------------------------------------------
 
 class RecordingLock:
-    """Stands in for measure.device_lock(device): logs each acquire and release, and says if it is held."""
+    """Stands in for locks.device_lock(device): logs each acquire and release, and says if it is held."""
 
     def __init__(self, events: list):
         self.events, self.held = events, False
@@ -295,7 +295,6 @@ def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch, tiny):
 def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader, tiny):
     """Closing the generator (Stop, a second Run, a closed tab) stops the worker at its next batch."""
     model, label = tiny
-    from asr_core import measure
     req = live.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=1)
     audio, finished = tone(1.0), []
     events = live.run_models([req], audio, "", loader, interval_s=0.01, finished=finished)
@@ -305,7 +304,7 @@ def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader, tiny)
     started = time.perf_counter()
     events.close()
     assert time.perf_counter() - started < 30  # stopped at a batch boundary, not after the whole run
-    assert not measure.device_lock("cpu").locked()  # the next run does not wait
+    assert not locks.device_lock("cpu").locked()  # the next run does not wait
     assert len(finished) == 1 and finished[0].status in ("cancelled", "ok")  # a stopped run is kept, never lost
     if finished[0].status == "cancelled" and not finished[0].n_clips:
         assert finished[0].error.startswith("Stopped") and label in finished[0].error
@@ -322,11 +321,10 @@ def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder(
 
 def test_a_waiting_run_says_who_holds_the_device(loader, tiny):
     model, label = tiny
-    from asr_core import measure
-    lock = measure.device_lock("cpu")
-    token = measure.RUN_OWNER.set("a run in another browser session (abc123)")
+    lock = locks.device_lock("cpu")
+    token = locks.RUN_OWNER.set("a run in another browser session (abc123)")
     lock.acquire()
-    measure.RUN_OWNER.reset(token)
+    locks.RUN_OWNER.reset(token)
     try:
         events = live.run_models([live.RunRequest(model, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
                                  interval_s=0.01)

@@ -115,14 +115,14 @@ def test_a_cold_run_says_so_and_still_counts_flops(ctc):
 
 def test_a_stopped_run_keeps_the_clips_that_finished(ctc, monkeypatch):
     from asr_core import measure
-    stop, real = threading.Event(), measure._run_batch
+    stop, real = threading.Event(), measure.run_batch
 
-    def one_then_stop(model, rows, batch, window, stop_event=None):
-        out = real(model, rows, batch, window, stop_event)
+    def one_then_stop(model, rows, batch, window=None, stop=None):
+        out = real(model, rows, batch, window, stop)
         if window is not None:  # a measured batch, not the warm-up
             stop.set()
         return out
-    monkeypatch.setattr(measure, "_run_batch", one_then_stop)
+    monkeypatch.setattr(measure, "run_batch", one_then_stop)
     clips = [tone(1.0, 200), tone(1.2, 300, seed=1), tone(0.8, 400, seed=2), tone(1.1, 500, seed=3)]
     r = transcribe(ctc, clips, ["a", "b", "c", "d"], RunOptions(batch_size=1), control=RunControl(stop=stop))
     assert r.status == "cancelled" and r.n_clips == 1 and r.n_batches == 1
@@ -136,19 +136,6 @@ def test_a_run_stopped_before_it_starts_reports_nothing(ctc):
     stop.set()
     with pytest.raises(measure.Cancelled, match="nothing measured"):
         transcribe(ctc, [tone(1.0)], None, control=RunControl(stop=stop))
-    assert not measure.device_lock("cpu").locked()  # the lock is released for the next run
-
-
-def test_the_device_lock_names_who_holds_it():
-    from asr_core import measure
-    lock = measure.device_lock("test-device")
-    token = measure.RUN_OWNER.set("session 7: whisper-tiny")
-    try:
-        with lock:
-            assert lock.holder == "session 7: whisper-tiny" and lock.since > 0 and lock.locked()
-    finally:
-        measure.RUN_OWNER.reset(token)
-    assert lock.holder == "" and not lock.locked()
 
 
 def test_progress_memory_load_and_the_measured_span_are_recorded(ctc):

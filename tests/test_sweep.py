@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import filelock
 import numpy as np
@@ -381,8 +382,8 @@ def test_a_sweep_with_some_successes_exits_0_and_lists_the_failures(folder, tmp_
             raise ResourceError("Out of memory at batch size 2.")
         return failed_result("openai/whisper-tiny", "whisper", "synthetic", "cpu", "fp32", "", status="ok",
                              batch_size=opts.batch_size, bucket=opts.bucket)
-    monkeypatch.setattr(sweep, "load_model", lambda *key: object())
-    monkeypatch.setattr(runs, "check_tokens", lambda *args: None)  # the stand-in model has no decoder to ask
+    monkeypatch.setattr(sweep, "load_model", lambda *key: SimpleNamespace(device="cpu"))  # a stand-in model
+    monkeypatch.setattr(runs, "check_tokens", lambda *args: None)  # the stand-in has no decoder to ask
     monkeypatch.setattr(runs, "transcribe", batch_of_two_fails)
     code, out, err = _sweep_cli(folder, tmp_path, capsys)
     assert code == 0 and "1 run(s) failed: ResourceError: Out of memory at batch size 2." in out
