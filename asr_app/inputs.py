@@ -40,6 +40,7 @@ LABEL_WORDS = 8  # words of the reference shown in a clip's label
 KNOWN_FOLDERS = {"ted-talk-samples": "TED talk samples",
                  "librispeech-dev-clean-3752-4944": "LibriSpeech dev-clean (read speech, speaker 3752)"}
 SILENCE_RMS = 1e-3  # about -60 dBFS: below it a clip is nearly silent
+MODEL_NAME = "model_name"  # a table's column of model_label: a registry id, or a local folder's name
 
 
 @dataclass(frozen=True)

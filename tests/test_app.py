@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import figures, live, present, state
+from asr_app import choices, figures, present, state
 from asr_core.models import RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -112,7 +112,7 @@ def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
     at = _open("transcribe")
     device = at.radio(key="device")
     assert device.value == "cpu"
-    assert live.NO_GPU in device.proto.captions[1]
+    assert choices.NO_GPU in device.proto.captions[1]
     precision = at.radio(key="precision")
     assert "not supported on CPU" in precision.proto.captions[1]
     precision.set_value("fp16").run()

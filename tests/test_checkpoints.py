@@ -90,3 +90,22 @@ def test_a_folder_without_config_asks_for_one(tmp_path):
     assert str(err.value) == (f"Could not load '{folder}' because {folder} has no config.json: give the folder the "
                               f'config.json of a Whisper or wav2vec2 checkpoint (with "model_type": "whisper" or '
                               f'"wav2vec2").')
+
+
+def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    assert checkpoints.pretrained_problem(str(tmp_path)) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no config.json" in checkpoints.pretrained_problem(str(empty))
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert "HF_HUB_OFFLINE" in checkpoints.pretrained_problem("someone/not-cached-model")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(checkpoints, "_hub_reachable", lambda endpoint: False)
+    assert "cannot be reached" in checkpoints.pretrained_problem("someone/not-cached-model")
+
+
+def test_pretrained_problem_of_a_path_that_is_not_there():
+    assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")
+

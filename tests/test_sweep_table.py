@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from asr_app import explore
+from asr_app import sweep_views
 from asr_core import sweep_table
 from fakes import fake_sweep
 
@@ -197,8 +197,8 @@ def test_aggregate_takes_medians_over_repeats(sweep):
     agg = sweep_table.aggregate(ok)
     assert (agg["n_runs"] == 2).all()
     one = dict(model="openai/whisper-base", device="cpu", bucket="15s", batch_size=8, weights="pretrained")
-    rows = explore.subset(ok, **one)
-    row = explore.subset(agg, **one)
+    rows = sweep_views.subset(ok, **one)
+    row = sweep_views.subset(agg, **one)
     assert len(row) == 1
     assert row["latency_per_utt_s"].item() == pytest.approx(rows["latency_per_utt_s"].median())
     assert row["peak_memory_bytes"].item() == rows["peak_rss_bytes"].max()  # CPU: resident memory, worst repeat
