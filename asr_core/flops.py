@@ -58,15 +58,15 @@ def count(model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[ran
 
 
 def figures(shapes: Shapes | None, model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range],
-            tokens: Sequence[int], n_clips: int) -> Flops:
-    """The run's FLOPs over every batch (tokens: generated tokens per batch, all rows)."""
+            steps: Sequence[int], n_clips: int) -> Flops:
+    """The run's FLOPs over every batch (steps: decoder steps per batch, all its rows)."""
     if shapes is None:
         return Flops()
     enc = fixed = per_token = 0.0
-    for batch, n in zip(batches, tokens):
+    for batch, n in zip(batches, steps):
         shape = shapes[shape_of(model, audio, batch)]
         enc, fixed, per_token = enc + shape.encoder, fixed + shape.decoder_fixed, per_token + shape.per_token * n
-    return Flops(enc / n_clips, per_token / max(1, sum(tokens)), enc + fixed + per_token)
+    return Flops(enc / n_clips, per_token / max(1, sum(steps)), enc + fixed + per_token)
 
 
 def _counted(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -175,7 +175,7 @@ def transcribe(model: LoadedModel, clips: Sequence[np.ndarray], references: Sequ
                 monitor.stop()
         loop.peak_rss_bytes, loop.cpu_others_pct, loop.before = rss.peak_bytes, during.others_pct(), before
         # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
-        done = batches[: len(loop.tokens)]  # all of them, unless the run was stopped
+        done = batches[: len(loop.steps)]  # all of them, unless the run was stopped
         shapes = flops.count(model, rows.audio, done) if opts.count_flops else None
     # 5. The record: one transcript per clip, scores, and every figure with its source.
     run = _Run(model, list(clips), references, opts, rows, batches, loop, compile_s, shapes, monitor.trace)
@@ -277,13 +277,13 @@ class _StageWindows:
 
 @dataclass
 class _Loop:
-    """What the measured loop produced: texts per row, stage totals, the run's window, generated tokens per
-    batch, where the run sits on the power trace's clock, the GPU allocator's peaks (read before anything
+    """What the measured loop produced: texts per row, stage totals, the run's window, decoder steps per batch
+    (all its rows), where the run sits on the power trace's clock, the GPU allocator's peaks (read before anything
     else runs on the device), and the machine around it."""
     texts: list[str]
     stages: dict[str, StageTotal]
     run: Measurement
-    tokens: list[int]
+    steps: list[int]
     from_s: float = math.nan
     to_s: float = math.nan
     peak_gpu_allocated_bytes: int = 0
@@ -297,7 +297,7 @@ def _measured_loop(model: LoadedModel, rows: Rows, batches: list[range], monitor
                    stop: threading.Event | None, report: _Reporter) -> _Loop:
     windows = _StageWindows(monitor, model.device)
     texts: list[str] = []
-    tokens: list[int] = []
+    steps: list[int] = []
     report(MEASURING)
     from_s = monitor.trace_time()
     monitor.begin_window("run")
@@ -308,10 +308,10 @@ def _measured_loop(model: LoadedModel, rows: Rows, batches: list[range], monitor
         except _Stop:  # stopped: the unfinished batch is left out, the finished ones are kept
             break
         texts += batch_texts
-        tokens.append(n * len(batch))
-        report(MEASURING, len(tokens), time.perf_counter() - t0)
+        steps.append(n * len(batch))
+        report(MEASURING, len(steps), time.perf_counter() - t0)
     sync(model.device)
-    loop = _Loop(texts, windows.totals, monitor.end_window("run"), tokens, from_s, monitor.trace_time())
+    loop = _Loop(texts, windows.totals, monitor.end_window("run"), steps, from_s, monitor.trace_time())
     if model.device == "cuda":
         loop.peak_gpu_allocated_bytes = torch.cuda.max_memory_allocated()
         loop.peak_gpu_reserved_bytes = torch.cuda.max_memory_reserved()
@@ -338,7 +338,7 @@ class _Run:
     @property
     def done(self) -> list[range]:
         """The batches that finished: all of them, unless the run was stopped."""
-        return self.batches[: len(self.loop.tokens)]
+        return self.batches[: len(self.loop.steps)]
 
 
 def _stopped(run: _Run) -> Result:
@@ -364,7 +364,7 @@ def _result(run: _Run) -> Result:
     scored = model.weights == "pretrained" and bool(refs)
     audio_s = sum(c.shape[0] for c in clips) / SAMPLE_RATE
     wall, energy = loop.run.time_s, loop.run
-    counted = flops.figures(run.shapes, model, run.rows.audio, run.batches, loop.tokens, len(clips))
+    counted = flops.figures(run.shapes, model, run.rows.audio, run.batches, loop.steps, len(clips))
     pre, enc, dec = (loop.stages[s] for s in STAGES)
     versions = system.versions()
     return Result(
@@ -385,7 +385,7 @@ def _result(run: _Run) -> Result:
         peak_rss_bytes=loop.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
         model_bytes=round(model.params * BYTES_PER_PARAM[model.precision]),
         encoder_flops_per_clip=counted.encoder_per_clip, decoder_flops_per_token=counted.decoder_per_token,
-        total_flops=counted.total, decoder_tokens=sum(loop.tokens),
+        total_flops=counted.total, decoder_steps=sum(loop.steps),
         cpu_others_before_pct=loop.before.others_pct if loop.before else math.nan,
         cpu_others_during_pct=loop.cpu_others_pct,
         wer=scoring.wer(refs, hyps) if scored else math.nan,

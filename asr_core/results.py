@@ -75,7 +75,7 @@ class Result:
     encoder_flops_per_clip: float = math.nan
     decoder_flops_per_token: float = math.nan
     total_flops: float = math.nan
-    decoder_tokens: int = 0
+    decoder_steps: int = 0  # decoder steps x rows, summed over batches (a batch's rows all take its longest's steps)
     # the machine while measuring: how busy other processes kept the CPUs (percent of all cores)
     cpu_others_before_pct: float = math.nan  # during the untimed warm-up before the run
     cpu_others_during_pct: float = math.nan  # during the timed run

@@ -448,7 +448,7 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
         row["encoder_flops_per_clip"] = float(src["encoder_flops_per_clip"])
         row["decoder_flops_per_token"] = float(src["decoder_flops_per_token"])
         row["total_flops"] = (row["encoder_flops_per_clip"] * row["n_clips"]
-                              + row["decoder_flops_per_token"] * row["decoder_tokens"])
+                              + row["decoder_flops_per_token"] * row["decoder_steps"])
     return row
 
 

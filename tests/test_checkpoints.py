@@ -48,8 +48,8 @@ def test_weights_of_other_shapes_than_the_config_says(ctc_copy):
 
 def test_synthetic_weights_need_only_the_config(ctc_copy):
     (ctc_copy / "model.safetensors").write_bytes(b"junk")
-    lm = checkpoints.load_torch_model(str(ctc_copy), CTC, "cpu", "fp32", "synthetic")
-    assert lm.weights == "synthetic" and lm.model.config.hidden_size == 32
+    checkpoint = checkpoints.load_torch_model(str(ctc_copy), CTC, "cpu", "fp32", "synthetic")
+    assert checkpoint.weights == "synthetic" and checkpoint.model.config.hidden_size == 32
 
 
 @pytest.mark.parametrize("content, says", [

@@ -228,17 +228,17 @@ def test_a_long_clip_shares_its_tokens_among_its_windows(synthetic_whisper_dir):
     from asr_core.runs import check_tokens as _check_token_limit
 
     from asr_core.runtimes import load_model
-    lm = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
+    model = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
     clip = tone(70.0)
     longest = max(p.shape[0] for p in split_long(clip, 30.0))
     most = 444 * clip.shape[0] // longest
     assert most > 2 * 444
-    _check_token_limit(lm, [clip], most)
-    _check_token_limit(lm, [clip, tone(5.0)], 444)
+    _check_token_limit(model, [clip], most)
+    _check_token_limit(model, [clip, tone(5.0)], 444)
     with pytest.raises(ModelError, match=f"use --tokens {most} or fewer"):
-        _check_token_limit(lm, [clip], most + 1)
+        _check_token_limit(model, [clip], most + 1)
     with pytest.raises(ModelError, match="use --tokens 444 or fewer"):
-        _check_token_limit(lm, [clip, tone(5.0)], 445)
+        _check_token_limit(model, [clip, tone(5.0)], 445)
 
 
 def test_a_bad_model_folder_config(capsys, wav, tmp_path):

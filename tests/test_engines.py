@@ -94,8 +94,8 @@ def test_openai_names_cover_every_tensor_once():
 @pytest.mark.slow
 def test_converted_file_has_whisper_cpps_header_and_types(tmp_path):
     from asr_core.checkpoints import load_torch_model
-    lm = load_torch_model("openai/whisper-tiny", "whisper", "cpu", "fp32", "synthetic")
-    path = ggml.write_ggml(lm, tmp_path / "m.bin", "q8_0")
+    checkpoint = load_torch_model("openai/whisper-tiny", "whisper", "cpu", "fp32", "synthetic")
+    path = ggml.write_ggml(checkpoint, tmp_path / "m.bin", "q8_0")
     raw = path.read_bytes()
     head = struct.unpack("<12i", raw[:48])
     assert head == (0x67676D6C, 51865, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 2007)
@@ -116,18 +116,18 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
                                                ("openai-whisper", "fp32")])
 @pytest.mark.slow
 def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
-    lm = load_model("openai/whisper-tiny", "cpu", precision, "synthetic", runtime=runtime)
-    assert lm.runtime == runtime and 37e6 < lm.params < 39e6  # the architecture, kept on the meta device
+    model = load_model("openai/whisper-tiny", "cpu", precision, "synthetic", runtime=runtime)
+    assert model.runtime == runtime and 37e6 < model.params < 39e6  # the architecture, kept on the meta device
     clips = [tone(3.0), tone(5.0, seed=1), tone(35.0, seed=2)]  # the last one is two windows
-    r = transcribe(lm, clips, None, RunOptions(tokens=20, count_flops=runtime != "whisper.cpp"))
-    assert r.decoder_tokens == 3 * 20 and r.n_batches == 4  # 35 s: its two windows share its 20 tokens
+    r = transcribe(model, clips, None, RunOptions(tokens=20, count_flops=runtime != "whisper.cpp"))
+    assert r.decoder_steps == 3 * 20 and r.n_batches == 4  # 35 s: its two windows share its 20 tokens
     assert r.hypotheses == ("", "", "") and math.isnan(r.wer) and r.weights == "synthetic"
     stages_add_up(r)
-    one = transcribe(lm, clips[:1], None, RunOptions(tokens=1, warmup=False, count_flops=False))
-    assert one.decoder_tokens == (2 if runtime == "whisper.cpp" else 1)  # whisper.cpp ends a window at 2 or more
+    one = transcribe(model, clips[:1], None, RunOptions(tokens=1, warmup=False, count_flops=False))
+    assert one.decoder_steps == (2 if runtime == "whisper.cpp" else 1)  # whisper.cpp ends a window at 2 or more
     if runtime == "whisper.cpp":
         assert math.isnan(r.total_flops) and "whisper.cpp's own timers" in r.notes
-        assert r.model_bytes == round(lm.params * models.BYTES_PER_PARAM[precision])
+        assert r.model_bytes == round(model.params * models.BYTES_PER_PARAM[precision])
     else:
         assert r.total_flops > 0 and r.encoder_flops_per_clip > 0
 
@@ -148,7 +148,7 @@ def test_real_tiny_en_through_each_engine_matches_transformers_wer(speech):
         assert abs(r.wer - eager.wer) <= WER_POINTS, (runtime, precision, r.wer, eager.wer)
         assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
         # the same decoder steps as transformers counts (tokens plus end-of-text), give or take a word
-        assert abs(r.decoder_tokens - eager.decoder_tokens) <= 0.05 * eager.decoder_tokens
+        assert abs(r.decoder_steps - eager.decoder_steps) <= 0.05 * eager.decoder_steps
         stages_add_up(r)
 
 

@@ -132,7 +132,7 @@ def test_run_models_streams_power_then_aresult(loader, tiny):
     assert kinds[0] == "loading" and kinds[-1] == "done" and "power" in kinds
     r = events[-1].result
     assert r.status == "ok" and r.n_clips == 2 and r.weights == "synthetic" and math.isnan(r.wer)
-    assert r.decoder_tokens == 2 * live.synthetic_tokens("", tone(1.0))
+    assert r.decoder_steps == 2 * live.synthetic_tokens("", tone(1.0))
     last_power = [e for e in events if e.kind == "power"][-1]
     assert len(last_power.traces[label]) > 0
     assert last_power.sources[label]["cpu"] in ("rapl", "estimate")

@@ -50,31 +50,31 @@ def test_ctc_batch_padding_does_not_change_a_transcript(ctc):
 
 
 def test_whisper_instrumented_equals_plain_generate(tiny_whisper_dir):
-    lm = load_model(str(tiny_whisper_dir), "cpu", "fp32", "pretrained")
+    model = load_model(str(tiny_whisper_dir), "cpu", "fp32", "pretrained")
     clips = [tone(2.0, 300), tone(4.0, 600, seed=1)]
-    r = transcribe(lm, clips, None, RunOptions(batch_size=2))
-    assert list(r.hypotheses) == reference_transcribe(lm, clips)
+    r = transcribe(model, clips, None, RunOptions(batch_size=2))
+    assert list(r.hypotheses) == reference_transcribe(model, clips)
     stages_add_up(r)
-    alone = transcribe(lm, clips[:1], None, RunOptions(batch_size=1, warmup=False, count_flops=False))
+    alone = transcribe(model, clips[:1], None, RunOptions(batch_size=1, warmup=False, count_flops=False))
     assert alone.hypotheses[0] == r.hypotheses[0]
     assert math.isnan(r.wer)  # no reference given
-    assert r.decoder_tokens > 0 and r.decoder_flops_per_token > 0
+    assert r.decoder_steps > 0 and r.decoder_flops_per_token > 0
 
 
 def test_synthetic_whisper_forces_token_count_and_has_no_wer(synthetic):
-    lm = synthetic
-    r = transcribe(lm, [tone(3.0), tone(5.0, seed=1)], ["one two three", "four five"], RunOptions(batch_size=2, tokens=7))
+    model = synthetic
+    r = transcribe(model, [tone(3.0), tone(5.0, seed=1)], ["one two three", "four five"], RunOptions(batch_size=2, tokens=7))
     assert r.weights == "synthetic" and math.isnan(r.wer) and math.isnan(r.cer)
-    assert r.decoder_tokens == 2 * 7  # both rows decode exactly the forced count
+    assert r.decoder_steps == 2 * 7  # both rows decode exactly the forced count
     assert "weights=synthetic" in r.notes
     stages_add_up(r)
 
 
 def test_synthetic_token_count_follows_reference_words(synthetic):
-    lm = synthetic
-    r = transcribe(lm, [tone(2.0)], ["ten words of reference text to be forced on decoders"],
+    model = synthetic
+    r = transcribe(model, [tone(2.0)], ["ten words of reference text to be forced on decoders"],
                    RunOptions(warmup=False, count_flops=False))
-    assert r.decoder_tokens == round(10 * 1.3)
+    assert r.decoder_steps == round(10 * 1.3)
     assert "estimated" in r.notes
 
 
@@ -89,19 +89,19 @@ def test_ctc_flops_do_not_depend_on_clip_order(ctc):
 
 
 def test_whisper_flops_do_not_depend_on_clip_order(synthetic):
-    lm = synthetic
+    model = synthetic
     clips, refs = [tone(2.0), tone(4.0, seed=1)], ["a b", " ".join(["word"] * 30)]
     opts = RunOptions(batch_size=1, warmup=False)
-    one = transcribe(lm, clips, refs, opts)
-    other = transcribe(lm, clips[::-1], refs[::-1], opts)
-    assert one.decoder_tokens == other.decoder_tokens
+    one = transcribe(model, clips, refs, opts)
+    other = transcribe(model, clips[::-1], refs[::-1], opts)
+    assert one.decoder_steps == other.decoder_steps
     assert one.total_flops == pytest.approx(other.total_flops, rel=1e-9)
 
 
 def test_decoder_flops_per_token_leave_out_the_fixed_cost_per_clip(synthetic):
-    lm = synthetic
-    few = transcribe(lm, [tone(2.0)], None, RunOptions(tokens=5, warmup=False))
-    many = transcribe(lm, [tone(2.0)], None, RunOptions(tokens=45, warmup=False))
+    model = synthetic
+    few = transcribe(model, [tone(2.0)], None, RunOptions(tokens=5, warmup=False))
+    many = transcribe(model, [tone(2.0)], None, RunOptions(tokens=45, warmup=False))
     assert few.decoder_flops_per_token == pytest.approx(many.decoder_flops_per_token, rel=1e-6)
     assert many.total_flops - few.total_flops == pytest.approx(40 * few.decoder_flops_per_token, rel=1e-6)
     fixed = few.total_flops - few.encoder_flops_per_clip - 5 * few.decoder_flops_per_token
@@ -153,17 +153,17 @@ def test_progress_memory_load_and_the_measured_span_are_recorded(ctc):
 
 
 def test_long_audio_is_cut_into_windows(synthetic):
-    lm = synthetic
-    r = transcribe(lm, [tone(45.0)], None, RunOptions(tokens=10, warmup=False, count_flops=False))
+    model = synthetic
+    r = transcribe(model, [tone(45.0)], None, RunOptions(tokens=10, warmup=False, count_flops=False))
     assert "long-form" in r.notes and r.n_clips == 1
-    assert r.n_batches == 2 and 9 <= r.decoder_tokens <= 11  # 10 tokens shared by two windows by duration
+    assert r.n_batches == 2 and 9 <= r.decoder_steps <= 11  # 10 tokens shared by two windows by duration
 
 
 @pytest.mark.slow
 def test_synthetic_wav2vec2_runs():
-    lm = load_model("facebook/wav2vec2-base-960h", "cpu", "fp32", "synthetic")
-    assert 90e6 < lm.params < 100e6
-    r = transcribe(lm, [tone(1.0)], ["hello"], RunOptions(warmup=False, count_flops=False))
+    model = load_model("facebook/wav2vec2-base-960h", "cpu", "fp32", "synthetic")
+    assert 90e6 < model.params < 100e6
+    r = transcribe(model, [tone(1.0)], ["hello"], RunOptions(warmup=False, count_flops=False))
     assert math.isnan(r.wer) and r.status == "ok"
 
 
@@ -183,8 +183,8 @@ def test_real_tiny_en_wer_on_real_speech():
     refs = speech_refs()
     ids = sorted(refs)
     clips = [load_audio(SPEECH / f"{i}.flac") for i in ids]
-    lm = load_model(str(SPEECH.parents[1] / "models" / "whisper-tiny.en"), "cpu", "fp32", "pretrained")
-    r = transcribe(lm, clips, [refs[i] for i in ids], RunOptions(batch_size=8, count_flops=False, warmup=False))
+    model = load_model(str(SPEECH.parents[1] / "models" / "whisper-tiny.en"), "cpu", "fp32", "pretrained")
+    r = transcribe(model, clips, [refs[i] for i in ids], RunOptions(batch_size=8, count_flops=False, warmup=False))
     assert r.wer <= 0.12, r.wer  # measured about 8.6 % on the 70-utterance set
     assert r.n_clips == 20 and r.n_batches == 3
     assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
@@ -197,7 +197,7 @@ def test_real_tiny_en_long_form_over_30_seconds():
     ids = sorted(refs)[10:17]
     audio = np.concatenate([load_audio(SPEECH / f"{i}.flac") for i in ids])
     assert audio.shape[0] / 16000 > 35
-    lm = load_model(str(SPEECH.parents[1] / "models" / "whisper-tiny.en"), "cpu", "fp32", "pretrained")
-    r = transcribe(lm, [audio], [" ".join(refs[i] for i in ids)], RunOptions(warmup=False, count_flops=False))
+    model = load_model(str(SPEECH.parents[1] / "models" / "whisper-tiny.en"), "cpu", "fp32", "pretrained")
+    r = transcribe(model, [audio], [" ".join(refs[i] for i in ids)], RunOptions(warmup=False, count_flops=False))
     assert "long-form" in r.notes and r.n_clips == 1
     assert r.wer <= 0.15, (r.wer, r.hypotheses)
