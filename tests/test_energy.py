@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from asr_core import carbon, hardware, sampler as sampler_module
+from asr_core import carbon, energy as energy_module, hardware, sampler as sampler_module
 from asr_core.carbon import carbon_intensity_g_per_kwh, co2e_kg
 from asr_core.energy import EnergyMonitor, Measurement, meter_status
 from asr_core.hardware import CpuEstimator, DeviceUnavailable, Rapl
@@ -414,12 +414,22 @@ def test_measurement_totals_are_nan_safe():
 
 # --- meter_status ------------------------------------------------------------------------------------
 
-def test_meter_status_reports_every_meter_without_raising():
+def test_meter_status_reports_every_meter_without_raising(monkeypatch):
     infos = meter_status(0)
     assert [i.name for i in infos] == ["NVML energy counter", "NVML power", "RAPL", "CPU estimate"]
-    for info in infos:
-        assert info.available or info.reason  # every missing meter says why
     assert infos[-1].available and "W" in infos[-1].detail
+
+    def unavailable(*args):
+        raise DeviceUnavailable("no NVIDIA driver here")
+
+    def broken(*args):
+        raise RuntimeError("the driver crashed")
+    monkeypatch.setattr(energy_module, "NvmlGpu", unavailable)
+    monkeypatch.setattr(energy_module, "Rapl", broken)
+    counter, power, rapl, estimate = meter_status(0)  # every missing meter says why, and nothing raises
+    assert [(m.available, m.reason) for m in (counter, power)] == [(False, "no NVIDIA driver here")] * 2
+    assert (rapl.available, rapl.reason) == (False, "unexpected RAPL failure: the driver crashed")
+    assert estimate.available
 
 
 @pytest.mark.skipif(_nvml_loads(), reason="this machine has a readable NVIDIA GPU")
