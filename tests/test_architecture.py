@@ -18,6 +18,7 @@ from helpers import ROOT
 LIBRARY, APP = "asr_core", "asr_app"
 APP_ONLY = ("streamlit", "altair", APP, "pages")  # what the library may never import
 STREAMLIT_MODULE = "asr_app.state"  # the app package's one Streamlit module
+ALTAIR_MODULE = "asr_app.charts"  # the app's one Altair module
 
 
 def _module_name(path: Path) -> str:
@@ -126,6 +127,12 @@ def test_only_one_module_of_the_app_package_imports_streamlit():
     users = sorted(mod for mod, imports in graph.items()
                    if _top(mod) == APP and any(_top(i) == "streamlit" for i in imports))
     assert users == [STREAMLIT_MODULE]
+
+
+def test_only_the_charts_module_imports_altair():
+    graph = import_graph()
+    users = sorted(mod for mod, imports in graph.items() if any(_top(i) == "altair" for i in imports))
+    assert users == [ALTAIR_MODULE]
 
 
 @pytest.mark.slow
