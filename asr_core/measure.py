@@ -3,7 +3,8 @@
 One loop serves every runtime: each loaded model (``runtimes/base.py``) supplies preprocess, encode and decode,
 or one engine call split by the engine's own timers. The device is synchronised only at stage boundaries, so
 stage times add up to the end-to-end latency. What is around the loop lives beside it: FLOP counting in
-``flops``, the device lock in ``locks`` (``runs.measure`` holds it), memory in ``memory``, energy in ``energy``.
+``flops``, the device lock in ``locks`` (``runs.measure`` holds it), memory in ``memory``, energy in ``energy``,
+the same work without instruments in ``uninstrumented``.
 """
 from __future__ import annotations
 

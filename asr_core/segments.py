@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import load_audio
-from .errors import ClipSourceError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ our ``transcribe`` per runtime, and for Whisper each engine's own front door: fa
 (batch 1) and pywhispercpp's ``Model.transcribe`` (whisper.cpp; batch 1, the only size it runs). Every system
 gets one untimed warm-up call (compiling included), then --runs timed calls; the table shows the median audio
 seconds per second of whole calls, the ratio to the pipeline, and our instrumentation overhead: ``transcribe``
-(stage windows, syncs, energy meters) against ``time_uninstrumented`` (the same stages back to back),
+(stage windows, syncs, energy meters) against ``uninstrumented.time_uninstrumented`` (the same stages back to back),
 timed alternately. Decoding is greedy everywhere.
 Synthetic weights (no real checkpoint here) decode a forced token count in every system.
 """
@@ -32,7 +32,8 @@ import torch
 
 from asr_core import capabilities, checkpoints, models, scoring, system
 from asr_core.audio import SAMPLE_RATE, load_audio
-from asr_core.measure import RunOptions, batches_of, join_rows, rows_of, run_batch, sync, transcribe
+from asr_core.measure import RunOptions, transcribe
+from asr_core.uninstrumented import time_uninstrumented
 from asr_core.models import (COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, OPENAI_WHISPER, TRANSFORMERS,
                              WHISPER_CPP)
 from asr_core.runtimes import ct2, load_model, whispercpp
@@ -145,20 +146,6 @@ class Contender:
 def _tput(clips: list, times: list[float]) -> float:
     """Audio seconds per second of the median call."""
     return len(clips) * clips[0].shape[0] / SAMPLE_RATE / statistics.median(times)
-
-
-def time_uninstrumented(loaded: Any, clips: list, options: RunOptions,
-                        references: list[str] | None = None) -> tuple[list[str], float]:
-    """The measured loop's work without windows, meters or per-stage syncs: (transcripts, seconds). Warm up (and
-    compile) with transcribe first."""
-    rows = rows_of(loaded, clips, references, options)
-    with torch.inference_mode():
-        sync(loaded.device)
-        t0 = time.perf_counter()
-        texts = [t for b in batches_of(len(rows.audio), options.batch_size) for t in run_batch(loaded, rows, b)[0]]
-        sync(loaded.device)
-        wall = time.perf_counter() - t0
-    return join_rows(texts, rows.clip_index, len(clips)), wall
 
 
 def ours(loaded: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None) -> list[Contender]:
