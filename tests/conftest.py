@@ -89,3 +89,17 @@ def speech():
     refs = speech_refs()
     ids = sorted(refs)
     return [load_audio(SPEECH / f"{i}.flac") for i in ids], [refs[i] for i in ids]
+
+
+@pytest.fixture(scope="session")
+def ctc(tiny_ctc_dir):
+    """The tiny wav2vec2 loaded with the eager runtime (pretrained: its random weights, saved)."""
+    from asr_core.runtimes import load_model
+    return load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
+
+
+@pytest.fixture(scope="session")
+def synthetic(synthetic_whisper_dir):
+    """Synthetic weights of the 32-wide Whisper: the forced decoder and the FLOP split, in a moment."""
+    from asr_core.runtimes import load_model
+    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")

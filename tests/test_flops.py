@@ -5,18 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asr_core.measure import RunOptions, transcribe
-from asr_core.runtimes import load_model
 from helpers import tone
-
-
-@pytest.fixture(scope="module")
-def ctc(tiny_ctc_dir):
-    return load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
-
-
-@pytest.fixture(scope="module")
-def synthetic(synthetic_whisper_dir):
-    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
 
 
 def test_ctc_flops_do_not_depend_on_clip_order(ctc):

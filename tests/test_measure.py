@@ -15,17 +15,6 @@ from asr_core.runtimes import load_model
 from asr_core.runtimes.eager import reference_transcribe
 from helpers import SPEECH, needs_shared, speech_refs, stages_add_up, tone
 
-@pytest.fixture(scope="module")
-def ctc(tiny_ctc_dir):
-    return load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
-
-
-@pytest.fixture(scope="module")
-def synthetic(synthetic_whisper_dir):
-    """Synthetic weights of a 32-wide Whisper: the forced decoder and the FLOP split, in a moment."""
-    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
-
-
 def test_ctc_instrumented_equals_plain_forward_andstages_add_up(ctc):
     clips = [tone(1.0, 200), tone(2.5, 330, seed=1), tone(1.7, 440, seed=2)]
     r = transcribe(ctc, clips, ["a b", "c", "d e f"], RunOptions(batch_size=3))

@@ -10,13 +10,7 @@ import pytest
 from asr_core import noise, runs
 from asr_core.errors import ModelError, ResourceError
 from asr_core.measure import Cancelled
-from asr_core.runtimes import load_model
 from helpers import tone
-
-
-@pytest.fixture(scope="module")
-def synthetic(synthetic_whisper_dir):
-    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
 
 
 def _snr(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -74,11 +68,10 @@ def test_a_failed_run_is_a_failed_result_with_its_status(exc, status):
         "/no/such/model", "", "ctranslate2", 4, "5s", 10.0, "babble")
 
 
-def test_a_run_stopped_before_it_starts_reports_nothing_and_frees_the_device(tiny_ctc_dir):
+def test_a_run_stopped_before_it_starts_reports_nothing_and_frees_the_device(ctc, tiny_ctc_dir):
     import threading
     from asr_core import locks
     from asr_core.measure import RunControl
-    ctc = load_model(str(tiny_ctc_dir), "cpu", "fp32")
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled, match="nothing measured"):
@@ -86,12 +79,11 @@ def test_a_run_stopped_before_it_starts_reports_nothing_and_frees_the_device(tin
     assert not locks.device_lock("cpu").locked()  # the lock is released for the next run
 
 
-def test_a_measurement_holds_its_devices_lock(tiny_ctc_dir, monkeypatch):
+def test_a_measurement_holds_its_devices_lock(ctc, tiny_ctc_dir, monkeypatch):
     from asr_core import locks
     held = []
     real = runs.transcribe
     monkeypatch.setattr(runs, "transcribe", lambda *a, **k: held.append(locks.device_lock("cpu").locked())
                         or real(*a, **k))
-    ctc = load_model(str(tiny_ctc_dir), "cpu", "fp32")
     r = runs.measure(runs.Request(str(tiny_ctc_dir), clips=(tone(1.0),), count_flops=False, warmup=False), ctc)
     assert r.status == "ok" and held == [True] and not locks.device_lock("cpu").locked()

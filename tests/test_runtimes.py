@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from asr_core import capabilities, models
+from asr_core import capabilities
 from asr_core.errors import ModelError
 from asr_core.measure import RunOptions, transcribe
 from asr_core.runtimes import load_model
