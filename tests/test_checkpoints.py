@@ -9,6 +9,7 @@ import pytest
 from asr_core import checkpoints
 from asr_core.errors import ModelError
 from asr_core.models import CTC, WHISPER
+from helpers import TINY_EN, needs_shared
 
 
 @pytest.fixture
@@ -109,3 +110,9 @@ def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypat
 def test_pretrained_problem_of_a_path_that_is_not_there():
     assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")
 
+
+
+@needs_shared
+def test_a_tokenizer_from_a_local_folder_counts_a_references_tokens():
+    count = checkpoints.token_counter(str(TINY_EN))
+    assert count("hello world") == 2 and count("") == 0
