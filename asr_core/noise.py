@@ -44,6 +44,11 @@ def mix(clip: np.ndarray, snr_db: float, kind: str = WHITE, seed: int = SEED,
     return (mixed / peak if peak > 1 else mixed).astype(np.float32)
 
 
+def recorded_kind(snr_db: float, kind: str) -> str:
+    """The noise kind a record names: none ("") for clean audio, whatever kind was asked for."""
+    return "" if snr_db == CLEAN else kind
+
+
 def _check(snr_db: float, kind: str, babble_from: Sequence[np.ndarray]) -> None:
     if kind not in NOISE_KINDS:
         raise AudioError(f"Unknown noise kind {kind!r}: use {' or '.join(NOISE_KINDS)}.")

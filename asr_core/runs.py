@@ -64,7 +64,7 @@ class Request:
     @property
     def noise_kind(self) -> str:
         """The noise as results record it: none for clean audio."""
-        return "" if self.snr_db == CLEAN else self.noise
+        return noise.recorded_kind(self.snr_db, self.noise)
 
     def options(self) -> RunOptions:
         """What the measured loop measures, the noise included."""

@@ -48,7 +48,7 @@ from .checkpoints import token_counter
 from .clips import build_clip_cache, default_cache_dir
 from .errors import ModelError, SweepError, SweepFileError
 from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, batch_problem, combination_problem, family_of
-from .noise import CLEAN, NOISE_KINDS, WHITE
+from .noise import CLEAN, NOISE_KINDS, WHITE, recorded_kind
 from .results import STATUS_ERROR, STATUS_OK, Result
 from .runtimes import LoadedModel, load_model
 from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, aggregate, read_rows, remove_stale_temps, replace_atomic, row_key,
@@ -137,7 +137,7 @@ class Grid:
 
 def noise_keys(snr_db: float, noise: str) -> dict[str, Any]:
     """A cell's snr_db and noise as rows record them: clean audio has no noise kind."""
-    return dict(snr_db=snr_db, noise="" if snr_db == CLEAN else noise)
+    return dict(snr_db=snr_db, noise=recorded_kind(snr_db, noise))
 
 
 def _check_setting(name: str, value: Any, default: Any) -> None:
