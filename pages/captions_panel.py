@@ -18,7 +18,7 @@ TINY_EN = "openai/whisper-tiny.en"  # the default where no checkpoint is beside 
 
 
 def toggle() -> bool:
-    return st.toggle("Live captions: speak, and watch the words appear", key=TOGGLE_KEY,
+    return st.toggle("Live captions: speak, see the words", key=TOGGLE_KEY,
                      help="Streams your microphone to the model while you speak; the words appear a second or "
                           "two later, with what keeping up costs beside them.")
 

@@ -152,8 +152,13 @@ def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) ->
 
 
 class_mode = state.class_mode()
-st.title("Transcribe")
-if captions_panel.toggle():  # live captions from the microphone instead of a clip
+# the captions toggle beside the title, above the run's column: a row of its own would push the power chart below
+# a projector's 720 px while a run goes
+heading, captions_switch = st.columns([3, 2], gap="large", vertical_alignment="bottom")
+heading.title("Transcribe")
+with captions_switch:
+    captions_on = captions_panel.toggle()
+if captions_on:  # live captions from the microphone instead of a clip
     captions_panel.show(ROOT)
     st.stop()
 settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
