@@ -20,16 +20,16 @@ import pandas as pd
 
 from asr_core import stream_session
 from asr_core.audio import SAMPLE_RATE, load_audio
-from asr_core.clips import bucket_seconds
-from asr_core.measure import RUN_OWNER
+from asr_core.buckets import bucket_seconds
+from asr_core.locks import RUN_OWNER
 from asr_core.stream_session import LiveSession, LiveView, Outlook, SessionRecord, decoder_for, outlook, probe
 from asr_core.streaming import StreamOptions
 
 from . import present
-from .compare import MODEL_NAME
+from .choices import run_problems
+from .configs import RunRequest
 from .figures import WER_HELP, Figure
-from .inputs import folder_utterances, model_label, sample_folders
-from .live import RunRequest, run_problems
+from .inputs import MODEL_NAME, folder_utterances, model_label, sample_folders
 
 LISTENING = "Listening… speak, and the words appear here."
 NOT_LISTENING = "Press Start listening (your browser asks for the microphone once), then speak."
@@ -85,7 +85,7 @@ class Captioner:
         self.options = options or StreamOptions()
         self._lock = threading.Lock()
         self.request: RunRequest | None = None
-        self._lm: Any = None
+        self._model: Any = None
         self._decode: stream_session.Decode | None = None
         self.outlook: Outlook | None = None
         self.session: LiveSession | None = None
@@ -95,17 +95,17 @@ class Captioner:
         self._converter: FrameConverter | None = None
         self._armed = False  # the page saw the microphone on: frames may start a session
 
-    def prepare(self, request: RunRequest, lm: Any, probe_audio: tuple[np.ndarray, str], owner: str) -> Outlook:
-        """Use lm for the next session, warmed up, with its outlook from one decode's time here."""
+    def prepare(self, request: RunRequest, model: Any, probe_audio: tuple[np.ndarray, str], owner: str) -> Outlook:
+        """Use the loaded model for the next session, warmed up, with its outlook from one decode's time here."""
         if request == self.request and self.outlook is not None:
             return self.outlook
-        decode = decoder_for(lm)
+        decode = decoder_for(model)
         audio, what = probe_audio
         seconds = probe(decode, audio)
         context = contextvars.copy_context()
         context.run(RUN_OWNER.set, owner)  # a measured run waiting for this device names this session
         with self._lock:
-            self.request, self._lm, self._decode, self._context = request, lm, decode, context
+            self.request, self._model, self._decode, self._context = request, model, decode, context
             self.outlook = outlook(seconds, self.options, f"timed here just now on {what}")
         return self.outlook
 
@@ -141,7 +141,7 @@ class Captioner:
                 return
             self.session, self._armed = None, False
         try:
-            self.record = session.stop(self._lm)
+            self.record = session.stop(self._model)
         except Exception as exc:  # noqa: BLE001
             self.error = f"Live captions stopped: {type(exc).__name__}: {exc}"
 
@@ -156,12 +156,12 @@ class Captioner:
     def stop(self, reference: str = "") -> SessionRecord | None:
         """End the session, decode its last words, and compare with the same audio transcribed offline."""
         with self._lock:
-            session, self.session, lm, self._armed = self.session, None, self._lm, False
+            session, self.session, model, self._armed = self.session, None, self._model, False
         if session is None:
             return self.record
         try:
-            record = session.stop(lm)
-            self.record = stream_session.with_offline(record, lm, session.audio, reference)
+            record = session.stop(model)
+            self.record = stream_session.with_offline(record, model, session.audio, reference)
         except Exception as exc:  # noqa: BLE001 - a failed decode ends the session with its reason shown
             self.error = f"Live captions stopped: {type(exc).__name__}: {exc}"
         return self.record

@@ -1,7 +1,9 @@
-"""Altair chart builders for the app. Each takes a tidy DataFrame and returns a chart.
+"""Altair chart builders for the app, the one module that imports Altair. Each takes a tidy DataFrame and returns
+a chart; ``polish`` gives any chart readable tooltips and fixed series colours; ``png``/``svg``/``spec_json``
+export one.
 
-The data preparation lives in ``asr_core.sweep_table`` and ``asr_app.explore`` (sweeps) and here (power traces), so tests check
-the numbers without rendering; these functions only choose marks, scales and tooltips.
+The data preparation lives in ``asr_core.sweep_table`` and ``asr_app.sweep_views`` (sweeps) and here (power
+traces), so tests check the numbers without rendering; these functions only choose marks, scales and tooltips.
 """
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
+from asr_core.energy_sources import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL
 from asr_core.sampler import PowerSample
 
-from .inputs import model_label
+from .inputs import MODEL_NAME, model_label
 from .present import MIB
 
 PLOT_PX = 240  # height of the plotting area itself
@@ -26,7 +29,7 @@ LEGEND_ROW_PX = 20
 LEGEND_FONT_PX = 12
 STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c2a5", "CTC head": "#a6d854"}
 SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
-SOURCE_DETAIL = {"estimate": "estimate", "rapl": "RAPL", "nvml_counter": "NVML", "nvml_power": "NVML"}
+SOURCE_DETAIL = {ESTIMATE: "estimate", RAPL: "RAPL", NVML_COUNTER: "NVML", NVML_POWER: "NVML"}
 PICK_COLOUR = "#d62728"
 UNMEASURED_COLOUR = "#9e9e9e"
 WARM_UP_LABEL = "warm-up (not measured)"
@@ -47,6 +50,13 @@ LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read …
 LARGE_CHROME_PX = 90  # … and the room that larger text takes around the plot
 SESSION_BAR_PX = 28  # per run of the session chart
 CONFIG_TOOLTIP = ["model", "weights", "device", "precision", "batch_size", "bucket"]
+SYMBOL_GREY = "#9e9e9e"  # legend symbols that carry no colour of their own: legible on light and dark themes
+# chart field -> tooltip title, where the chart's own title is a raw column name
+TOOLTIP_TITLES = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "device": "device",
+                  "precision": "precision", "batch_size": "batch size", "bucket": "clip length",
+                  "clip_s": "mean clip length (s)", "energy_source": "energy source", "n_runs": "runs",
+                  "pareto": "on the Pareto front", "label": "configuration", "stage": "stage"}
+CONFIG_FIELDS = ("model", MODEL_NAME, "runtime", "weights", "device", "precision", "batch_size", "bucket")
 
 
 def _legend() -> alt.Legend:
@@ -290,7 +300,7 @@ def tradeoff_with_published(points: pd.DataFrame, cost: str, title: str, log: bo
 
 
 def wer_by_snr(frame: pd.DataFrame, order: Sequence[str], title: str = "WER vs signal-to-noise ratio") -> alt.Chart:
-    """One line per configuration series over the SNR (explore.wer_by_snr), noisiest left, clean at the right end."""
+    """One line per configuration series over the SNR (sweep_views.wer_by_snr), noisiest left, clean at the right end."""
     return alt.Chart(frame, title=title, height=_height(PLOT_PX, _n(frame, "series"))).mark_line(point=True).encode(
         x=alt.X("snr", type="ordinal", sort=list(order), title="signal-to-noise ratio (clean: no noise added)",
                 axis=alt.Axis(labelAngle=0)),
@@ -323,6 +333,11 @@ def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
 
 # --- class mode and export ------------------------------------------------------------------------------
 
+def sized(chart: alt.TopLevelMixin, class_mode: bool) -> alt.TopLevelMixin:
+    """The chart as the page shows it: in class mode, with type the back row can read."""
+    return large(chart) if class_mode else chart
+
+
 def large(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """The chart with axis, legend and title text large enough for a projector (and room for it)."""
     if isinstance(chart.height, int):
@@ -339,3 +354,62 @@ def png(chart: alt.TopLevelMixin) -> bytes:
 def svg(chart: alt.TopLevelMixin) -> str:
     """The chart as an SVG, rendered here without a browser or a network (vl-convert)."""
     return vl_convert.vegalite_to_svg(chart.to_json())
+
+
+# --- polish and export ---------------------------------------------------------------------------
+
+def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevelMixin:
+    """The chart with readable tooltips that name the runtime, series colours fixed to domain, and
+    discrete sizes drawn as ordinal (Vega-Lite warns about size on a nominal field)."""
+    chart = chart.copy(deep=True)
+    for layer in getattr(chart, "layer", None) or [chart]:
+        enc = layer.encoding
+        if enc is alt.Undefined:
+            continue
+        if enc.tooltip is not alt.Undefined:
+            enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
+        data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
+        if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
+            enc.color.scale = alt.Scale(domain=list(domain), scheme=scheme_for(len(domain)))
+            if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
+                enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
+        if enc.size is not alt.Undefined:
+            enc.size["type"] = "ordinal" if enc.size._get("type") == "nominal" else enc.size._get("type")
+            if enc.size._get("legend") not in (alt.Undefined, None):
+                legend = enc.size._get("legend")
+                legend["symbolFillColor"] = legend["symbolStrokeColor"] = SYMBOL_GREY
+    return chart
+
+
+def _tooltips(tips: Sequence, data: object) -> list[alt.Tooltip]:
+    columns = list(data.columns) if isinstance(data, pd.DataFrame) else []
+    fields = [_field(t) for t in tips]
+    config = [alt.Tooltip(c, type="nominal", title=TOOLTIP_TITLES[c]) for c in CONFIG_FIELDS
+              if c in columns and c != "model" and (c in fields or c in (MODEL_NAME, "runtime"))]
+    rest = []
+    for tip, field in zip(tips, fields):
+        if field in CONFIG_FIELDS:
+            continue
+        tip = alt.Tooltip(tip) if isinstance(tip, str) else tip.copy()
+        if field in TOOLTIP_TITLES:
+            tip.title = TOOLTIP_TITLES[field]
+        rest.append(tip)
+    return config + rest
+
+
+def _field(channel: object) -> str | None:
+    """The field a channel or tooltip encodes, whether written as a shorthand or as field=."""
+    if isinstance(channel, str):
+        return channel.split(":")[0]
+    for name in ("field", "shorthand"):
+        value = channel._get(name)
+        if isinstance(value, str):
+            return value.split(":")[0]
+    return None
+
+
+def spec_json(chart: alt.TopLevelMixin) -> bytes:
+    """The chart's Vega-Lite spec with its data inlined: opens in any Vega viewer, offline too."""
+    return chart.to_json().encode("utf-8")
+
+

@@ -1,7 +1,7 @@
 """Comparisons on the Transcribe page: class mode's ready comparisons, a repeated run's median and spread,
 the session's runs side by side, and the shipped sweep's median beside a live figure.
 
-Each compared row is a ``live.RunRequest`` with its own model and settings; ``live.run_models`` runs them.
+Each compared row is a ``configs.RunRequest`` with its own model and settings; ``live.run_models`` runs them.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from asr_core.models import CTRANSLATE2, TRANSFORMERS
 from asr_core.results import STATUS_OK, Result
 
 from . import present
-from .inputs import model_label
+from .configs import RunRequest, config_of, result_labels
 from .figures import Figure
-from .live import RunRequest, config_of, result_labels
+from .inputs import MODEL_NAME, model_label
 
 # class mode's ready comparisons, in the order the page offers them
 SMALL_VS_LARGE, FP32_VS_INT8, BATCH_1_VS_8, CPU_VS_GPU = ("small vs large model", "fp32 vs int8", "batch 1 vs 8",
@@ -32,7 +32,6 @@ BIG_BATCH = 8
 SWEEP_FIGURES = {"WER": "wer", "Latency per clip": "latency_per_utt_s", "RTF": "rtf",
                  "Energy per clip": "energy_per_utt_j", "Energy per audio second": "energy_per_audio_s_j"}
 CLASS_FIGURES = ("WER", "Latency per clip", "Energy per clip")  # what class mode shows of a result, large
-MODEL_NAME = "model_name"  # the sweep's model as model_label shows it: a local folder matches by its name
 SWEEP_MATCH = ("runtime", "weights", "device", "precision", "batch_size", "bucket", "snr_db", "noise")
 SWEEP_SAYS = "the precomputed sweep measured {} here"
 

@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from asr_core.measure import Progress
-from asr_core.models import ModelError, family_of
+from asr_core.errors import ModelError
+from asr_core.measure import MEASURING, Progress
+from asr_core.models import family_of
 from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
 
 from . import present
-from .live import MEASURING, config_of
+from .configs import config_of
 
 SHORT_CLIP_S = 1.0  # below it, Whisper's padding to 30 s dominates the cost
 WER_HELP = ("word error rate: substituted, inserted and deleted words as a share of the reference's words, "

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, bucket_seconds, default_cache_dir,
-                            load_manifest, local_folder_segments)
-from asr_core.models import REGISTRY, is_folder
-from asr_core.segments import ClipSourceError
+from asr_core.buckets import bucket_seconds
+from asr_core.clips import (FOLDER_MANIFESTS, MANIFEST, TRANSCRIPTS, Clip, default_cache_dir, load_manifest,
+                            local_folder_segments)
+from asr_core.errors import ClipSourceError
+from asr_core.models import REGISTRY, looks_like_path
 
 SHARED_DIR = "../shared"  # relative to the repository root
 SHARED_SPEECH = "speech"  # under SHARED_DIR: sample speech, one folder per set
@@ -38,6 +39,7 @@ LABEL_WORDS = 8  # words of the reference shown in a clip's label
 # sample folders of ../shared/speech shown by name in the folder picker
 KNOWN_FOLDERS = {"ted-talk-samples": "TED talk samples",
                  "librispeech-dev-clean-3752-4944": "LibriSpeech dev-clean (read speech, speaker 3752)"}
+MODEL_NAME = "model_name"  # a table's column of model_label: a registry id, or a local folder's name
 
 log = logging.getLogger(__name__)
 _explained: set[str] = set()  # operator settings already explained in the log, once per server process
@@ -219,15 +221,9 @@ def _has_transcripts(folder: Path) -> bool:
 
 def model_label(model_id: str) -> str:
     """Registry and hub ids as they are; a local folder by its folder name, 'name (local)', never its path."""
-    if model_id in REGISTRY or not _looks_like_path(model_id):
+    if model_id in REGISTRY or not looks_like_path(model_id):
         return model_id
     return f"{Path(model_id.rstrip('/')).name or model_id} (local)"
-
-
-def _looks_like_path(model_id: str) -> bool:
-    """A folder on disk, or written as a path: absolute, relative ('./', '../', '~') or deeper than 'org/name'."""
-    return (model_id.startswith(("/", ".", "~")) or "\\" in model_id or model_id.strip("/").count("/") > 1
-            or is_folder(model_id))
 
 
 def chosen_models(selected: list[str], other: str) -> list[str]:

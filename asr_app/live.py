@@ -1,16 +1,16 @@
-"""Live runs for the app: what this machine can run, the configurations to run (each row a model with its
-own settings, named by what differs), their transcriptions in a worker thread with a live power queue,
-repeated if asked, and the session's runs as a table. What a finished run shows is ``figures``'s job.
+"""Live runs for the app: each configuration (``configs.RunRequest``) on the page's clip through the library's one
+run path (``asr_core.runs``) in a worker thread, its power samples on a queue the page drains, repeated if asked,
+as a stream of events; a session's runs one at a time, what a stopped run finished handed to the next script
+run. What a finished run shows is ``figures``'s job; the session's finished runs are ``history``'s.
 
 Concurrency: two browser sessions may press Run at the same time. Measurements stay apart because
-``measure.transcribe`` holds the per-device lock (``measure.device_lock``) around its warm-up and
-measured windows, and model loading here takes the same lock, so one session's run never shares
-its device with another's measured windows. Each run has its own ``EnergyMonitor``.
+``runs.measure`` holds the per-device lock (``locks.device_lock``) around its warm-up and measured
+windows, and model loading here takes the same lock, so one session's run never shares its device
+with another's measured windows. Each run has its own ``EnergyMonitor``.
 """
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import logging
 import math
 import queue
@@ -20,190 +20,40 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-import pandas as pd
-import torch
 
-from asr_core import noise, sweep_table
+from asr_core import noise, runs
 from asr_core.audio import duration_s
+from asr_core.buckets import bucket_of
 from asr_core.checkpoints import pretrained_problem
-from asr_core.clips import bucket_of
-from asr_core.errors import USER_ERRORS
 from asr_core.energy import EnergyMonitor
-from asr_core.measure import (RUN_OWNER, TOKENS_PER_WORD, Cancelled, Progress, ResourceError, RunOptions,
-                              device_lock, transcribe)
-from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, QUANTIZED, RUNTIME_PRECISIONS, RUNTIMES,
-                             TRANSFORMERS, WHISPER_CPP, ModelError, batch_problem, family_of, precision_problem,
-                             runtime_problem)
-from asr_core.results import RESULT_FIELDS, STATUS_CANCELLED, STATUS_OK, Result, failed_result
+from asr_core.errors import USER_ERRORS, ModelError
+from asr_core.locks import RUN_OWNER, device_lock
+from asr_core.measure import MEASURING, TOKENS_PER_WORD, Cancelled, Progress, RunControl
+from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
+from asr_core.runtimes import LoadedModel
 from asr_core.sampler import PowerSample
 
-from . import present
+from .choices import weights_unavailable
+from .configs import RunRequest, config_labels
 from .inputs import model_label
 
-APP_DEVICES = ("cpu", "cuda")
-BATCH_SIZES = (1, 4, 8, 16, 32)
-MAX_REPEATS = 10  # a repeated run: each configuration measured this many times at most
 POLL_INTERVAL_S = 0.25  # the live chart redraws about four times a second
 CANCEL_WAIT_S = 60.0  # a stopped run ends at its next batch boundary; wait at most this long for it
 WORDS_PER_S = 2.5  # conversational speech, ~150 words a minute: decoder length without a reference
-NO_GPU = "no CUDA GPU found"
-MEASURING = "measuring"  # measure.Progress phases
 log = logging.getLogger(__name__)
-# runs_table column -> the header the page shows
-DISPLAY_COLUMNS = {"clip": "clip", "model": "model", "weights": "weights", "device": "device",
-                   "runtime": "runtime", "precision": "precision", "batch_size": "batch", "status": "status",
-                   "audio_s": "audio (s)",
-                   "latency_s": "latency (s)", "rtf": "RTF", "wer_pct": "WER (%)", "energy_j": "energy (J)",
-                   "energy_per_audio_s_j": "J per audio s", "energy_source": "energy source",
-                   "peak_memory_mib": "peak memory (MiB)", "total_gflops": "GFLOPs",
-                   "compile_s": "compile (s, not in latency)", "error": "error"}
-# runtime -> what it is, in a few words for the page
-RUNTIME_CAPTIONS = {TRANSFORMERS: "eager generate: what most users run",
-                    COMPILED: "static KV cache + torch.compile; the first run compiles",
-                    CTRANSLATE2: "CTranslate2 engine (faster-whisper's); Whisper only",
-                    OPENAI_WHISPER: "OpenAI's own whisper package; Whisper only",
-                    WHISPER_CPP: "whisper.cpp (ggml) on the CPU, one clip at a time; Whisper only"}
-# RunRequest field -> how a configuration's label names it, when the compared rows differ in it
-SETTING_TEXT = {"weights": str, "device": str, "precision": str, "runtime": str, "batch_size": lambda b: f"batch {b}"}
-
-
-# --- what this machine can run -------------------------------------------------------------------
-
-def device_problems() -> dict[str, str | None]:
-    """Device -> why it cannot be used here (None when it can)."""
-    return {"cpu": None, "cuda": None if torch.cuda.is_available() else NO_GPU}
-
-
-def precision_problems(device: str, runtime: str = TRANSFORMERS) -> dict[str, str | None]:
-    """Precision -> why it cannot run on device with runtime (None when it can)."""
-    unusable = device_problems().get(device)
-    return {p: unusable or precision_problem(device, p, runtime) for p in PRECISIONS}
-
-
-def precision_captions(device: str, runtime: str = TRANSFORMERS) -> list[str]:
-    """A caption under each precision: 'available', a quantised format of another runtime in a few words, or why not."""
-    allowed = RUNTIME_PRECISIONS.get(runtime)
-
-    def caption(p: str, why: str | None) -> str:
-        owner = QUANTIZED.get(p)
-        if why is None:
-            return "available"
-        if owner not in (None, runtime):
-            return f"{owner} runtime only"
-        if allowed is not None and p not in allowed:  # the whole reason is on the Run button's message
-            return f"{runtime} runs {', '.join(allowed)} only"
-        return why
-    return [caption(p, why) for p, why in precision_problems(device, runtime).items()]
-
-
-def runtime_problems(models: Sequence[str]) -> dict[str, str | None]:
-    """Runtime -> why it cannot run one of the chosen models (None when it can run them all)."""
-    def problem(runtime: str) -> str | None:
-        for m in models:
-            try:
-                why = runtime_problem(family_of(m), runtime)
-            except ModelError:  # an unknown model is reported when it runs
-                continue
-            if why:
-                return f"{model_label(m)}: {why}"
-        return None
-    return {r: problem(r) for r in RUNTIMES}
-
-
-def default_device() -> str:
-    return "cuda" if device_problems()["cuda"] is None else "cpu"
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One configuration to run: a model with its own weights, device, precision, batch size and runtime."""
-
-    model_id: str
-    device: str
-    precision: str
-    weights: str
-    batch_size: int = 1
-    runtime: str = TRANSFORMERS
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        """What a loaded model is cached by (load_model's arguments)."""
-        return self.model_id, self.device, self.precision, self.weights, self.runtime
-
-    @property
-    def settings(self) -> str:
-        """'pretrained weights · cpu fp32 · transformers · batch 1'."""
-        return f"{self.weights} weights · {self.device} {self.precision} · {self.runtime} · batch {self.batch_size}"
-
-
-def config_of(r: Result) -> RunRequest:
-    """The configuration a result was measured with."""
-    return RunRequest(r.model, r.device, r.precision, r.weights, r.batch_size, r.runtime)
-
-
-def config_labels(configs: Sequence[RunRequest]) -> list[str]:
-    """Each configuration named by its model and the settings in which the configurations differ:
-    'whisper-tiny.en (local) · int8' beside '… · fp32'; only the model's name when only models differ.
-    A configuration listed twice gets a number."""
-    varying = [f for f in SETTING_TEXT if len({getattr(c, f) for c in configs}) > 1]
-    labels = [" · ".join([model_label(c.model_id), *(SETTING_TEXT[f](getattr(c, f)) for f in varying)])
-              for c in configs]
-    seen: dict[str, int] = {}
-    for i, label in enumerate(labels):
-        seen[label] = seen.get(label, 0) + 1
-        if seen[label] > 1:
-            labels[i] = f"{label} ({seen[label]})"
-    return labels
-
-
-def result_labels(results: Sequence[Result]) -> dict[RunRequest, str]:
-    """Configuration -> its label (config_labels) over the configurations of these results, in order."""
-    configs = list(dict.fromkeys(config_of(r) for r in results))
-    return dict(zip(configs, config_labels(configs)))
-
-
-def run_problems(models: Sequence[str], device: str, precision: str, runtime: str = TRANSFORMERS,
-                 batch_size: int = 1) -> list[str]:
-    """Reasons the Run button must stay disabled; empty when it can run."""
-    problems = []
-    if not models:
-        problems.append("choose at least one model")
-    if device_problems().get(device):
-        problems.append(f"{device}: {device_problems()[device]}")
-    elif why := precision_problems(device, runtime).get(precision):
-        problems.append(f"{precision} on {device} with {runtime}: {why}" if runtime != TRANSFORMERS
-                        else f"{precision} on {device}: {why}")
-    if why := runtime_problems(models).get(runtime):
-        problems.append(f"runtime {runtime}: {why}")
-    if why := batch_problem(runtime, batch_size):
-        problems.append(f"batch {batch_size} with {runtime}: {why}")
-    return problems
-
-
-def rows_problems(rows: Sequence[RunRequest]) -> list[str]:
-    """run_problems of each compared row, each named by the row's label."""
-    return [f"{label}: {why}" for row, label in zip(rows, config_labels(rows))
-            for why in run_problems([row.model_id], row.device, row.precision, row.runtime, row.batch_size)]
-
-
-def weights_warnings(models: Sequence[str], weights: str,
-                     check: Callable[[str], str | None] = pretrained_problem) -> list[str]:
-    """Why pretrained weights of some models cannot be had here (checked before a long hub timeout)."""
-    if weights != "pretrained":
-        return []
-    return [f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only), a local "
-            f"checkpoint folder, or run `asr-profile prefetch` on a machine with network first."
-            for m in models if (problem := check(m))]
 
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def fill_batch(audio: np.ndarray, reference: str, batch_size: int) -> tuple[list[np.ndarray], list[str] | None]:
-    """The clip repeated batch_size times, with its reference (None when there is none)."""
-    if batch_size < 1:
-        raise ModelError(f"Batch size must be at least 1, got {batch_size}.")
-    refs = [reference.strip()] * batch_size if reference and reference.strip() else None
-    return [audio] * batch_size, refs
+def clip_request(req: RunRequest, audio: np.ndarray, reference: str, snr_db: float = math.inf) -> runs.Request:
+    """The run a configuration asks for on the page's clip: its reference (none when empty), white noise at snr_db
+    mixed in by the run (as the page's player mixes it: with_noise), its length's bucket, and for synthetic
+    Whisper without a reference a forced length from a speaking rate."""
+    text = reference.strip() if reference else ""
+    return runs.Request(model=req.model_id, runtime=req.runtime, precision=req.precision, device=req.device,
+                        weights=req.weights, batch_size=req.batch_size, clips=(audio,),
+                        references=(text,) if text else None, snr_db=snr_db, noise=noise.WHITE,
+                        bucket=bucket_of(duration_s(audio)), tokens=synthetic_tokens(reference, audio))
 
 
 def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
@@ -216,16 +66,16 @@ def synthetic_tokens(reference: str, audio: np.ndarray) -> int | None:
 # --- the live run ------------------------------------------------------------------------------
 
 class LiveRun:
-    """measure.transcribe in a worker thread; its power samples arrive on a queue the page drains.
+    """runs.measure in a worker thread; its power samples arrive on a queue the page drains.
 
     ``cancel()`` stops it at the next batch boundary (the result then covers the batches that finished).
     The worker runs in a copy of the caller's context, so it measures under the caller's ``RUN_OWNER``.
     """
 
-    def __init__(self, lm, clips: Sequence[np.ndarray], references: Sequence[str] | None, options: RunOptions):
+    def __init__(self, model: LoadedModel, request: runs.Request):
         self.stop = threading.Event()
-        options = dataclasses.replace(options, stop=self.stop, on_progress=self._on_progress)
-        self.lm, self.clips, self.references, self.options = lm, clips, references, options
+        self.control = RunControl(stop=self.stop, on_progress=self._on_progress)
+        self.model, self.request = model, request
         self.progress: Progress | None = None  # the latest, as measure.transcribe reported it
         self.measured_from_s = math.nan  # where the timed run started on the trace's clock (before: warm-up)
         self._monitor: EnergyMonitor | None = None
@@ -247,13 +97,13 @@ class LiveRun:
         self._thread.join(wait_s)
 
     def _work(self) -> None:
-        gpu_index = 0 if self.lm.device == "cuda" else None
+        gpu_index = 0 if self.model.device == "cuda" else None
         try:
             with EnergyMonitor(gpu_index=gpu_index, on_sample=self.samples.put) as monitor:
                 self.sources, self._monitor = monitor.sources, monitor
-                # transcribe takes measure.device_lock(device) itself: a second session's run on
-                # this device waits here rather than overlapping this one's measured windows.
-                self.result = transcribe(self.lm, self.clips, self.references, self.options, monitor=monitor)
+                # the run takes the device's lock itself: a second session's run on this device waits
+                # there rather than overlapping this one's measured windows.
+                self.result = runs.measure(self.request, self.model, self.control, monitor)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
             self.error = exc
 
@@ -373,8 +223,7 @@ def waiting_for(device: str) -> str:
 def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
     """loader(*request.key) under the device lock, so loading never overlaps a measured run."""
     if request.weights == "pretrained" and (problem := pretrained_problem(request.model_id)):
-        raise ModelError(f"Pretrained weights unavailable: {problem}. Use synthetic weights (timing only) "
-                         f"or a local checkpoint folder.")
+        raise ModelError(weights_unavailable(problem))
     with device_lock(request.device):
         return loader(*request.key)
 
@@ -384,13 +233,9 @@ def noise_label(snr_db: float) -> str:
 
 
 def with_noise(audio: np.ndarray, snr_db: float) -> np.ndarray:
-    """The clip with white noise at snr_db (seeded, so the class hears the same noise every time); inf: as is."""
-    return noise.mix(audio, snr_db, noise.WHITE)
-
-
-def _stamped(result: Result, snr_db: float) -> Result:
-    """A result that says which noise its clip carried."""
-    return dataclasses.replace(result, snr_db=snr_db, noise=noise.WHITE if math.isfinite(snr_db) else "")
+    """The clip as a run hears it: white noise at snr_db mixed in as runs.prepare mixes it (seeded, so the class
+    hears the same noise every time, and the run measures what the class heard); inf: as is."""
+    return runs.mixed([audio], snr_db, noise.WHITE)[0]
 
 
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
@@ -399,8 +244,8 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     """Run each request (its own model and settings) on the clip, repeats times in turn; a failed run becomes a
     failed Result, the rest go on.
 
-    audio already carries the noise snr_db says (with_noise); every result records it. Every final result is
-    also appended to ``finished``. Closing the generator (the page's script stopped:
+    audio is the clean clip: each run mixes white noise at snr_db into it (what with_noise plays), and every
+    result records that noise. Every final result is also appended to ``finished``. Closing the generator (the page's script stopped:
     Stop, a second Run, a closed tab) cancels the model running at its next batch boundary, and its partial
     result, marked cancelled, still lands in ``finished``.
     """
@@ -410,6 +255,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
     spans: dict[str, tuple[float, float]] = {}
     labels = config_labels(requests)
     for req, label in zip(requests, labels):
+        request = clip_request(req, audio, reference, snr_db)
         for repeat in range(1, repeats + 1):
             def event(kind: str, **kw) -> RunEvent:
                 return RunEvent(kind, req, dict(traces), sources=dict(sources), spans=dict(spans), label=label,
@@ -421,11 +267,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             spans.pop(label, None)  # a repetition draws its own trace
             run: LiveRun | None = None
             try:
-                lm = load_exclusive(loader, req)
-                clips, refs = fill_batch(audio, reference, req.batch_size)
-                opts = RunOptions(batch_size=req.batch_size, tokens=synthetic_tokens(reference, audio),
-                                  bucket=bucket_of(duration_s(audio)))
-                run = LiveRun(lm, clips, refs, opts).start()
+                run = LiveRun(load_exclusive(loader, req), request).start()
                 for trace in run.updates(interval_s):
                     traces[label], sources[label] = trace, run.sources
                     if not math.isnan(run.measured_from_s):
@@ -437,83 +279,39 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                 if run is not None:
                     run.cancel()
                     if run.result is not None:
-                        finished.append(_stamped(run.result, snr_db))
+                        finished.append(run.result)
                     elif isinstance(run.error, Cancelled):  # stopped before a clip finished: say so, keep the row
-                        finished.append(_stamped(_failed(req, run.error), snr_db))
+                        finished.append(_failed(request, run.error))
                 raise
             except (*USER_ERRORS, Cancelled) as exc:  # the run becomes a failed result with the message; the rest go on
-                result = _failed(req, exc)
+                result = _failed(request, exc)
             except Exception as exc:  # noqa: BLE001 - a bug in one model's run must not throw away the others'
                 log.exception("run of %s failed", req.model_id)
-                result = _failed(req, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
-            result = _stamped(result, snr_db)
+                result = _failed(request, RuntimeError(f"unexpected error ({type(exc).__name__}): {exc}"))
             finished.append(result)
             yield event("done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error", result=result)
             if result.status not in (STATUS_OK, STATUS_CANCELLED):
                 break  # a configuration that failed fails again: do not repeat it
 
 
-def _failed(req: RunRequest, exc: BaseException) -> Result:
-    try:
-        family = family_of(req.model_id)
-    except ModelError:
-        family = ""
-    status = "oom" if isinstance(exc, ResourceError) else STATUS_CANCELLED if isinstance(exc, Cancelled) else "error"
-    message = str(exc).replace(req.model_id, model_label(req.model_id)) if status == STATUS_CANCELLED else str(exc)
-    return failed_result(req.model_id, family, req.weights, req.device, req.precision, message, status=status,
-                         batch_size=req.batch_size, runtime=req.runtime)
+def _failed(request: runs.Request, exc: BaseException) -> Result:
+    """runs.failed, a stopped run's message naming a local model by its folder (the page never shows a path)."""
+    status = runs.status_of(exc)
+    message = str(exc).replace(request.model, model_label(request.model)) if status == STATUS_CANCELLED else str(exc)
+    return runs.failed(request, message, status)
 
 
-# --- the power traces of finished runs ---------------------------------------------------------
-
-def spans_of(results: Sequence[Result]) -> dict[str, tuple[float, float]]:
-    """Each finished result's measured span on its power trace (the samples before it are the warm-up), by
-    configuration label; of a repeated configuration, the last run's."""
-    labels = result_labels(results)
-    return {labels[config_of(r)]: (r.measured_from_s, r.measured_to_s) for r in results
-            if r.power_trace and not math.isnan(r.measured_from_s)}
-
-
-def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], dict[str, dict[str, str]]]:
-    """The power traces kept in finished results, and each one's meter sources, for the power chart, by
-    configuration label (of a repeated configuration, the last run's)."""
-    labels = result_labels(results)
-    traces = {labels[config_of(r)]: list(r.power_trace) for r in results if r.power_trace}
-    sources = {labels[config_of(r)]: {"gpu": r.gpu_energy_source, "cpu": r.cpu_energy_source} for r in results}
-    return traces, sources
-
-
-# --- the session's runs ------------------------------------------------------------------------
-
-def runs_table(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
-    """(clip label, result) pairs as one row each, every result field plus clip and peak memory."""
-    rows = []
-    for clip, r in runs:
-        row = r.to_dict()
-        row["hypotheses"] = " | ".join(r.hypotheses)
-        row["references"] = " | ".join(r.references)
-        row["peak_memory_bytes"] = sweep_table.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes, r.peak_rss_bytes)
-        rows.append({"clip": clip, **row})
-    return pd.DataFrame(rows, columns=["clip", *RESULT_FIELDS, "peak_memory_bytes"])
-
-
-def runs_csv(table: pd.DataFrame) -> bytes:
-    return table.to_csv(index=False).encode("utf-8")
-
-
-def display_runs(table: pd.DataFrame) -> pd.DataFrame:
-    """The session table with readable units and headers (energy always beside its source)."""
-    shown = table.assign(wer_pct=table["wer"] * 100, peak_memory_mib=table["peak_memory_bytes"] / present.MIB,
-                         total_gflops=table["total_flops"] / 1e9,
-                         model=[model_label(m) for m in table["model"]])
-    return shown[list(DISPLAY_COLUMNS)].rename(columns=DISPLAY_COLUMNS)
-
-
-def run_stages(results: Sequence[Result]) -> pd.DataFrame:
-    """Seconds per stage of each finished run (the whole batch), labelled by configuration: sweep_table.stage_seconds."""
-    ok = [r for r in results if r.status == STATUS_OK]
-    labels = result_labels(ok)
-    table = runs_table([("", r) for r in ok])
-    named = len({r.batch_size for r in ok}) > 1  # the labels name the batch size where it differs; else add it
-    table["label"] = [labels[config_of(r)] + ("" if named else f" · batch {r.batch_size}") for r in ok]
-    return sweep_table.stage_seconds(table, label="label", per_utterance=False)
+def session_run(guard: SessionGuard, owner: str, clip: str, requests: Sequence[RunRequest], audio: np.ndarray,
+                reference: str, loader: Callable[..., object], snr_db: float = math.inf,
+                repeats: int = 1) -> Iterator[RunEvent]:
+    """run_models as one browser session's run: under its guard (a Stop or a second Run starts the next script
+    run at once, which waits for this one), named owner to a session waiting for the same device, what finished
+    kept for it even when the page stops following."""
+    finished: list[Result] = []
+    RUN_OWNER.set(owner)  # the worker threads run in a copy of this context
+    with guard:
+        try:
+            yield from run_models(requests, audio, reference, loader, finished=finished, snr_db=snr_db,
+                                  repeats=repeats)
+        finally:  # also when Stop, a second Run or a closed tab ends the script run that follows these events
+            guard.keep(clip, finished)  # a stopped script run can no longer write session state

@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 
 from asr_core import checkpoints
-from asr_core.models import CONFIG_FILE, REGISTRY, ModelError, check_model_id
+from asr_core.errors import ModelError
+from asr_core.models import CONFIG_FILE, REGISTRY, check_model_id
 
 from .inputs import SHARED_DIR, explain_once, found_folders, operator_folders, real_folder
 

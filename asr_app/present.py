@@ -11,6 +11,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from asr_core.energy_sources import (ESTIMATE, JOIN, MEASURED_SOURCES, NVML_COUNTER, NVML_POWER, RAPL, UNAVAILABLE,
+                                     source_parts)
 from asr_core.scoring import OP_DELETE, OP_EQUAL, OP_INSERT, OP_SUBSTITUTE, WordDiff
 
 MIB = 1024**2
@@ -37,13 +39,12 @@ CLASS_MODE_CSS = f"""<style>
 
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
-    "nvml_counter": "measured by the GPU's cumulative energy counter (NVML)",
-    "nvml_power": "measured by integrating sampled GPU power (NVML)",
-    "rapl": "measured by the CPU's RAPL counters",
-    "estimate": "CPU time x an assumed package power, not a measurement",
-    "unavailable": "not available",
+    NVML_COUNTER: "measured by the GPU's cumulative energy counter (NVML)",
+    NVML_POWER: "measured by integrating sampled GPU power (NVML)",
+    RAPL: "measured by the CPU's RAPL counters",
+    ESTIMATE: "CPU time x an assumed package power, not a measurement",
+    UNAVAILABLE: "not available",
 }
-MEASURED = ("nvml_counter", "nvml_power", "rapl")
 LAPTOP_W = 30  # a laptop working hard: the everyday yardstick for an energy figure
 BUSY_OTHERS_PCT = 25.0  # other processes above this share of all cores compete with a CPU measurement
 
@@ -85,25 +86,20 @@ def flops(n: float | None) -> str:
     return f"{n:.3g} FLOP"
 
 
-def source_parts(energy_source: str) -> list[str]:
-    """'nvml_counter+estimate' -> ['nvml_counter', 'estimate']."""
-    return [p for p in re.split(r"[+,\s]+", str(energy_source or "").strip()) if p]
-
-
 def is_estimate(energy_source: str) -> bool:
     """True when any part of the figure is modelled rather than measured."""
-    return "estimate" in source_parts(energy_source)
+    return ESTIMATE in source_parts(energy_source)
 
 
 def energy_tag(energy_source: str) -> str:
     """A short tag to print beside an energy figure: 'measured: rapl' or 'estimate'."""
     parts = source_parts(energy_source)
-    if not parts or parts == ["unavailable"]:
-        return "unavailable"
-    if "estimate" in parts:
-        measured = [p for p in parts if p in MEASURED]
-        return "estimate" + (f" (partly measured: {'+'.join(measured)})" if measured else "")
-    return "measured: " + "+".join(parts)
+    if not parts or parts == [UNAVAILABLE]:
+        return UNAVAILABLE
+    if ESTIMATE in parts:
+        measured = [p for p in parts if p in MEASURED_SOURCES]
+        return ESTIMATE + (f" (partly measured: {JOIN.join(measured)})" if measured else "")
+    return "measured: " + JOIN.join(parts)
 
 
 def energy(j: float | None, energy_source: str, unit: str = "J") -> str:
@@ -231,7 +227,7 @@ def summary(r, name: str) -> str:
     speed = clip_s / r.latency_per_utt_s
     pace = f"{speed:.2g}× faster than real time" if speed >= 1 else f"{1 / speed:.2g}× slower than real time"
     text = f"{name} transcribed {_seconds(clip_s)} of speech in {_seconds(r.latency_per_utt_s)}{batch} — {pace}"
-    if not is_missing(r.energy_per_utt_j) and energy_tag(r.energy_source) != "unavailable":
+    if not is_missing(r.energy_per_utt_j) and energy_tag(r.energy_source) != UNAVAILABLE:
         about = "about " if is_estimate(r.energy_source) else ""
         text += (f" — using {about}{energy(r.energy_per_utt_j, r.energy_source)}, roughly what a {LAPTOP_W} W laptop "
                  f"draws in {_seconds(r.energy_per_utt_j / LAPTOP_W)}")

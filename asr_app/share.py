@@ -45,7 +45,7 @@ def limit_switch(param: str) -> str:
 def use_case_values(preset: UseCase, options: Mapping[str, Sequence]) -> dict[str, object]:
     """Recommend's widget values (by parameter) that a use case starts from, kept to what the data offers.
 
-    options: sweep column -> the values present (``explore.filter_options``). A limit the preset leaves
+    options: sweep column -> the values present (``sweep_views.filter_options``). A limit the preset leaves
     open is switched off, with an empty number.
     """
     devices = options.get("device", [])

@@ -21,12 +21,12 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from asr_core import energy, sweep_table, system
 from asr_core.audio import load_audio
 from asr_core.checkpoints import pretrained_problem
-from asr_core.models import LoadedModel
 from asr_core.results import Result
-from asr_core.runtimes import load_model
+from asr_core.runtimes import LoadedModel, load_model
 
-from . import captions, charts, compare, explore, inputs, model_access
-from .live import RunRequest
+from . import captions, charts, compare, inputs, model_access, precomputed
+from .configs import RunRequest
+from .live import SessionGuard
 
 MAX_MODELS = 4  # loaded models kept at once; Whisper large alone is several GB
 HUB_CHECK_TTL_S = 60  # re-probe the hub a minute later: the network may come back
@@ -47,7 +47,8 @@ UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Rec
 SEEN_KEY = "uploaded_sweeps_seen"  # upload id -> its refusal ("" once taken): each upload is read once
 FORGET = "Forget uploaded files"
 CLASS_KEY = "class"  # the class-mode switch's key and URL parameter
-COMPARE_KEY = "compare_rows"  # the configurations listed to compare in one run (live.RunRequest)
+COMPARE_KEY = "compare_rows"  # the configurations listed to compare in one run (configs.RunRequest)
+GUARD_KEY = "live_run_guard"  # the live.SessionGuard of this browser session
 MAX_COMPARE_ROWS = 8  # rows one comparison lists at most
 CAPTIONER_KEY = "live_captioner"  # this session's captions.Captioner
 MAIN_SCRIPT = "streamlit_app.py"
@@ -111,7 +112,7 @@ def page_to_open() -> str:
 def model(model_id: str, device: str, precision: str, weights: str, runtime: str) -> LoadedModel:
     """One loaded model per (model, device, precision, weights, runtime), shared by all sessions.
 
-    Sharing is safe: measure.transcribe holds the per-device lock while it uses a model. Only a model the app may
+    Sharing is safe: a run (runs.measure) holds the per-device lock while it uses a model. Only a model the app may
     load (model_access: the allow-list, the download cap) is loaded.
     """
     return load_model(model_access.check_loadable(model_id, weights), device, precision, weights, runtime)
@@ -163,13 +164,13 @@ def _load_folder(folder: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
 
 @st.cache_data(max_entries=MAX_SWEEP_FOLDERS, ttl=CACHE_TTL_S, show_spinner=False)
 def _published(root: str, stamp: tuple) -> tuple[pd.DataFrame, list[str]]:
-    return explore.published_table(root)
+    return precomputed.published_table(root)
 
 
 def published_table(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """explore.published_table, read again only when the file changes (not on every rerun)."""
-    path = explore.precomputed_dir(root) / explore.PUBLISHED_FILE
-    return _published(str(root), explore.files_stamp([path] if path.is_file() else []))
+    """precomputed.published_table, read again only when the file changes (not on every rerun)."""
+    path = precomputed.precomputed_dir(root) / precomputed.PUBLISHED_FILE
+    return _published(str(root), precomputed.files_stamp([path] if path.is_file() else []))
 
 
 def remember_uploads(files: list[UploadedFile] | None) -> list[str]:
@@ -213,9 +214,9 @@ def uploaded_names() -> list[str]:
 
 def sweep_data(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str], Path]:
     """Every precomputed sweep file plus this session's uploads; read errors; the folder read."""
-    folder = explore.precomputed_dir(root)
+    folder = precomputed.precomputed_dir(root)
     files = sweep_table.sweep_files(folder)
-    df, errors = _load_folder(str(folder), explore.files_stamp(files))
+    df, errors = _load_folder(str(folder), precomputed.files_stamp(files))
     uploads = list(st.session_state.get(UPLOADS_KEY, {}).values())
     return sweep_table.combine([df, *uploads]), errors, folder
 
@@ -243,6 +244,17 @@ def add_runs(clip: str, results: list[Result]) -> None:
 def clear_runs() -> None:
     st.session_state[RUNS_KEY] = []
     st.session_state[LAST_KEY] = []
+
+
+def session_guard() -> SessionGuard:
+    """This browser session's guard: one live run at a time, and what a stopped one finished handed over."""
+    return st.session_state.setdefault(GUARD_KEY, SessionGuard())
+
+
+def save_kept(guard: SessionGuard) -> None:
+    """Into the session's history, what the guard's runs kept since the last save (a stopped run cannot save)."""
+    for clip, results in guard.take():
+        add_runs(clip, results)
 
 
 # --- configurations compared in one run -------------------------------------------------------------
@@ -299,8 +311,8 @@ def _medians(folder: str, stamp: tuple) -> pd.DataFrame:
 
 def precomputed_medians(root: str | os.PathLike) -> pd.DataFrame:
     """compare.sweep_medians of the precomputed folder (not this session's uploads), read again when a file changes."""
-    folder = explore.precomputed_dir(root)
-    return _medians(str(folder), explore.files_stamp(sweep_table.sweep_files(folder)))
+    folder = precomputed.precomputed_dir(root)
+    return _medians(str(folder), precomputed.files_stamp(sweep_table.sweep_files(folder)))
 
 
 def session_owner() -> str:

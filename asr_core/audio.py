@@ -9,6 +9,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .errors import AudioError
+
 SAMPLE_RATE = 16000
 MAX_DURATION_S_DEFAULT = 600.0  # 10 minutes: longer uploads are refused, not silently truncated
 MIN_DURATION_S = 0.1  # shorter clips are refused: a few samples padded to a 30 s window would make figures per
@@ -17,9 +19,6 @@ MAX_FILE_BYTES = 1 << 30  # 1 GiB: a file whose header gives no duration is refu
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".webm")
 DECODE_FIX = "use WAV, FLAC, MP3 or OGG (M4A needs ffmpeg installed)"
 
-
-class AudioError(ValueError):
-    """Input audio that cannot be used; the message names the file and what to do."""
 
 
 def load_audio(source: str | os.PathLike | bytes, max_duration_s: float | None = MAX_DURATION_S_DEFAULT,

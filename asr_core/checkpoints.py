@@ -2,19 +2,20 @@
 
 The only module that reaches the model hub. Synthetic weights build the exact architecture with random
 values and download nothing: time, memory and FLOPs depend on shapes, not on values. Every runtime
-starts from ``load_torch_model``; ``asr_core.runtimes.load_model`` is what users call.
+starts from ``load_torch_model`` (a ``Checkpoint``); ``asr_core.runtimes.load_model`` is what users call.
 """
 from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from .models import (CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, LoadedModel, ModelError,
-                     family_of, is_file, is_folder)
+from .errors import ModelError
+from .models import CONFIG_FILE, CONFIG_FIX, PRECISIONS, REGISTRY, W2V2_VOCAB, WHISPER, family_of, is_file, is_folder
 
 SYNTHETIC_SEED = 0
 HUB_PROBE_TIMEOUT_S = 2.0  # a reachable hub answers a TCP connect well within this
@@ -25,6 +26,33 @@ FETCHED_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
 # What to do when pretrained weights cannot be had; no mention of prefetch, which may be what is running.
 DOWNLOAD_FIX = "connect to the network, or use a local checkpoint folder; --weights synthetic needs no download"
 DAMAGED_FIX = "the checkpoint is damaged or incomplete, so download it again or use --weights synthetic"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Checkpoint:
+    """A checkpoint as transformers loads it: the PyTorch model with its feature extractor and tokenizer."""
+
+    model_id: str
+    family: str  # models.WHISPER | models.CTC
+    weights: str  # "pretrained" | "synthetic"
+    device: str
+    precision: str
+    model: torch.nn.Module
+    feature_extractor: Any
+    tokenizer: Any | None  # None for synthetic Whisper: there is no text to decode
+    multilingual: bool = False
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return PRECISIONS[self.precision]
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """This checkpoint's fields, for a runtime's model built on it."""
+        return {f.name: getattr(self, f.name) for f in fields(Checkpoint)}
 
 
 def pretrained_problem(model_id: str) -> str | None:
@@ -89,16 +117,15 @@ def _hub_reachable(endpoint: str) -> bool:
         return False
 
 
-
-def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
+def load_torch_model(model_id: str, family: str, device: str, precision: str, weights: str) -> Checkpoint:
     """The PyTorch model as transformers loads it (the transformers runtime; others start from it)."""
     if weights == "synthetic":
-        lm = _build_synthetic(model_id, family, device, precision)
+        checkpoint = _build_synthetic(model_id, family, device, precision)
     else:
-        lm = _from_pretrained(model_id, family, device, precision)
-    lm.model.eval()
-    _bake_parametrizations(lm.model)
-    return lm
+        checkpoint = _from_pretrained(model_id, family, device, precision)
+    checkpoint.model.eval()
+    _bake_parametrizations(checkpoint.model)
+    return checkpoint
 
 
 def _bake_parametrizations(model: torch.nn.Module) -> None:
@@ -111,7 +138,7 @@ def _bake_parametrizations(model: torch.nn.Module) -> None:
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
 
 
-def _from_pretrained(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
+def _from_pretrained(model_id: str, family: str, device: str, precision: str) -> Checkpoint:
     from transformers import (Wav2Vec2ForCTC, Wav2Vec2Processor, WhisperForConditionalGeneration,
                               WhisperProcessor)
     cls, proc_cls = ((WhisperForConditionalGeneration, WhisperProcessor) if family == WHISPER
@@ -137,8 +164,9 @@ def _from_pretrained(model_id: str, family: str, device: str, precision: str) ->
         raise ModelError(f"The weights of '{model_id}' do not have the shapes its {CONFIG_FILE} describes: "
                          f"{DAMAGED_FIX}.") from None
     multilingual = bool(getattr(model.generation_config, "is_multilingual", False)) if family == WHISPER else False
-    return LoadedModel(model_id, family, "pretrained", device, precision, model.to(device),
-                       processor.feature_extractor, processor.tokenizer, multilingual)
+    return Checkpoint(model_id=model_id, family=family, weights="pretrained", device=device, precision=precision,
+                      model=model.to(device), feature_extractor=processor.feature_extractor,
+                      tokenizer=processor.tokenizer, multilingual=multilingual)
 
 
 def synthetic_config(model_id: str, family: str) -> Any:
@@ -175,7 +203,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
-def _build_synthetic(model_id: str, family: str, device: str, precision: str) -> LoadedModel:
+def _build_synthetic(model_id: str, family: str, device: str, precision: str) -> Checkpoint:
     from transformers import (Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
                               WhisperFeatureExtractor, WhisperForConditionalGeneration)
     config = synthetic_config(model_id, family)
@@ -192,8 +220,17 @@ def _build_synthetic(model_id: str, family: str, device: str, precision: str) ->
             tok = _w2v2_tokenizer(Wav2Vec2CTCTokenizer)
     model = model.to(PRECISIONS[precision])
     spec = REGISTRY.get(model_id)
-    return LoadedModel(model_id, family, "synthetic", device, precision, model, fe, tok,
-                       multilingual=spec.multilingual if spec else True)
+    return Checkpoint(model_id=model_id, family=family, weights="synthetic", device=device, precision=precision,
+                      model=model, feature_extractor=fe, tokenizer=tok,
+                      multilingual=spec.multilingual if spec else True)
+
+
+def token_counter(tokenizer: str) -> Callable[[str], int]:
+    """Counts a text's tokens with a tokenizer from the hub or a local folder (a sweep's synthetic Whisper is forced
+    to decode as many tokens as its reference holds)."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    return lambda text: len(tok(text, add_special_tokens=False).input_ids)
 
 
 def _w2v2_tokenizer(cls: Any) -> Any:

@@ -7,23 +7,20 @@ merges sweep files.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import cluster, costmodel, hourly, prices, sweep
-from .audio import MAX_DURATION_S_DEFAULT, AudioError, load_audio, split_long
+from . import cluster, costmodel, hourly, prices, runs, sweep
+from .audio import MAX_DURATION_S_DEFAULT, load_audio
 from .clips import PER_BUCKET, SEED, TEDLIUM, build_clip_cache, default_cache_dir
-from .errors import USER_ERRORS
-from .measure import WHISPER_WINDOW_S, RunOptions, transcribe
-from .noise import CLEAN, NOISE_KINDS, SEED as NOISE_SEED, WHITE, mix
-from .models import (CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, LoadedModel, ModelError,
-                     batch_problem, family_of)
+from .errors import USER_ERRORS, AudioError, ModelError
+from .models import CTC, DEVICES, PRECISIONS, REGISTRY, RUNTIMES, TRANSFORMERS, WEIGHTS, batch_problem, family_of
+from .noise import CLEAN, NOISE_KINDS, WHITE
 from .results import Result
-from .runtimes import load_model, stages_for
+from .runtimes import load_model
 from .sweep_table import HOST, SUFFIXES, write_atomic
 
 EXIT_USER_ERROR = 2
@@ -46,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the full result record as JSON")
     t.add_argument("--runtime", default=TRANSFORMERS, choices=RUNTIMES,
                    help="transformers: eager generate (default); transformers-compiled: static KV cache + "
-                        "torch.compile; ctranslate2: CTranslate2 (Whisper only)")
+                        "torch.compile; ctranslate2: CTranslate2; openai-whisper: OpenAI's package; whisper.cpp: "
+                        "whisper.cpp on the CPU, one clip at a time (the last three: Whisper only)")
     t.add_argument("--device", default="auto", choices=DEVICES)
     t.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2")
+                   help="int8 and int8_fp16 (int8 weights, fp16 compute) need --runtime ctranslate2; q8_0 and "
+                        "q5_1 (ggml blocks) need --runtime whisper.cpp")
     t.add_argument("--weights", default="pretrained", choices=WEIGHTS,
                    help="synthetic: random weights of the same architecture, no download, no WER")
     t.add_argument("--no-warmup", action="store_true",
@@ -242,43 +241,20 @@ def _check_tokens_apply(args: argparse.Namespace) -> None:
                          f"decoder to force: leave out --tokens.")
 
 
-def _check_token_limit(lm: LoadedModel, clips: Sequence[Any], tokens: int) -> None:
-    """Refuse more forced tokens than the decoder can emit: its positions less its prompt, per 30-second window
-    (a long clip's tokens are shared among its windows by length, as the measured loop shares them)."""
-    limit = stages_for(lm).decoder_limit()
-    most = min(limit * clip.shape[0] // max(p.shape[0] for p in split_long(clip, WHISPER_WINDOW_S))
-               for clip in clips)
-    if tokens > most:
-        raise ModelError(f"--tokens {tokens} is more than the decoder of {lm.model_id} can emit for these clips "
-                         f"({limit} new tokens per {WHISPER_WINDOW_S:.0f}-second window): use --tokens {most} "
-                         f"or fewer.")
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     _check_options(args)
     costs = _costs(args)
-    clips = _noisy([load_audio(p, args.max_duration) for p in args.audio], args.snr, args.noise)
+    clips = tuple(load_audio(p, args.max_duration) for p in args.audio)
     refs = _references(args)
-    if len(clips) < args.batch_size:  # one batch of the asked size: repeat the clips
-        reps = [i % len(clips) for i in range(args.batch_size)]
-        clips, refs = [clips[i] for i in reps], ([refs[i] for i in reps] if refs else None)
-    lm = load_model(args.model, args.device, args.precision, args.weights, args.runtime)
-    if args.tokens is not None:
-        _check_token_limit(lm, clips, args.tokens)
-    opts = RunOptions(batch_size=args.batch_size, tokens=args.tokens, warmup=not args.no_warmup,
-                      count_flops=not args.no_flops, co2e_country=args.co2e)
-    result = transcribe(lm, clips, refs, opts)
-    if args.snr != CLEAN:
-        result = dataclasses.replace(result, snr_db=args.snr, noise=args.noise)
+    request = runs.Request(model=args.model, runtime=args.runtime, precision=args.precision, device=args.device,
+                           weights=args.weights, batch_size=args.batch_size, clips=clips,
+                           references=tuple(refs) if refs else None, snr_db=args.snr, noise=args.noise,
+                           tokens=args.tokens, warmup=not args.no_warmup, count_flops=not args.no_flops,
+                           co2e_country=args.co2e)
+    result = runs.measure(request, load_model(*request.load_args))
     hour = hourly.from_result(result, costs)
     print(hourly.result_json(result, hour) if args.json else f"{report(result)}\n{hourly.report(hour)}")
     return 0
-
-
-def _noisy(clips: list, snr_db: float, noise: str) -> list:
-    """Each clip with noise at snr_db (seeded by its position); babble from the other clips."""
-    return [mix(c, snr_db, noise, seed=NOISE_SEED + i, babble_from=clips[:i] + clips[i + 1:])
-            for i, c in enumerate(clips)]
 
 
 def cmd_models(args: argparse.Namespace) -> int:

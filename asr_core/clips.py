@@ -29,11 +29,11 @@ import numpy as np
 import soundfile as sf
 
 from .audio import SAMPLE_RATE, load_audio
-from .segments import ClipSourceError, Segment, Window
+from .buckets import BUCKETS
+from .errors import ClipSourceError
+from .segments import Segment, Window
 from .tedlium import tedlium_segments
 
-BUCKETS: dict[str, tuple[float, float]] = {
-    "5s": (3.0, 7.0), "15s": (10.0, 20.0), "30s": (25.0, 40.0), "60s": (50.0, 75.0)}
 SEED = 42
 PER_BUCKET = 8
 CACHE_DIR_ENV = "ASR_CLIP_CACHE"  # the clip cache, for the CLI and the app alike
@@ -76,19 +76,6 @@ def default_cache_dir(root: str | os.PathLike = ".") -> Path:
     """The clip cache: $ASR_CLIP_CACHE, else .clip_cache under root (the working folder by default)."""
     env = os.environ.get(CACHE_DIR_ENV)
     return Path(env).expanduser() if env else Path(root) / DEFAULT_CACHE_DIR
-
-
-def bucket_seconds(bucket: str) -> float:
-    """'15s' -> 15.0; unknown names sort last."""
-    try:
-        return float(str(bucket).rstrip("s"))
-    except ValueError:
-        return float("inf")
-
-
-def bucket_of(duration_s: float) -> str:
-    """The bucket a duration falls in, or '' when it falls between buckets."""
-    return next((name for name, (lo, hi) in BUCKETS.items() if lo <= duration_s <= hi), "")
 
 
 def clean_reference(text: str) -> str:

@@ -35,9 +35,10 @@ import pandas as pd
 
 from . import sweep, system
 from .clips import default_cache_dir
-from .sweep import Grid, Row, SweepError
-from .sweep_table import (FILLED, HOST, MERGE_ADVICE, ROW_KEYS, SOURCE_FILE, SUFFIXES, SweepFileError, file_columns,
-                          merge_rows, read, read_transcripts, write_atomic)
+from .errors import SweepError, SweepFileError
+from .sweep import Grid, Row
+from .sweep_table import (FILLED, HOST, MERGE_ADVICE, ROW_KEYS, SOURCE_FILE, SUFFIXES, file_columns, merge_rows, read,
+                          read_transcripts, write_atomic)
 
 LOCAL = "local"  # --ray without an address: ray.init's own name for a new instance on this machine
 INSTALL = "pip install ray"

@@ -25,7 +25,7 @@ from .sweep_table import CELL_KEYS, aggregate
 FIT_MODELS = ("openai/whisper-tiny", "openai/whisper-base")
 STAGES = ("preprocess", "encoder", "decoder")
 MEASURED_STAGES = {"preprocess": "preprocess_s", "encoder": "encoder_s", "decoder": "decoder_s"}
-CELL_EXTRA = ("decoder_tokens", "n_batches")  # per-cell medians the aggregation rule does not carry
+CELL_EXTRA = ("decoder_steps", "n_batches")  # per-cell medians the aggregation rule does not carry
 # Published engines -> our runtime names (faster-whisper is CTranslate2 underneath).
 ENGINE_RUNTIMES = {"transformers": TRANSFORMERS, "hf transformers": TRANSFORMERS, "faster-whisper": CTRANSLATE2,
                    "ctranslate2": CTRANSLATE2, "openai-whisper": OPENAI_WHISPER, "whisper": OPENAI_WHISPER,
@@ -58,14 +58,14 @@ def cell_batches(row: pd.Series, arch: af.Arch) -> list[Batch]:
     b, clips = int(row["batch_size"]), int(row["n_clips"])
     if arch.family == af.CTC:
         rows = clips
-        seconds = af.ctc_samples(arch, row["decoder_tokens"] / rows) / af.SAMPLE_RATE
+        seconds = af.ctc_samples(arch, row["decoder_steps"] / rows) / af.SAMPLE_RATE
     else:
         enc = af.whisper_encoder(arch, "fp32").linear_flops
         per_clip = row.get("encoder_flops_per_clip", math.nan)
         rows = int(round(per_clip * clips / enc)) if per_clip == per_clip else (
             int(row["n_batches"]) if b == 1 else clips)
         seconds = af.WHISPER_WINDOW_S
-    steps = 0.0 if arch.family == af.CTC else row["decoder_tokens"] / rows
+    steps = 0.0 if arch.family == af.CTC else row["decoder_steps"] / rows
     sizes = [b] * (rows // b) + ([rows % b] if rows % b else [])
     return [Batch(n, seconds, steps) for n in sizes]
 
@@ -109,7 +109,7 @@ def speech_rate(df: pd.DataFrame) -> tuple[float, float]:
     the transformers runtime on clean audio: greedy decoding's own stopping, not a forced count."""
     real = df[(df["status"] == "ok") & (df["weights"] == "pretrained") & (df["runtime"] == TRANSFORMERS)
               & (df["family"] != af.CTC) & (df["noise"].fillna("") == "")]
-    rate = real.assign(rate=real["decoder_tokens"] / real["audio_s"])
+    rate = real.assign(rate=real["decoder_steps"] / real["audio_s"])
     per = rate.groupby(["clip_source", "bucket", "batch_size"])["rate"].median().reset_index()
     one = per[per["batch_size"] == 1].set_index(["clip_source", "bucket"])["rate"]
     more = per[per["batch_size"] > 1].join(one.rename("rate1"), on=["clip_source", "bucket"]).dropna()

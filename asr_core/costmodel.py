@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import archflops as af
-from .clips import BUCKETS, bucket_seconds
+from .buckets import BUCKETS, bucket_seconds
 from .hardware_table import (CPU, GPU, HARDWARE_CSV, THIS_CPU, Hardware, HardwareTableError,  # noqa: F401
                              ProjectionError, find_hardware, load_hardware)
 from .models import CTC, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, batch_problem, combination_problem

@@ -8,8 +8,10 @@
 GPU energy is the delta of NVML's cumulative energy counter where the GPU has one (Volta and newer,
 ``nvml_counter``), else the trapezoid integral of sampled NVML power (``nvml_power``). CPU energy is
 the delta of the RAPL package(+DRAM) counters where readable (``rapl``), else a model of this
-process's CPU time at an assumed package power (``estimate``). Hardware is reached only through
-``asr_core.hardware``; the power trace comes from ``asr_core.sampler``; CO2e from ``asr_core.carbon``.
+process's CPU time at an assumed package power (``estimate``). A meter that is not there is a null meter
+(``hardware.NullGpu``, ``NULL_CPU``) whose readings are missing, so a window never asks whether one exists.
+Hardware is reached only through ``asr_core.hardware``; the power trace comes from ``asr_core.sampler``; CO2e
+from ``asr_core.carbon``; the process's memory from ``asr_core.memory``.
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ from typing import Any, Callable
 
 import psutil
 
-from .hardware import CPU_TDP_W_DEFAULT, NVML_POWER_AVERAGE_S, CpuEstimator, DeviceUnavailable, NvmlGpu, Rapl
+from .energy_sources import ESTIMATE, JOIN, NVML_COUNTER, NVML_POWER, RAPL, UNAVAILABLE
+from .hardware import (CPU_TDP_W_DEFAULT, NVML_POWER_AVERAGE_S, CpuEstimator, DeviceUnavailable, NullGpu, NvmlGpu,
+                       Rapl)
 from .sampler import SAMPLE_INTERVAL_S, PowerSample, PowerSampler, TraceRules
-
-UNAVAILABLE = "unavailable"
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,9 @@ class Measurement:
     name: str
     time_s: float
     gpu_energy_j: float
-    gpu_source: str  # "nvml_counter" | "nvml_power" | "unavailable"
+    gpu_source: str  # NVML_COUNTER | NVML_POWER | UNAVAILABLE (energy_sources)
     cpu_energy_j: float
-    cpu_source: str  # "rapl" | "estimate" | "unavailable"
+    cpu_source: str  # RAPL | ESTIMATE | UNAVAILABLE
 
     def _known(self) -> list[tuple[float, str]]:
         parts = ((self.gpu_energy_j, self.gpu_source), (self.cpu_energy_j, self.cpu_source))
@@ -53,7 +55,7 @@ class Measurement:
     @property
     def energy_source(self) -> str:
         """The sources behind ``energy_j``, e.g. ``nvml_counter+rapl`` or ``estimate``."""
-        return "+".join(s for _, s in self._known()) or UNAVAILABLE
+        return JOIN.join(s for _, s in self._known()) or UNAVAILABLE
 
     @property
     def mean_power_w(self) -> float:
@@ -69,6 +71,24 @@ class MeterInfo:
 
 
 @dataclass(frozen=True)
+class CpuMeter:
+    """The CPU's cumulative joules (``joules()``; nan when a read fails) and the source they are.
+
+    The power trace draws ``trace_joules()`` (the estimate's leaves out children's time reaped in a lump) under
+    the estimate's rules (``estimator``: its clock's window and its model's ceiling); RAPL is drawn as read.
+    """
+    source: str
+    joules: Callable[[], float]
+    estimator: CpuEstimator | None = None
+
+    def trace_joules(self) -> float:
+        return self.estimator.trace_energy_j() if self.estimator is not None else self.joules()
+
+
+NULL_CPU = CpuMeter(UNAVAILABLE, lambda: math.nan)  # no CPU meter: every reading is missing
+
+
+@dataclass(frozen=True)
 class _Begin:
     t: float
     gpu_mj: int | None
@@ -81,29 +101,20 @@ class EnergyMonitor:
 
     ``gpu_index=None`` measures no GPU. ``gpu``/``rapl``/``cpu_estimator`` inject hardware-layer objects
     (an injected ``gpu`` is used whatever ``gpu_index`` says); left as None, the real NVML GPU and RAPL are
-    opened when possible and silently skipped when not. ``on_sample`` and ``clock`` go to the sampler.
+    opened when possible, and a null meter stands in when not. ``on_sample`` and ``clock`` go to the sampler.
     """
 
     def __init__(self, gpu_index: int | None = None, interval_s: float = SAMPLE_INTERVAL_S, *,
                  gpu: Any = None, rapl: Any = None, cpu_estimator: Any = None,
                  on_sample: Callable[[PowerSample], None] | None = None,
                  clock: Callable[[], float] = time.perf_counter):
-        if gpu is None and gpu_index is not None:
-            gpu = _try_open(NvmlGpu, gpu_index)
-        self._gpu = gpu
-        self._gpu_source = _gpu_source(gpu)
-        self._rapl = rapl if rapl is not None else _try_open(Rapl)
-        self._estimator = None
-        if self._rapl is not None:
-            self._cpu_source = "rapl"
-        else:
-            self._estimator = cpu_estimator if cpu_estimator is not None else _try_open(CpuEstimator)
-            self._cpu_source = "estimate" if self._estimator is not None else UNAVAILABLE
-        self._proc = psutil.Process()
+        self._gpu = gpu if gpu is not None else _open_gpu(gpu_index)
+        self._gpu_source = _gpu_source(self._gpu)
+        self._cpu = _cpu_meter(rapl, cpu_estimator)
         self.clock = clock
         self._windows: dict[str, _Begin] = {}
-        self.sampler = PowerSampler(self._gpu_power_w, lambda: self._cpu_j(trace=True), self._rss, interval_s,
-                                    on_sample=on_sample, clock=clock, rules=_trace_rules(gpu, self._estimator))
+        self.sampler = PowerSampler(self._gpu_power_w, lambda: self._cpu_j(trace=True), interval_s,
+                                    on_sample=on_sample, clock=clock, rules=_trace_rules(self._gpu, self._cpu))
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -127,12 +138,9 @@ class EnergyMonitor:
         if name in self._windows:
             raise ValueError(f"window {name!r} is already open; end it before beginning it again")
         t = self.clock()
-        gpu_mj = gpu_w = None
-        if self._gpu is not None:
-            gpu_mj = self._gpu.energy_mj()
-            gpu_w = self._gpu_power_w() if gpu_mj is None else None
+        gpu_mj = self._gpu.energy_mj()
+        gpu_w = self._gpu_power_w() if gpu_mj is None else None
         self._windows[name] = _Begin(t, gpu_mj, gpu_w, self._cpu_j())
-        self.sampler.update_rss()
 
     def end_window(self, name: str) -> Measurement:
         begin = self._windows.pop(name, None)
@@ -141,29 +149,24 @@ class EnergyMonitor:
         t = self.clock()
         gpu_j, gpu_source = self._gpu_window(begin, t)
         cpu_j = self._cpu_j() - begin.cpu_j
-        cpu_source = UNAVAILABLE if math.isnan(cpu_j) else self._cpu_source
-        self.sampler.update_rss()
+        cpu_source = UNAVAILABLE if math.isnan(cpu_j) else self._cpu.source
         return Measurement(name, t - begin.t, gpu_j, gpu_source, cpu_j, cpu_source)
 
     def _gpu_window(self, begin: _Begin, t_end: float) -> tuple[float, str]:
-        if self._gpu is None:
-            return math.nan, UNAVAILABLE
         if begin.gpu_mj is not None:
             end_mj = self._gpu.energy_mj()
             if end_mj is None:
                 return math.nan, UNAVAILABLE
-            return (end_mj - begin.gpu_mj) / 1000.0, "nvml_counter"
+            return (end_mj - begin.gpu_mj) / 1000.0, NVML_COUNTER
         end_w = self._gpu_power_w()
         if begin.gpu_w is None or end_w is None:
             return math.nan, UNAVAILABLE
         points = [(begin.t, begin.gpu_w), *self.sampler.gpu_between(begin.t, t_end), (t_end, end_w)]
-        return _trapezoid(points), "nvml_power"
+        return _trapezoid(points), NVML_POWER
 
     # --- readings ----------------------------------------------------------------------------
 
     def _gpu_power_w(self) -> float | None:
-        if self._gpu is None:
-            return None
         mw = self._gpu.power_mw()
         return None if mw is None else mw / 1000.0
 
@@ -171,19 +174,10 @@ class EnergyMonitor:
         """The CPU's cumulative joules (RAPL or estimate; for the trace, the estimate's trace reading, which
         leaves out children's time reaped in a lump); nan if the read failed."""
         try:
-            if self._cpu_source == "rapl":
-                return self._rapl.energy_uj() / 1e6
-            if self._cpu_source == "estimate":
-                return float(self._estimator.trace_energy_j() if trace else self._estimator.energy_j())
+            return float(self._cpu.trace_joules() if trace else self._cpu.joules())
         except (OSError, ValueError, psutil.Error) as e:
             log.warning("CPU energy read failed: %s", e)
         return math.nan
-
-    def _rss(self) -> int | None:
-        try:
-            return self._proc.memory_info().rss
-        except psutil.Error:
-            return None
 
     # --- results -----------------------------------------------------------------------------
 
@@ -191,31 +185,35 @@ class EnergyMonitor:
     def trace(self) -> list[PowerSample]:
         return self.sampler.trace
 
-    @property
-    def peak_rss_bytes(self) -> int:
-        return self.sampler.peak_rss_bytes
-
-    def rss_bytes(self) -> int:
-        """This process's resident memory now (0 when it cannot be read)."""
-        return self._rss() or 0
-
     def trace_time(self) -> float:
         """Now, on the clock of the power trace (seconds since the sampler started)."""
         return self.clock() - self.sampler.t0
 
-    def reset_peaks(self) -> None:
-        self.sampler.reset_peak_rss()
-
     @property
     def sources(self) -> dict[str, str]:
-        return {"gpu": self._gpu_source, "cpu": self._cpu_source}
+        return {"gpu": self._gpu_source, "cpu": self._cpu.source}
 
     @property
     def gpu_name(self) -> str:
         try:
-            return self._gpu.name() if self._gpu is not None else ""
+            return self._gpu.name()
         except Exception:
             return ""
+
+
+def _open_gpu(gpu_index: int | None) -> Any:
+    """The NVML GPU that CUDA calls gpu_index, else a null one (no GPU asked for, or none readable)."""
+    gpu = _try_open(NvmlGpu, gpu_index) if gpu_index is not None else None
+    return gpu if gpu is not None else NullGpu()
+
+
+def _cpu_meter(rapl: Any, estimator: Any) -> CpuMeter:
+    """RAPL where it can be read, else the CPU-time estimate, else the null meter."""
+    rapl = rapl if rapl is not None else _try_open(Rapl)
+    if rapl is not None:
+        return CpuMeter(RAPL, lambda: rapl.energy_uj() / 1e6)
+    estimator = estimator if estimator is not None else _try_open(CpuEstimator)
+    return CpuMeter(ESTIMATE, estimator.energy_j, estimator) if estimator is not None else NULL_CPU
 
 
 def _try_open(cls: Callable[..., Any], *args: Any) -> Any:
@@ -228,17 +226,16 @@ def _try_open(cls: Callable[..., Any], *args: Any) -> Any:
 
 
 def _gpu_source(gpu: Any) -> str:
-    if gpu is None:
-        return UNAVAILABLE
     if gpu.energy_mj() is not None:
-        return "nvml_counter"
-    return "nvml_power" if gpu.power_mw() is not None else UNAVAILABLE
+        return NVML_COUNTER
+    return NVML_POWER if gpu.power_mw() is not None else UNAVAILABLE
 
 
-def _trace_rules(gpu: Any, estimator: CpuEstimator | None) -> TraceRules:
+def _trace_rules(gpu: Any, cpu: CpuMeter) -> TraceRules:
     """What the power trace may draw: the estimate over windows its clock resolves, never above its model's
     ceiling; GPU power never above the board's limit, marked as NVML's ~1 s average. RAPL is drawn as read."""
-    limit_mw = gpu.power_limit_mw() if gpu is not None else None
+    limit_mw = gpu.power_limit_mw()
+    estimator = cpu.estimator
     gpu_rules = dict(gpu_ceiling_w=math.inf if limit_mw is None else limit_mw / 1000.0,
                      gpu_average_s=NVML_POWER_AVERAGE_S)
     if estimator is None:

@@ -1,9 +1,9 @@
 """The hardware edge: NVML for the GPU, RAPL (powercap sysfs) and psutil for the CPU.
 
-Everything that touches a driver or ``/sys`` lives here, in three small classes that ``meters.py``
-reads as cumulative energy counters. Tests fake exactly these edges. Constructors raise
-``DeviceUnavailable`` with a plain-words reason when the hardware cannot be read; nothing else here
-raises for missing hardware.
+Everything that touches a driver or ``/sys`` lives here, in three small classes that ``energy.py``
+reads as cumulative energy counters, and ``NullGpu``, the GPU that is not there. Tests fake exactly these
+edges. Constructors raise ``DeviceUnavailable`` with a plain-words reason when the hardware cannot be read;
+nothing else here raises for missing hardware.
 """
 from __future__ import annotations
 
@@ -126,6 +126,22 @@ class NvmlGpu:
             return int(self._nvml.nvmlDeviceGetEnforcedPowerLimit(self._handle))
         except self._nvml.NVMLError:
             return None
+
+
+class NullGpu:
+    """No GPU to read (a CPU run, or NVML unavailable): every reading is missing, as on a GPU without that sensor."""
+
+    def name(self) -> str:
+        return ""
+
+    def energy_mj(self) -> None:
+        return None
+
+    def power_mw(self) -> None:
+        return None
+
+    def power_limit_mw(self) -> None:
+        return None
 
 
 def _cuda_uuid(index: int) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .hardware import CPU_TDP_W_DEFAULT
-from .models import ModelError
+from .errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 HARDWARE_CSV = ROOT / "precomputed" / "hardware.csv"

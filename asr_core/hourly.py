@@ -26,8 +26,10 @@ from typing import Any, Mapping
 import pandas as pd
 
 from . import carbon, prices
-from .prices import CostError, Price
-from .results import MEASURED_SOURCES, Result
+from .errors import CostError
+from .prices import Price
+from .energy_sources import MEASURED_SOURCES, UNAVAILABLE, source_parts
+from .results import Result
 from .sweep_table import aggregate
 
 MEASURED, PUBLISHED, PROJECTED, ESTIMATE = "measured", "published", "projected", "estimate"
@@ -193,12 +195,13 @@ def combined(*kinds: str) -> str:
 
 
 def energy_kind(label: str) -> str:
-    """The kind of an energy figure from its source label (results.ENERGY_SOURCES) or kind.
+    """The kind of an energy figure from its source label (energy_sources.ENERGY_SOURCES) or kind.
 
-    A meter (nvml_counter, nvml_power, rapl) is measured; "unavailable" or "" is no figure. A sweep cell's joined
-    label ("rapl, estimate") is combined(), and a label we do not know counts as an estimate, never as a measurement.
+    A meter (nvml_counter, nvml_power, rapl) is measured; "unavailable" or "" is no figure. A joined label (a
+    total's "nvml_counter+rapl", a sweep cell's "rapl, estimate") is combined() over its parts
+    (energy_sources.source_parts), and a label we do not know counts as an estimate, never as a measurement.
     """
-    parts = [p.strip() for p in str(label).split(",") if p.strip() not in ("", "unavailable")]
+    parts = [p for p in source_parts(label) if p != UNAVAILABLE]
     return combined(*(MEASURED if p in MEASURED_SOURCES else p if p in KINDS else ESTIMATE for p in parts))
 
 

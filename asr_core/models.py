@@ -1,8 +1,8 @@
 """What can run: the model registry, devices, precisions and runtimes, and why a combination cannot.
 
-Facts only: nothing here loads a model or reaches the hub (``checkpoints`` builds PyTorch models,
-``runtimes.load_model`` is the one entry point that loads). ``LoadedModel`` is the record every runtime
-returns.
+Facts only, the same on every machine: nothing here loads a model, reaches the hub or probes this machine
+(``capabilities`` says what runs here, ``checkpoints`` builds PyTorch models, ``runtimes.load_model`` is the one
+entry point that loads).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .errors import ModelError
 
 WHISPER = "whisper"
 CTC = "ctc"
@@ -41,9 +43,6 @@ WHISPER_CPP_CPU_ONLY = ("the whisper.cpp wheel on the package index (pywhispercp
                         "--device cpu, or runtime ctranslate2 or openai-whisper on the GPU")
 WHISPER_CPP_BATCH = ("whisper.cpp transcribes one clip at a time (its Python binding has one decoding state per "
                      "model): use batch size 1")
-_INSTALL = {CTRANSLATE2: ("ctranslate2", "CTranslate2 is not installed: pip install ctranslate2"),
-            OPENAI_WHISPER: ("whisper", "openai-whisper is not installed: pip install openai-whisper"),
-            WHISPER_CPP: ("_pywhispercpp", "whisper.cpp's Python binding is not installed: pip install pywhispercpp")}
 # precision -> CTranslate2 compute type
 CT2_COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8",
                      "int8_fp16": "int8_float16"}
@@ -108,77 +107,6 @@ REGISTRY: dict[str, ModelSpec] = {s.model_id: s for s in (
 )}
 
 
-class ModelError(ValueError):
-    """A model that cannot be loaded or run as asked; the message says what to do."""
-
-
-@dataclass
-class LoadedModel:
-    model_id: str
-    family: str
-    weights: str
-    device: str
-    precision: str
-    model: torch.nn.Module
-    feature_extractor: Any
-    tokenizer: Any | None  # None for synthetic Whisper: there is no text to decode
-    multilingual: bool = False
-    runtime: str = TRANSFORMERS
-    # What a runtime adds (asr_core/runtimes): compiled callables, or the CTranslate2 model; for ctranslate2, `model`
-    # is the PyTorch architecture on the meta device (config and parameter count, no weights).
-    engine: Any = None
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return PRECISIONS[self.precision]
-
-    @property
-    def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-
-def resolve_device(device: str) -> str:
-    if device not in DEVICES:
-        raise ModelError(f"Unknown device '{device}': use one of {', '.join(DEVICES)}.")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda was asked for but no CUDA GPU is available here: use --device cpu.")
-    return device
-
-
-def precision_problem(device: str, precision: str, runtime: str = TRANSFORMERS) -> str | None:
-    """Why this precision cannot run on this device with this runtime, or None if it can."""
-    if precision not in PRECISIONS:
-        return f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})"
-    if why := _quantized_problem(precision, runtime):
-        return why
-    if runtime == CTRANSLATE2:
-        return _ct2_precision_problem(device, precision)
-    if runtime == WHISPER_CPP:  # ggml runs its f16 weights on CPUs too
-        return WHISPER_CPP_CPU_ONLY if device == "cuda" else None
-    if device == "cpu" and precision == "fp16":
-        return "fp16 is not supported on CPU here (many CPU kernels lack half precision): use fp32 or bf16"
-    if device == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
-        return "this GPU does not support bf16: use fp16"
-    return None
-
-
-def runtime_problem(family: str, runtime: str) -> str | None:
-    """Why this runtime cannot run this model family, or None if it can."""
-    if runtime not in RUNTIMES:
-        return f"unknown runtime '{runtime}' (use {', '.join(RUNTIMES)})"
-    if runtime in WHISPER_ONLY and family == CTC:
-        return _whisper_only(runtime)
-    if runtime in _INSTALL:
-        module, why = _INSTALL[runtime]
-        try:
-            __import__(module)
-        except ImportError:
-            return why
-    return None
-
-
 def batch_problem(runtime: str, batch_size: int) -> str | None:
     """Why this runtime cannot run batches of this size, or None if it can."""
     if runtime == WHISPER_CPP and batch_size > 1:
@@ -190,18 +118,20 @@ def combination_problem(family: str, precision: str, runtime: str) -> str | None
     """Why this family, precision and runtime can never run together on any machine, or None.
 
     Only the structural mismatches (a quantised precision outside its runtime, a Whisper-only runtime for CTC);
-    precision_problem and runtime_problem give the same reasons and add what depends on the machine.
+    capabilities.precision_problem and runtime_problem give the same reasons and add what depends on the machine.
     """
+    return family_problem(family, runtime) or format_problem(precision, runtime)
+
+
+def family_problem(family: str, runtime: str) -> str | None:
+    """Why this runtime can never run this model family (a Whisper-only runtime for CTC), or None."""
     if runtime in WHISPER_ONLY and family == CTC:
-        return _whisper_only(runtime)
-    return _quantized_problem(precision, runtime)
+        return f"{WHISPER_ONLY[runtime]} runs Whisper only: use runtime transformers or transformers-compiled"
+    return None
 
 
-def _whisper_only(runtime: str) -> str:
-    return f"{WHISPER_ONLY[runtime]} runs Whisper only: use runtime transformers or transformers-compiled"
-
-
-def _quantized_problem(precision: str, runtime: str) -> str | None:
+def format_problem(precision: str, runtime: str) -> str | None:
+    """Why this runtime can never run this precision (a quantised format of another runtime), or None."""
     owner = QUANTIZED.get(precision)
     if owner == CTRANSLATE2 and runtime != CTRANSLATE2:  # PyTorch's torch.ao.quantization is deprecated
         return f"{precision} runs with the ctranslate2 runtime only (PyTorch's int8 path is deprecated)"
@@ -276,7 +206,7 @@ def checkpoint_of(model_id: str) -> str:
     if model_id in REGISTRY:
         return model_id
     if not is_file(folder / CONFIG_FILE):  # a hub id, or a folder named in a shipped sweep but absent here
-        return _registry_id_named(folder.name) or model_id if _looks_like_a_path(model_id) else model_id
+        return _registry_id_named(folder.name) or model_id if looks_like_path(model_id) else model_id
     named = folder / CHECKPOINT_NAME_FILE
     if is_file(named):
         return named.read_text(encoding="utf-8").strip().splitlines()[0].strip() or model_id
@@ -287,9 +217,11 @@ def checkpoint_of(model_id: str) -> str:
     return _matching_registry_id(config) or model_id
 
 
-def _looks_like_a_path(model_id: str) -> bool:
-    """A filesystem path rather than a hub id of the form owner/name."""
-    return model_id.startswith(("/", "./", "../", "~")) or model_id.count("/") > 1
+def looks_like_path(model_id: str) -> bool:
+    """A folder on disk, or written as a path: absolute, relative ('./', '../', '~') or deeper than a hub id's
+    'owner/name'."""
+    return (model_id.startswith(("/", ".", "~")) or "\\" in model_id or model_id.strip("/").count("/") > 1
+            or is_folder(model_id))
 
 
 def _registry_id_named(name: str) -> str | None:
@@ -321,18 +253,3 @@ def read_config(cfg: Path) -> dict[str, Any]:
         raise ModelError(f"{cfg} holds a JSON {type(config).__name__}, not an object: {CONFIG_FIX}.")
     return config
 
-
-def _ct2_precision_problem(device: str, precision: str) -> str | None:
-    """Why CTranslate2 cannot compute in this precision on this device, or None if it can."""
-    try:
-        import ctranslate2
-    except ImportError:
-        return None  # _ct2_problem says how to install it
-    try:
-        supported = ctranslate2.get_supported_compute_types(device)
-    except (RuntimeError, ValueError):
-        return f"CTranslate2 cannot use a {device} here"
-    if CT2_COMPUTE_TYPES[precision] in supported:
-        return None
-    usable = [p for p, c in CT2_COMPUTE_TYPES.items() if c in supported]
-    return f"CTranslate2 on this {device} computes in {', '.join(usable)}, not {precision}"

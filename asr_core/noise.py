@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .audio import AudioError
+from .errors import AudioError
 
 NOISE_KINDS = ("white", "babble")
 WHITE, BABBLE = NOISE_KINDS
@@ -42,6 +42,11 @@ def mix(clip: np.ndarray, snr_db: float, kind: str = WHITE, seed: int = SEED,
     mixed = clip.astype(np.float64) + noise
     peak = float(np.max(np.abs(mixed)))
     return (mixed / peak if peak > 1 else mixed).astype(np.float32)
+
+
+def recorded_kind(snr_db: float, kind: str) -> str:
+    """The noise kind a record names: none ("") for clean audio, whatever kind was asked for."""
+    return "" if snr_db == CLEAN else kind
 
 
 def _check(snr_db: float, kind: str, babble_from: Sequence[np.ndarray]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import cited
+from .errors import CostError
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "precomputed" / "prices.csv"
 COLUMNS = ("item", "name", "hardware", "price", "per", "currency", "region", "as_of", "seen", "source", "url",
@@ -30,10 +31,6 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 FIX = "fix that row of the price table"
 CLOUD_NOTE = "a cloud price already pays for the machine's electricity, so do not add the two"
 PURCHASE_NOTE = "a purchase price does not pay for electricity, so add the two"
-
-
-class CostError(ValueError):
-    """A country, price, instance or lifetime that cannot be used; the message is one sentence saying what to do."""
 
 
 class PriceTableError(CostError):

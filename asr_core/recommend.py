@@ -11,7 +11,6 @@ WER, no rows for a device, estimated energy) the caveats say so. The answer open
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +20,7 @@ from . import published
 from .accuracy import (MEASURED_ONLY, MEASURED_TEXT, PUBLISHED, Accuracy, accuracy_sources,  # noqa: F401 - the API
                        accuracy_tiers, default_accuracy, reference_words, with_accuracy)
 from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of
-from .results import MEASURED_SOURCES
+from .energy_sources import ESTIMATE, MEASURED_SOURCES, UNAVAILABLE, source_parts
 from .sweep_table import CELL_KEYS, aggregate
 
 MIB = 1024**2
@@ -145,7 +144,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     out = aggregate(df)
     if out.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    out["energy_source"] = out["energy_source"].replace("", "unavailable")
+    out["energy_source"] = out["energy_source"].replace("", UNAVAILABLE)
     out["model_bytes"] = _model_bytes(df, out)
     out["reference_words"] = reference_words(df, out)
     return out[SUMMARY_COLUMNS]
@@ -166,10 +165,6 @@ def _registry_bytes(model: str, precision: str) -> float:
     spec = REGISTRY.get(checkpoint_of(str(model)))
     per_param = BYTES_PER_PARAM.get(str(precision))
     return np.nan if spec is None or per_param is None else spec.params_m * 1e6 * per_param
-
-
-def _sources(energy_source: str) -> set[str]:
-    return set(re.split(r"[,+\s]+", str(energy_source).strip())) - {""}
 
 
 def _describe(column: str, value: float) -> str:
@@ -258,12 +253,12 @@ def _wer_caveats(candidates: pd.DataFrame) -> list[str]:
 
 def _energy_caveats(candidates: pd.DataFrame, pick: pd.Series, ranked_by_energy: bool) -> list[str]:
     caveats = []
-    sources = _sources(pick["energy_source"])
-    if "estimate" in sources:
+    sources = set(source_parts(pick["energy_source"]))
+    if ESTIMATE in sources:
         caveats.append("The pick's energy is an estimate (modelled), not a measurement.")
-    if not sources & set(MEASURED_SOURCES) and "estimate" not in sources:
+    if not sources & set(MEASURED_SOURCES) and ESTIMATE not in sources:
         caveats.append("No energy was measured for the pick.")
-    kinds = {"estimate" in _sources(s) for s in candidates["energy_source"]}
+    kinds = {ESTIMATE in source_parts(s) for s in candidates["energy_source"]}
     if ranked_by_energy and kinds == {True, False}:
         caveats.append("Candidates mix measured and estimated energy, so the energy ranking compares unlike figures.")
     return caveats
@@ -348,10 +343,10 @@ def _figure(x: float) -> str:
 
 def _energy_words(pick: pd.Series) -> str:
     # joules per audio second are watt-hours per audio hour: both sides x 3600
-    sources = _sources(pick["energy_source"]) - {"unavailable"}
+    sources = set(source_parts(pick["energy_source"])) - {UNAVAILABLE}
     if pd.isna(pick["energy_per_audio_s_j"]) or not sources:
         return ""
-    kind = "" if "estimate" not in sources else " (estimated)" if sources == {"estimate"} else " (partly estimated)"
+    kind = "" if ESTIMATE not in sources else " (estimated)" if sources == {ESTIMATE} else " (partly estimated)"
     return f"{_figure(pick['energy_per_audio_s_j'])} Wh per hour of audio{kind}"
 
 

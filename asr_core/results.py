@@ -1,9 +1,10 @@
 """The one result record shared by the CLI, the sweep file and the app.
 
 Field names carry their units. Every energy figure has a sibling ``*_source`` field naming how it
-was obtained: ``nvml_counter`` (the GPU's cumulative energy counter), ``nvml_power`` (integrated
-sampled GPU power), ``rapl`` (Intel/AMD RAPL package+DRAM counters), ``estimate`` (modelled, not
-measured) or ``unavailable``.
+was obtained (``energy_sources``): ``nvml_counter`` (the GPU's cumulative energy counter), ``nvml_power``
+(integrated sampled GPU power), ``rapl`` (Intel/AMD RAPL package+DRAM counters), ``estimate`` (modelled, not
+measured) or ``unavailable``. ``status`` says how the run ended (``STATUSES``); a run that did not end ``ok``
+says why in ``error``.
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .energy_sources import UNAVAILABLE
 from .sampler import PowerSample
 
-ENERGY_SOURCES = ("nvml_counter", "nvml_power", "rapl", "estimate", "unavailable")
-MEASURED_SOURCES = ("nvml_counter", "nvml_power", "rapl")
 STATUS_OK = "ok"
 STATUS_CANCELLED = "cancelled"  # a run stopped at a batch boundary: its figures cover the batches that finished
+STATUS_OOM = "oom"  # the run did not fit the device's memory
+STATUS_ERROR = "error"  # anything else that stopped the run (a model that cannot load, a bad clip)
+STATUSES = (STATUS_OK, STATUS_CANCELLED, STATUS_OOM, STATUS_ERROR)
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,8 @@ class Result:
     family: str  # "whisper" | "ctc"
     weights: str  # "pretrained" | "synthetic"
     device: str  # "cpu" | "cuda"
-    precision: str  # "fp32" | "fp16" | "bf16" | "int8" | "int8_fp16" (the last two: ctranslate2 only)
-    runtime: str = "transformers"  # "transformers" | "transformers-compiled" | "ctranslate2"
+    precision: str  # models.PRECISIONS: fp32, fp16, bf16; int8, int8_fp16 (ctranslate2); q8_0, q5_1 (whisper.cpp)
+    runtime: str = "transformers"  # models.RUNTIMES
     batch_size: int = 1
     n_clips: int = 0
     n_batches: int = 0
@@ -50,11 +53,11 @@ class Result:
     compile_s: float = 0.0  # transformers-compiled: compiling (and CUDA-graph capture) before the run; never in latency
     # energy (joules); total = gpu + cpu where both are known
     energy_j: float = math.nan
-    energy_source: str = "unavailable"
+    energy_source: str = UNAVAILABLE
     gpu_energy_j: float = math.nan
-    gpu_energy_source: str = "unavailable"
+    gpu_energy_source: str = UNAVAILABLE
     cpu_energy_j: float = math.nan
-    cpu_energy_source: str = "unavailable"
+    cpu_energy_source: str = UNAVAILABLE
     preprocess_energy_j: float = math.nan
     encoder_energy_j: float = math.nan
     decoder_energy_j: float = math.nan
@@ -72,7 +75,7 @@ class Result:
     encoder_flops_per_clip: float = math.nan
     decoder_flops_per_token: float = math.nan
     total_flops: float = math.nan
-    decoder_tokens: int = 0
+    decoder_steps: int = 0  # decoder steps x rows, summed over batches (a batch's rows all take its longest's steps)
     # the machine while measuring: how busy other processes kept the CPUs (percent of all cores)
     cpu_others_before_pct: float = math.nan  # during the untimed warm-up before the run
     cpu_others_during_pct: float = math.nan  # during the timed run

@@ -1,4 +1,4 @@
-"""The power sampler: a background thread that reads GPU power, CPU energy and peak RSS at an interval.
+"""The power sampler: a background thread that reads GPU power and CPU energy at an interval.
 
 It produces the one power-trace type, ``PowerSample``, that travels unchanged from the sensor to the
 result record and the app's chart. ``EnergyMonitor`` (``energy.py``) owns one and reads its GPU power
@@ -57,13 +57,12 @@ class TraceRules:
 class PowerSampler:
     """Samples ``gpu_power_w()`` (None: no GPU reading) and the derivative of ``cpu_energy_j()`` (nan: none).
 
-    ``rss_bytes()`` is read at every sample to track the peak; ``on_sample`` is called from the sampler
-    thread with every new sample; ``clock`` gives seconds (``time.perf_counter`` by default); ``rules`` says
-    what the trace may draw.
+    ``on_sample`` is called from the sampler thread with every new sample; ``clock`` gives seconds
+    (``time.perf_counter`` by default); ``rules`` says what the trace may draw.
     """
 
     def __init__(self, gpu_power_w: Callable[[], float | None], cpu_energy_j: Callable[[], float],
-                 rss_bytes: Callable[[], int | None], interval_s: float = SAMPLE_INTERVAL_S, *,
+                 interval_s: float = SAMPLE_INTERVAL_S, *,
                  on_sample: Callable[[PowerSample], None] | None = None,
                  clock: Callable[[], float] = time.perf_counter, rules: TraceRules = TraceRules()):
         if interval_s <= 0:
@@ -72,11 +71,10 @@ class PowerSampler:
         self.on_sample = on_sample
         self.clock = clock
         self.rules = rules
-        self._gpu_power_w, self._cpu_energy_j, self._rss_bytes = gpu_power_w, cpu_energy_j, rss_bytes
+        self._gpu_power_w, self._cpu_energy_j = gpu_power_w, cpu_energy_j
         self._lock = threading.Lock()
         self._trace: list[PowerSample] = []
         self._gpu: list[tuple[float, float]] = []  # (clock time, watts), for integrating windows
-        self._peak_rss = 0
         self._cpu_start: tuple[float, float] | None = None  # (clock time, cumulative CPU joules) the window began at
         self._gpu_over_limit_logged = False
         self.t0 = clock()
@@ -92,7 +90,6 @@ class PowerSampler:
         self.t0 = self.clock()
         self._cpu_start = None
         self._stop = threading.Event()
-        self.update_rss()
         self._thread = threading.Thread(target=self._run, name="PowerSampler", daemon=True)
         self._thread.start()
 
@@ -124,7 +121,6 @@ class PowerSampler:
             if gpu_w is not None:
                 self._gpu.append((t, gpu_w))  # as read: windows integrate these
             self._trace.extend(new)
-        self.update_rss()
         for sample in new:
             self._notify(sample)
         return new
@@ -171,13 +167,6 @@ class PowerSampler:
         except Exception:  # a broken chart callback must not stop the measurement
             log.exception("on_sample callback failed")
 
-    def update_rss(self) -> None:
-        rss = self._rss_bytes()
-        if rss is None:
-            return
-        with self._lock:
-            self._peak_rss = max(self._peak_rss, rss)
-
     # --- what it holds -----------------------------------------------------------------------
 
     @property
@@ -191,13 +180,3 @@ class PowerSampler:
             lo = bisect.bisect_right(self._gpu, t_begin, key=lambda s: s[0])
             hi = bisect.bisect_left(self._gpu, t_end, key=lambda s: s[0])
             return self._gpu[lo:hi]
-
-    @property
-    def peak_rss_bytes(self) -> int:
-        with self._lock:
-            return self._peak_rss
-
-    def reset_peak_rss(self) -> None:
-        with self._lock:
-            self._peak_rss = 0
-        self.update_rss()

@@ -12,10 +12,6 @@ import numpy as np
 from .audio import load_audio
 
 
-class ClipSourceError(ValueError):
-    """A clip source that cannot be used; the message says what was wrong and what to do."""
-
-
 @dataclass(frozen=True)
 class Segment:
     """One transcribed utterance of a recording; its audio is decoded only when a clip needs it."""

@@ -4,7 +4,7 @@
 policy (``streaming.StreamingTranscriber``), decodes in a worker thread whenever a step's worth is waiting,
 and holds one energy window (``energy.EnergyMonitor``) over the whole session, its power trace beside it.
 ``stop`` returns a ``SessionRecord``; ``with_offline`` adds the same audio transcribed by the measured path
-(``measure.transcribe``) for comparison. ``outlook`` says before a session whether a model keeps up, from
+(``runs.measure``) for comparison. ``outlook`` says before a session whether a model keeps up, from
 one decode's time (``probe`` on this machine, or the precomputed sweep's latency).
 
 ``decoder_for`` is the one call into the runtimes: change it, and only it, when the runtimes change shape.
@@ -26,11 +26,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import scoring
+from . import runs, scoring
 from .audio import SAMPLE_RATE
-from .energy import UNAVAILABLE, EnergyMonitor
-from .measure import RunOptions, device_lock, time_uninstrumented, transcribe
-from .models import LoadedModel, ModelError
+from .energy import EnergyMonitor
+from .energy_sources import UNAVAILABLE
+from .errors import ModelError
+from .locks import device_lock
+from .runtimes import LoadedModel
+from .uninstrumented import time_uninstrumented
 from .streaming import Clock, Decode, StreamingTranscriber, StreamOptions, StreamState
 
 KEEP_S = 20 * 60.0  # audio kept for the offline comparison: 20 minutes (77 MB)
@@ -42,16 +45,16 @@ WORKER_POLL_S = 0.05
 SYNTHETIC = "Live captions need trained weights: synthetic weights write no words. Choose pretrained weights."
 
 
-def decoder_for(lm: LoadedModel) -> Decode:
+def decoder_for(model: LoadedModel) -> Decode:
     """The one call into our runtimes: a loaded model's stages on one buffer (the measured loop's work without
     its warm-up, FLOP counting or energy windows), under the device's lock so that no measured run elsewhere
     shares the device with a decode."""
-    if lm.weights == "synthetic":
+    if model.weights == "synthetic":
         raise ModelError(SYNTHETIC)
 
     def decode(audio: np.ndarray) -> str:
-        with device_lock(lm.device):
-            texts, _ = time_uninstrumented(lm, [audio])
+        with device_lock(model.device):
+            texts, _ = time_uninstrumented(model, [audio])
         return texts[0]
     return decode
 
@@ -199,11 +202,14 @@ class LiveSession:
         return self.record
 
 
-def with_offline(record: SessionRecord, lm: LoadedModel, audio: np.ndarray, reference: str = "") -> SessionRecord:
+def with_offline(record: SessionRecord, model: LoadedModel, audio: np.ndarray, reference: str = "") -> SessionRecord:
     """The record with the same audio transcribed offline by the measured path (no warm-up: the model is warm;
     no FLOPs), scored against the reference when one is given."""
     if audio.size:
-        result = transcribe(lm, [audio], None, RunOptions(warmup=False, count_flops=False))
+        request = runs.Request(model=model.model_id, runtime=model.runtime, precision=model.precision,
+                               device=model.device, weights=model.weights, clips=(audio,), warmup=False,
+                               count_flops=False)
+        result = runs.measure(request, model)  # under the device's lock, as every measured run
         offline = result.hypotheses[0]
         record = dataclasses.replace(
             record, offline_text=offline, offline_latency_s=result.latency_s, offline_energy_j=result.energy_j,

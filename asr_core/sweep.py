@@ -41,17 +41,18 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import filelock
 import pandas as pd
 
-from . import system
+from . import runs, system
 from .audio import load_audio
-from .clips import BUCKETS, build_clip_cache, default_cache_dir
-from .measure import ResourceError, RunOptions, transcribe
-from .noise import CLEAN, NOISE_KINDS, WHITE, mix
-from .models import (DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, ModelError, batch_problem, combination_problem,
-                     family_of)
-from .results import STATUS_OK, failed_result
-from .runtimes import load_model
-from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, SweepFileError, aggregate, read_rows, remove_stale_temps,
-                          replace_atomic, row_key, write_atomic)
+from .buckets import BUCKETS
+from .checkpoints import token_counter
+from .clips import build_clip_cache, default_cache_dir
+from .errors import ModelError, SweepError, SweepFileError
+from .models import DEVICES, PRECISIONS, RUNTIMES, WEIGHTS, batch_problem, combination_problem, family_of
+from .noise import CLEAN, NOISE_KINDS, WHITE, recorded_kind
+from .results import STATUS_ERROR, STATUS_OK, Result
+from .runtimes import LoadedModel, load_model
+from .sweep_table import (CELL_KEYS, HOST, ROW_KEYS, aggregate, read_rows, remove_stale_temps, replace_atomic, row_key,
+                          write_atomic)
 
 DEFAULT_OUT = "sweep.parquet"
 LOCK_SUFFIX = ".lock"  # <out>.lock
@@ -65,15 +66,11 @@ SNRS = "snrs"  # a list of numbers (dB) or inf
 OPTIONAL = ("dataset_id", "dataset_revision", "dataset_config", "dataset_split", "dataset_files")  # str or None
 MOVE_AWAY = "move it away or choose another --out"
 FIRST_ERRORS = 3  # distinct errors quoted when every run failed
-MODEL_KEYS = ("model", "device", "precision", "weights", "runtime")  # cells that share these share a loaded model
+MODEL_KEYS = runs.LOAD_KEYS  # cells that share these share a loaded model
 
 Row = dict[str, Any]
 CellRunner = Callable[[Any, Row, bool], Row]  # (what cells share, the cell, first of its cell?) -> its row
 Execute = Callable[["Grid", list[Row], CellRunner], Iterable[Row]]  # runs cells somewhere, yields their rows
-
-
-class SweepError(ValueError):
-    """A grid, sweep file or provenance file the sweep cannot use, or an output it cannot write."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ class Grid:
 
 def noise_keys(snr_db: float, noise: str) -> dict[str, Any]:
     """A cell's snr_db and noise as rows record them: clean audio has no noise kind."""
-    return dict(snr_db=snr_db, noise="" if snr_db == CLEAN else noise)
+    return dict(snr_db=snr_db, noise=recorded_kind(snr_db, noise))
 
 
 def _check_setting(name: str, value: Any, default: Any) -> None:
@@ -333,27 +330,24 @@ class _Loaded:
 
     def __init__(self, grid: Grid):
         self.grid = grid
-        self._clips: dict[str, Any] = {}
+        self._clips: dict[str, tuple[list, list[str]]] = {}
         self._model_key: tuple | None = None
         self._model: Any = None
-        self.token_counter = _token_counter(grid.tokenizer) if grid.tokenizer else None
+        self.token_counter = token_counter(grid.tokenizer) if grid.tokenizer else None
 
-    def clips(self, bucket: str, snr_db: float = CLEAN) -> tuple[list, list[str]]:
-        """The bucket's clips and references, with the grid's noise mixed in at snr_db (seeded per clip)."""
-        if snr_db == CLEAN:
-            return self._clean(bucket)
-        if (bucket, snr_db) not in self._clips:
-            clips, refs = self._clean(bucket)
-            others = self._babble_sources() if self.grid.noise != WHITE else []
-            self._clips[bucket, snr_db] = ([mix(c, snr_db, self.grid.noise, self.grid.seed + i,
-                                                [o for o in others if o is not c]) for i, c in enumerate(clips)], refs)
-        return self._clips[bucket, snr_db]
+    def request(self, cell: Row, first: bool) -> runs.Request:
+        """The run a (cell, repeat) asks for: the bucket's clean clips (runs.prepare mixes the cell's noise in,
+        babble from every clip of the source) and, on a cell's first repeat, the warm-up and FLOP counting."""
+        clips, refs = self.clips(cell["bucket"])
+        if not clips:
+            raise ValueError(f"no clips in bucket {cell['bucket']} from {self.grid.clip_source}")
+        babble = cell.get("snr_db", CLEAN) != CLEAN and self.grid.noise != WHITE
+        return cell_request(self.grid, cell, clips=tuple(clips), references=tuple(refs), warmup=first,
+                            count_flops=first, token_counter=self.token_counter,
+                            babble_from=tuple(self._babble_sources()) if babble else None)
 
-    def _babble_sources(self) -> list:
-        """Every clip of the source, decoded: babble's other talkers (a clip never babbles over itself)."""
-        return [a for b in dict.fromkeys(c.bucket for c in self._all) for a in self._clean(b)[0]]
-
-    def _clean(self, bucket: str) -> tuple[list, list[str]]:
+    def clips(self, bucket: str) -> tuple[list, list[str]]:
+        """The bucket's clips (clean, decoded) and their references."""
         if bucket not in self._clips:
             if not self._clips:
                 self._all = build_clip_cache(self.grid.clip_source, self.grid.cache_dir or default_cache_dir(),
@@ -363,8 +357,13 @@ class _Loaded:
             self._clips[bucket] = ([load_audio(c.path, None) for c in chosen], [c.reference for c in chosen])
         return self._clips[bucket]
 
-    def model(self, cell: dict[str, Any]) -> Any:
-        key = tuple(cell[k] for k in MODEL_KEYS)
+    def _babble_sources(self) -> list:
+        """Every clip of the source, decoded: babble's other talkers (a clip never babbles over itself)."""
+        return [a for b in dict.fromkeys(c.bucket for c in self._all) for a in self.clips(b)[0]]
+
+    def model(self, request: runs.Request) -> LoadedModel:
+        """The request's model: the one loaded now, or loaded in its place."""
+        key = request.load_args
         if key != self._model_key:
             self._model, self._model_key = None, None
             gc.collect()
@@ -374,10 +373,12 @@ class _Loaded:
         return self._model
 
 
-def _token_counter(tokenizer: str) -> Callable[[str], int]:
-    from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(tokenizer)
-    return lambda text: len(tok(text, add_special_tokens=False).input_ids)
+def cell_request(grid: Grid, cell: Row, **more: Any) -> runs.Request:
+    """A cell as the run it asks for; more: its clips and what to count (_Loaded.request)."""
+    return runs.Request(model=cell["model"], runtime=cell["runtime"], precision=cell["precision"],
+                        device=cell["device"], weights=cell["weights"], batch_size=cell["batch_size"],
+                        bucket=cell["bucket"], snr_db=cell.get("snr_db", CLEAN), noise=cell.get("noise") or grid.noise,
+                        noise_seed=grid.seed, **more)
 
 
 def _empty_cuda_cache() -> None:
@@ -394,41 +395,30 @@ def model_groups(cells: Iterable[Row]) -> list[list[Row]]:
     return list(groups.values())
 
 
-def failed_row(grid: Grid, cell: Row, error: str, status: str = "error", host: str = "") -> Row:
+def failed_row(grid: Grid, cell: Row, error: str, status: str = STATUS_ERROR, host: str = "") -> Row:
     """The row of a cell that did not run: status and error say why (host: where it failed, if known)."""
-    try:
-        family = family_of(cell["model"])
-    except ValueError:
-        family = ""
-    row = failed_result(cell["model"], family, cell["weights"], cell["device"], cell["precision"], error,
-                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
-    return {**row, **_cell_columns(grid, cell, host)}
+    return cell_row(grid, cell, runs.failed(cell_request(grid, cell), error, status), host)
 
 
-def run_cell(shared: _Loaded, cell: dict[str, Any], first: bool) -> dict[str, Any]:
+def run_cell(shared: _Loaded, cell: Row, first: bool) -> Row:
     """One (cell, repeat) as a row, naming the host it ran on; failures become rows with status and error."""
+    host = system.host_name()
     try:
-        clips, refs = shared.clips(cell["bucket"], cell.get("snr_db", CLEAN))
-        if not clips:
-            raise ValueError(f"no clips in bucket {cell['bucket']} from {shared.grid.clip_source}")
-        n = max(len(clips), cell["batch_size"])  # fill a batch larger than the clip set by repeating clips
-        clips, refs = [clips[i % len(clips)] for i in range(n)], [refs[i % len(refs)] for i in range(n)]
-        lm = shared.model(cell)
-        opts = RunOptions(batch_size=cell["batch_size"], warmup=first, count_flops=first, bucket=cell["bucket"],
-                          token_counter=shared.token_counter)
-        result = transcribe(lm, clips, refs, opts)
-        row = result.to_dict()
-    except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
-        status = "oom" if isinstance(exc, ResourceError) else "error"
-        return failed_row(shared.grid, cell, f"{type(exc).__name__}: {exc}", status, host=system.host_name())
-    return {**row, **_cell_columns(shared.grid, cell, system.host_name())}
+        request = shared.request(cell, first)
+    except Exception as exc:  # noqa: BLE001 - a bucket without clips: recorded, and the sweep goes on
+        return failed_row(shared.grid, cell, _described(exc), host=host)
+    return cell_row(shared.grid, cell, runs.run(request, shared.model, describe=_described), host)
 
 
-def _cell_columns(grid: Grid, cell: dict[str, Any], host: str) -> dict[str, Any]:
-    """What every row of a cell records beside its result: the cell's keys, the clip source, commit and host."""
-    return dict(runtime=cell["runtime"], repeat=cell["repeat"], clip_source=grid.clip_source,
-                **noise_keys(cell.get("snr_db", CLEAN), cell.get("noise", "")), git_commit=system.git_commit(),
-                **{HOST: host})
+def _described(exc: BaseException) -> str:
+    """How a sweep row names a failure: the exception's type, then its sentence."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def cell_row(grid: Grid, cell: Row, result: Result, host: str) -> Row:
+    """A cell's row: its result, and beside it the cell's runtime and repeat, the clip source, commit and host."""
+    return {**result.to_dict(), "runtime": cell["runtime"], "repeat": cell["repeat"], "clip_source": grid.clip_source,
+            "git_commit": system.git_commit(), HOST: host}
 
 
 def load_shared(grid: Grid, cells: Sequence[Row]) -> _Loaded:
@@ -465,7 +455,7 @@ def _carry_flops(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, A
         row["encoder_flops_per_clip"] = float(src["encoder_flops_per_clip"])
         row["decoder_flops_per_token"] = float(src["decoder_flops_per_token"])
         row["total_flops"] = (row["encoder_flops_per_clip"] * row["n_clips"]
-                              + row["decoder_flops_per_token"] * row["decoder_tokens"])
+                              + row["decoder_flops_per_token"] * row["decoder_steps"])
     return row
 
 

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .clips import bucket_seconds
+from .buckets import bucket_seconds
+from .errors import SweepFileError
 from .results import RESULT_FIELDS, STATUS_OK, Result
 
 # snr_db and noise (asr_core.noise): files from before noise was recorded read as clean (inf, ""); see FILLED.
@@ -51,10 +52,8 @@ JOINED_COLUMNS = ["family", "energy_source", "cpu_name", "gpu_name", "clip_sourc
 STAGE_COLUMNS = {"preprocess_s": "preprocess", "encoder_s": "encoder", "decoder_s": "decoder"}
 CTC_DECODER = "CTC head"
 FAILED_COLUMNS = ["model", "weights", "device", "precision", "batch_size", "bucket", "repeat", "status", "error"]
-
-
-class SweepFileError(ValueError):
-    """A sweep file that cannot be read or lacks needed columns; the message names the file."""
+# A column that was renamed -> its name now: files written before the rename read as if written after it.
+RENAMED = {"decoder_tokens": "decoder_steps"}  # padded decoder steps x rows, never a count of tokens
 
 
 # --- reading and writing -------------------------------------------------------------------------
@@ -72,7 +71,13 @@ def read_rows(path: str | os.PathLike) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many kinds
         raise SweepFileError(f"{path} could not be read as a sweep table ({type(exc).__name__}): move it away "
                              f"or choose another --out.") from None
-    return with_filled_keys(df)
+    return with_filled_keys(with_current_names(df))
+
+
+def with_current_names(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with renamed columns under their current names (RENAMED); a file that has both keeps the new."""
+    old = {a: b for a, b in RENAMED.items() if a in df.columns and b not in df.columns}
+    return df.rename(columns=old).drop(columns=[a for a in RENAMED if a in df.columns and a not in old])
 
 
 def with_filled_keys(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +110,7 @@ SHOWN_VALUE_CHARS = 40  # how much of a bad value a message quotes
 # Lists of transcripts: nothing that reads a sweep table uses them, and they are most of a file's bytes.
 TRANSCRIPT_COLUMNS = ("hypotheses", "references")
 READ_COLUMNS = tuple(c for c in COLUMNS if c not in TRANSCRIPT_COLUMNS)
+FILE_COLUMNS = (*READ_COLUMNS, *RENAMED)  # what is read from a file: a column's old name too
 NUMBER_COLUMNS = (*(f.name for f in dataclasses.fields(Result) if f.type in ("int", "float")), "repeat")
 READ_TEXT_COLUMNS = tuple(c for c in READ_COLUMNS if c not in NUMBER_COLUMNS)
 # Whole-number columns and their smallest valid value; every other number is a figure: finite and >= 0, or empty.
@@ -133,7 +139,7 @@ def read(data: bytes | str | os.PathLike, name: str | None = None, strict: bool 
         _check_bytes(len(data) if isinstance(data, bytes) else os.path.getsize(data), name)
         df = _read_parquet(data, name) if suffix == ".parquet" else _read_csv(data)
         _check_rows(len(df), name)
-        return validate(df, name, strict)
+        return validate(with_current_names(df), name, strict)
     except SweepFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow, pandas and the file system raise many kinds
@@ -161,7 +167,7 @@ def _check_decoded(size: int, name: str) -> None:
 def _read_csv(source: bytes | str | os.PathLike) -> pd.DataFrame:
     """The known columns of a CSV file, at most one row past MAX_ROWS (enough to refuse it)."""
     src = io.BytesIO(source) if isinstance(source, bytes) else source
-    return pd.read_csv(src, usecols=lambda c: c in READ_COLUMNS, nrows=MAX_ROWS + 1,
+    return pd.read_csv(src, usecols=lambda c: c in FILE_COLUMNS, nrows=MAX_ROWS + 1,
                        dtype={c: str for c in READ_TEXT_COLUMNS})
 
 
@@ -178,7 +184,7 @@ def _read_parquet(source: bytes | str | os.PathLike, name: str) -> pd.DataFrame:
     with _parquet(source) as f:
         meta, schema = f.metadata, f.schema_arrow
     _check_rows(meta.num_rows, name)
-    present = [c for c in READ_COLUMNS if c in schema.names]
+    present = [c for c in FILE_COLUMNS if c in schema.names]
     for col in present:
         if not _is_flat(schema.field(col).type):
             raise SweepFileError(f"{name}: column {col} holds {schema.field(col).type} values, not numbers or text; "
@@ -390,11 +396,6 @@ def peak_memory_bytes(device, gpu_reserved, rss):
     on_gpu = np.char.startswith(np.asarray(device, dtype=str), "cuda")
     out = np.where(on_gpu, gpu_reserved, rss)
     return out.item() if out.ndim == 0 else out
-
-
-def bucket_order(values: Iterable[str]) -> list[str]:
-    """Bucket names shortest first."""
-    return sorted(set(values), key=lambda b: (bucket_seconds(b), str(b)))
 
 
 # --- the aggregation rule ----------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import numpy as np
 import soundfile as sf
 
 from .audio import SAMPLE_RATE
-from .segments import ClipSourceError, Segment
+from .errors import ClipSourceError
+from .segments import Segment
 
 DATASET_ID = "LIUM/tedlium"
 PARQUET_REVISION = "refs/convert/parquet"

@@ -41,8 +41,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tree under test first; fa
 
 from asr_app import inputs, model_access  # noqa: E402 - after the path is set
 from asr_core import checkpoints, cli, cluster, sweep, sweep_table  # noqa: E402
-from asr_core.models import REGISTRY, ModelError  # noqa: E402
-from asr_core.segments import ClipSourceError  # noqa: E402
+from asr_core.errors import ClipSourceError, ModelError  # noqa: E402
+from asr_core.models import REGISTRY  # noqa: E402
 from fakes import fake_sweep, librispeech_folder  # noqa: E402
 
 LONG = "x" * 300  # longer than any file or folder name may be (255 bytes)
@@ -227,11 +227,11 @@ def long_name_in_model_box(tmp: Path) -> str:
 
 
 def long_model_in_uploaded_csv(tmp: Path) -> str:
-    from asr_app import explore
+    from asr_app import sweep_views
     from asr_core.models import checkpoint_of
     csv = fake_sweep().assign(model=LONG).head(5).to_csv(index=False).encode()
-    table = explore.with_model_names(sweep_table.read(csv, "mine.csv"))
-    names = {*table[explore.MODEL_NAME], *map(checkpoint_of, table["model"])}
+    table = sweep_views.with_model_names(sweep_table.read(csv, "mine.csv"))
+    names = {*table[inputs.MODEL_NAME], *map(checkpoint_of, table["model"])}
     return "" if names == {LONG} else f"names {[n[:40] for n in names]}"
 
 

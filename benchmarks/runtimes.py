@@ -8,7 +8,7 @@ our ``transcribe`` per runtime, and for Whisper each engine's own front door: fa
 (batch 1) and pywhispercpp's ``Model.transcribe`` (whisper.cpp; batch 1, the only size it runs). Every system
 gets one untimed warm-up call (compiling included), then --runs timed calls; the table shows the median audio
 seconds per second of whole calls, the ratio to the pipeline, and our instrumentation overhead: ``transcribe``
-(stage windows, syncs, energy meters) against ``measure.time_uninstrumented`` (the same stages back to back),
+(stage windows, syncs, energy meters) against ``uninstrumented.time_uninstrumented`` (the same stages back to back),
 timed alternately. Decoding is greedy everywhere.
 Synthetic weights (no real checkpoint here) decode a forced token count in every system.
 """
@@ -30,9 +30,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from asr_core import checkpoints, models, scoring, system
+from asr_core import capabilities, checkpoints, models, scoring, system
 from asr_core.audio import SAMPLE_RATE, load_audio
-from asr_core.measure import RunOptions, time_uninstrumented, transcribe
+from asr_core.measure import RunOptions, transcribe
+from asr_core.uninstrumented import time_uninstrumented
 from asr_core.models import (COMPILED, CT2_COMPUTE_TYPES, CTC, CTRANSLATE2, OPENAI_WHISPER, TRANSFORMERS,
                              WHISPER_CPP)
 from asr_core.runtimes import ct2, load_model, whispercpp
@@ -147,47 +148,47 @@ def _tput(clips: list, times: list[float]) -> float:
     return len(clips) * clips[0].shape[0] / SAMPLE_RATE / statistics.median(times)
 
 
-def ours(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None) -> list[Contender]:
+def ours(loaded: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None) -> list[Contender]:
     """Our transcribe (instrumented) and time_uninstrumented (the same stages, no windows or meters), after compiling."""
     opts = RunOptions(batch_size=batch, tokens=tokens, warmup=False, count_flops=False)
-    first = transcribe(lm, clips, refs, RunOptions(batch_size=batch, tokens=tokens, count_flops=False))
+    first = transcribe(loaded, clips, refs, RunOptions(batch_size=batch, tokens=tokens, count_flops=False))
     results = [first]
-    plain = Contender(lambda: time_uninstrumented(lm, clips, opts, refs), lambda: None)
-    instrumented = Contender(lambda: results.append(transcribe(lm, clips, refs, opts)), lambda: Row(
-        "", lm.weights, "ours", lm.runtime, lm.precision, batch, _tput(clips, instrumented.times),
+    plain = Contender(lambda: time_uninstrumented(loaded, clips, opts, refs), lambda: None)
+    instrumented = Contender(lambda: results.append(transcribe(loaded, clips, refs, opts)), lambda: Row(
+        "", loaded.weights, "ours", loaded.runtime, loaded.precision, batch, _tput(clips, instrumented.times),
         _tput(clips, plain.times), results[-1].wer, first.compile_s, instrumented.times, plain.times))
     return [instrumented, plain]
 
 
-def hf_pipeline(lm: Any, tokenizer: Any, clips: list, refs: list[str] | None, batch: int,
+def hf_pipeline(loaded: Any, tokenizer: Any, clips: list, refs: list[str] | None, batch: int,
                 tokens: int | None) -> Contender:
     from transformers import pipeline
-    pipe = pipeline("automatic-speech-recognition", model=lm.model, tokenizer=tokenizer,
-                    feature_extractor=lm.feature_extractor, device=torch.device(lm.device), dtype=lm.dtype)
+    pipe = pipeline("automatic-speech-recognition", model=loaded.model, tokenizer=tokenizer,
+                    feature_extractor=loaded.feature_extractor, device=torch.device(loaded.device), dtype=loaded.dtype)
     kwargs: dict[str, Any] = {}
-    if lm.family != CTC:  # greedy like every system here: the pipeline's own default is 5 beams
+    if loaded.family != CTC:  # greedy like every system here: the pipeline's own default is 5 beams
         kwargs["generate_kwargs"] = {"num_beams": 1, **({"min_new_tokens": tokens, "max_new_tokens": tokens} if tokens
-                                     else {"language": "en", "task": "transcribe"} if lm.multilingual else {})}
+                                     else {"language": "en", "task": "transcribe"} if loaded.multilingual else {})}
     texts: list[str] = []
 
     def run() -> None:  # plain arrays at the feature extractor's rate (the pipeline empties dict inputs)
         texts[:] = [o["text"] for o in pipe(list(clips), batch_size=batch, **kwargs)]
-    me = Contender(run, lambda: Row("", lm.weights, "HF pipeline", TRANSFORMERS, lm.precision, batch,
-                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+    me = Contender(run, lambda: Row("", loaded.weights, "HF pipeline", TRANSFORMERS, loaded.precision, batch,
+                                    _tput(clips, me.times), wer=_wer(loaded, refs, texts), times=me.times))
     return me
 
 
-def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None,
+def faster_whisper(loaded: Any, clips: list, refs: list[str] | None, batch: int, tokens: int | None,
                    work: Path) -> Contender:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
-    folder = ct2.ct2_folder(lm.model_id, lm.weights, CT2_COMPUTE_TYPES[lm.precision])
-    model = WhisperModel(str(_with_tokenizer(folder, work)), device=lm.device,
-                         compute_type=CT2_COMPUTE_TYPES[lm.precision])
+    folder = ct2.ct2_folder(loaded.model_id, loaded.weights, CT2_COMPUTE_TYPES[loaded.precision])
+    model = WhisperModel(str(_with_tokenizer(folder, work)), device=loaded.device,
+                         compute_type=CT2_COMPUTE_TYPES[loaded.precision])
     opts: dict[str, Any] = dict(language="en", beam_size=1, temperature=0.0, without_timestamps=True,
                                 condition_on_previous_text=False, vad_filter=False)
     if tokens:  # faster-whisper's max_length is prompt + max_new_tokens; CTranslate2 then stops at the forced count
-        prompt = 4 if lm.multilingual else 2
-        cfg = lm.model.config  # random weights emit timestamp tokens too, on which faster-whisper would seek and
+        prompt = 4 if loaded.multilingual else 2
+        cfg = loaded.model.config  # random weights emit timestamp tokens too, on which faster-whisper would seek and
         first_timestamp = cfg.decoder_start_token_id + whisper_languages(cfg) + 7  # decode the window again
         opts.update(max_new_tokens=ct2.ct2_max_length(tokens, prompt) - prompt,
                     suppress_tokens=[cfg.eos_token_id, *range(first_timestamp, cfg.vocab_size)])
@@ -205,34 +206,34 @@ def faster_whisper(lm: Any, clips: list, refs: list[str] | None, batch: int, tok
         for s in segments:
             per_clip[min(len(clips) - 1, max(0, int(s.start // seconds)))].append(s.text.strip())
         texts[:] = [" ".join(p) for p in per_clip]
-    me = Contender(run, lambda: Row("", lm.weights, "faster-whisper", CTRANSLATE2, lm.precision, batch,
-                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+    me = Contender(run, lambda: Row("", loaded.weights, "faster-whisper", CTRANSLATE2, loaded.precision, batch,
+                                    _tput(clips, me.times), wer=_wer(loaded, refs, texts), times=me.times))
     return me
 
 
-def openai_reference(lm: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
+def openai_reference(loaded: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
     """OpenAI's whisper.transcribe per clip, on the same loaded weights: greedy, no timestamps, no fallback."""
     import whisper
     opts: dict[str, Any] = dict(language="en", temperature=0.0, condition_on_previous_text=False,
-                                without_timestamps=True, fp16=lm.precision == "fp16", verbose=None)
+                                without_timestamps=True, fp16=loaded.precision == "fp16", verbose=None)
     if tokens:  # end-of-text suppressed and the loop stopped at the forced count, as in our runtime; random weights
-        tok = whisper.tokenizer.get_tokenizer(lm.engine.is_multilingual, num_languages=lm.engine.num_languages)
+        tok = whisper.tokenizer.get_tokenizer(loaded.engine.is_multilingual, num_languages=loaded.engine.num_languages)
         # emit timestamp tokens too, on which transcribe would seek and decode the window again (5 times for 30 s)
         opts.update(sample_len=tokens,
-                    suppress_tokens=[-1, tok.eot, *range(tok.timestamp_begin, lm.engine.dims.n_vocab)])
+                    suppress_tokens=[-1, tok.eot, *range(tok.timestamp_begin, loaded.engine.dims.n_vocab)])
     texts: list[str] = []
 
     def run() -> None:
-        texts[:] = [whisper.transcribe(lm.engine, c, **opts)["text"].strip() for c in clips]
-    me = Contender(run, lambda: Row("", lm.weights, "openai-whisper", OPENAI_WHISPER, lm.precision, 1,
-                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+        texts[:] = [whisper.transcribe(loaded.engine, c, **opts)["text"].strip() for c in clips]
+    me = Contender(run, lambda: Row("", loaded.weights, "openai-whisper", OPENAI_WHISPER, loaded.precision, 1,
+                                    _tput(clips, me.times), wer=_wer(loaded, refs, texts), times=me.times))
     return me
 
 
-def whispercpp_binding(lm: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
+def whispercpp_binding(loaded: Any, clips: list, refs: list[str] | None, tokens: int | None) -> Contender:
     """pywhispercpp's Model.transcribe per clip on our converted file: greedy, no timestamps, no fallback."""
     from pywhispercpp.model import Model
-    path = whispercpp.ggml_path(lm.model_id, lm.weights, lm.precision)
+    path = whispercpp.ggml_path(loaded.model_id, loaded.weights, loaded.precision)
     model = Model(str(path), n_threads=torch.get_num_threads(), print_progress=False, print_realtime=False,
                   language="en", no_context=True, no_timestamps=True, single_segment=True, temperature_inc=0.0,
                   suppress_nst=True, max_tokens=whispercpp.forced_max_tokens(tokens) if tokens else 0)
@@ -240,8 +241,8 @@ def whispercpp_binding(lm: Any, clips: list, refs: list[str] | None, tokens: int
 
     def run() -> None:
         texts[:] = [" ".join(s.text.strip() for s in model.transcribe(c)) for c in clips]
-    me = Contender(run, lambda: Row("", lm.weights, "pywhispercpp", WHISPER_CPP, lm.precision, 1,
-                                    _tput(clips, me.times), wer=_wer(lm, refs, texts), times=me.times))
+    me = Contender(run, lambda: Row("", loaded.weights, "pywhispercpp", WHISPER_CPP, loaded.precision, 1,
+                                    _tput(clips, me.times), wer=_wer(loaded, refs, texts), times=me.times))
     return me
 
 
@@ -258,8 +259,8 @@ def _with_tokenizer(folder: Path, work: Path) -> Path:
     return work
 
 
-def _wer(lm: Any, refs: list[str] | None, texts: list[str]) -> float:
-    return scoring.wer(refs, texts) if refs and lm.weights == "pretrained" else float("nan")
+def _wer(loaded: Any, refs: list[str] | None, texts: list[str]) -> float:
+    return scoring.wer(refs, texts) if refs and loaded.weights == "pretrained" else float("nan")
 
 
 # --- one model ---------------------------------------------------------------------------------
@@ -280,39 +281,39 @@ def bench_model(name: str, device: str, batches: list[int], runs: int, clips: li
     family = models.family_of(model_id)
     tokens, tokenizer = _synthetic_tokens(model_id, family, weights, refs)
     for runtime, precision in OURS[device]:
-        if not {runtime, f"{runtime}:{precision}"} & runtimes_wanted or models.runtime_problem(family, runtime) \
-                or models.precision_problem(device, precision, runtime):
+        if not {runtime, f"{runtime}:{precision}"} & runtimes_wanted or capabilities.runtime_problem(family, runtime) \
+                or capabilities.precision_problem(device, precision, runtime):
             continue
         log(f"{name}: loading for {runtime} {precision}")
-        lm = load_model(model_id, device, precision, weights, runtime)
+        loaded = load_model(model_id, device, precision, weights, runtime)
         for batch in batches:
             if models.batch_problem(runtime, batch):
                 continue
             log(f"{name}: {runtime} {precision} batch {batch}: compiling/warming up")
-            contenders = ours(lm, clips, refs, batch, tokens)
+            contenders = ours(loaded, clips, refs, batch, tokens)
             with tempfile.TemporaryDirectory() as work:
                 if runtime == TRANSFORMERS:
-                    tok = lm.tokenizer if weights == "pretrained" or family == CTC else tokenizer
+                    tok = loaded.tokenizer if weights == "pretrained" or family == CTC else tokenizer
                     if tok is None:
                         log(f"{name}: no tokenizer for synthetic Whisper here: HF pipeline row skipped")
                     else:
-                        contenders.append(hf_pipeline(lm, tok, clips, refs, batch, tokens))
+                        contenders.append(hf_pipeline(loaded, tok, clips, refs, batch, tokens))
                 if runtime == CTRANSLATE2:
                     try:
-                        contenders.append(faster_whisper(lm, clips, refs, batch, tokens, Path(work)))
+                        contenders.append(faster_whisper(loaded, clips, refs, batch, tokens, Path(work)))
                     except ImportError as exc:
                         log(f"{name}: faster-whisper unavailable ({exc}): its row skipped")
                 if runtime == OPENAI_WHISPER and batch == 1:
-                    contenders.append(openai_reference(lm, clips, refs, tokens))
+                    contenders.append(openai_reference(loaded, clips, refs, tokens))
                 if runtime == WHISPER_CPP:
-                    contenders.append(whispercpp_binding(lm, clips, refs, tokens))
+                    contenders.append(whispercpp_binding(loaded, clips, refs, tokens))
                 log(f"{name}: {runtime} {precision} batch {batch}: timing {len(contenders)} systems x {runs} runs")
                 for c, t in zip(contenders, timed([c.call for c in contenders], runs, device)):
                     c.times[:] = t
             for row in (c.row() for c in contenders):
                 if row is not None:
                     emit(_named(name, row))
-        del lm
+        del loaded
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()
@@ -449,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
-    device = models.resolve_device(args.device)
+    device = capabilities.resolve_device(args.device)
     batches = [int(b) for b in args.batch_sizes.split(",")]
     clips, refs = speech_clips(args.clip_seconds, args.clips or max(batches))
     t0 = time.perf_counter()

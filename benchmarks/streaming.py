@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr_core import models, system
+from asr_core import capabilities, models, system
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.checkpoints import pretrained_problem
 from asr_core.errors import USER_ERRORS
@@ -84,8 +84,8 @@ def stream_in_real_time(session: LiveSession, audio: np.ndarray, chunk_s: float 
 def bench(model_id: str, runtime: str, precision: str, audio: np.ndarray, reference: str,
           options: StreamOptions, log) -> Row:
     """One runtime: load, warm up, stream in real time, then the offline pass."""
-    lm = load_model(model_id, "cpu", precision, "pretrained", runtime)
-    decode = decoder_for(lm)
+    model = load_model(model_id, "cpu", precision, "pretrained", runtime)
+    decode = decoder_for(model)
     log(f"{runtime} {precision}: warming up")
     decode(audio[: round(options.trim_s * SAMPLE_RATE)])  # untimed: first-call costs stay out of the session
     log(f"{runtime} {precision}: streaming {audio.shape[0] / SAMPLE_RATE:.0f} s in real time")
@@ -94,10 +94,10 @@ def bench(model_id: str, runtime: str, precision: str, audio: np.ndarray, refere
     feeder = threading.Thread(target=stream_in_real_time, args=(session, audio))
     feeder.start()
     feeder.join()
-    record = session.stop(lm)
+    record = session.stop(model)
     others = load.others_pct()
     log(f"{runtime} {precision}: offline pass")
-    record = with_offline(record, lm, session.audio, reference)
+    record = with_offline(record, model, session.audio, reference)
     return Row(str(model_id), runtime, precision, dataclasses.asdict(record), others)
 
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{model_id}: skipped, its trained weights are not here ({problem})")
             continue
         for runtime, precision in runtimes_of(args.runtimes):
-            if why := models.runtime_problem(models.family_of(model_id), runtime):
+            if why := capabilities.runtime_problem(models.family_of(model_id), runtime):
                 log(f"{model_id} {runtime}: skipped ({why})")
                 continue
             try:

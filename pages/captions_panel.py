@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import captions, inputs, live, model_access, present, state
+from asr_app import captions, choices, configs, inputs, live, model_access, present, state
 from asr_app.captions import Captioner
 from asr_core.errors import USER_ERRORS
 from asr_core import stream_session
@@ -18,39 +18,39 @@ TINY_EN = "openai/whisper-tiny.en"  # the default where no checkpoint is beside 
 
 
 def toggle() -> bool:
-    return st.toggle("Live captions: speak, and watch the words appear", key=TOGGLE_KEY,
+    return st.toggle("Live captions: speak, see the words", key=TOGGLE_KEY,
                      help="Streams your microphone to the model while you speak; the words appear a second or "
                           "two later, with what keeping up costs beside them.")
 
 
-def settings(root: Path, locked: bool) -> live.RunRequest:
+def settings(root: Path, locked: bool) -> configs.RunRequest:
     """Model, runtime, precision and device in one row; only what can run here is offered (locked: listening)."""
     local = model_access.local_checkpoints(root)
     options = model_access.model_options(root)
     c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
     model = c1.selectbox("Model", options, index=options.index(local[0] if local else TINY_EN),
                          format_func=inputs.model_label, key="live-model", disabled=locked)
-    runtimes = [r for r, why in live.runtime_problems([model]).items() if not why]
+    runtimes = [r for r, why in choices.runtime_problems([model]).items() if not why]
     runtime = c2.selectbox("Runtime", runtimes, key="live-runtime", disabled=locked, help="How the model is run; the same weights.")
-    devices = [d for d, why in live.device_problems().items() if not why]
-    device = c4.selectbox("Device", devices, index=devices.index(live.default_device()), key="live-device", disabled=locked)
-    precisions = [p for p, why in live.precision_problems(device, runtime).items() if not why]
+    devices = [d for d, why in choices.device_problems().items() if not why]
+    device = c4.selectbox("Device", devices, index=devices.index(choices.default_device()), key="live-device", disabled=locked)
+    precisions = [p for p, why in choices.precision_problems(device, runtime).items() if not why]
     precision = c3.selectbox("Precision", precisions, key="live-precision", disabled=locked)
-    return live.RunRequest(model, device, precision, "pretrained", 1, runtime)
+    return configs.RunRequest(model, device, precision, "pretrained", 1, runtime)
 
 
-def prepare(captioner: Captioner, request: live.RunRequest, root: Path) -> bool:
+def prepare(captioner: Captioner, request: configs.RunRequest, root: Path) -> bool:
     """Load the model and time one decode (once per choice); say whether it keeps up. False: it cannot run."""
-    why = captions.problems(request) + live.weights_warnings([request.model_id], "pretrained",
-                                                             state.pretrained_problem_cached)
+    why = captions.problems(request) + choices.weights_warnings([request.model_id], "pretrained",
+                                                                state.pretrained_problem_cached)
     if why:
         st.warning(" ".join(why))
         return False
     if captioner.request != request:
         with st.spinner(f"Loading {inputs.model_label(request.model_id)} and timing one decode…"):
             try:
-                lm = live.load_exclusive(state.model, request)
-                captioner.prepare(request, lm, captions.probe_audio(str(root)), state.session_owner())
+                model = live.load_exclusive(state.model, request)
+                captioner.prepare(request, model, captions.probe_audio(str(root)), state.session_owner())
             except USER_ERRORS as exc:
                 st.error(inputs.public_message(str(exc), root))
                 return False

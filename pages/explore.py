@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, present, share, state
+from asr_app import charts, present, share, state, sweep_views
 from asr_core import sweep_table
 
 state.through_navigation(__file__)
@@ -30,14 +30,14 @@ FORMATS = {"WER (%)": "%.1f", "latency / utt (s)": "%.3g", "RTF": "%.3g", "J per
 
 
 def chart(c, rows, domain=(), energy: bool = False) -> None:
-    c = explore.polish(c, domain)
+    c = charts.polish(c, domain)
     st.altair_chart(c)
     title = c.title if isinstance(c.title, str) else "chart"
     with st.container(horizontal=True, gap="small"):
-        st.download_button("Chart spec (JSON)", explore.spec_json(c), f"{title}.vl.json", "application/json",
+        st.download_button("Chart spec (JSON)", charts.spec_json(c), f"{title}.vl.json", "application/json",
                            key=f"export-{title}", on_click="ignore", type="tertiary", icon="⬇️", help=EXPORT_HELP)
         state.chart_downloads(c, title, f"image-{title}")
-    st.caption(present.plain(explore.caption(rows, energy=energy)))
+    st.caption(present.plain(sweep_views.caption(rows, energy=energy)))
 
 
 def wer_note(missing: int) -> None:
@@ -49,7 +49,7 @@ st.title("Explore the sweep")
 
 with st.expander("Add sweep files (parquet or CSV written by `asr-profile sweep`)"):
     files = st.file_uploader("Sweep files", type=["parquet", "csv"], accept_multiple_files=True, key="sweep_uploads",
-                             max_upload_size=explore.UPLOAD_LIMIT_MB)
+                             max_upload_size=sweep_views.UPLOAD_LIMIT_MB)
     for error in state.remember_uploads(files):
         st.error(present.plain(error))
     if state.uploaded_names():
@@ -65,50 +65,50 @@ if data.empty:
     st.code(SWEEP_COMMAND, language="bash")
     st.stop()
 
-st.caption(present.plain(explore.data_summary(data)) + " The shipped data uses LibriSpeech read speech and TED talk "
-           "samples from ../shared, because TED-LIUM could not be downloaded on the measuring machines.")
+st.caption(present.plain(sweep_views.data_summary(data)) + " The shipped data uses LibriSpeech read speech and TED "
+           "talk samples from ../shared, because TED-LIUM could not be downloaded on the measuring machines.")
 
 with st.sidebar:
     st.header("Filters")
-    selections = {col: st.multiselect(explore.FILTERS[col], values, default=values, key=share.FILTERS[col], bind=BIND,
-                                      format_func=explore.value_label(col))
-                  for col, values in explore.filter_options(data).items()}
+    selections = {col: st.multiselect(sweep_views.FILTERS[col], values, default=values, key=share.FILTERS[col],
+                                      bind=BIND, format_func=sweep_views.value_label(col))
+                  for col, values in sweep_views.filter_options(data).items()}
     st.caption(LINK)
-rows = explore.apply_filters(data, selections)
+rows = sweep_views.apply_filters(data, selections)
 ok, failed = sweep_table.split_status(rows)
 if ok.empty:
     st.warning("No successful runs match the filters: widen them in the sidebar.")
 else:
-    agg = explore.aggregate(ok)
-    order = explore.bucket_order(agg)
-    with_wer, no_wer = explore.with_wer(explore.aggregate(ok, keys=sweep_table.WER_KEYS))
-    buckets = explore.bucket_order(ok)
+    agg = sweep_views.aggregate(ok)
+    order = sweep_views.bucket_order(agg)
+    with_wer, no_wer = sweep_views.with_wer(sweep_views.aggregate(ok, keys=sweep_table.WER_KEYS))
+    buckets = sweep_views.bucket_order(ok)
     batch_sizes = sorted(ok["batch_size"].unique().tolist())
     board, quality, speed, tradeoffs, batch, stages = st.tabs(TABS, key=share.TAB, bind=BIND)
     with board:
-        st.dataframe(explore.leaderboard(agg), hide_index=True, column_config={
+        st.dataframe(sweep_views.leaderboard(agg), hide_index=True, column_config={
             label: st.column_config.NumberColumn(format=fmt) for label, fmt in FORMATS.items()})
         st.caption("One row per configuration and clip length: click a column's header to sort by it. "
-                   + present.plain(explore.caption(agg)))
+                   + present.plain(sweep_views.caption(agg)))
     with quality:
-        reported = explore.published_points(published_table, ok["model"].unique())
+        reported = sweep_views.published_points(published_table, ok["model"].unique())
         if with_wer.empty and reported.empty:
             st.info(NO_WER)
         else:
             chart(charts.wer_with_published(with_wer, reported, "WER by clip length, and published WER",
-                                            order), with_wer, explore.colour_domain(with_wer, reported))
+                                            order), with_wer, sweep_views.colour_domain(with_wer, reported))
             st.caption("WER is pooled over devices and batch sizes, which do not change what a model computes.")
-            st.caption(present.plain(explore.published_caption(reported)))
+            st.caption(present.plain(sweep_views.published_caption(reported)))
             wer_note(no_wer)
-        if explore.snr_count(ok) > 1:
-            by_snr = explore.wer_by_snr(ok)
-            chart(charts.wer_by_snr(by_snr, explore.snr_order(by_snr)), by_snr, explore.colour_domain(by_snr))
+        if sweep_views.snr_count(ok) > 1:
+            by_snr = sweep_views.wer_by_snr(ok)
+            chart(charts.wer_by_snr(by_snr, sweep_views.snr_order(by_snr)), by_snr, sweep_views.colour_domain(by_snr))
             st.caption("Noise mixed into the clips at each signal-to-noise ratio (power over the clip) before "
                        "transcribing; see the README's Noise section.")
     with speed:
         size = st.selectbox("Show batch size", batch_sizes, key=share.SIZE, bind=BIND, width=SELECT_PX)
-        per_length = explore.aggregate(explore.subset(ok, batch_size=size), series_exclude=("batch_size",))
-        domain = explore.colour_domain(per_length)
+        per_length = sweep_views.aggregate(sweep_views.subset(ok, batch_size=size), series_exclude=("batch_size",))
+        domain = sweep_views.colour_domain(per_length)
         left, right = st.columns(2)
         with left:
             chart(charts.by_length(per_length, "latency_per_utt_s", "Latency per utterance (log scale)", order,
@@ -125,19 +125,19 @@ else:
             cost = st.selectbox("Cost", list(COSTS), format_func=COSTS.get, key=share.COST, bind=BIND,
                                 width=2 * SELECT_PX)
             bucket = st.selectbox("Clip length", buckets, key=share.TRADEOFF_CLIPS, bind=BIND, width=SELECT_PX)
-        per_config = explore.aggregate(explore.subset(ok, bucket=bucket))
-        points = explore.tradeoff(per_config, cost)
+        per_config = sweep_views.aggregate(sweep_views.subset(ok, bucket=bucket))
+        points = sweep_views.tradeoff(per_config, cost)
         if points.empty:
             st.info(NO_WER)
         else:
             chart(charts.tradeoff(points, cost, f"WER vs {COSTS[cost]} ({bucket} clips)"), points,
-                  explore.colour_domain(per_config), energy=cost.startswith("energy"))
+                  sweep_views.colour_domain(per_config), energy=cost.startswith("energy"))
             st.caption("Large points are on the Pareto front: no other configuration has both a lower WER and "
                        "a lower cost. The dashed line joins them.")
     with batch:
         bucket = st.selectbox("Clip length", buckets, key=share.BATCH_CLIPS, bind=BIND, width=SELECT_PX)
-        per_batch = explore.aggregate(explore.subset(ok, bucket=bucket), series_exclude=("batch_size",))
-        domain = explore.colour_domain(per_batch)
+        per_batch = sweep_views.aggregate(sweep_views.subset(ok, bucket=bucket), series_exclude=("batch_size",))
+        domain = sweep_views.colour_domain(per_batch)
         left, right = st.columns(2)
         with left:
             chart(charts.by_batch(per_batch, "throughput_audio_s_per_s", f"Throughput vs batch size ({bucket})"),
@@ -149,7 +149,7 @@ else:
         chart(charts.latency_vs_flops(per_batch), per_batch, domain)
     with stages:
         bucket = st.selectbox("Clip length", buckets, key=share.STAGE_CLIPS, bind=BIND, width=SELECT_PX)
-        per_stage = explore.aggregate(explore.subset(ok, bucket=bucket))
+        per_stage = sweep_views.aggregate(sweep_views.subset(ok, bucket=bucket))
         chart(charts.stage_chart(sweep_table.stage_seconds(per_stage, label="series"), title=f"Where the time goes ({bucket} clips)"),
               per_stage)
 

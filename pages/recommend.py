@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, explore, present, recommendation, share, state
+from asr_app import charts, present, share, state, sweep_views, use_cases
 from asr_core.recommend import OBJECTIVE_COLUMNS, USE_CASES, accuracy_sources, recommend
 
 state.through_navigation(__file__)
@@ -29,7 +29,7 @@ if data.empty:
     st.info(NO_DATA)
     st.stop()
 
-options = explore.filter_options(data)
+options = sweep_views.filter_options(data)
 buckets, batch_sizes = options.get("bucket", []), options.get("batch_size", [])
 devices = [share.ANY, *options.get("device", [])]
 
@@ -42,9 +42,9 @@ def start_from_use_case() -> None:
 name = st.selectbox("Use case", list(USE_CASES), key=share.USE_CASE, bind=BIND, on_change=start_from_use_case)
 preset = USE_CASES[name]
 start = share.use_case_values(preset, options)  # also each widget's default, which the address leaves out
-st.caption(preset.description + (" " + recommendation.memory_note(preset) if recommendation.memory_note(preset) else ""))
+st.caption(preset.description + (" " + use_cases.memory_note(preset) if use_cases.memory_note(preset) else ""))
 sources = accuracy_sources(published_table, data["model"].unique())  # the default first
-accuracy_label = st.selectbox("Accuracy from", list(sources), key=recommendation.ACCURACY_PARAM, bind=BIND,
+accuracy_label = st.selectbox("Accuracy from", list(sources), key=use_cases.ACCURACY_PARAM, bind=BIND,
                               help="Cost is always measured in the loaded sweep. Every candidate is ranked on this "
                                    "one WER source; WER of the other kind is shown beside it, never ranked with it.")
 accuracy = sources[accuracy_label]
@@ -58,7 +58,7 @@ with st.expander("Constraints (start from the use case; untick a limit to drop i
                                     default=start[share.BATCHES])
     objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=share.OBJECTIVE,
                              bind=BIND, index=list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE]))
-    pretrained_only = not recommendation.uses_published(accuracy) and st.checkbox(
+    pretrained_only = not use_cases.uses_published(accuracy) and st.checkbox(
         "Only pretrained weights (synthetic runs have no WER)", key=share.PRETRAINED, bind=BIND,
         value=bool((data["weights"] == "pretrained").any()))
     limits = {}
@@ -70,39 +70,39 @@ with st.expander("Constraints (start from the use case; untick a limit to drop i
         limits[field] = share.chosen_limit(on, value)
     st.caption(LINK)
 
-use_case = recommendation.custom_use_case(
+use_case = use_cases.custom_use_case(
     preset, device=None if device == share.ANY else device, buckets=chosen_buckets, batch_sizes=chosen_batches,
     objective=objective, max_latency_per_utt_s=limits["max_latency_per_utt_s"], max_rtf=limits["max_rtf"],
     max_memory_mib=limits["max_peak_memory_bytes"], max_energy_per_audio_s_j=limits["max_energy_per_audio_s_j"])
 # clean audio only: a recommendation compares configurations, not the noise mixed into some sweep rows
-rows = explore.subset(data, weights="pretrained" if pretrained_only else None, snr_db=math.inf)
+rows = sweep_views.subset(data, weights="pretrained" if pretrained_only else None, snr_db=math.inf)
 rec = recommend(rows, use_case, accuracy=accuracy, table=published_table)
 models = data["model"].unique()
 with answer:
     if rec.pick is None:
-        st.warning(present.plain(recommendation.readable(rec.reason, models)))
+        st.warning(present.plain(use_cases.readable(rec.reason, models)))
     else:
         st.success(present.plain(rec.headline))
         with st.expander("Details: how this was picked"):
-            st.markdown(f"**Pick:** {present.plain(recommendation.readable(rec.reason, models))}")
+            st.markdown(f"**Pick:** {present.plain(use_cases.readable(rec.reason, models))}")
     for note in [*rec.caveats, rec.unranked_note]:
         if note:
-            st.caption(f"⚠ {present.plain(recommendation.readable(note, models))}")
+            st.caption(f"⚠ {present.plain(use_cases.readable(note, models))}")
 
 if not rec.candidates.empty:
-    cost = recommendation.objective_cost(use_case)
-    points = recommendation.recommend_points(rec, rows, cost)
+    cost = use_cases.objective_cost(use_case)
+    points = use_cases.recommend_points(rec, rows, cost)
     if points.empty:
         st.info("The candidates have no WER (synthetic weights), so there is no accuracy trade-off to draw.")
     else:
-        c = explore.polish(charts.tradeoff_with_published(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"),
-                           explore.colour_domain(points))
+        c = charts.polish(charts.tradeoff_with_published(points, cost, f"Candidates: WER vs {charts.FIELDS[cost][0]}"),
+                           sweep_views.colour_domain(points))
         st.altair_chart(c)
-        st.download_button("Chart spec (JSON)", explore.spec_json(c), "candidates.vl.json", "application/json",
+        st.download_button("Chart spec (JSON)", charts.spec_json(c), "candidates.vl.json", "application/json",
                            on_click="ignore", type="tertiary", icon="⬇️",
                            help="The chart as a Vega-Lite spec with its data; its toolbar downloads a PNG.")
         st.caption("Large points are on the Pareto front; the ringed point is the pick; a hollow diamond marks "
                    "a WER that is published, not measured here (its tooltip names the source). "
-                   + present.plain(explore.caption(points, energy=cost.startswith("energy"))))
+                   + present.plain(sweep_views.caption(points, energy=cost.startswith("energy"))))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")
-    st.dataframe(recommendation.candidates_table(rec.candidates), hide_index=True)
+    st.dataframe(use_cases.candidates_table(rec.candidates), hide_index=True)

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from asr_app import charts, compare, figures, inputs, live, model_access, present, state
+from asr_core.audio import duration_s
 from asr_core.clips import default_cache_dir
-from asr_core.scoring import word_errors
-from asr_core.audio import AudioError, duration_s
-from asr_core.segments import ClipSourceError
+from asr_core.errors import AudioError, ClipSourceError
 from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
 from asr_core.output_checks import SILENCE_NOTE, nearly_silent
+from asr_core.scoring import word_errors
+
+from asr_app import charts, choices, compare, configs, figures, history, inputs, live, model_access, present, state
 from pages import captions_panel
 
 state.through_navigation(__file__)
@@ -20,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE, UPLOAD, MIC, FOLDER = "Clips by length (TED-LIUM)", "Upload a file", "Microphone", "Sample folder"
 OTHER_FOLDER = "Another folder…"
 NOISE_LEVELS = [0.0, 5.0, 10.0, 20.0, math.inf]  # SNR in dB, noisiest first; inf: the clip as recorded
-GUARD_KEY = "live_run_guard"  # session state: the live.SessionGuard of this browser session
 FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
                f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
 RESULT_COLUMNS = 4  # results side by side at most; more wrap to the next line
@@ -78,12 +78,12 @@ def folder_clip():
     return state.decode_file(utt.path), utt.text, f"{folder.name}:{utt.utt_id}"
 
 
-def show_result(shown, medians) -> None:
+def show_result(shown, medians, class_mode: bool) -> None:
     """One configuration's result: its figures (in class mode the headline ones, large), each beside what the
     precomputed sweep measured for the same configuration, and the spread of a repeated run."""
     r = shown.result
     st.markdown(f"**{present.plain(shown.label)}**")
-    st.caption(live.config_of(r).settings)
+    st.caption(configs.config_of(r).settings)
     if r.status == "cancelled":
         st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
         if not r.n_clips:
@@ -93,7 +93,7 @@ def show_result(shown, medians) -> None:
         return
     sweep = compare.sweep_row(medians, r)
     if class_mode:  # the figures first, where the back row looks
-        show_figures(r, sweep)
+        show_figures(r, sweep, class_mode)
     st.markdown(present.plain(present.summary(r, inputs.model_label(r.model))))
     if spread := compare.spread_text(shown.runs):
         st.markdown(present.plain(spread))
@@ -108,13 +108,13 @@ def show_result(shown, medians) -> None:
         st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
         st.caption("No reference text: no WER.")
     if not class_mode:
-        show_figures(r, sweep)
+        show_figures(r, sweep, class_mode)
     st.caption(" ".join(filter(None, [figures.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
                                       present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
                                       r.notes])))
 
 
-def show_figures(r, sweep) -> None:
+def show_figures(r, sweep, class_mode: bool) -> None:
     """The result's figures (in class mode the headline ones), each above what the sweep measured there."""
     shown = compare.with_sweep(figures.result_figures(r), sweep)
     with st.container(horizontal=True):
@@ -125,39 +125,14 @@ def show_figures(r, sweep) -> None:
                     st.caption(fig.sweep)
 
 
-def large(chart):
-    """The chart with type the back row can read, in class mode."""
-    return charts.large(chart) if class_mode else chart
+def power_chart(traces, sources, spans, class_mode: bool):
+    """The power during the runs, the warm-up shaded; in class mode with type the back row can read."""
+    return charts.sized(charts.power_chart(charts.power_frame(traces, sources), spans), class_mode)
 
 
-def power_chart(traces, sources, spans):
-    return large(charts.power_chart(charts.power_frame(traces, sources), spans))
-
-
-def weights_for(model_id: str) -> str:
-    """Pretrained where its weights can be had here, else synthetic (timing only)."""
-    return "synthetic" if state.pretrained_problem_cached(model_id) else "pretrained"
-
-
-def run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db=math.inf, repeats=1) -> None:
-    """Run the requests, the status line and the power chart following along; keep what finished."""
-    finished: list = []
-    with guard:  # a Stop or a second Run starts the next script run at once: it waits for this one
-        try:
-            events = live.run_models(requests, audio, reference, state.model, finished=finished, snr_db=snr_db,
-                                     repeats=repeats)
-            follow(events, finished, any(r.runtime == COMPILED for r in requests), status_slot, power_slot)
-        finally:  # also when Stop, a second Run or a closed tab ends this script run: keep what finished
-            guard.keep(clip_label, finished)  # a stopped script run can no longer write session state
-
-
-def save_kept() -> None:
-    for clip, results in guard.take():
-        state.add_runs(clip, results)
-
-
-def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
+def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) -> None:
     """Draw each event of a live run: the status line with progress, the power chart with the warm-up shaded."""
+    failed = False
     with status_slot.status("Starting…", expanded=False) as status, closing(events):
         for event in events:
             name = present.plain(event.name)
@@ -168,17 +143,22 @@ def follow(events, finished, compiles: bool, status_slot, power_slot) -> None:
             elif event.kind == "power":
                 waiting = f" (waiting for {event.waiting_for})" if event.waiting_for else ""
                 status.update(label=figures.progress_text(event.progress, name, compiles) + waiting)
-                power_slot.altair_chart(power_chart(event.traces, event.sources, event.spans))
+                power_slot.altair_chart(power_chart(event.traces, event.sources, event.spans, class_mode))
             else:
                 st.write(f"{name}: " + figures.outcome_text(event.result))
-        failed = any(r.status not in ("ok", "cancelled") for r in finished)
+                failed = failed or event.kind == "error"
         status.update(label="Finished" + (" with errors" if failed else ""),
                       state="error" if failed else "complete", expanded=False)
 
 
 class_mode = state.class_mode()
-st.title("Transcribe")
-if captions_panel.toggle():  # live captions from the microphone instead of a clip
+# the captions toggle beside the title, above the run's column: a row of its own would push the power chart below
+# a projector's 720 px while a run goes
+heading, captions_switch = st.columns([3, 2], gap="large", vertical_alignment="bottom")
+heading.title("Transcribe")
+with captions_switch:
+    captions_on = captions_panel.toggle()
+if captions_on:  # live captions from the microphone instead of a clip
     captions_panel.show(ROOT)
     st.stop()
 settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
@@ -209,10 +189,10 @@ with settings:
         snr_db = st.select_slider("Noise: hear it, then see the WER rise", NOISE_LEVELS, value=math.inf,
                                   format_func=live.noise_label, key="snr",
                                   help="White noise mixed into the clip at this signal-to-noise ratio (seeded).")
+        heard = live.with_noise(audio, snr_db)  # the run mixes the same noise into the clean clip
         if math.isfinite(snr_db):
-            audio = live.with_noise(audio, snr_db)
-            st.audio(audio, sample_rate=16000)
-        if nearly_silent(audio):
+            st.audio(heard, sample_rate=16000)
+        if nearly_silent(heard):
             st.caption(f"This clip is nearly silent: {SILENCE_NOTE}.")
 
 # --- 2. models and settings ---------------------------------------------------------------------------
@@ -233,28 +213,28 @@ with settings:
 
     with st.container(key=present.EXPERT_KEY):  # class mode hides these (they keep their values)
         c1, c2, c3 = st.columns(3)
-        devices = live.device_problems()
-        device = c1.radio("Device", live.APP_DEVICES, index=live.APP_DEVICES.index(live.default_device()),
+        devices = choices.device_problems()
+        device = c1.radio("Device", choices.APP_DEVICES, index=choices.APP_DEVICES.index(choices.default_device()),
                           captions=[why or "available" for why in devices.values()], key="device")
-        runtimes = live.runtime_problems(models)
+        runtimes = choices.runtime_problems(models)
         runtime = c2.radio("Runtime", list(RUNTIMES), key="runtime",
                            help="How the model is run; the same weights in each.",
-                           captions=[why or live.RUNTIME_CAPTIONS.get(r, "") for r, why in runtimes.items()])
+                           captions=[why or choices.RUNTIME_CAPTIONS.get(r, "") for r, why in runtimes.items()])
         precision = c3.radio("Precision", list(PRECISIONS), key="precision",
-                             captions=live.precision_captions(device, runtime))
+                             captions=choices.precision_captions(device, runtime))
         c4, c5 = st.columns(2)  # room for every batch size in one row
-        batch_size = c4.segmented_control("Batch size", live.BATCH_SIZES, default=1, required=True, key="batch",
+        batch_size = c4.segmented_control("Batch size", choices.BATCH_SIZES, default=1, required=True, key="batch",
                                           help="The clip is repeated to fill one batch of this size.")
         c4.caption("The clip repeated to fill one batch.")
-        repeats = c4.number_input("Repeat each run", 1, live.MAX_REPEATS, 1, key="repeats", width=160,
+        repeats = c4.number_input("Repeat each run", 1, choices.MAX_REPEATS, 1, key="repeats", width=160,
                                   help="Measure each configuration this many times: the results show the median "
                                        "and the spread (lowest–highest) of latency and energy.")
         weights = c5.radio("Weights", WEIGHTS, key="weights",
                            index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
                            captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
-        for warning in live.weights_warnings(models, weights, state.pretrained_problem_cached):
+        for warning in choices.weights_warnings(models, weights, state.pretrained_problem_cached):
             st.warning(warning)
-        current = [live.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
+        current = [configs.RunRequest(m, device, precision, weights, batch_size, runtime) for m in models]
         if st.button("Add to the comparison", icon=":material/playlist_add:", disabled=not models,
                      help="Adds these settings, for each chosen model, as a row of its own: change the settings and "
                           "add again to compare, say, fp32 with int8 or real with synthetic weights in one run."):
@@ -275,7 +255,7 @@ with settings:
         st.caption(f"Run uses {current[0].settings if current else 'the chosen models'} (switch class mode off "
                    f"to change the settings), or press a ready comparison.")
 requests = rows or current
-problems = (live.rows_problems(rows) if rows else live.run_problems(models, device, precision, runtime, batch_size)) \
+problems = (choices.rows_problems(rows) if rows else choices.run_problems(models, device, precision, runtime, batch_size)) \
     + ([] if clip is not None else ["choose a clip"])
 
 # --- 3. run: the buttons, the status line and the power chart together, in view while it runs --------------
@@ -286,9 +266,10 @@ with live_run:
         small = local[0] if local else compare.SMALL_MODEL
         st.caption("Ready comparisons: each fills in the settings and runs at once.")
         with st.container(horizontal=True, key="ready-comparisons"):
-            for name, ready_rows in compare.ready_comparisons(small, live.default_device(), weights_for,
-                                                              live.device_problems()["cuda"] is None).items():
-                why = live.rows_problems(ready_rows) + ([] if clip is not None else ["choose a clip"])
+            for name, ready_rows in compare.ready_comparisons(
+                    small, choices.default_device(), lambda m: choices.weights_for(m, state.pretrained_problem_cached),
+                    choices.device_problems()["cuda"] is None).items():
+                why = choices.rows_problems(ready_rows) + ([] if clip is not None else ["choose a clip"])
                 if st.button(name, key=f"ready-{name}", on_click=state.set_compare_rows, args=(ready_rows,),
                              disabled=bool(why), help="; ".join(why) or compare.rows_text(ready_rows)):
                     ready = True
@@ -297,19 +278,20 @@ with live_run:
     if problems:
         st.caption("Cannot run yet: " + "; ".join(problems) + ".")
     status_slot, power_slot, export_slot = st.container(), st.empty(), st.container()
-    guard = st.session_state.setdefault(GUARD_KEY, live.SessionGuard())
+    guard = state.session_guard()
     if guard.busy:  # Stop or a second Run: the stopped run saves what finished first
         with status_slot, st.spinner("Stopping the previous run at its next batch boundary…"):
             guard.wait()
-    save_kept()
+    state.save_kept(guard)
     if run:
-        live.RUN_OWNER.set(state.session_owner())  # what another session waiting for this device is told
         stop_slot = buttons.empty()
         stop_slot.button("Stop", icon=":material/stop:", key="stop",
                          help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
-        run_live(requests, audio, reference, clip_label, status_slot, power_slot, snr_db, repeats)
+        events = live.session_run(guard, state.session_owner(), clip_label, requests, audio, reference, state.model,
+                                  snr_db, repeats)
+        follow(events, any(r.runtime == COMPILED for r in requests), status_slot, power_slot, class_mode)
         stop_slot.empty()  # nothing left to stop
-        save_kept()
+        state.save_kept(guard)
 
 # results belong to the clip they were run on: a newly chosen clip starts without them
 pairs = state.last_runs()
@@ -319,9 +301,9 @@ if last:
     if not run:  # the live column says how the last run ended; its figures follow below
         status_slot.caption("Last run: " + " · ".join(f"{present.plain(s.label)} {figures.outcome_text(s.result)}"
                                                       for s in shown) + " (results below).")
-    traces, meter_sources = live.traces_of(last)
+    traces, meter_sources = history.traces_of(last)
     if traces:
-        power = power_chart(traces, meter_sources, live.spans_of(last))
+        power = power_chart(traces, meter_sources, history.spans_of(last), class_mode)
         power_slot.altair_chart(power)
         with export_slot:
             state.chart_downloads(power, "power-during-the-run", "export-power")
@@ -331,10 +313,11 @@ if last:
         row_of = shown[start:start + RESULT_COLUMNS]
         for col, s in zip(st.columns(len(row_of), border=True), row_of):
             with col:
-                show_result(s, medians)
-    stages = live.run_stages([s.result for s in shown])
+                show_result(s, medians, class_mode)
+    stages = history.run_stages([s.result for s in shown])
     if not stages.empty:
-        stage = large(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"))
+        stage = charts.sized(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"),
+                             class_mode)
         st.altair_chart(stage)
         state.chart_downloads(stage, "where-the-time-goes", "export-stages")
 elif pairs:
@@ -349,12 +332,12 @@ if state.runs():
         columns = [st.container()] * 2 if class_mode else st.columns(2)
         for col, (y, title) in zip(columns, SESSION_CHARTS.items()):
             with col:
-                chart = large(charts.session_chart(session, y, title))
+                chart = charts.sized(charts.session_chart(session, y, title), class_mode)
                 st.altair_chart(chart)
                 state.chart_downloads(chart, title.lower().replace(" ", "-"), f"export-{y}")
-    table = live.runs_table(state.runs())
-    st.dataframe(live.display_runs(table), hide_index=True)
+    table = history.runs_table(state.runs())
+    st.dataframe(history.display_runs(table), hide_index=True)
     with st.container(horizontal=True):
-        st.download_button("Download CSV", live.runs_csv(table), "asr-runs.csv", "text/csv",
+        st.download_button("Download CSV", history.runs_csv(table), "asr-runs.csv", "text/csv",
                            icon=":material/download:")
         st.button("Clear runs", on_click=state.clear_runs)

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random models saved as local checkpoints, and the real material in ../shared."""
+"""Shared fixtures: tiny random models saved as local checkpoints, the real material in ../shared, and a steady
+RAPL package at the hardware edge."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,20 @@ from pathlib import Path
 import pytest
 
 from helpers import SPEECH, TINY_EN, speech_refs
+from meter_fakes import SteadyRapl
+
+# the shapes of the tiny test Whispers: one 32-wide layer each side
+TINY_SHAPES = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                   encoder_ffn_dim=64, decoder_ffn_dim=64)
+
+
+@pytest.fixture
+def steady_rapl(monkeypatch):
+    """A RAPL package at the hardware edge (meter_fakes.SteadyRapl): the power trace draws its readings as read, so
+    a run on the tiny models, shorter than the CPU estimate's shortest window (hardware.MIN_TRACE_WINDOW_S), still
+    draws a trace."""
+    from asr_core import energy
+    monkeypatch.setattr(energy, "Rapl", SteadyRapl)
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +56,7 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tiny-whisper")
     real = json.loads((TINY_EN / "config.json").read_text())
     torch.manual_seed(0)
-    cfg = WhisperConfig(**{**real, "d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
-                           "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
-                           "decoder_ffn_dim": 64})
+    cfg = WhisperConfig(**{**real, **TINY_SHAPES})
     model = WhisperForConditionalGeneration(cfg)
     model.generation_config = GenerationConfig.from_pretrained(TINY_EN)
     model.generation_config.max_length = 24  # random weights rarely stop by themselves
@@ -51,6 +64,18 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
     for f in TINY_EN.iterdir():
         if f.name not in ("model.safetensors", "config.json", "generation_config.json"):
             shutil.copy(f, d / f.name)
+    return d
+
+
+@pytest.fixture(scope="session")
+def synthetic_whisper_dir(tmp_path_factory) -> Path:
+    """A 32-wide Whisper architecture (config.json only): its synthetic weights build in a moment and need
+    nothing from ../shared, so the fast lane runs the whole run path on it (whisper-tiny itself has 39M
+    parameters, and counting its FLOPs takes seconds)."""
+    from transformers import WhisperConfig
+    from asr_core.models import REGISTRY
+    d = tmp_path_factory.mktemp("synthetic-whisper")
+    WhisperConfig(**{**REGISTRY["openai/whisper-tiny"].arch, **TINY_SHAPES}).save_pretrained(d)
     return d
 
 
@@ -75,3 +100,17 @@ def speech():
     refs = speech_refs()
     ids = sorted(refs)
     return [load_audio(SPEECH / f"{i}.flac") for i in ids], [refs[i] for i in ids]
+
+
+@pytest.fixture(scope="session")
+def ctc(tiny_ctc_dir):
+    """The tiny wav2vec2 loaded with the eager runtime (pretrained: its random weights, saved)."""
+    from asr_core.runtimes import load_model
+    return load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
+
+
+@pytest.fixture(scope="session")
+def synthetic(synthetic_whisper_dir):
+    """Synthetic weights of the 32-wide Whisper: the forced decoder and the FLOP split, in a moment."""
+    from asr_core.runtimes import load_model
+    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")

@@ -43,7 +43,7 @@ def _row(model: str, weights: str, device: str, bucket: str, batch: int, repeat:
                energy_per_utt_j=energy / n, energy_per_audio_s_j=energy / (clip_s * n), mean_power_w=power,
                peak_gpu_allocated_bytes=mem if gpu else 0, peak_gpu_reserved_bytes=int(mem * 1.2) if gpu else 0,
                peak_rss_bytes=mem if not gpu else 2 * 2**30, encoder_flops_per_clip=cost * 2e10 * clip_s / 30,
-               total_flops=cost * 3e10 * n, decoder_tokens=int(3 * clip_s * n),
+               total_flops=cost * 3e10 * n, decoder_steps=int(3 * clip_s * n),
                wer=math.nan if weights == "synthetic" else wer * (1 + 0.1 * (clip_s > 20)),
                cer=math.nan if weights == "synthetic" else wer / 2,
                cpu_name=CPU, gpu_name=GPU if gpu else "", timestamp="2025-01-01T00:00:00+00:00")

@@ -46,8 +46,7 @@ def sweep_grid(folder, tmp_path, **kw):
 
 
 def fake_row(shared, cell, first, status="ok", error=""):
-    """A row as sweep.run_cell makes it, without a model."""
-    from asr_core.results import failed_result
-    row = failed_result(cell["model"], "whisper", cell["weights"], cell["device"], cell["precision"], error,
-                        status=status, batch_size=cell["batch_size"], bucket=cell["bucket"]).to_dict()
-    return {**row, "runtime": cell["runtime"], "repeat": cell["repeat"]}
+    """A row as sweep.run_cell makes it (the sweep's own row code), without a model: a cell runner for tests."""
+    from asr_core import sweep
+    grid = shared.grid if shared is not None else sweep.Grid()
+    return sweep.failed_row(grid, cell, error, status)

@@ -1,14 +1,18 @@
 """Fakes at the CPU estimate's edge (psutil's process): CPU time reported in whole clock ticks, as the kernel
 does, on a clock the test moves; children that run (listed live) and are reaped (their time added to the
-parent's children_* fields in one lump). They reproduce the spikes the live power chart used to draw."""
+parent's children_* fields in one lump). They reproduce the spikes the live power chart used to draw. And a
+RAPL package drawing steady power, whose readings the trace draws as read (a run too short for the estimate's
+window still has a trace)."""
 from __future__ import annotations
 
 import math
+import time
 from collections import namedtuple
 from typing import Callable
 
 TICK_S = 0.01  # Linux's USER_HZ = 100
 TDP_W, N_CORES = 85.0, 2  # the estimate's defaults on this project's 2-core machine: 42.5 W per busy core
+RAPL_W = 30.0  # SteadyRapl's package power
 
 Times = namedtuple("Times", "user system children_user children_system")
 
@@ -47,3 +51,10 @@ class TickingProcess:
 def watts_for(cores: float) -> float:
     """What the estimate's model gives for this many busy cores."""
     return TDP_W * cores / N_CORES
+
+
+class SteadyRapl:
+    """Stands in for hardware.Rapl: a package drawing a steady RAPL_W on the real clock."""
+
+    def energy_uj(self) -> int:
+        return round(RAPL_W * time.perf_counter() * 1e6)

@@ -1,7 +1,6 @@
 """Every page through streamlit.testing.v1.AppTest: it renders, runs, filters and recommends."""
 from __future__ import annotations
 
-import ast
 import html
 import io
 import json
@@ -15,7 +14,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import figures, live, present, state
+from asr_app import choices, figures, model_access, present, state
 from asr_core.models import REGISTRY, RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -81,6 +80,20 @@ def _button(at, label: str):
     return next(b for b in at.button if b.label == label)
 
 
+@pytest.fixture
+def listed_whisper(monkeypatch, synthetic_whisper_dir):
+    """The 32-wide synthetic Whisper folder, listed in the model picker as an operator lists a checkpoint folder
+    (ASR_MODEL_FOLDERS): nothing typed is loaded unless the operator opens the model box to any model."""
+    monkeypatch.setenv(model_access.MODEL_FOLDERS_ENV, str(synthetic_whisper_dir))
+    return synthetic_whisper_dir.resolve()
+
+
+def _choose_tiny(at, folder) -> str:
+    """Choose the listed synthetic Whisper folder (listed_whisper) as the one model, as a visitor would; its label."""
+    at.multiselect(key="models").set_value([str(folder)])
+    return model_label(str(folder))
+
+
 def _wav(seconds: float) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, tone(seconds), 16000, format="WAV")
@@ -120,7 +133,7 @@ def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
     at = _open("transcribe")
     device = at.radio(key="device")
     assert device.value == "cpu"
-    assert live.NO_GPU in device.proto.captions[1]
+    assert choices.NO_GPU in device.proto.captions[1]
     precision = at.radio(key="precision")
     assert "not supported on CPU" in precision.proto.captions[1]
     precision.set_value("fp16").run()
@@ -129,11 +142,11 @@ def test_transcribe_renders_and_flags_what_cannot_run(env, monkeypatch):
     assert any("fp16 on cpu" in c.value for c in at.caption)
 
 
-def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
+def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env, listed_whisper, steady_rapl):
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, listed_whisper)
     at.radio(key="weights").set_value("synthetic").run()
     _clean(at)
     assert not _button(at, RUN).disabled
@@ -163,11 +176,11 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env):
     assert len(at.dataframe) == 1
 
 
-def test_transcribe_with_noise_records_the_snr(env):
+def test_transcribe_with_noise_records_the_snr(env, listed_whisper):
     at = _open("transcribe")
     at.radio(key="source").set_value("Upload a file").run()
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(1.5), "audio/wav")).run()
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, listed_whisper)
     at.radio(key="weights").set_value("synthetic")
     at.select_slider(key="snr").set_value(10.0).run()
     _clean(at)
@@ -177,7 +190,7 @@ def test_transcribe_with_noise_records_the_snr(env):
     assert r.status == "ok" and r.snr_db == 10.0 and r.noise == "white"
 
 
-def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
+def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path, listed_whisper):
     from asr_core.clips import build_clip_cache
     cache = tmp_path / "cache"
     build_clip_cache(str(librispeech_folder(tmp_path / "ls", n=8, seconds=2.0)), cache,
@@ -190,7 +203,7 @@ def test_transcribe_from_the_clip_cache_by_length(env, monkeypatch, tmp_path):
     clip = at.selectbox(key="clip-15s").value
     assert clip.bucket == "15s" and clip.source == "local:ls"
     assert at.text_area[0].value == clip.reference and clip.reference.startswith("WORD NUMBER")
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    _choose_tiny(at, listed_whisper)
     at.radio(key="weights").set_value("synthetic").run()
     _button(at, RUN).click().run()
     _clean(at)
@@ -296,6 +309,7 @@ def test_transcribe_folder_with_a_transcript_not_in_utf8_is_one_sentence(env, mo
     assert _button(at, RUN).disabled
 
 
+@pytest.mark.slow
 @needs_shared
 def test_transcribe_real_checkpoint_on_librispeech_scores_wer(env):
     at = _open("transcribe")  # defaults: the sample folder's first utterance, the local tiny.en, pretrained
@@ -324,6 +338,7 @@ def test_transcribe_runtime_ctranslate2_refuses_wav2vec2_and_explains(env):
     assert any("runtime ctranslate2" in c.value and "Whisper only" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_transcribe_real_checkpoint_with_ctranslate2_int8(env):
     at = _open("transcribe")
@@ -346,10 +361,13 @@ def _upload_tone(at, seconds: float = 5.0) -> None:
     at.file_uploader(key="upload").set_value(("tone.wav", _wav(seconds), "audio/wav")).run()
 
 
-def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sweep(env):
+def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sweep(env, listed_whisper):
+    # the fake sweep measured this model (whisper-tiny there) at batch 1 on 5 s clips
+    fake_sweep().replace({"model": {"openai/whisper-tiny": str(listed_whisper)}}).to_parquet(
+        env / "fake-sweep.parquet")
     at = _open("transcribe")
     _upload_tone(at)
-    at.multiselect(key="models").set_value(["openai/whisper-tiny"])
+    tiny = _choose_tiny(at, listed_whisper)
     at.radio(key="weights").set_value("synthetic").run()
     _button(at, "Add to the comparison").click().run()
     at.segmented_control(key="batch").set_value(4).run()
@@ -362,8 +380,8 @@ def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sw
     _clean(at)
     runs = [r for _, r in at.session_state[state.RUNS_KEY]]
     assert [(r.batch_size, r.status) for r in runs] == [(1, "ok"), (1, "ok"), (4, "ok"), (4, "ok")]
-    labels = [m.value for m in at.markdown if m.value.startswith("**openai/whisper-tiny")]
-    assert labels == ["**openai/whisper-tiny · batch 1**", "**openai/whisper-tiny · batch 4**"]
+    labels = [m.value for m in at.markdown if m.value.startswith(f"**{present.plain(tiny)}")]
+    assert labels == [f"**{present.plain(tiny)} · batch 1**", f"**{present.plain(tiny)} · batch 4**"]
     assert sum(m.value.startswith("Over 2 runs: latency per clip median") for m in at.markdown) == 2
     # the fake sweep has this model at batch 1 on 5 s clips (not at batch 4): its median beneath the live figure
     sweep = [c.value for c in at.caption if c.value.startswith("the precomputed sweep measured")]
@@ -416,6 +434,7 @@ def _class_mode_transcribe():
     return at
 
 
+@pytest.mark.slow
 def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env):
     at = _class_mode_transcribe()
     buttons = {b.label: b for b in at.button if b.key and b.key.startswith("ready-")}
@@ -660,13 +679,20 @@ def test_session_runs_keep_the_last_fifty():
 
 
 def test_upload_reading_is_not_cached_and_every_cache_is_bounded():
-    tree = ast.parse((ROOT / "asr_app" / "state.py").read_text())
-    functions = [f for f in tree.body if isinstance(f, ast.FunctionDef)]
-    cached = {f.name: {k.arg for d in f.decorator_list if isinstance(d, ast.Call) for k in d.keywords}
-              for f in functions if any("cache_" in ast.unparse(d) for d in f.decorator_list)}
-    assert len(cached) == 11 and all(keywords & {"max_entries", "ttl"} for keywords in cached.values()), cached
-    readers = {f.name for f in functions if "sweep_table.read(" in ast.unparse(f)}
-    assert readers == {"_take_upload"} and not readers & set(cached)
+    from streamlit.runtime.caching.cache_utils import CachedFunc
+    cached = {name: f._info for name, f in vars(state).items() if isinstance(f, CachedFunc)}
+    assert cached and all(info.max_entries or info.ttl for info in cached.values()), cached
+    reads = []
+
+    class Upload:  # what the uploader hands over: the same file, uploaded twice
+        name = "sweep.csv"
+
+        def getvalue(self) -> bytes:
+            reads.append(self.name)
+            return fake_sweep().to_csv(index=False).encode()
+    tables: dict = {}
+    assert state._take_upload(tables, Upload()) == "" and state._take_upload({}, Upload()) == ""
+    assert reads == ["sweep.csv"] * 2 and len(tables["sweep.csv"]) == len(fake_sweep())  # read each time, kept
 
 
 # --- Recommend -------------------------------------------------------------------------------------

@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 LIBRARY, APP = "asr_core", "asr_app"
 APP_ONLY = ("streamlit", "altair", APP, "pages")  # what the library may never import
 STREAMLIT_MODULE = "asr_app.state"  # the app package's one Streamlit module
+ALTAIR_MODULE = "asr_app.charts"  # the app's one Altair module
 
 
 def _module_name(path: Path) -> str:
@@ -126,6 +129,13 @@ def test_only_one_module_of_the_app_package_imports_streamlit():
     assert users == [STREAMLIT_MODULE]
 
 
+def test_only_the_charts_module_imports_altair():
+    graph = import_graph()
+    users = sorted(mod for mod, imports in graph.items() if any(_top(i) == "altair" for i in imports))
+    assert users == [ALTAIR_MODULE]
+
+
+@pytest.mark.slow
 def test_the_library_imports_without_streamlit_or_altair():
     """Every asr_core module imports in a Python where streamlit and altair cannot be found."""
     code = f"""

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from asr_core import audio
-from asr_core.audio import MAX_FILE_BYTES, AudioError, load_audio
+from asr_core.audio import MAX_FILE_BYTES, load_audio
+from asr_core.errors import AudioError
 from helpers import tone
 
 CLAIMED_BYTES = 2_000_000_000  # a 16-bit mono 16 kHz WAV of 62,500 s: about what the 2.8 GB file held

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from asr_app import captions, compare, state
-from asr_app.live import RunRequest
+from asr_app.configs import RunRequest
 from asr_core.stream_session import SessionRecord, scored
 from asr_core.streaming import StreamOptions, StreamState
 from asr_core.stream_session import LiveView
@@ -124,15 +124,15 @@ def test_synthetic_weights_and_impossible_settings_are_refused():
 
 def test_a_captioner_starts_with_the_first_frame_and_stops_with_an_offline_comparison(tiny_ctc_dir):
     from asr_core.runtimes import load_model
-    lm = load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
+    model = load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
     request = RunRequest(str(tiny_ctc_dir), "cpu", "fp32", "pretrained")
     c = captions.Captioner()
     c.arm()
     c.on_frame(frames(tone(0.1))[0])  # before prepare: ignored
     assert not c.listening
-    outlook = c.prepare(request, lm, (tone(2.0), "2 s of a tone"), "a test")
+    outlook = c.prepare(request, model, (tone(2.0), "2 s of a tone"), "a test")
     assert "timed here just now on 2 s of a tone" in outlook.sentence
-    assert c.prepare(request, lm, (tone(2.0), "again"), "a test") is outlook  # once per choice
+    assert c.prepare(request, model, (tone(2.0), "again"), "a test") is outlook  # once per choice
     for f in frames(tone(3.0)):
         c.on_frame(f)
     assert c.listening and c.view().stream.audio_s == pytest.approx(3.0, abs=0.05)

@@ -1,10 +1,12 @@
 """Chart builders: the data each chart carries, its encodings, and room for its legend."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from asr_app import charts, explore
+from asr_app import charts, sweep_views
 from asr_core import sweep_table
 from asr_core.sampler import PowerSample
 from fakes import fake_sweep
@@ -13,7 +15,7 @@ from fakes import fake_sweep
 @pytest.fixture(scope="module")
 def agg() -> pd.DataFrame:
     ok, _ = sweep_table.split_status(sweep_table.validate(fake_sweep(), "fake.parquet"))
-    return explore.aggregate(explore.subset(ok, batch_size=1), series_exclude=("batch_size",))
+    return sweep_views.aggregate(sweep_views.subset(ok, batch_size=1), series_exclude=("batch_size",))
 
 
 def _spec(chart) -> dict:
@@ -99,7 +101,7 @@ def test_height_grows_with_the_legend(agg):
 
 
 def test_by_length_orders_buckets_and_uses_log_scale(agg):
-    order = explore.bucket_order(agg)
+    order = sweep_views.bucket_order(agg)
     spec = _spec(charts.by_length(agg, "latency_per_utt_s", "Latency", order, log=True))
     assert spec["encoding"]["x"]["sort"] == ["5s", "15s", "30s", "60s"]
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
@@ -126,7 +128,7 @@ def test_latency_vs_flops_is_log_log(agg):
 
 
 def test_tradeoff_layers_front_points_and_pick(agg):
-    points = explore.tradeoff(agg, "energy_per_audio_s_j")
+    points = sweep_views.tradeoff(agg, "energy_per_audio_s_j")
     plain = _spec(charts.tradeoff(points, "energy_per_audio_s_j", "t"))
     assert len(plain["layer"]) == 2  # dashed front line + points
     assert plain["layer"][0]["transform"] == [{"filter": "datum.pareto"}]
@@ -178,3 +180,34 @@ def test_charts_export_as_png_and_svg_offline(session):
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     svg = charts.svg(chart)
     assert svg.lstrip().startswith("<svg") and "Energy per utterance" in svg and "measured: rapl" in svg
+
+
+@pytest.fixture(scope="module")
+def sweep() -> pd.DataFrame:
+    return sweep_table.validate(fake_sweep(), "fake.parquet")
+
+
+def _layers(spec: dict) -> list[dict]:
+    return spec.get("layer", [spec])
+
+
+def test_polished_charts_have_readable_tooltips_fixed_colours_and_no_nominal_size(sweep):
+    ok, _ = sweep_table.split_status(sweep)
+    agg = sweep_views.aggregate(sweep_views.subset(ok, bucket="5s"))
+    points = sweep_views.tradeoff(agg, "rtf")
+    domain = sweep_views.colour_domain(agg)
+    assert domain == sorted(agg["series"].unique()) and len(domain) > len(set(points["series"])) - 1
+    spec = charts.polish(charts.tradeoff(points, "rtf", "t"), domain).to_dict()
+    dots = next(layer for layer in _layers(spec) if "tooltip" in layer.get("encoding", {}))
+    titles = [t.get("title", t["field"]) for t in dots["encoding"]["tooltip"]]
+    assert titles[:2] == ["model", "runtime"] and "batch size" in titles and "runs" in titles
+    assert not {"batch_size", "n_runs", "model", "pareto"} & {t["field"] for t in dots["encoding"]["tooltip"]
+                                                               if "title" not in t}
+    assert dots["encoding"]["color"]["scale"]["domain"] == domain
+    assert dots["encoding"]["color"]["legend"]["values"] == sorted(points["series"].unique())  # drawn ones only
+    assert dots["encoding"]["size"]["type"] == "ordinal"
+    assert dots["encoding"]["size"]["legend"]["symbolFillColor"] == charts.SYMBOL_GREY
+    line = charts.polish(charts.by_length(agg, "rtf", "t", ["5s"]), domain).to_dict()
+    assert line["encoding"]["color"]["scale"]["domain"] == domain
+    assert json.loads(charts.spec_json(charts.polish(charts.by_length(agg, "rtf", "t", ["5s"]))))["datasets"]
+

@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 from asr_core import checkpoints
-from asr_core.models import CTC, WHISPER, ModelError
+from asr_core.errors import ModelError
+from asr_core.models import CTC, WHISPER
+from helpers import TINY_EN, needs_shared
 
 
 @pytest.fixture
@@ -47,8 +49,8 @@ def test_weights_of_other_shapes_than_the_config_says(ctc_copy):
 
 def test_synthetic_weights_need_only_the_config(ctc_copy):
     (ctc_copy / "model.safetensors").write_bytes(b"junk")
-    lm = checkpoints.load_torch_model(str(ctc_copy), CTC, "cpu", "fp32", "synthetic")
-    assert lm.weights == "synthetic" and lm.model.config.hidden_size == 32
+    checkpoint = checkpoints.load_torch_model(str(ctc_copy), CTC, "cpu", "fp32", "synthetic")
+    assert checkpoint.weights == "synthetic" and checkpoint.model.config.hidden_size == 32
 
 
 @pytest.mark.parametrize("content, says", [
@@ -131,3 +133,27 @@ def test_needs_download_only_for_hub_ids_not_cached(tmp_path, monkeypatch):
     assert checkpoints.needs_download("someone/not-cached-whisper")
     assert not checkpoints.needs_download(str(tmp_path))  # a local folder
     assert not checkpoints.needs_download("not a hub id!")
+
+
+def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    assert checkpoints.pretrained_problem(str(tmp_path)) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no config.json" in checkpoints.pretrained_problem(str(empty))
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert "HF_HUB_OFFLINE" in checkpoints.pretrained_problem("someone/not-cached-model")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(checkpoints, "_hub_reachable", lambda endpoint: False)
+    assert "cannot be reached" in checkpoints.pretrained_problem("someone/not-cached-model")
+
+
+def test_pretrained_problem_of_a_path_that_is_not_there():
+    assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")
+
+
+@needs_shared
+def test_a_tokenizer_from_a_local_folder_counts_a_references_tokens():
+    count = checkpoints.token_counter(str(TINY_EN))
+    assert count("hello world") == 2 and count("") == 0

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from asr_core.cli import main
+from asr_core.errors import ModelError
 from helpers import ROOT, tone
 
 
@@ -37,8 +38,8 @@ def test_json_record_for_a_ctc_model(capsys, tiny_ctc_dir, wav):
     assert isinstance(rec["power_trace"], list) and {"latency_s", "rtf", "encoder_flops_per_clip", "wer"} <= rec.keys()
 
 
-def test_report_for_synthetic_whisper_batch_repeats_the_clip(capsys, wav):
-    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", "openai/whisper-tiny", "--weights", "synthetic",
+def test_report_for_synthetic_whisper_batch_repeats_the_clip(capsys, wav, synthetic_whisper_dir):
+    code, out, _ = _run(capsys, "transcribe", str(wav), "--model", str(synthetic_whisper_dir), "--weights", "synthetic",
                         "--tokens", "5", "--batch-size", "2", "--device", "cpu", "--no-flops")
     assert code == 0
     assert "weights=synthetic" in out and "batch 2" in out and "clips: 2" in out
@@ -134,11 +135,12 @@ def test_out_of_memory_suggests_smaller_batch(capsys, wav, monkeypatch, tiny_ctc
 
     def boom(self, inputs):
         raise torch.OutOfMemoryError("CUDA out of memory")
-    monkeypatch.setattr(eager.CTCStages, "encode", boom)
+    monkeypatch.setattr(eager.EagerCTC, "encode", boom)
     code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(tiny_ctc_dir), "--batch-size", "32")
     assert code == 2 and "batch size 32" in err and "smaller --batch-size" in err
 
 
+@pytest.mark.slow
 def test_module_entry_point_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "asr_core", "transcribe", str(tmp_path / "nope.wav")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -169,6 +171,7 @@ def no_model_load(monkeypatch):
     monkeypatch.setattr(cli, "load_model", refuse)
 
 
+@pytest.mark.slow
 def test_corrupt_audio_is_exactly_one_line_on_stderr(tmp_path):
     path = tmp_path / "corrupt.wav"
     path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 10)
@@ -210,31 +213,32 @@ def test_co2e_without_codecarbon_data(capsys, wav, no_model_load, monkeypatch):
                                  "read: install codecarbon, or leave out --co2e.\n")
 
 
-def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch):
-    from asr_core import cli
-    monkeypatch.setattr(cli, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
-    code, _, err = _run(capsys, "transcribe", str(wav), "--weights", "synthetic", "--device", "cpu", "--tokens", "445")
+def test_more_tokens_than_the_decoder_can_emit(capsys, wav, monkeypatch, synthetic_whisper_dir):
+    from asr_core import runs
+    monkeypatch.setattr(runs, "transcribe", lambda *a, **k: pytest.fail("transcribed"))
+    code, _, err = _run(capsys, "transcribe", str(wav), "--model", str(synthetic_whisper_dir), "--weights", "synthetic",
+                        "--device", "cpu", "--tokens", "445")
     # 448 decoder positions less the 4-token multilingual prompt
-    assert code == 2 and err == ("error: --tokens 445 is more than the decoder of openai/whisper-tiny can emit for "
-                                 "these clips (444 new tokens per 30-second window): use --tokens 444 or fewer.\n")
+    assert code == 2 and err == (f"error: --tokens 445 is more than the decoder of {synthetic_whisper_dir} can emit for "
+                                 f"these clips (444 new tokens per 30-second window): use --tokens 444 or fewer.\n")
 
 
-def test_a_long_clip_shares_its_tokens_among_its_windows():
+def test_a_long_clip_shares_its_tokens_among_its_windows(synthetic_whisper_dir):
     from asr_core.audio import split_long
-    from asr_core.cli import _check_token_limit
-    from asr_core.models import ModelError
+    from asr_core.runs import check_tokens as _check_token_limit
+
     from asr_core.runtimes import load_model
-    lm = load_model("openai/whisper-tiny", "cpu", "fp32", "synthetic")
+    model = load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
     clip = tone(70.0)
     longest = max(p.shape[0] for p in split_long(clip, 30.0))
     most = 444 * clip.shape[0] // longest
     assert most > 2 * 444
-    _check_token_limit(lm, [clip], most)
-    _check_token_limit(lm, [clip, tone(5.0)], 444)
+    _check_token_limit(model, [clip], most)
+    _check_token_limit(model, [clip, tone(5.0)], 444)
     with pytest.raises(ModelError, match=f"use --tokens {most} or fewer"):
-        _check_token_limit(lm, [clip], most + 1)
+        _check_token_limit(model, [clip], most + 1)
     with pytest.raises(ModelError, match="use --tokens 444 or fewer"):
-        _check_token_limit(lm, [clip, tone(5.0)], 445)
+        _check_token_limit(model, [clip, tone(5.0)], 445)
 
 
 def test_a_bad_model_folder_config(capsys, wav, tmp_path):
@@ -343,18 +347,18 @@ def test_without_snr_the_record_says_clean(capsys, tiny_ctc_dir, wav):
     assert rec["snr_db"] == float("inf") and rec["noise"] == ""
 
 
-def test_noisy_clips_are_what_the_cli_transcribes(monkeypatch, wav, tmp_path):
-    from asr_core import cli, noise
-    seen, noisy = [], cli._noisy
-    monkeypatch.setattr(cli, "load_model", lambda *a: seen.append("loaded") or (_ for _ in ()).throw(SystemExit(0)))
-    monkeypatch.setattr(cli, "_noisy", lambda clips, snr, kind: seen.append((snr, kind)) or clips)
-    with pytest.raises(SystemExit):
-        main(["transcribe", str(wav), str(wav), "--snr", "0", "--noise", "babble"])
-    assert seen == [(0.0, "babble"), "loaded"]
-    clips = [tone(1.0), tone(1.0, 400, seed=2)]
-    mixed = noisy(clips, 10, "babble")
-    assert all(abs(10 * np.log10(noise.power(c) / noise.power(m.astype(float) - c)) - 10) < 0.5
-               for c, m in zip(clips, mixed))
+def test_noisy_clips_are_what_the_cli_transcribes(capsys, monkeypatch, wav, tmp_path, tiny_ctc_dir):
+    from asr_core import audio, runs
+    seen, real = [], runs.transcribe
+    monkeypatch.setattr(runs, "transcribe", lambda model, clips, *a, **k: seen.append(clips) or real(model, clips, *a, **k))
+    other = tmp_path / "other.wav"
+    sf.write(other, tone(1.5, 400, seed=2), 16000)
+    code, out, _ = _run(capsys, "transcribe", str(wav), str(other), "--model", str(tiny_ctc_dir), "--snr", "0",
+                        "--noise", "babble", "--json", "--no-flops")
+    assert code == 0 and (json.loads(out)["snr_db"], json.loads(out)["noise"]) == (0, "babble")
+    clean = [audio.load_audio(wav), audio.load_audio(other)]
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0], runs.mixed(clean, 0.0, "babble")))
+    assert not any(np.array_equal(a, b) for a, b in zip(seen[0], clean))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,7 +13,8 @@ import soundfile as sf
 from asr_core import clips
 from asr_core.clips import (BUCKETS, SAMPLE_RATE, build_buckets, build_clip_cache, clean_reference, load_manifest,
                             local_folder_segments, segments_from_source)
-from asr_core.segments import ClipSourceError, Segment
+from asr_core.errors import ClipSourceError
+from asr_core.segments import Segment
 from asr_core.tedlium import tedlium_segments
 from fakes import librispeech_folder
 
@@ -375,11 +376,6 @@ def test_clip_cache_dir_default_and_env(monkeypatch, tmp_path):
     assert clips.default_cache_dir(tmp_path) == tmp_path / ".clip_cache"
     monkeypatch.setenv(clips.CACHE_DIR_ENV, str(tmp_path / "x"))
     assert clips.default_cache_dir(tmp_path) == tmp_path / "x"
-
-
-def test_bucket_names():
-    assert clips.bucket_seconds("60s") == 60.0 and clips.bucket_seconds("long") == float("inf")
-    assert clips.bucket_of(4.2) == "5s" and clips.bucket_of(8.5) == "" and clips.bucket_of(55) == "60s"
 
 
 @pytest.mark.parametrize("name, content", [("1-2.trans.txt", "1-2-0000 CAFÉ\n"),

@@ -57,6 +57,7 @@ def _ray_sweep(grid, out, runner):
 
 # --- a sweep on Ray ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_sweep_on_ray_gives_the_rows_of_a_plain_sweep(folder, tmp_path, ray_local, capsys):
     grid = _small(folder, tmp_path)
     plain = sweep.run_sweep(grid, tmp_path / "plain.parquet", progress=False)
@@ -85,6 +86,7 @@ def _holding():
     return held
 
 
+@pytest.mark.slow
 def test_a_cpu_model_group_is_one_task_holding_every_cpu(folder, tmp_path, ray_local):
     grid = _small(folder, tmp_path, weights=("synthetic", "pretrained"))
     table = _ray_sweep(grid, tmp_path / "s.parquet", _holding())
@@ -93,6 +95,7 @@ def test_a_cpu_model_group_is_one_task_holding_every_cpu(folder, tmp_path, ray_l
     assert [json.loads(n) for n in table["notes"]] == [{"CPU": RAY_CPUS, "threads": threads}] * 4
 
 
+@pytest.mark.slow
 def test_relative_paths_mean_in_each_task_what_they_mean_here(folder, tmp_path, monkeypatch, ray_local):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ASR_CLIP_CACHE", raising=False)
@@ -127,6 +130,7 @@ def test_model_groups_keep_each_loaded_model_together():
 
 # --- a worker that dies -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_worker_that_dies_once_is_retried_and_loses_or_repeats_no_row(folder, tmp_path, ray_local):
     marker = tmp_path / "died"
 
@@ -143,6 +147,7 @@ def test_a_worker_that_dies_once_is_retried_and_loses_or_repeats_no_row(folder, 
     assert set(on_disk["status"]) == {"ok"}
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_twice_leaves_error_rows_and_the_sweep_goes_on(folder, tmp_path, ray_local):
     def pretrained_dies(shared, cell, first):
         if cell["weights"] == "pretrained":
@@ -172,6 +177,7 @@ def test_ray_missing_is_one_sentence(folder, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_an_address_where_nothing_answers_is_one_sentence(folder, tmp_path, capsys, monkeypatch, ray_local):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -190,6 +196,7 @@ def test_an_address_where_nothing_answers_is_one_sentence(folder, tmp_path, caps
     (("--ray", "--ray-cpus-per-task", "0"), "--ray-cpus-per-task must be at least 1, not 0."),
     (("--ray-cpus-per-task", "1"), "--ray-cpus-per-task only applies to sweeps on Ray: add --ray, or leave it out."),
 ])
+@pytest.mark.slow
 def test_what_the_cluster_cannot_run_is_refused_before_anything_is_written(folder, tmp_path, capsys, ray_local,
                                                                           extra, message):
     assert cli.main(_sweep_args(folder, tmp_path, *extra)) == 2
@@ -212,6 +219,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_without_ray_the_library_imports_and_the_sweep_says_what_to_install(folder, tmp_path):
     done = subprocess.run([sys.executable, "-c", NO_RAY, *_sweep_args(folder, tmp_path, "--ray")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

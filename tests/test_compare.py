@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from asr_app import compare, figures, live
+from asr_app import choices, compare, figures
 from asr_core import sweep_table
 from asr_core.models import CTRANSLATE2, TRANSFORMERS
 from asr_core.results import Result
@@ -48,7 +48,7 @@ def test_a_ready_comparison_runs_here_without_a_gpu(monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     ready = compare.ready_comparisons(TINY, "cpu", lambda m: "synthetic", gpu=False)
-    assert {name: live.rows_problems(rows) for name, rows in ready.items()} == dict.fromkeys(ready, [])
+    assert {name: choices.rows_problems(rows) for name, rows in ready.items()} == dict.fromkeys(ready, [])
     assert compare.rows_text(ready[compare.BATCH_1_VS_8]).count(" vs ") == 1
 
 

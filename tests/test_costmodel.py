@@ -74,7 +74,7 @@ def test_wav2vec2_encoder_flops_match_the_counted_ones(sweep):
     assert len(rows) >= 3
     a = af.arch_of("facebook/wav2vec2-base-960h")
     for _, r in rows.iterrows():
-        frames = r["decoder_tokens"] / r["n_clips"]
+        frames = r["decoder_steps"] / r["n_clips"]
         samples = af.ctc_samples(a, frames)
         assert af.ctc_frames(a, samples) == frames
         analytic = af.ctc_encoder(a, "fp32", samples).linear_flops

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from asr_core.models import ModelError
+from asr_core.errors import ModelError
 from asr_core.runtimes import load_model
 from asr_core.runtimes.engine_files import record_file, record_path
 from asr_core.runtimes.whispercpp import ggml_path
@@ -50,6 +50,7 @@ def _error() -> str:
     return str(err.value)
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_an_intact_file_loads_and_its_record_matches(model_file):
     record = json.loads(record_path(model_file).read_text())["files"][model_file.name]
     assert record["size_bytes"] == model_file.stat().st_size and len(record["sha256"]) == 64
@@ -57,6 +58,7 @@ def test_an_intact_file_loads_and_its_record_matches(model_file):
     assert _load().engine is not None
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_file_cut_to_100_kb_is_one_sentence(model_file):
     size = model_file.stat().st_size
     with open(model_file, "r+b") as f:
@@ -65,6 +67,7 @@ def test_a_file_cut_to_100_kb_is_one_sentence(model_file):
                         f"bytes where the converter wrote {size:,}): {FIX}")
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_corrupted_n_vocab_is_named(model_file):
     with open(model_file, "r+b") as f:
         f.seek(4)  # after the magic: n_vocab
@@ -73,6 +76,7 @@ def test_a_corrupted_n_vocab_is_named(model_file):
                         f"where the converter wrote 51865): {FIX}")
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_changed_byte_fails_the_checksum(model_file):
     with open(model_file, "r+b") as f:
         f.seek(-10, 2)
@@ -82,11 +86,13 @@ def test_a_changed_byte_fails_the_checksum(model_file):
     assert "the checksum of" in _error() and FIX in _error()
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_an_unreadable_record_is_one_sentence(model_file):
     record_path(model_file).write_text("{not json")
     assert _error() == f"The converted whisper.cpp file {model_file.name} is damaged (its record cannot be read): {FIX}"
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_file_that_is_not_this_checkpoints_is_refused_by_its_header(model_file, tmp_path):
     """A consistently recorded file whose header describes another precision (say a stale cache entry)."""
     q8 = ggml_path(MODEL, WEIGHTS, "q8_0")
@@ -97,13 +103,15 @@ def test_a_file_that_is_not_this_checkpoints_is_refused_by_its_header(model_file
     assert "its header says ftype 2009 where the checkpoint has 2007" in str(err.value)
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_file_without_a_record_is_converted_again(model_file):
     record_path(model_file).unlink()
     model_file.write_bytes(b"not a model")  # an older converter's file, or one a crash left unrecorded
-    lm = _load()
-    assert lm.engine is not None and model_file.stat().st_size > 100_000 and record_path(model_file).is_file()
+    model = _load()
+    assert model.engine is not None and model_file.stat().st_size > 100_000 and record_path(model_file).is_file()
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_leftovers_of_a_killed_conversion_are_removed_at_the_next(model_file):
     left = model_file.with_name(model_file.name + "k3j4h5.part")
     left.write_bytes(b"half a model")
@@ -132,6 +140,7 @@ def test_a_cache_folder_where_nothing_can_be_written_is_one_sentence(monkeypatch
     assert "point ASR_GGML_CACHE at a writable folder" in message
 
 
+@pytest.mark.slow  # converts and loads an engine
 def test_a_damaged_ctranslate2_conversion_is_one_sentence(tmp_path, monkeypatch):
     pytest.importorskip("ctranslate2")
     from asr_core.runtimes.ct2 import ct2_folder

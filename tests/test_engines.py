@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from asr_core import models, sweep
+from asr_core import capabilities, models, sweep
+from asr_core.errors import ModelError
 from asr_core.measure import RunOptions, transcribe
-from asr_core.models import ModelError
 from asr_core.runtimes import ggml, load_model
 from asr_core.runtimes.layout import openai_name
 from helpers import ROOT, TINY_EN, needs_shared, stages_add_up, tone
@@ -91,10 +91,11 @@ def test_openai_names_cover_every_tensor_once():
 # --- the file whisper.cpp reads ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_converted_file_has_whisper_cpps_header_and_types(tmp_path):
     from asr_core.checkpoints import load_torch_model
-    lm = load_torch_model("openai/whisper-tiny", "whisper", "cpu", "fp32", "synthetic")
-    path = ggml.write_ggml(lm, tmp_path / "m.bin", "q8_0")
+    checkpoint = load_torch_model("openai/whisper-tiny", "whisper", "cpu", "fp32", "synthetic")
+    path = ggml.write_ggml(checkpoint, tmp_path / "m.bin", "q8_0")
     raw = path.read_bytes()
     head = struct.unpack("<12i", raw[:48])
     assert head == (0x67676D6C, 51865, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 2007)
@@ -113,19 +114,20 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("runtime,precision", [("whisper.cpp", "fp16"), ("whisper.cpp", "q5_1"),
                                                ("openai-whisper", "fp32")])
+@pytest.mark.slow
 def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
-    lm = load_model("openai/whisper-tiny", "cpu", precision, "synthetic", runtime=runtime)
-    assert lm.runtime == runtime and 37e6 < lm.params < 39e6  # the architecture, kept on the meta device
+    model = load_model("openai/whisper-tiny", "cpu", precision, "synthetic", runtime=runtime)
+    assert model.runtime == runtime and 37e6 < model.params < 39e6  # the architecture, kept on the meta device
     clips = [tone(3.0), tone(5.0, seed=1), tone(35.0, seed=2)]  # the last one is two windows
-    r = transcribe(lm, clips, None, RunOptions(tokens=20, count_flops=runtime != "whisper.cpp"))
-    assert r.decoder_tokens == 3 * 20 and r.n_batches == 4  # 35 s: its two windows share its 20 tokens
+    r = transcribe(model, clips, None, RunOptions(tokens=20, count_flops=runtime != "whisper.cpp"))
+    assert r.decoder_steps == 3 * 20 and r.n_batches == 4  # 35 s: its two windows share its 20 tokens
     assert r.hypotheses == ("", "", "") and math.isnan(r.wer) and r.weights == "synthetic"
     stages_add_up(r)
-    one = transcribe(lm, clips[:1], None, RunOptions(tokens=1, warmup=False, count_flops=False))
-    assert one.decoder_tokens == (2 if runtime == "whisper.cpp" else 1)  # whisper.cpp ends a window at 2 or more
+    one = transcribe(model, clips[:1], None, RunOptions(tokens=1, warmup=False, count_flops=False))
+    assert one.decoder_steps == (2 if runtime == "whisper.cpp" else 1)  # whisper.cpp ends a window at 2 or more
     if runtime == "whisper.cpp":
         assert math.isnan(r.total_flops) and "whisper.cpp's own timers" in r.notes
-        assert r.model_bytes == round(lm.params * models.BYTES_PER_PARAM[precision])
+        assert r.model_bytes == round(model.params * models.BYTES_PER_PARAM[precision])
     else:
         assert r.total_flops > 0 and r.encoder_flops_per_clip > 0
 
@@ -133,6 +135,7 @@ def test_synthetic_decodes_exactly_the_forced_count(runtime, precision):
 # --- real tiny.en: the same words as transformers -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_tiny_en_through_each_engine_matches_transformers_wer(speech):
     clips, refs = speech
@@ -145,7 +148,7 @@ def test_real_tiny_en_through_each_engine_matches_transformers_wer(speech):
         assert abs(r.wer - eager.wer) <= WER_POINTS, (runtime, precision, r.wer, eager.wer)
         assert "frere" in r.hypotheses[0].lower() or "freer" in r.hypotheses[0].lower()
         # the same decoder steps as transformers counts (tokens plus end-of-text), give or take a word
-        assert abs(r.decoder_tokens - eager.decoder_tokens) <= 0.05 * eager.decoder_tokens
+        assert abs(r.decoder_steps - eager.decoder_steps) <= 0.05 * eager.decoder_steps
         stages_add_up(r)
 
 
@@ -167,9 +170,10 @@ def test_unsupported_combinations_are_refused_with_the_reason(model, runtime, pr
 
 
 def test_whisper_cpp_on_a_gpu_is_refused():
-    assert "CPUs only" in models.precision_problem("cuda", "fp16", "whisper.cpp")
+    assert "CPUs only" in capabilities.precision_problem("cuda", "fp16", "whisper.cpp")
 
 
+@pytest.mark.slow
 def test_cli_refuses_whisper_cpp_batches_and_fp32_in_one_sentence(tmp_path):
     import soundfile as sf
     wav = tmp_path / "a.wav"
@@ -191,6 +195,7 @@ def test_sweep_leaves_out_what_whisper_cpp_cannot_run_and_says_why():
     assert "f16 or ggml-quantised" in said and "one clip at a time" in said
 
 
+@pytest.mark.slow
 def test_a_damaged_converted_file_is_one_sentence_not_a_crash():
     from asr_core.runtimes.engine_files import record_file
     from asr_core.runtimes.whispercpp import ggml_path

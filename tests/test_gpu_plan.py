@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "precomputed" / "gpu_plan.py"
+pytestmark = pytest.mark.slow  # the plan runs in subprocesses
 
 
 def grid(path: Path, source: Path, cache: Path, batch_sizes: list[int], precision: str = "fp32",

@@ -12,7 +12,8 @@ import soundfile as sf
 
 from asr_core import carbon, cli, hourly, prices
 from asr_core.hourly import ESTIMATE, MEASURED, PROJECTED, PUBLISHED
-from asr_core.prices import CostError, Price
+from asr_core.errors import CostError
+from asr_core.prices import Price
 from asr_core.results import Result
 from asr_core.sweep_table import aggregate
 from helpers import tone
@@ -75,6 +76,7 @@ def test_live_slower_than_real_time_cannot_keep_up():
 @pytest.mark.parametrize("label, kind", [
     ("nvml_counter", MEASURED), ("rapl", MEASURED), ("estimate", ESTIMATE), ("rapl, estimate", ESTIMATE),
     ("unavailable", ""), ("", ""), ("published", PUBLISHED), ("projected", PROJECTED), ("a new meter", ESTIMATE),
+    ("nvml_counter+rapl", MEASURED), ("nvml_counter+estimate", ESTIMATE), ("nvml_power+unavailable", MEASURED),
 ])
 def test_energy_kind_from_a_source_label(label, kind):
     assert hourly.energy_kind(label) == kind

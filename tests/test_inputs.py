@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from asr_app import inputs
 from asr_core.clips import Clip
-from asr_core.segments import ClipSourceError
+from asr_core.errors import ClipSourceError
+
+from asr_app import inputs
 from fakes import librispeech_folder
 
 

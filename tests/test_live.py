@@ -1,29 +1,25 @@
-"""Live runs for the app: options this machine can run, the worker thread and its power queue,
-model loading under the device lock, and the session's runs table."""
+"""Live runs for the app: the run a configuration asks for on the page's clip, the worker thread and its power
+queue, model loading under the device lock, a session's runs one at a time, and what a stopped run keeps."""
 from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import math
 import threading
 import time
 
-import pandas as pd
 import pytest
-import torch
 
-from asr_app import live
-from asr_core import checkpoints, models
-from asr_core.sampler import PowerSample
-from asr_core.models import ModelError
+from asr_core import locks, runs
+from asr_core.errors import ModelError
+from asr_core.locks import device_lock
 from asr_core.runtimes import load_model
-from asr_core.measure import RunOptions, device_lock
-from helpers import tone
+from asr_core.sampler import PowerSample
+
+from asr_app import configs, history, live
+from asr_app.inputs import model_label
 from fakes import result
-
-TINY = "openai/whisper-tiny"
-
+from helpers import tone
 
 @pytest.fixture(scope="module")
 def loader():
@@ -31,82 +27,24 @@ def loader():
     return functools.lru_cache(maxsize=4)(load_model)
 
 
-@pytest.fixture
-def no_gpu(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-
-
-# --- what this machine can run --------------------------------------------------------------------
-
-def test_without_a_gpu_cuda_is_refused_with_the_reason(no_gpu):
-    assert live.device_problems() == {"cpu": None, "cuda": live.NO_GPU}
-    assert live.default_device() == "cpu"
-    assert set(live.precision_problems("cuda").values()) == {live.NO_GPU}
-    assert live.run_problems([TINY], "cuda", "fp32") == [f"cuda: {live.NO_GPU}"]
-
-
-def test_fp16_on_cpu_is_refused_with_the_models_reason(no_gpu):
-    problems = live.precision_problems("cpu")
-    assert problems["fp32"] is None and problems["bf16"] is None
-    assert problems["fp16"] == models.precision_problem("cpu", "fp16")
-    assert live.run_problems([TINY], "cpu", "fp16") == [f"fp16 on cpu: {problems['fp16']}"]
-    assert live.run_problems([], "cpu", "fp32") == ["choose at least one model"]
-    assert live.run_problems([TINY], "cpu", "fp32") == []
-
-
-def test_runtime_and_precision_problems_follow_each_other(no_gpu):
-    assert live.runtime_problems([TINY]) == dict.fromkeys(models.RUNTIMES)
-    w2v = live.runtime_problems(["facebook/wav2vec2-base-960h", TINY])
-    assert w2v["transformers"] is None and "Whisper only" in w2v["ctranslate2"]
-    assert "ctranslate2 runtime only" in live.precision_problems("cpu")["int8"]
-    assert live.precision_problems("cpu", "ctranslate2")["int8"] is None
-    assert live.run_problems([TINY], "cpu", "int8", "ctranslate2") == []
-    refused = live.run_problems(["facebook/wav2vec2-base-960h"], "cpu", "fp32", "ctranslate2")
-    assert len(refused) == 1 and refused[0].startswith("runtime ctranslate2: facebook/wav2vec2-base-960h: ")
-
-
-def test_precision_captions_are_short_for_another_runtimes_formats(no_gpu):
-    captions = dict(zip(models.PRECISIONS, live.precision_captions("cpu")))
-    assert captions["fp32"] == "available" and captions["fp16"].startswith("fp16 is not supported on CPU")
-    assert captions["int8"] == "ctranslate2 runtime only" and captions["q5_1"] == "whisper.cpp runtime only"
-    assert dict(zip(models.PRECISIONS, live.precision_captions("cpu", "ctranslate2")))["int8"] == "available"
-    cpp = dict(zip(models.PRECISIONS, live.precision_captions("cpu", "whisper.cpp")))
-    assert cpp["fp32"] == "whisper.cpp runs fp16, q8_0, q5_1 only" and cpp["q8_0"] == cpp["fp16"] == "available"
-    # the Run button's reason keeps the whole sentence
-    assert live.run_problems([TINY], "cpu", "int8") == [f"int8 on cpu: {live.precision_problems('cpu')['int8']}"]
-
-
-def test_weights_warnings_only_for_pretrained_and_only_where_there_is_a_problem():
-    check = {"a": "a is not cached and the hub cannot be reached", "b": None}.get
-    assert live.weights_warnings(["a", "b"], "synthetic", check) == []
-    warnings = live.weights_warnings(["a", "b"], "pretrained", check)
-    assert len(warnings) == 1 and warnings[0].startswith("Pretrained weights unavailable: a is not cached")
-    assert "synthetic weights" in warnings[0]
-
-
-def test_pretrained_problem_local_folders_and_an_offline_hub(tmp_path, monkeypatch):
-    (tmp_path / "config.json").write_text("{}")
-    assert checkpoints.pretrained_problem(str(tmp_path)) is None
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert "no config.json" in checkpoints.pretrained_problem(str(empty))
-    from huggingface_hub import constants
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    assert "HF_HUB_OFFLINE" in checkpoints.pretrained_problem("someone/not-cached-model")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(checkpoints, "_hub_reachable", lambda endpoint: False)
-    assert "cannot be reached" in checkpoints.pretrained_problem("someone/not-cached-model")
+@pytest.fixture(scope="module")
+def tiny(synthetic_whisper_dir):
+    """The model the runs here run: a 32-wide Whisper folder (synthetic weights), and its label."""
+    return str(synthetic_whisper_dir), model_label(str(synthetic_whisper_dir))
 
 
 # --- inputs --------------------------------------------------------------------------------------
 
-def test_fill_batch_repeats_the_clip_and_its_reference():
+def test_the_clip_fills_the_batch_with_its_reference(tiny):
     audio = tone(0.5)
-    clips, refs = live.fill_batch(audio, " hello there ", 4)
+    request = live.clip_request(configs.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=4), audio,
+                                " hello there ")
+    clips, refs = runs.prepare(request)
     assert len(clips) == 4 and all(c is audio for c in clips) and refs == ["hello there"] * 4
-    assert live.fill_batch(audio, "  ", 2)[1] is None
+    empty = live.clip_request(configs.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=2), audio, "  ")
+    assert runs.prepare(empty)[1] is None
     with pytest.raises(ModelError):
-        live.fill_batch(audio, "", 0)
+        runs.prepare(live.clip_request(configs.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=0), audio, ""))
 
 
 def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
@@ -117,7 +55,7 @@ def test_synthetic_tokens_follow_the_speaking_rate_without_a_reference():
 # --- loading and running -------------------------------------------------------------------------
 
 class RecordingLock:
-    """Stands in for measure.device_lock(device): logs each acquire and release, and says if it is held."""
+    """Stands in for locks.device_lock(device): logs each acquire and release, and says if it is held."""
 
     def __init__(self, events: list):
         self.events, self.held = events, False
@@ -143,7 +81,7 @@ def test_loading_runs_under_the_lock_of_its_device(monkeypatch):
     events: list = []
     locks: dict[str, RecordingLock] = {}
     monkeypatch.setattr(live, "device_lock", lambda device: locks.setdefault(device, RecordingLock(events)))
-    req = live.RunRequest("m", "cuda", "fp32", "synthetic")
+    req = configs.RunRequest("m", "cuda", "fp32", "synthetic")
 
     def loader(*key):
         events.append(("load", key, [device for device, lock in locks.items() if lock.held]))
@@ -162,7 +100,7 @@ def test_loading_runs_under_the_lock_of_its_device(monkeypatch):
 
 def test_loading_waits_for_a_measurement_on_the_same_device():
     """The real lock and a real thread: events, not sleeps, say where the loading thread has got to."""
-    req = live.RunRequest("m", "cpu", "fp32", "synthetic")
+    req = configs.RunRequest("m", "cpu", "fp32", "synthetic")
     started, loaded = threading.Event(), threading.Event()
 
     def load():
@@ -181,81 +119,61 @@ def test_loading_waits_for_a_measurement_on_the_same_device():
 
 def test_loading_pretrained_weights_that_cannot_be_had_fails_fast(monkeypatch):
     monkeypatch.setattr(live, "pretrained_problem", lambda m: "not cached and the hub cannot be reached")
-    req = live.RunRequest("x/y", "cpu", "fp32", "pretrained")
+    req = configs.RunRequest("x/y", "cpu", "fp32", "pretrained")
     with pytest.raises(ModelError, match="Pretrained weights unavailable: not cached"):
         live.load_exclusive(lambda *key: pytest.fail("must not load"), req)
 
 
-def test_run_models_streams_power_then_aresult(loader):
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+def test_run_models_streams_power_then_aresult(loader, tiny, steady_rapl):
+    model, label = tiny
+    req = configs.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=2)
     events = list(live.run_models([req], tone(1.0), "", loader, interval_s=0.02))
     kinds = [e.kind for e in events]
     assert kinds[0] == "loading" and kinds[-1] == "done" and "power" in kinds
     r = events[-1].result
     assert r.status == "ok" and r.n_clips == 2 and r.weights == "synthetic" and math.isnan(r.wer)
-    assert r.decoder_tokens == 2 * live.synthetic_tokens("", tone(1.0))
+    assert r.decoder_steps == 2 * live.synthetic_tokens("", tone(1.0))
     last_power = [e for e in events if e.kind == "power"][-1]
-    assert len(last_power.traces[TINY]) > 0
-    assert last_power.sources[TINY]["cpu"] in ("rapl", "estimate")
+    assert len(last_power.traces[label]) > 0
+    assert last_power.sources[label]["cpu"] in ("rapl", "estimate")
     assert last_power.progress is not None and last_power.progress.phase == "measuring"
     # the span the page shades from: noted live when measuring began, then the result's own
-    live_from, _ = last_power.spans[TINY]
+    live_from, _ = last_power.spans[label]
     assert 0 < live_from <= r.measured_from_s + 0.5
-    assert events[-1].spans[TINY] == (r.measured_from_s, r.measured_to_s)
+    assert events[-1].spans[label] == (r.measured_from_s, r.measured_to_s)
     assert r.measured_from_s < r.measured_to_s
-    assert live.spans_of([r]) == {TINY: (r.measured_from_s, r.measured_to_s)}
+    assert history.spans_of([r]) == {label: (r.measured_from_s, r.measured_to_s)}
 
 
-def test_config_labels_name_the_model_and_what_differs():
-    a = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
-    local = live.RunRequest("/x/models/whisper-tiny.en", "cpu", "fp32", "pretrained")
-    assert live.config_labels([a]) == [TINY]
-    assert live.config_labels([a, dataclasses.replace(a, model_id="openai/whisper-base")]) == [
-        TINY, "openai/whisper-base"]
-    assert live.config_labels([a, local]) == [f"{TINY} · synthetic", "whisper-tiny.en (local) · pretrained"]
-    int8 = dataclasses.replace(a, precision="int8", runtime="ctranslate2")
-    assert live.config_labels([a, int8]) == [f"{TINY} · fp32 · transformers", f"{TINY} · int8 · ctranslate2"]
-    assert live.config_labels([a, dataclasses.replace(a, batch_size=8), a]) == [
-        f"{TINY} · batch 1", f"{TINY} · batch 8", f"{TINY} · batch 1 (2)"]
-    assert a.settings == "synthetic weights · cpu fp32 · transformers · batch 1"
-
-
-def test_a_runtime_that_cannot_batch_says_so_in_one_sentence(no_gpu):
-    problems = live.run_problems([TINY], "cpu", "fp16", models.WHISPER_CPP, batch_size=8)
-    assert problems == [f"batch 8 with whisper.cpp: {models.batch_problem(models.WHISPER_CPP, 8)}"]
-    assert live.run_problems([TINY], "cpu", "fp16", models.WHISPER_CPP, 1) == []
-    rows = [live.RunRequest(TINY, "cpu", "fp16", "synthetic", 8, models.WHISPER_CPP),
-            live.RunRequest(TINY, "cpu", "fp32", "synthetic")]
-    assert [p.split(":")[0] for p in live.rows_problems(rows)] == [f"{TINY} · fp16 · whisper.cpp · batch 8"]
-
-
-def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader):
-    one = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader, tiny, steady_rapl):
+    model, label = tiny
+    one = configs.RunRequest(model, "cpu", "fp32", "synthetic")
     two = dataclasses.replace(one, batch_size=2)
     finished: list = []
     events = list(live.run_models([one, two], tone(0.5), "", loader, interval_s=0.02, finished=finished,
                                   repeats=2))
     done = [e for e in events if e.kind == "done"]
     assert [(e.label, e.repeat, e.repeats) for e in done] == [
-        (f"{TINY} · batch 1", 1, 2), (f"{TINY} · batch 1", 2, 2), (f"{TINY} · batch 2", 1, 2), (f"{TINY} · batch 2", 2, 2)]
-    assert done[1].name == f"{TINY} · batch 1 (run 2 of 2)"
+        (f"{label} · batch 1", 1, 2), (f"{label} · batch 1", 2, 2), (f"{label} · batch 2", 1, 2), (f"{label} · batch 2", 2, 2)]
+    assert done[1].name == f"{label} · batch 1 (run 2 of 2)"
     assert [r.n_clips for r in finished] == [1, 1, 2, 2] and all(r.status == "ok" for r in finished)
-    assert set(events[-1].traces) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}  # one trace per row, not per model
-    traces, _ = live.traces_of(finished)
-    assert set(traces) == set(live.spans_of(finished)) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
-    assert set(live.run_stages(finished)["label"]) == {f"{TINY} · batch 1", f"{TINY} · batch 2"}
+    assert set(events[-1].traces) == {f"{label} · batch 1", f"{label} · batch 2"}  # one trace per row, not per model
+    traces, _ = history.traces_of(finished)
+    assert set(traces) == set(history.spans_of(finished)) == {f"{label} · batch 1", f"{label} · batch 2"}
+    assert set(history.run_stages(finished)["label"]) == {f"{label} · batch 1", f"{label} · batch 2"}
 
 
 def test_a_failed_row_is_not_repeated(loader):
-    bad = live.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
+    bad = configs.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
     finished: list = []
     list(live.run_models([bad], tone(0.5), "", loader, interval_s=0.02, finished=finished, repeats=3))
     assert [r.status for r in finished] == ["error"]
 
 
-def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
-    bad = live.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
-    good = live.RunRequest(TINY, "cpu", "fp32", "synthetic")
+def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader, tiny):
+    model, label = tiny
+    bad = configs.RunRequest("/no/such/model", "cpu", "fp32", "synthetic")
+    good = configs.RunRequest(model, "cpu", "fp32", "synthetic")
     events = list(live.run_models([bad, good], tone(0.5), "a b", loader, interval_s=0.02))
     finished = [e for e in events if e.kind in ("done", "error")]
     assert [e.kind for e in finished] == ["error", "done"]
@@ -264,12 +182,13 @@ def test_a_failing_model_becomes_a_failed_row_and_the_next_one_runs(loader):
     assert failed.model == "/no/such/model" and failed.family == ""
 
 
-def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch):
+def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch, tiny):
+    model, label = tiny
     def flaky(*key):
         if key[0] == "broken/model":
             raise KeyError("a bug, not a user error")
         return loader(*key)
-    reqs = [live.RunRequest(TINY, "cpu", "fp32", "synthetic"), live.RunRequest("broken/model", "cpu", "fp32", "synthetic")]
+    reqs = [configs.RunRequest(model, "cpu", "fp32", "synthetic"), configs.RunRequest("broken/model", "cpu", "fp32", "synthetic")]
     finished: list = []
     events = list(live.run_models(reqs, tone(0.5), "a b", flaky, interval_s=0.02, finished=finished))
     assert [r.status for r in finished] == ["ok", "error"]
@@ -277,10 +196,10 @@ def test_a_bug_in_one_model_keeps_the_others_results(loader, monkeypatch):
     assert [e.kind for e in events if e.kind in ("done", "error")] == ["done", "error"]
 
 
-def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
+def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader, tiny):
     """Closing the generator (Stop, a second Run, a closed tab) stops the worker at its next batch."""
-    from asr_core import measure
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=1)
+    model, label = tiny
+    req = configs.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=1)
     audio, finished = tone(1.0), []
     events = live.run_models([req], audio, "", loader, interval_s=0.01, finished=finished)
     for event in events:
@@ -289,28 +208,29 @@ def test_stopping_the_page_cancels_the_run_and_keeps_what_finished(loader):
     started = time.perf_counter()
     events.close()
     assert time.perf_counter() - started < 30  # stopped at a batch boundary, not after the whole run
-    assert not measure.device_lock("cpu").locked()  # the next run does not wait
+    assert not locks.device_lock("cpu").locked()  # the next run does not wait
     assert len(finished) == 1 and finished[0].status in ("cancelled", "ok")  # a stopped run is kept, never lost
     if finished[0].status == "cancelled" and not finished[0].n_clips:
-        assert finished[0].error.startswith("Stopped") and TINY in finished[0].error
+        assert finished[0].error.startswith("Stopped") and label in finished[0].error
 
 
 def test_a_run_stopped_before_a_clip_finished_names_a_local_model_by_its_folder():
     from asr_core.measure import Cancelled
-    req = live.RunRequest("/srv/models/whisper-tiny.en", "cpu", "fp32", "synthetic")
-    r = live._failed(req, Cancelled("Stopped during the warm-up: nothing measured for /srv/models/whisper-tiny.en."))
+    req = configs.RunRequest("/srv/models/whisper-tiny.en", "cpu", "fp32", "synthetic")
+    r = live._failed(live.clip_request(req, tone(0.5), ""),
+                     Cancelled("Stopped during the warm-up: nothing measured for /srv/models/whisper-tiny.en."))
     assert r.status == "cancelled"
     assert r.error == "Stopped during the warm-up: nothing measured for whisper-tiny.en (local)."
 
 
-def test_a_waiting_run_says_who_holds_the_device(loader):
-    from asr_core import measure
-    lock = measure.device_lock("cpu")
-    token = measure.RUN_OWNER.set("a run in another browser session (abc123)")
+def test_a_waiting_run_says_who_holds_the_device(loader, tiny):
+    model, label = tiny
+    lock = locks.device_lock("cpu")
+    token = locks.RUN_OWNER.set("a run in another browser session (abc123)")
     lock.acquire()
-    measure.RUN_OWNER.reset(token)
+    locks.RUN_OWNER.reset(token)
     try:
-        events = live.run_models([live.RunRequest(TINY, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
+        events = live.run_models([configs.RunRequest(model, "cpu", "fp32", "synthetic")], tone(0.5), "", loader,
                                  interval_s=0.01)
         first = next(events)
         assert first.kind == "waiting" and first.waiting_for.startswith("a run in another browser session (abc123)")
@@ -320,8 +240,9 @@ def test_a_waiting_run_says_who_holds_the_device(loader):
     assert [e.kind for e in events][-1] == "done"
 
 
-def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch):
+def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monkeypatch, tiny):
     """Two browser sessions press Run together: the device lock keeps their measurements apart."""
+    model, label = tiny
     from asr_core import measure
     spans, real_loop = [], measure._measured_loop
 
@@ -332,7 +253,7 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
         finally:
             spans.append((start, time.perf_counter()))
     monkeypatch.setattr(measure, "_measured_loop", recorded)
-    req = live.RunRequest(TINY, "cpu", "fp32", "synthetic", batch_size=2)
+    req = configs.RunRequest(model, "cpu", "fp32", "synthetic", batch_size=2)
     results = []
 
     def session():
@@ -351,7 +272,7 @@ def test_two_sessions_at_once_never_overlap_their_measured_windows(loader, monke
 def test_live_run_hands_the_workers_exception_to_the_caller():
     class Broken:
         device = "cpu"
-    run = live.LiveRun(Broken(), [tone(0.2)], None, RunOptions()).start()
+    run = live.LiveRun(Broken(), runs.Request("broken", clips=(tone(0.2),))).start()
     list(run.updates(0.01))
     assert run.done
     with pytest.raises(AttributeError, match="Broken"):  # the stub has no model: the worker's own error
@@ -383,41 +304,11 @@ def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finish
 
 
 def test_live_run_drain_collects_queued_samples():
-    run = live.LiveRun(None, [], None, RunOptions())
+    run = live.LiveRun(None, runs.Request("none"))
     for i in range(3):
         run.samples.put(PowerSample(i * 0.1, "cpu", 10.0 + i))
     assert [s.watts for s in run.drain()] == [10.0, 11.0, 12.0]
     assert run.drain() == [] and len(run.trace) == 3
-
-
-# --- what a result shows, and the session table --------------------------------------------------
-
-def test_runs_table_display_and_csv():
-    runs = [("clip-a", result()), ("clip-b", result(model="facebook/wav2vec2-base-960h", family="ctc",
-                                                      status="error", error="boom"))]
-    table = live.runs_table(runs)
-    assert table["clip"].tolist() == ["clip-a", "clip-b"]
-    assert table.loc[0, "peak_memory_bytes"] == 800 * 2**20 and table.loc[0, "hypotheses"] == "captain freer says"
-    shown = live.display_runs(table)
-    assert list(shown.columns) == list(live.DISPLAY_COLUMNS.values())
-    assert shown["WER (%)"].iloc[0] == pytest.approx(12.5) and shown["energy source"].iloc[0] == "estimate"
-    back = pd.read_csv(io.BytesIO(live.runs_csv(table)))
-    assert back["error"].fillna("").tolist() == ["", "boom"] and back["wer"].iloc[0] == pytest.approx(0.125)
-
-
-def test_traces_and_stages_of_finished_runs():
-    r = result()
-    traces, sources = live.traces_of([r])
-    assert traces[TINY] == [PowerSample(0.05, "cpu", 42.0), PowerSample(0.1, "cpu", 44.0)]
-    assert sources[TINY]["cpu"] == "estimate"
-    stages = live.run_stages([r, result(status="error")])
-    assert stages["seconds"].tolist() == pytest.approx([0.1, 0.3, 0.6])  # the failed run has no stages
-    assert set(stages["label"]) == {f"{TINY} · batch 1"}
-    assert live.spans_of([r]) == {}  # a record without a measured span shades nothing
-
-
-def test_pretrained_problem_of_a_path_that_is_not_there():
-    assert "neither a local folder nor a hub id" in checkpoints.pretrained_problem("/no/such/model")
 
 
 def test_noise_is_mixed_at_the_asked_snr_and_labelled():

@@ -5,7 +5,8 @@ import pytest
 
 from asr_app import model_access
 from asr_core import checkpoints
-from asr_core.models import REGISTRY, ModelError
+from asr_core.errors import ModelError
+from asr_core.models import REGISTRY
 
 REFUSED = ("That model is not one this app may load: choose one of the listed models, or ask the operator to add "
            "its folder to ASR_MODEL_FOLDERS.")

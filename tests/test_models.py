@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from asr_core.models import CTC, WHISPER, ModelError, checkpoint_of, family_of
+from asr_core.errors import ModelError
+from asr_core.models import CTC, WHISPER, checkpoint_of, family_of
 
 
 @pytest.mark.parametrize("content, family", [

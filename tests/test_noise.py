@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from asr_core import noise
-from asr_core.audio import AudioError
+from asr_core.errors import AudioError
+
 from helpers import tone
 
 SNRS = (20, 10, 5, 0)
@@ -76,7 +77,7 @@ def test_bad_requests_are_one_sentence(kwargs, words):
         noise.mix(tone(1.0), **kwargs)
 
 
-# --- the SNR axis in Explore (asr_app.explore.wer_by_snr, asr_app.charts.wer_by_snr) ------------------------
+# --- the SNR axis in Explore (asr_app.sweep_views.wer_by_snr, asr_app.charts.wer_by_snr) ------------------------
 
 def _rows(snr_db: float, kind: str, wer: float, bucket: str = "5s") -> dict:
     return dict(model="m", runtime="transformers", weights="pretrained", device="cpu", precision="fp32",
@@ -84,18 +85,18 @@ def _rows(snr_db: float, kind: str, wer: float, bucket: str = "5s") -> dict:
 
 
 def test_wer_by_snr_puts_clean_last_and_on_every_noise_kind_line():
-    from asr_app import charts, explore
+    from asr_app import charts, sweep_views
     from asr_core import sweep_table
     rows = [_rows(math.inf, "", 0.05), _rows(10, "white", 0.2), _rows(0, "white", 0.5), _rows(0, "babble", 0.7),
             _rows(math.nan, "", 0.9)]  # NaN: SNR unknown, left out
     ok = sweep_table.validate(pd.DataFrame(rows), "t.parquet")
-    frame = explore.wer_by_snr(ok)
-    assert explore.snr_count(ok) == 3 and explore.snr_order(frame) == ["0 dB", "10 dB", "clean"]
+    frame = sweep_views.wer_by_snr(ok)
+    assert sweep_views.snr_count(ok) == 3 and sweep_views.snr_order(frame) == ["0 dB", "10 dB", "clean"]
     by = frame.set_index(["noise", "snr"])["wer"]
     assert by[("white", "clean")] == by[("babble", "clean")] == 0.05  # the clean point joins both lines
     assert by[("white", "0 dB")] == 0.5 and by[("babble", "0 dB")] == 0.7 and 0.9 not in frame["wer"].tolist()
     assert frame["series"].nunique() == 2  # one line per noise kind
-    spec = charts.wer_by_snr(frame, explore.snr_order(frame)).to_dict()
+    spec = charts.wer_by_snr(frame, sweep_views.snr_order(frame)).to_dict()
     assert spec["encoding"]["x"]["sort"] == ["0 dB", "10 dB", "clean"] and spec["encoding"]["y"]["field"] == "wer"
 
 

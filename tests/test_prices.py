@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from asr_core import prices
-from asr_core.prices import CostError, PriceTableError
+from asr_core.errors import CostError
+from asr_core.prices import PriceTableError
 
 GOOD = {"item": "instance", "name": "test-gpu", "hardware": "1× NVIDIA T4", "price": "0.5", "per": "hour",
         "currency": "USD", "region": "us-east-1", "as_of": "2026-06", "seen": "2026-12-06", "source": "A page",

@@ -33,7 +33,7 @@ def estimate_monitor(proc: TickingProcess, clock: FakeClock, **kw) -> EnergyMoni
 def old_sampler(proc: TickingProcess, clock: FakeClock) -> PowerSampler:
     """How the trace was drawn before: the estimate's energy differenced at every sample, nothing capped."""
     est = CpuEstimator(TDP_W, process=proc, n_cores=N_CORES, tick_s=TICK_S)
-    return PowerSampler(lambda: None, est.energy_j, lambda: None, clock=clock)
+    return PowerSampler(lambda: None, est.energy_j, clock=clock)
 
 
 # a sampler thread 2 ms apart once (it was held up, then caught up), with one tick between the two readings
@@ -92,7 +92,7 @@ def test_a_live_child_is_drawn_while_it_runs_and_its_reaping_is_no_spike(no_rapl
 def test_a_reading_above_the_ceiling_is_logged_as_a_bug_and_not_drawn(caplog):
     clock, joules = FakeClock(), [0.0]
     rules = TraceRules(cpu_window_s=0.25, cpu_ceiling_w=85.0, cpu_rounding_j=0.85)
-    sampler = PowerSampler(lambda: None, lambda: joules[0], lambda: None, clock=clock, rules=rules)
+    sampler = PowerSampler(lambda: None, lambda: joules[0], clock=clock, rules=rules)
     sampler.sample_once()
     clock.t, joules[0] = 0.25, 85.0 * 0.25 + 0.5  # over by rounding only: drawn at the ceiling
     assert [(s.watts, s.window_s) for s in sampler.sample_once()] == [(85.0, 0.25)]
@@ -112,7 +112,7 @@ def test_a_reading_the_thread_was_held_up_around_neither_ends_nor_starts_a_windo
     def joules():
         clock.advance(next(stalls))
         return 40.0 * clock()
-    sampler = PowerSampler(lambda: None, joules, lambda: None, clock=clock, rules=TraceRules(cpu_window_s=0.25))
+    sampler = PowerSampler(lambda: None, joules, clock=clock, rules=TraceRules(cpu_window_s=0.25))
     drive(sampler, clock, [0.0, 0.25, 0.5, 0.75])
     cpu = [s for s in sampler.trace if s.source == "cpu"]
     assert [s.t_s for s in cpu] == pytest.approx([0.5, 0.75]) and [s.window_s for s in cpu] == pytest.approx([0.5, 0.25])

@@ -11,22 +11,13 @@ import pytest
 
 from asr_core import stream_session
 from asr_core.energy import EnergyMonitor
-from asr_core.models import ModelError
+from asr_core.errors import ModelError
 from asr_core.runtimes import eager, load_model
 from asr_core.stream_session import LiveSession, decoder_for, outlook, probe, with_offline
 from asr_core.streaming import ManualClock, StreamOptions
 from helpers import tone
+from meter_fakes import RAPL_W, SteadyRapl
 from test_streaming import fake_decode, fake_speech
-
-RAPL_W = 30.0
-
-
-class SteadyRapl:
-    """Stands in for hardware.Rapl: a package drawing a steady RAPL_W on the real clock."""
-
-    def energy_uj(self) -> int:
-        return round(RAPL_W * time.perf_counter() * 1e6)
-
 
 def metered() -> EnergyMonitor:
     return EnergyMonitor(rapl=SteadyRapl())
@@ -36,15 +27,15 @@ def metered() -> EnergyMonitor:
 
 @pytest.mark.parametrize("fixture", ["tiny_whisper_dir", "tiny_ctc_dir"])
 def test_the_adapter_decodes_as_the_runtimes_reference_path_does(fixture, request):
-    lm = load_model(str(request.getfixturevalue(fixture)), "cpu", "fp32", "pretrained")
+    model = load_model(str(request.getfixturevalue(fixture)), "cpu", "fp32", "pretrained")
     audio = tone(3.0)
-    assert decoder_for(lm)(audio) == eager.reference_transcribe(lm, [audio])[0]
+    assert decoder_for(model)(audio) == eager.reference_transcribe(model, [audio])[0]
 
 
 def test_synthetic_weights_are_refused_in_one_sentence(tiny_ctc_dir):
-    lm = dataclasses.replace(load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained"), weights="synthetic")
+    model = dataclasses.replace(load_model(str(tiny_ctc_dir), "cpu", "fp32", "pretrained"), weights="synthetic")
     with pytest.raises(ModelError, match="trained weights"):
-        decoder_for(lm)
+        decoder_for(model)
 
 
 # --- a session ---------------------------------------------------------------------------------------
@@ -105,12 +96,12 @@ def test_falling_behind_is_flagged():
 
 
 def test_the_offline_comparison_is_the_measured_path_on_the_same_audio(tiny_whisper_dir):
-    lm = load_model(str(tiny_whisper_dir), "cpu", "fp32", "pretrained")
-    decode = decoder_for(lm)
+    model = load_model(str(tiny_whisper_dir), "cpu", "fp32", "pretrained")
+    decode = decoder_for(model)
     audio = tone(4.0)
     session = LiveSession(decode, monitor=metered()).start()
     session.feed(audio)
-    record = with_offline(session.stop(lm), lm, session.audio, "a reference text")
+    record = with_offline(session.stop(model), model, session.audio, "a reference text")
     assert record.offline_text == decode(audio)  # the measured path's transcript of the same audio
     assert record.model == str(tiny_whisper_dir) and record.runtime == "transformers"
     assert record.reference == "a reference text" and not math.isnan(record.wer)

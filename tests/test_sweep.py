@@ -13,15 +13,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import filelock
 import numpy as np
 import pandas as pd
 import pytest
 
-from asr_core import cli, noise, sweep, sweep_table
-from asr_core.measure import ResourceError
-from asr_core.models import ModelError
+from asr_core import cli, noise, runs, sweep, sweep_table
+from asr_core.errors import ModelError, ResourceError
+
+
 from asr_core.results import failed_result
 from helpers import ROOT, fake_row, sweep_grid
 
@@ -57,22 +59,22 @@ def test_grid_leaves_out_combinations_that_can_never_run():
             "use runtime transformers or transformers-compiled") in grid.skipped()
 
 
-def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path):
+def test_sweep_rows_provenance_and_resume_skips_done(folder, tmp_path, synthetic_whisper_dir):
     out = tmp_path / "s.parquet"
-    grid = sweep_grid(folder, tmp_path)
+    grid = sweep_grid(folder, tmp_path, models=(str(synthetic_whisper_dir),))
     table = sweep.run_sweep(grid, out, progress=False)
     assert len(table) == 4 and set(table["status"]) == {"ok"}
     assert set(table["repeat"]) == {0, 1} and set(table["batch_size"]) == {1, 2}
     assert (table["encoder_flops_per_clip"] > 0).all()  # repeats carry the first run's FLOPs
     prov = json.loads(out.with_suffix(".provenance.json").read_text())
-    assert prov["runs"][-1]["grid"]["models"] == ["openai/whisper-tiny"] and "cpu" in prov["runs"][0]["hardware"]
+    assert prov["runs"][-1]["grid"]["models"] == [str(synthetic_whisper_dir)] and "cpu" in prov["runs"][0]["hardware"]
     assert set(table["host"]) == {socket.gethostname()} and prov["runs"][-1]["hosts"] == [socket.gethostname()]
     calls = []
     again = sweep.run_sweep(grid, out, progress=False, cell_runner=lambda *a: calls.append(a))
     assert calls == [] and len(again) == 4
 
 
-def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
+def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path, synthetic_whisper_dir):
     def runner(shared, cell, first):
         if cell["batch_size"] == 2:
             from asr_core.results import failed_result
@@ -81,7 +83,8 @@ def test_failed_cell_is_recorded_and_sweep_goes_on(folder, tmp_path):
                                     batch_size=2, bucket=cell["bucket"]).to_dict(),
                     "runtime": cell["runtime"], "repeat": cell["repeat"]}
         return sweep.run_cell(shared, cell, first)
-    table = sweep.run_sweep(sweep_grid(folder, tmp_path), tmp_path / "s.parquet", progress=False, cell_runner=runner)
+    grid = sweep_grid(folder, tmp_path, models=(str(synthetic_whisper_dir),))
+    table = sweep.run_sweep(grid, tmp_path / "s.parquet", progress=False, cell_runner=runner)
     assert sorted(table["status"]) == ["ok", "ok", "oom", "oom"]
 
 
@@ -89,7 +92,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
 
     def boom(*args, **kwargs):
         raise ResourceError("Out of GPU memory running x at batch size 32: try a smaller --batch-size.")
-    monkeypatch.setattr(sweep, "transcribe", boom)
+    monkeypatch.setattr(runs, "transcribe", boom)
     shared = sweep._Loaded(sweep_grid(folder, tmp_path))
     cell = dict(model="openai/whisper-tiny", runtime="transformers", device="cpu", precision="fp32",
                 weights="synthetic", bucket="5s", batch_size=32, repeat=0)
@@ -97,6 +100,7 @@ def test_run_cell_turns_out_of_memory_into_a_row(folder, tmp_path, monkeypatch):
     assert row["status"] == "oom" and "batch size 32" in row["error"] and row["batch_size"] == 32
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume(folder, tmp_path):
     out = tmp_path / "s.parquet"
     args = [sys.executable, "-m", "asr_core", "sweep", "--clips", str(folder), "--cache-dir", str(tmp_path / "c"),
@@ -241,6 +245,7 @@ sweep.run_sweep(grid, out, progress=False, cell_runner=gated)
 """
 
 
+@pytest.mark.slow
 def test_two_sweep_processes_into_one_file_lose_no_rows(folder, tmp_path):
     out, gate = tmp_path / "s.parquet", tmp_path / "go"
     first = subprocess.Popen([sys.executable, "-c", FIRST_WRITER, str(TESTS), str(folder), str(out), str(gate)],
@@ -372,13 +377,14 @@ def test_a_sweep_in_which_every_run_failed_exits_1(folder, tmp_path, capsys, mon
 
 
 def test_a_sweep_with_some_successes_exits_0_and_lists_the_failures(folder, tmp_path, capsys, monkeypatch):
-    def batch_of_two_fails(lm, clips, refs, opts):
+    def batch_of_two_fails(model, clips, refs, opts, **kwargs):
         if opts.batch_size == 2:
             raise ResourceError("Out of memory at batch size 2.")
         return failed_result("openai/whisper-tiny", "whisper", "synthetic", "cpu", "fp32", "", status="ok",
                              batch_size=opts.batch_size, bucket=opts.bucket)
-    monkeypatch.setattr(sweep, "load_model", lambda *key: object())
-    monkeypatch.setattr(sweep, "transcribe", batch_of_two_fails)
+    monkeypatch.setattr(sweep, "load_model", lambda *key: SimpleNamespace(device="cpu"))  # a stand-in model
+    monkeypatch.setattr(runs, "check_tokens", lambda *args: None)  # the stand-in has no decoder to ask
+    monkeypatch.setattr(runs, "transcribe", batch_of_two_fails)
     code, out, err = _sweep_cli(folder, tmp_path, capsys)
     assert code == 0 and "1 run(s) failed: ResourceError: Out of memory at batch size 2." in out
     assert "error:" not in err
@@ -422,9 +428,9 @@ def test_a_cell_that_fails_names_its_host_too(folder, tmp_path, monkeypatch):
 # --- the SNR axis ---------------------------------------------------------------------------------------
 
 def _noise_runner(seen):
-    """A runner that records how far each cell's clips are from the clean ones, without a model."""
+    """A runner that records how far the clips each cell measures are from the clean ones, without a model."""
     def runner(shared, cell, first):
-        clips, _ = shared.clips(cell["bucket"], cell["snr_db"])
+        clips, _ = runs.prepare(shared.request(cell, first))
         clean, _ = shared.clips(cell["bucket"])
         seen.append((cell["snr_db"], cell["noise"], [float(np.abs(a - b).max()) for a, b in zip(clips, clean)]))
         return fake_row(shared, cell, first)
@@ -447,8 +453,9 @@ def test_snr_axis_mixes_noise_records_it_and_resumes_by_it(folder, tmp_path):
 def test_noisy_clips_are_seeded_and_hit_their_snr(folder, tmp_path):
     grid = sweep_grid(folder, tmp_path, snrs=(10,))
     one, two = sweep._Loaded(grid), sweep._Loaded(grid)
-    noisy, clean = one.clips("5s", 10)[0], one.clips("5s")[0]
-    assert all(np.array_equal(a, b) for a, b in zip(noisy, two.clips("5s", 10)[0]))
+    cell = grid.cells()[0]
+    noisy, clean = runs.prepare(one.request(cell, True))[0], one.clips("5s")[0]
+    assert all(np.array_equal(a, b) for a, b in zip(noisy, runs.prepare(two.request(cell, True))[0]))
     for n, c in zip(noisy, clean):
         snr = 10 * math.log10(noise.power(c) / noise.power(n.astype(np.float64) - c))
         assert abs(snr - 10) < 0.5

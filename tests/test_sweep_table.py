@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from asr_app import explore
 from asr_core import sweep_table
+from asr_core.results import Result
 from fakes import fake_sweep
 
 
@@ -197,8 +197,8 @@ def test_aggregate_takes_medians_over_repeats(sweep):
     agg = sweep_table.aggregate(ok)
     assert (agg["n_runs"] == 2).all()
     one = dict(model="openai/whisper-base", device="cpu", bucket="15s", batch_size=8, weights="pretrained")
-    rows = explore.subset(ok, **one)
-    row = explore.subset(agg, **one)
+    rows = ok[(ok[list(one)] == pd.Series(one)).all(axis=1)]
+    row = agg[(agg[list(one)] == pd.Series(one)).all(axis=1)]
     assert len(row) == 1
     assert row["latency_per_utt_s"].item() == pytest.approx(rows["latency_per_utt_s"].median())
     assert row["peak_memory_bytes"].item() == rows["peak_rss_bytes"].max()  # CPU: resident memory, worst repeat
@@ -294,3 +294,16 @@ def test_counts_are_range_checked_not_wrapped_round(value, shown):
     csv = fake_sweep().astype({"batch_size": float}).assign(batch_size=float(value)).to_csv(index=False).encode()
     assert _refusal(csv, "t.csv") == (f"t.csv: batch_size must be at most 1,000,000, but row 1 has {shown}; fix that "
                                       f"row or run the sweep again.")
+
+
+def test_a_file_from_before_decoder_steps_was_named_reads_under_the_new_name(tmp_path):
+    """decoder_tokens (padded decoder steps x rows) became decoder_steps: an older file reads as a new one."""
+    rows = pd.DataFrame([{**Result(model="m", family="whisper", weights="synthetic", device="cpu", precision="fp32",
+                                   bucket="5s", latency_per_utt_s=0.1, decoder_steps=42).to_dict(), "repeat": 0}])
+    old = rows.rename(columns={"decoder_steps": "decoder_tokens"})
+    for suffix in (".parquet", ".csv"):
+        path = tmp_path / f"old{suffix}"
+        sweep_table.write_atomic(old, path)
+        assert sweep_table.read(path)["decoder_steps"].tolist() == [42]
+        read = sweep_table.read_rows(path)
+        assert read["decoder_steps"].tolist() == [42] and "decoder_tokens" not in read.columns

@@ -1,21 +1,26 @@
 """Runtimes: how a checkpoint is run. ``load_model`` is the one place a model is loaded.
 
-Each runtime module offers ``load(model_id, family, device, precision, weights) -> LoadedModel`` and
-``stages(lm) -> Stages`` (the contract in ``base.py``): ``eager`` (transformers, the baseline),
+Each runtime module offers ``load(model_id, family, device, precision, weights) -> LoadedModel``: a frozen model
+that owns its engine and its stages (the contract in ``base.py``). ``eager`` (transformers, the baseline),
 ``compiled`` (static KV cache + torch.compile), ``ct2`` (CTranslate2), ``openai_whisper`` (OpenAI's reference
 package) and ``whispercpp`` (whisper.cpp through pywhispercpp); the last three run Whisper only.
 """
 from __future__ import annotations
 
-from ..models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, RUNTIMES, TRANSFORMERS, WEIGHTS, WHISPER_CPP, LoadedModel,
-                      ModelError, family_of, precision_problem, resolve_device, runtime_problem)
+from typing import Callable
+
+from ..capabilities import precision_problem, resolve_device, runtime_problem
+from ..errors import ModelError
+from ..models import COMPILED, CTRANSLATE2, OPENAI_WHISPER, RUNTIMES, TRANSFORMERS, WEIGHTS, WHISPER_CPP, family_of
 from . import compiled, ct2, eager, openai_whisper, whispercpp
-from .base import STAGES, Stages
+from .base import STAGES, WHISPER_WINDOW_S, LoadedModel
 
-_MODULES = {TRANSFORMERS: eager, COMPILED: compiled, CTRANSLATE2: ct2, OPENAI_WHISPER: openai_whisper,
-            WHISPER_CPP: whispercpp}
+# runtime -> its loader
+LOADERS: dict[str, Callable[..., LoadedModel]] = {
+    TRANSFORMERS: eager.load, COMPILED: compiled.load, CTRANSLATE2: ct2.load, OPENAI_WHISPER: openai_whisper.load,
+    WHISPER_CPP: whispercpp.load}
 
-__all__ = ["load_model", "stages_for", "Stages", "STAGES"]
+__all__ = ["load_model", "LoadedModel", "STAGES", "WHISPER_WINDOW_S"]
 
 
 def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
@@ -41,9 +46,4 @@ def load_model(model_id: str, device: str = "auto", precision: str = "fp32",
     problem = runtime_problem(family, runtime)
     if problem:
         raise ModelError(f"Cannot run {model_id} with runtime {runtime}: {problem}.")
-    return _MODULES[runtime].load(model_id, family, device, precision, weights)
-
-
-def stages_for(lm: LoadedModel) -> Stages:
-    """The stages of lm's runtime, ready for the measured loop."""
-    return _MODULES[lm.runtime].stages(lm)
+    return LOADERS[runtime](model_id, family, device, precision, weights)

@@ -6,7 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..models import ModelError, is_folder
+from ..errors import ModelError
+from ..models import is_folder
 
 CACHE_ROOT = Path.home() / ".cache" / "asr-cost-explorer"
 

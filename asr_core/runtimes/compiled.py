@@ -9,87 +9,89 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import torch
 
-from ..checkpoints import load_torch_model
-from ..models import COMPILED, CTC, LoadedModel
-from .base import Stages
-from .eager import CTCStages, WhisperStages
+from ..checkpoints import Checkpoint, load_torch_model
+from ..models import COMPILED, CTC
+from .base import LoadedModel
+from .eager import EagerCTC, EagerWhisper, eager_twin
 
 COMPILE_RUNS = {"cpu": 1, "cuda": 3}  # runs per new batch size: CUDA graphs warm up, record, then replay once
 
 
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
-    return compile_model(load_torch_model(model_id, family, device, precision, weights))
-
-
-def stages(lm: LoadedModel) -> Stages:
-    return CompiledCTCStages(lm) if lm.family == CTC else CompiledWhisperStages(lm)
+    checkpoint = load_torch_model(model_id, family, device, precision, weights)
+    if family == CTC:
+        return CompiledCTC.of(checkpoint, compiled=compile_ctc(checkpoint))
+    return CompiledWhisper.of(checkpoint, compiled=compile_whisper(checkpoint))
 
 
 @dataclass
 class Compiled:
-    """What transformers-compiled adds to a loaded model (kept on it, so compiled graphs outlive one run)."""
+    """What transformers-compiled adds to a checkpoint: compiled callables, and the state that lets compiled graphs
+    outlive one run (it changes as batch sizes compile; the loaded model that holds it does not)."""
     encoder: Callable[..., Any]
     compile_config: Any = None  # transformers CompileConfig for generate's decoder step (Whisper)
     caches: dict[int, Any] = field(default_factory=dict)  # batch size -> static KV cache, reused across calls
     warm: set[int] = field(default_factory=set)  # batch sizes already compiled (and CUDA graphs captured)
 
 
-def compile_model(lm: LoadedModel) -> LoadedModel:
-    """Wrap the encoder (or CTC body) in torch.compile and set up the compiled static-cache decoder step."""
-    cuda = lm.device == "cuda"
-    if lm.family == CTC:
-        # dynamic: wav2vec2 input lengths differ from batch to batch; a recompile per length would land in timing
-        lm.engine = Compiled(torch.compile(lm.model.wav2vec2, dynamic=True))
-    else:
-        from transformers import CompileConfig
-        config = CompileConfig(mode="reduce-overhead" if cuda else "default")
-        config._compile_all_devices = not cuda  # generate compiles its step on GPUs only unless told otherwise
-        lm.engine = Compiled(torch.compile(lm.model.model.encoder), config)
-    lm.runtime = COMPILED
-    return lm
+def compile_ctc(checkpoint: Checkpoint) -> Compiled:
+    # dynamic: wav2vec2 input lengths differ from batch to batch; a recompile per length would land in timing
+    return Compiled(torch.compile(checkpoint.model.wav2vec2, dynamic=True))
 
 
-class _CompiledStages(Stages):
-    """Shared by both families: FLOPs are counted on the eager twin (same math), compile state lives on lm."""
+def compile_whisper(checkpoint: Checkpoint) -> Compiled:
+    """The encoder in torch.compile, and generate's compiled static-cache decoder step."""
+    from transformers import CompileConfig
+    cuda = checkpoint.device == "cuda"
+    config = CompileConfig(mode="reduce-overhead" if cuda else "default")
+    config._compile_all_devices = not cuda  # generate compiles its step on GPUs only unless told otherwise
+    return Compiled(torch.compile(checkpoint.model.model.encoder), config)
+
+
+class _Compiling:
+    """Shared by both families: FLOPs are counted on the eager twin (same math), compile state is `compiled`'s."""
+    runtime = COMPILED
     note = "FLOPs counted on the eager model; compile_s holds compilation and CUDA-graph capture"
+    compiled: Compiled
+    device: str
 
-    def __init__(self, lm: LoadedModel, eager: Stages):
-        self._eager = eager
-        self.compile_runs = COMPILE_RUNS.get(lm.device, 1)
+    @cached_property
+    def flop_model(self) -> LoadedModel:
+        return eager_twin(self)
 
     @property
-    def flop_stages(self) -> Stages:
-        return self._eager
+    def compile_runs(self) -> int:
+        return COMPILE_RUNS.get(self.device, 1)
 
     def to_compile(self, batch_sizes: set[int]) -> set[int]:
-        return batch_sizes - self.lm.engine.warm
+        return batch_sizes - self.compiled.warm
 
     def mark_compiled(self, batch_size: int) -> None:
-        self.lm.engine.warm.add(batch_size)
+        self.compiled.warm.add(batch_size)
 
 
-class CompiledWhisperStages(_CompiledStages, WhisperStages):
-    def __init__(self, lm: LoadedModel):
-        WhisperStages.__init__(self, lm)
-        _CompiledStages.__init__(self, lm, WhisperStages(lm))
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CompiledWhisper(_Compiling, EagerWhisper):
+    compiled: Compiled
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Any:
-        return self.lm.engine.encoder(inputs["input_features"])
+        return self.compiled.encoder(inputs["input_features"])
 
     def generate_kwargs(self, batch: int) -> dict[str, Any]:
         """A static cache per batch size, reset and reused, so CUDA graphs see the same addresses every call."""
         from transformers.cache_utils import EncoderDecoderCache
-        engine, cfg = self.lm.engine, self.lm.model.config
-        if batch not in engine.caches:
-            engine.caches[batch] = EncoderDecoderCache(
-                _static_cache(cfg, batch, cfg.max_target_positions, self.lm.device, self.lm.dtype),
-                _static_cache(cfg, batch, cfg.max_source_positions, self.lm.device, self.lm.dtype))
-        engine.caches[batch].reset()
-        return {_cache_kwarg(): engine.caches[batch], "compile_config": engine.compile_config}
+        compiled, cfg = self.compiled, self.model.config
+        if batch not in compiled.caches:
+            compiled.caches[batch] = EncoderDecoderCache(
+                _static_cache(cfg, batch, cfg.max_target_positions, self.device, self.dtype),
+                _static_cache(cfg, batch, cfg.max_source_positions, self.device, self.dtype))
+        compiled.caches[batch].reset()
+        return {_cache_kwarg(): compiled.caches[batch], "compile_config": compiled.compile_config}
 
 
 def _static_cache(config: Any, batch: int, length: int, device: str, dtype: torch.dtype) -> Any:
@@ -106,10 +108,9 @@ def _cache_kwarg() -> str:
     return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
 
 
-class CompiledCTCStages(_CompiledStages, CTCStages):
-    def __init__(self, lm: LoadedModel):
-        CTCStages.__init__(self, lm)
-        _CompiledStages.__init__(self, lm, CTCStages(lm))
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CompiledCTC(_Compiling, EagerCTC):
+    compiled: Compiled
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Any:
-        return self.lm.engine.encoder(inputs["input_values"], attention_mask=inputs.get("attention_mask")).last_hidden_state
+        return self.compiled.encoder(inputs["input_values"], attention_mask=inputs.get("attention_mask")).last_hidden_state

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,19 +21,15 @@ import numpy as np
 import torch
 
 from ..audio import SAMPLE_RATE
-from ..checkpoints import load_torch_model
-from ..models import CT2_COMPUTE_TYPES, CTRANSLATE2, LoadedModel
-from .base import Stages, steps_with_end
+from ..checkpoints import Checkpoint, load_torch_model
+from ..models import CT2_COMPUTE_TYPES, CTRANSLATE2
+from .base import LoadedModel, on_meta, steps_with_end
 from .cache import converted_path
+from .eager import EagerWhisper, whisper_languages
 from .engine_files import PART, converting, record_folder, verified
-from .eager import WhisperStages, whisper_languages
 
 CT2_CACHE_ENV = "ASR_CT2_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ct2)
 CT2_MAX_LENGTH = 448  # Whisper's decoder positions; generate then stops after at most 224 new tokens
-
-
-def stages(lm: LoadedModel) -> Stages:
-    return CT2WhisperStages(lm)
 
 
 def ct2_folder(model_id: str, weights: str, compute_type: str) -> Path:
@@ -41,20 +38,18 @@ def ct2_folder(model_id: str, weights: str, compute_type: str) -> Path:
 
 
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
-    """Convert once (cached), then load the CTranslate2 Whisper; lm.model keeps the architecture on meta."""
+    """Convert once (cached), then load the CTranslate2 Whisper; its `model` keeps the architecture on meta."""
     import ctranslate2
     compute_type = CT2_COMPUTE_TYPES[precision]
     folder = ct2_folder(model_id, weights, compute_type)
     converted = verified(folder, "CTranslate2", CT2_CACHE_ENV)  # a damaged conversion: ModelError, one sentence
     # Synthetic weights need real values only to convert; pretrained ones are read either way (for the processor).
-    lm = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32", weights)
+    checkpoint = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32",
+                                  weights)
     if not converted:
-        convert_ct2(lm, folder, compute_type)
-    lm.model = lm.model.to("meta")
-    lm.model.tie_weights()  # moving to meta unties the output projection from the token embedding
-    lm.engine = ctranslate2.models.Whisper(str(folder), device=device, compute_type=compute_type)
-    lm.device, lm.precision, lm.runtime = device, precision, CTRANSLATE2
-    return lm
+        convert_ct2(checkpoint, folder, compute_type)
+    engine = ctranslate2.models.Whisper(str(folder), device=device, compute_type=compute_type)
+    return CT2Whisper.of(checkpoint, model=on_meta(checkpoint.model), device=device, precision=precision, engine=engine)
 
 
 class _Vocabulary:
@@ -73,26 +68,26 @@ class _Vocabulary:
         return self.vocab
 
 
-def convert_ct2(lm: LoadedModel, folder: Path, quantization: str) -> Path:
+def convert_ct2(checkpoint: Checkpoint, folder: Path, quantization: str) -> Path:
     """Convert the loaded PyTorch Whisper with CTranslate2's TransformersConverter; atomic, so a crash leaves none."""
     from ctranslate2.converters import TransformersConverter
 
     class FromLoaded(TransformersConverter):  # the model is already in memory (synthetic weights exist nowhere else)
         def load_model(self, model_class: Any, name: str, **kwargs: Any) -> Any:
-            return lm.model
+            return checkpoint.model
 
         def load_tokenizer(self, tokenizer_class: Any, name: str, **kwargs: Any) -> Any:
-            return lm.tokenizer if lm.tokenizer is not None else _Vocabulary(lm.model.config)
+            return checkpoint.tokenizer if checkpoint.tokenizer is not None else _Vocabulary(checkpoint.model.config)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     with converting(folder, CT2_CACHE_ENV), tempfile.TemporaryDirectory(dir=folder.parent, prefix=folder.name,
                                                                          suffix=PART) as work:
         src, out = Path(work) / "config", Path(work) / "model"
-        lm.model.config.save_pretrained(src)  # the converter reads the config from a folder
+        checkpoint.model.config.save_pretrained(src)  # the converter reads the config from a folder
         FromLoaded(str(src)).convert(str(out), quantization=quantization, force=True)
-        lm.feature_extractor.save_pretrained(out)  # with tokenizer.json, faster-whisper can load the folder too
-        if lm.tokenizer is not None:
-            lm.tokenizer.save_pretrained(out)
+        checkpoint.feature_extractor.save_pretrained(out)  # with tokenizer.json, faster-whisper can load the folder too
+        if checkpoint.tokenizer is not None:
+            checkpoint.tokenizer.save_pretrained(out)
         record_folder(out)
         if not (folder / "model.bin").is_file():
             shutil.rmtree(folder, ignore_errors=True)
@@ -109,32 +104,38 @@ def ct2_max_length(new_tokens: int, prompt_len: int) -> int:
     return max(2 * new_tokens, new_tokens + prompt_len - 1)
 
 
-class CT2WhisperStages(WhisperStages):
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CT2Whisper(EagerWhisper):
     """Features as in the PyTorch runtimes, then CTranslate2's encode and greedy generate (beam_size=1)."""
-    flop_stages = None  # no PyTorch ops to count
+    runtime = CTRANSLATE2
     note = "FLOPs not counted: CTranslate2 runs no PyTorch ops"
+    engine: Any  # ctranslate2.models.Whisper
+
+    @property
+    def flop_model(self) -> None:
+        return None  # no PyTorch ops to count
 
     def preprocess(self, audio: Sequence[np.ndarray]) -> dict[str, Any]:
         import ctranslate2
-        feats = self.lm.feature_extractor(list(audio), sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+        feats = self.feature_extractor(list(audio), sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
         feats = np.ascontiguousarray(feats, dtype=np.float32)
-        if self.lm.device == "cuda":  # the host-to-device copy belongs to preprocess, as in the PyTorch runtimes
+        if self.device == "cuda":  # the host-to-device copy belongs to preprocess, as in the PyTorch runtimes
             feats = torch.from_numpy(feats).to("cuda")
         # the StorageView shares feats' memory, so feats travels with it
         return {"features": feats, "storage": ctranslate2.StorageView.from_array(feats), "rows": len(audio)}
 
     def encode(self, inputs: dict[str, Any]) -> Any:
-        return self.lm.engine.encode(inputs["storage"], to_cpu=False)
+        return self.engine.encode(inputs["storage"], to_cpu=False)
 
     def decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int | None) -> tuple[list[str], int]:
-        rows, engine = inputs["rows"], self.lm.engine
+        rows, engine = inputs["rows"], self.engine
         prompts = [self.prompt] * rows
-        if self.lm.weights == "synthetic":  # suppress end-of-text so every row decodes exactly n tokens
+        if self.weights == "synthetic":  # suppress end-of-text so every row decodes exactly n tokens
             n = self.forced_tokens(new_tokens)
             out = engine.generate(enc, prompts, beam_size=1, max_length=ct2_max_length(n, len(self.prompt)),
-                                  suppress_tokens=[self.lm.model.config.eos_token_id], suppress_blank=False)
+                                  suppress_tokens=[self.model.config.eos_token_id], suppress_blank=False)
             return [""] * rows, max(len(r.sequences_ids[0]) for r in out)
         out = engine.generate(enc, prompts, beam_size=1, max_length=CT2_MAX_LENGTH)
         ids = [r.sequences_ids[0] for r in out]
-        texts = self.lm.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return [t.strip() for t in texts], steps_with_end(max(len(i) for i in ids), CT2_MAX_LENGTH // 2)

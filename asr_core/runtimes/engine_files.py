@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import filelock
 
-from ..models import ModelError
+from ..errors import ModelError
 from .cache import cache_error
 
 PART = ".part"  # suffix of a file or folder a converter is still writing

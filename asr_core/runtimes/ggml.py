@@ -27,7 +27,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..models import WHISPER_CPP, LoadedModel, ModelError
+from ..checkpoints import Checkpoint
+from ..errors import ModelError
+from ..models import WHISPER_CPP
 from .engine_files import MAX_SHOWN, PART, converting, damaged, record_file
 from .layout import dims_of, openai_weights
 
@@ -47,32 +49,32 @@ EOT_CHANNEL, EOT_LOGIT = 0, -100.0  # synthetic weights: end-of-text's logit is 
 SPACE_TOKEN = 220  # " " in Whisper's byte-level BPE: whisper.cpp looks it up to suppress blanks
 
 
-def write_ggml(lm: LoadedModel, path: Path, precision: str) -> Path:
-    """Write lm's Whisper (transformers, on CPU) as a whisper.cpp model file at path; atomic."""
+def write_ggml(checkpoint: Checkpoint, path: Path, precision: str) -> Path:
+    """Write the checkpoint's Whisper (transformers, on CPU) as a whisper.cpp model file at path; atomic."""
     matrix_type = FORMATS[precision][1]
-    cfg = lm.model.config
+    cfg = checkpoint.model.config
     header = header_of(cfg, precision)
-    tensors = {k: v.detach().float().numpy() for k, v in openai_weights(lm.model).items()}
-    if lm.weights == "synthetic":
+    tensors = {k: v.detach().float().numpy() for k, v in openai_weights(checkpoint.model).items()}
+    if checkpoint.weights == "synthetic":
         _end_of_text_out_of_reach(tensors, cfg.eos_token_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with converting(path, GGML_CACHE_ENV):
-        _write(lm, tensors, header, path, precision == "fp32", matrix_type)
+        _write(checkpoint, tensors, header, path, precision == "fp32", matrix_type)
     return path
 
 
-def _write(lm: LoadedModel, tensors: dict[str, np.ndarray], header: dict[str, int], path: Path, all_f32: bool,
+def _write(checkpoint: Checkpoint, tensors: dict[str, np.ndarray], header: dict[str, int], path: Path, all_f32: bool,
            matrix_type: int) -> None:
     """The file under a temporary name, its record, then the rename (engine_files)."""
-    cfg = lm.model.config
+    cfg = checkpoint.model.config
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=PART)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(struct.pack("<12i", MAGIC, *(header[f] for f in HEADER_FIELDS)))
-            filters = np.ascontiguousarray(np.asarray(lm.feature_extractor.mel_filters, dtype=np.float32).T)
+            filters = np.ascontiguousarray(np.asarray(checkpoint.feature_extractor.mel_filters, dtype=np.float32).T)
             out.write(struct.pack("<2i", *filters.shape))
             out.write(filters.tobytes())
-            vocab = _vocabulary(lm.tokenizer, cfg.eos_token_id)
+            vocab = _vocabulary(checkpoint.tokenizer, cfg.eos_token_id)
             out.write(struct.pack("<i", len(vocab)))
             for token in vocab:
                 out.write(struct.pack("<i", len(token)) + token)

@@ -9,58 +9,62 @@ temperature 0, no fallback), which is what ``whisper.transcribe`` runs per windo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..checkpoints import load_torch_model
+from ..models import OPENAI_WHISPER
 from ..system import package_version
-from ..models import OPENAI_WHISPER, LoadedModel
-from .base import Stages, steps_with_end
+from .base import LoadedModel, on_meta, steps_with_end
 from .layout import dims_of, openai_weights
+
+NOTE = "OpenAI's whisper.decode per 30 s window (greedy, no timestamps, no temperature fallback)"
 
 
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
-    """The checkpoint through transformers, then its weights in OpenAI's Whisper; lm.model stays on meta."""
+    """The checkpoint through transformers, then its weights in OpenAI's Whisper; `model` stays on meta."""
     import whisper.model
-    lm = load_torch_model(model_id, family, "cpu", "fp32", weights)
-    engine = whisper.model.Whisper(whisper.model.ModelDimensions(**vars(dims_of(lm.model.config))))
-    engine.load_state_dict(openai_weights(lm.model), strict=True)
+    checkpoint = load_torch_model(model_id, family, "cpu", "fp32", weights)
+    engine = whisper.model.Whisper(whisper.model.ModelDimensions(**vars(dims_of(checkpoint.model.config))))
+    engine.load_state_dict(openai_weights(checkpoint.model), strict=True)
     engine = engine.to(device=device, dtype=torch.float16 if precision == "fp16" else torch.float32).eval()
-    lm.model = lm.model.to("meta")
-    lm.model.tie_weights()
-    lm.engine, lm.device, lm.precision, lm.runtime = engine, device, precision, OPENAI_WHISPER
-    return lm
+    return OpenAIWhisper.of(checkpoint, model=on_meta(checkpoint.model), device=device, precision=precision,
+                            engine=engine)
 
 
-def stages(lm: LoadedModel) -> Stages:
-    return OpenAIWhisperStages(lm)
-
-
-class OpenAIWhisperStages(Stages):
+@dataclass(frozen=True, eq=False, kw_only=True)
+class OpenAIWhisper(LoadedModel):
     """OpenAI's log-mel, encoder and decoding loop; FLOPs counted on the same PyTorch modules."""
-    note = "OpenAI's whisper.decode per 30 s window (greedy, no timestamps, no temperature fallback)"
+    runtime = OPENAI_WHISPER
+    engine: Any  # whisper.model.Whisper
 
-    def __init__(self, lm: LoadedModel):
-        super().__init__(lm)
+    @cached_property
+    def note(self) -> str:
+        return f"{package_version('openai-whisper')}; {NOTE}"
+
+    @cached_property
+    def openai_tokenizer(self) -> Any:
         from whisper.tokenizer import get_tokenizer
-        engine = lm.engine
-        self.tokenizer = get_tokenizer(engine.is_multilingual, num_languages=engine.num_languages, language="en",
-                                       task="transcribe")
-        self.sample_len = engine.dims.n_text_ctx // 2  # whisper.decode's own limit of new tokens
-        self.note = f"{package_version('openai-whisper')}; {self.note}"
+        return get_tokenizer(self.engine.is_multilingual, num_languages=self.engine.num_languages, language="en",
+                             task="transcribe")
+
+    @property
+    def sample_len(self) -> int:
+        return self.engine.dims.n_text_ctx // 2  # whisper.decode's own limit of new tokens
 
     def preprocess(self, audio: Sequence[np.ndarray]) -> dict[str, Any]:
         from whisper.audio import log_mel_spectrogram, pad_or_trim
-        engine = self.lm.engine
         # one window at a time: log_mel_spectrogram clamps to 8 below the maximum of all it is given
         mels = [log_mel_spectrogram(pad_or_trim(torch.from_numpy(np.asarray(a, dtype=np.float32))),
-                                    engine.dims.n_mels, device=self.lm.device) for a in audio]
-        return {"mel": torch.stack(mels).to(self.lm.device, next(engine.parameters()).dtype)}
+                                    self.engine.dims.n_mels, device=self.device) for a in audio]
+        return {"mel": torch.stack(mels).to(self.device, next(self.engine.parameters()).dtype)}
 
     def encode(self, inputs: dict[str, Any]) -> Any:
-        return self.lm.engine.embed_audio(inputs["mel"])
+        return self.engine.embed_audio(inputs["mel"])
 
     def decoder_limit(self) -> int:
         return self.sample_len
@@ -68,14 +72,14 @@ class OpenAIWhisperStages(Stages):
     def _decode(self, enc: Any, sample_len: int, forced: bool) -> list[Any]:
         from whisper.decoding import DecodingOptions, decode
         # end-of-text (with OpenAI's default non-speech list, -1) suppressed makes the loop run sample_len steps
-        suppress: Any = [-1, self.tokenizer.eot] if forced else "-1"
+        suppress: Any = [-1, self.openai_tokenizer.eot] if forced else "-1"
         options = DecodingOptions(task="transcribe", language="en", temperature=0.0, sample_len=sample_len,
-                                  without_timestamps=True, suppress_tokens=suppress, fp16=self.lm.precision == "fp16")
-        return decode(self.lm.engine, enc, options)  # enc has the encoder's shape, so decode skips the encoder
+                                  without_timestamps=True, suppress_tokens=suppress, fp16=self.precision == "fp16")
+        return decode(self.engine, enc, options)  # enc has the encoder's shape, so decode skips the encoder
 
     def decode(self, enc: Any, inputs: dict[str, Any], new_tokens: int | None) -> tuple[list[str], int]:
         rows = enc.shape[0]
-        if self.lm.weights == "synthetic":
+        if self.weights == "synthetic":
             return [""] * rows, self.forced_decode(enc, inputs, max(1, min(new_tokens or 1, self.sample_len)))
         results = self._decode(enc, self.sample_len, forced=False)
         return [r.text.strip() for r in results], steps_with_end(max(len(r.tokens) for r in results), self.sample_len)

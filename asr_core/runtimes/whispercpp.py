@@ -19,6 +19,8 @@ import re
 import threading
 import weakref
 from collections import deque
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,9 +28,10 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_torch_model
+from ..errors import ModelError
+from ..models import WHISPER_CPP
 from ..system import package_version
-from ..models import WHISPER_CPP, LoadedModel, ModelError
-from .base import STAGES, Stages, steps_with_end
+from .base import STAGES, LoadedModel, on_meta, steps_with_end
 from .cache import converted_path
 from .engine_files import verified
 from .ggml import GGML_CACHE_ENV, check_header, read_header, write_ggml
@@ -52,22 +55,17 @@ def ggml_path(model_id: str, weights: str, precision: str) -> Path:
 
 
 def load(model_id: str, family: str, device: str, precision: str, weights: str) -> LoadedModel:
-    """Convert once (cached), then load the file with whisper.cpp; lm.model keeps the architecture on meta."""
+    """Convert once (cached), then load the file with whisper.cpp; its `model` keeps the architecture on meta."""
     path = ggml_path(model_id, weights, precision)
     converted = verified(path, WHISPER_CPP, GGML_CACHE_ENV, read_header)  # a damaged file: ModelError, one sentence
-    lm = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32", weights)
+    checkpoint = load_torch_model(model_id, family, "meta" if converted and weights == "synthetic" else "cpu", "fp32",
+                                  weights)
     if not converted:
-        write_ggml(lm, path, precision)
-    check_header(path, lm.model.config, precision)
-    lm.model = lm.model.to("meta")
-    lm.model.tie_weights()
-    lm.engine = WhisperCpp(path, threads=torch.get_num_threads())
-    lm.device, lm.precision, lm.runtime = device, precision, WHISPER_CPP
-    return lm
-
-
-def stages(lm: LoadedModel) -> Stages:
-    return WhisperCppStages(lm)
+        write_ggml(checkpoint, path, precision)
+    check_header(path, checkpoint.model.config, precision)
+    engine = WhisperCppContext(path, threads=torch.get_num_threads())
+    return WhisperCpp.of(checkpoint, model=on_meta(checkpoint.model), device=device, precision=precision,
+                         engine=engine)
 
 
 class _Log:
@@ -104,7 +102,7 @@ class _Log:
             return "".join(list(cls.lines)[len(cls.lines) - n:]) if n > 0 else ""
 
 
-class WhisperCpp:
+class WhisperCppContext:
     """One whisper.cpp context and its greedy whisper_full settings."""
 
     def __init__(self, path: Path, threads: int):
@@ -154,24 +152,31 @@ class WhisperCpp:
         return "".join(texts).strip(), tokens, split
 
 
-class WhisperCppStages(Stages):
-    """whisper_full per window, split into stages by whisper.cpp's own timers (see the module's doc)."""
-    engine_timed = True
-    flop_stages = None  # no PyTorch ops to count
-    note = ("FLOPs not counted: whisper.cpp runs no PyTorch ops; stages split by whisper.cpp's own timers "
-            "(mel; encode; sample + prompt + decode), time and energy of each call in that proportion")
+NOTE = ("FLOPs not counted: whisper.cpp runs no PyTorch ops; stages split by whisper.cpp's own timers "
+        "(mel; encode; sample + prompt + decode), time and energy of each call in that proportion")
 
-    def __init__(self, lm: LoadedModel):
-        super().__init__(lm)
-        self.last_split: dict[str, float] = {}
-        self.note = f"{package_version('pywhispercpp')}; {self.note}"
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WhisperCpp(LoadedModel):
+    """whisper_full per window, split into stages by whisper.cpp's own timers (see the module's doc)."""
+    runtime = WHISPER_CPP
+    engine_timed = True
+    engine: WhisperCppContext
+
+    @cached_property
+    def note(self) -> str:
+        return f"{package_version('pywhispercpp')}; {NOTE}"
+
+    @property
+    def flop_model(self) -> None:
+        return None  # no PyTorch ops to count
 
     def decoder_limit(self) -> int:
-        return self.lm.engine.max_new
+        return self.engine.max_new
 
-    def run(self, audio: Sequence[np.ndarray], new_tokens: int | None) -> tuple[list[str], int]:
-        engine = self.lm.engine
-        forced = self.lm.weights == "synthetic"
+    def run(self, audio: Sequence[np.ndarray], new_tokens: int | None) -> tuple[list[str], int, dict[str, float]]:
+        engine = self.engine
+        forced = self.weights == "synthetic"
         max_tokens = forced_max_tokens(min(new_tokens or 1, engine.max_new)) if forced else 0
         texts, steps, split = [], 0, dict.fromkeys(STAGES, 0.0)
         for clip in audio:
@@ -180,5 +185,4 @@ class WhisperCppStages(Stages):
             steps = max(steps, tokens if forced else steps_with_end(tokens, engine.max_new))
             for stage, s in own.items():
                 split[stage] += s
-        self.last_split = split
-        return texts, steps
+        return texts, steps, split

@@ -1,68 +1,33 @@
-"""The Explore page's logic: filters, series labels, trade-off points and captions over a sweep table.
+"""Sweep tables shaped for the Explore page's views: filters, series labels, trade-off points, the leaderboard,
+WER against noise, and captions that say what the rows were measured on.
 
-Reading, validating and aggregating the table is ``asr_core.sweep_table``'s job; this module shapes its
-aggregates for charts (``series`` labels name what varies) and says what they were measured on.
+Reading, validating and aggregating the table is ``asr_core.sweep_table``'s job; drawing is ``charts``'s; this
+module shapes the aggregates for the charts (``series`` labels name what varies).
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import altair as alt
 import pandas as pd
 
-from asr_core import published, sweep_table
+from asr_core import buckets, published, sweep_table
 from asr_core.recommend import pareto_front
 from asr_core.sweep_table import CELL_KEYS
 
-from . import charts, present
-from .inputs import model_label
+from . import present
+from .inputs import MODEL_NAME, model_label
 
-PRECOMPUTED_ENV = "ASR_PRECOMPUTED_DIR"
-DEFAULT_PRECOMPUTED = "precomputed"
-PUBLISHED_FILE = "published.csv"  # in the precomputed folder: WER others published (asr_core.published)
 PUBLISHED_SUFFIX = " (published)"  # how a published series is named: never mistaken for a measured one
 # The sweep uploader's own limit, in Streamlit's megabytes (MiB); sweep_table.read checks it again.
 UPLOAD_LIMIT_MB = sweep_table.MAX_FILE_BYTES // sweep_table.MIB
 # column -> label of its filter widget, in the order the page shows them
 FILTERS = {"model": "Model", "device": "Device", "precision": "Precision", "weights": "Weights",
            "runtime": "Runtime", "bucket": "Clip length (bucket)", "batch_size": "Batch size", "host": "Machine"}
-MODEL_NAME = "model_name"  # the model as people read it: a registry id, or a local folder's name
 # leaderboard column -> its header, in the order shown (one row per configuration)
 LEADERBOARD = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "precision": "precision",
                "device": "device", "batch_size": "batch", "bucket": "clips", "wer_pct": "WER (%)",
                "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF", "energy_per_audio_s_j": "J per audio s",
                "energy_source": "energy source", "peak_memory_mib": "peak memory (MiB)", "n_runs": "runs"}
-# chart field -> tooltip title, where the chart's own title is a raw column name
-TOOLTIP_TITLES = {MODEL_NAME: "model", "runtime": "runtime", "weights": "weights", "device": "device",
-                  "precision": "precision", "batch_size": "batch size", "bucket": "clip length",
-                  "clip_s": "mean clip length (s)", "energy_source": "energy source", "n_runs": "runs",
-                  "pareto": "on the Pareto front", "label": "configuration", "stage": "stage"}
-CONFIG_FIELDS = ("model", MODEL_NAME, "runtime", "weights", "device", "precision", "batch_size", "bucket")
-SYMBOL_GREY = "#9e9e9e"  # legend symbols that carry no colour of their own: legible on light and dark themes
-
-
-def precomputed_dir(root: str | os.PathLike) -> Path:
-    """$ASR_PRECOMPUTED_DIR, else precomputed/ in the repository."""
-    env = os.environ.get(PRECOMPUTED_ENV)
-    return Path(env) if env else Path(root) / DEFAULT_PRECOMPUTED
-
-
-def published_table(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """The published table beside the sweeps, and its problems (an empty table when it is absent or refused)."""
-    path = precomputed_dir(root) / PUBLISHED_FILE
-    if not path.is_file():
-        return pd.DataFrame(columns=[*published.COLUMNS, "benchmark", "wer"]), []
-    try:
-        return published.load(path), []
-    except published.PublishedTableError as exc:
-        return pd.DataFrame(columns=[*published.COLUMNS, "benchmark", "wer"]), [str(exc)]
-
-
-def files_stamp(files: Sequence[Path]) -> tuple[tuple[str, float, int], ...]:
-    """Name, mtime and size of each file: a cache key that changes when a file does."""
-    return tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
 
 
 # --- filtering ---------------------------------------------------------------------------------
@@ -87,7 +52,7 @@ def filter_options(df: pd.DataFrame) -> dict[str, list]:
 
 def _ordered(col: str, values: Iterable) -> list:
     if col == "bucket":
-        return sweep_table.bucket_order(values)
+        return buckets.bucket_order(values)
     if col == "batch_size":
         return sorted(int(v) for v in values)
     return sorted(values, key=str)
@@ -147,7 +112,7 @@ def subset(rows: pd.DataFrame, **equals: object) -> pd.DataFrame:
 
 
 def bucket_order(df: pd.DataFrame) -> list[str]:
-    return sweep_table.bucket_order(df["bucket"].dropna().unique()) if "bucket" in df.columns else []
+    return buckets.bucket_order(df["bucket"].dropna().unique()) if "bucket" in df.columns else []
 
 
 def with_wer(agg: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -195,66 +160,11 @@ def leaderboard(agg: pd.DataFrame) -> pd.DataFrame:
     return shown[list(LEADERBOARD)].rename(columns=LEADERBOARD).reset_index(drop=True)
 
 
-# --- charts as the pages draw them --------------------------------------------------------------
+# --- colours ------------------------------------------------------------------------------------
 
 def colour_domain(*tables: pd.DataFrame) -> list[str]:
     """The sorted series of these tables: one fixed colour per series across a tab's charts."""
     return sorted({str(s) for t in tables if "series" in t.columns for s in t["series"].dropna()})
-
-
-def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevelMixin:
-    """The chart with readable tooltips that name the runtime, series colours fixed to domain, and
-    discrete sizes drawn as ordinal (Vega-Lite warns about size on a nominal field)."""
-    chart = chart.copy(deep=True)
-    for layer in getattr(chart, "layer", None) or [chart]:
-        enc = layer.encoding
-        if enc is alt.Undefined:
-            continue
-        if enc.tooltip is not alt.Undefined:
-            enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
-        data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
-        if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
-            enc.color.scale = alt.Scale(domain=list(domain), scheme=charts.scheme_for(len(domain)))
-            if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
-                enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
-        if enc.size is not alt.Undefined:
-            enc.size["type"] = "ordinal" if enc.size._get("type") == "nominal" else enc.size._get("type")
-            if enc.size._get("legend") not in (alt.Undefined, None):
-                legend = enc.size._get("legend")
-                legend["symbolFillColor"] = legend["symbolStrokeColor"] = SYMBOL_GREY
-    return chart
-
-
-def _tooltips(tips: Sequence, data: object) -> list[alt.Tooltip]:
-    columns = list(data.columns) if isinstance(data, pd.DataFrame) else []
-    fields = [_field(t) for t in tips]
-    config = [alt.Tooltip(c, type="nominal", title=TOOLTIP_TITLES[c]) for c in CONFIG_FIELDS
-              if c in columns and c != "model" and (c in fields or c in (MODEL_NAME, "runtime"))]
-    rest = []
-    for tip, field in zip(tips, fields):
-        if field in CONFIG_FIELDS:
-            continue
-        tip = alt.Tooltip(tip) if isinstance(tip, str) else tip.copy()
-        if field in TOOLTIP_TITLES:
-            tip.title = TOOLTIP_TITLES[field]
-        rest.append(tip)
-    return config + rest
-
-
-def _field(channel: object) -> str | None:
-    """The field a channel or tooltip encodes, whether written as a shorthand or as field=."""
-    if isinstance(channel, str):
-        return channel.split(":")[0]
-    for name in ("field", "shorthand"):
-        value = channel._get(name)
-        if isinstance(value, str):
-            return value.split(":")[0]
-    return None
-
-
-def spec_json(chart: alt.TopLevelMixin) -> bytes:
-    """The chart's Vega-Lite spec with its data inlined: opens in any Vega viewer, offline too."""
-    return chart.to_json().encode("utf-8")
 
 
 # --- captions ----------------------------------------------------------------------------------

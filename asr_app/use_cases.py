@@ -1,4 +1,4 @@
-"""The Recommend page's logic: a use case from the page's constraints, and the candidates as points and a table.
+"""Use cases for the Recommend page: a use case from the page's constraints, and the candidates as points and a table.
 
 The pick itself is ``asr_core.recommend``'s; this module only turns widgets into a ``UseCase`` and its
 answer into chart points and a readable table.
@@ -14,7 +14,7 @@ from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy
 from asr_core.sweep_table import CELL_KEYS
 
 from . import present
-from .explore import add_series
+from .sweep_views import add_series
 from .inputs import model_label
 
 

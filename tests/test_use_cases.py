@@ -1,4 +1,4 @@
-"""The Recommend page's logic: use cases from widgets, candidates as chart points and a table."""
+"""Use cases for the Recommend page: a use case from its widgets, candidates as chart points and a table."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from asr_app import explore, recommendation, share
+from asr_app import share, sweep_views, use_cases
 from asr_core import sweep_table
 from asr_core.recommend import USE_CASES, recommend
 from fakes import fake_sweep
@@ -19,44 +19,44 @@ def sweep() -> pd.DataFrame:
 
 def test_custom_use_case_and_objective_cost():
     preset = USE_CASES["Short voice commands"]
-    same = recommendation.custom_use_case(preset, device="cpu", buckets=["5s"], batch_sizes=[1], objective="latency",
+    same = use_cases.custom_use_case(preset, device="cpu", buckets=["5s"], batch_sizes=[1], objective="latency",
                                    max_latency_per_utt_s=1.0, max_rtf=None, max_memory_mib=None,
                                    max_energy_per_audio_s_j=None)
     assert same == preset
-    custom = recommendation.custom_use_case(preset, device=None, buckets=[], batch_sizes=[], objective="wer",
+    custom = use_cases.custom_use_case(preset, device=None, buckets=[], batch_sizes=[], objective="wer",
                                      max_latency_per_utt_s=None, max_rtf=0.5, max_memory_mib=512,
                                      max_energy_per_audio_s_j=None)
     assert custom.name.endswith("(custom)") and custom.max_peak_memory_bytes == 512 * 2**20
-    assert recommendation.objective_cost(custom) == "latency_per_utt_s"  # tie-break is latency
-    assert recommendation.objective_cost(USE_CASES["Edge devices"]) == "energy_per_audio_s_j"
+    assert use_cases.objective_cost(custom) == "latency_per_utt_s"  # tie-break is latency
+    assert use_cases.objective_cost(USE_CASES["Edge devices"]) == "energy_per_audio_s_j"
 
 
 def test_recommend_points_mark_the_pick_and_the_front(sweep):
-    rows = explore.subset(sweep, weights="pretrained")
+    rows = sweep_views.subset(sweep, weights="pretrained")
     rec = recommend(rows, USE_CASES["Offline lectures"])
-    cost = recommendation.objective_cost(rec.use_case)
-    points = recommendation.recommend_points(rec, rows, cost)
+    cost = use_cases.objective_cost(rec.use_case)
+    points = use_cases.recommend_points(rec, rows, cost)
     assert points["pick"].sum() == 1
     assert points.loc[points["pick"], "model"].item() == rec.pick["model"]
     assert points["pareto"].sum() == len(rec.pareto)
     assert (points["cpu_name"] != "").all()
-    table = recommendation.candidates_table(rec.candidates)
-    assert list(table.columns) == list(recommendation.CANDIDATE_COLUMNS.values())
+    table = use_cases.candidates_table(rec.candidates)
+    assert list(table.columns) == list(use_cases.CANDIDATE_COLUMNS.values())
     assert table["WER (%)"].iloc[0] == pytest.approx(100 * rec.pick["wer"])
-    assert recommendation.readable(rec.reason, rows["model"]) == rec.reason  # registry ids are shown as they are
+    assert use_cases.readable(rec.reason, rows["model"]) == rec.reason  # registry ids are shown as they are
 
 
 def test_a_local_model_is_named_by_its_folder_in_the_pick_and_the_table(sweep):
     path = "../shared/models/whisper-tiny"
-    rows = explore.subset(sweep.replace({"model": {"openai/whisper-tiny": path}}), weights="pretrained")
+    rows = sweep_views.subset(sweep.replace({"model": {"openai/whisper-tiny": path}}), weights="pretrained")
     rec = recommend(rows, USE_CASES["Short voice commands"])
     assert rec.pick["model"] == path and path in rec.reason
-    text = recommendation.readable(rec.reason, rows["model"])
+    text = use_cases.readable(rec.reason, rows["model"])
     assert text.startswith("whisper-tiny (local) (") and "shared" not in text
     nothing = recommend(rows, dataclasses.replace(USE_CASES["Short voice commands"], max_latency_per_utt_s=1e-6))
     assert nothing.pick is None and path in nothing.reason
-    assert "shared" not in recommendation.readable(nothing.reason, rows["model"])
-    table = recommendation.candidates_table(rec.candidates)
+    assert "shared" not in use_cases.readable(nothing.reason, rows["model"])
+    table = use_cases.candidates_table(rec.candidates)
     assert table["model"].iloc[0] == "whisper-tiny (local)" and not table["model"].str.contains("shared").any()
 
 
