@@ -187,12 +187,14 @@ def pareto_line(points: pd.DataFrame, cost: str) -> pd.DataFrame:
     return points[points["pareto"]].sort_values(cost)
 
 
-def leaderboard(agg: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration with readable headers (LEADERBOARD), most accurate first, then fastest."""
+def leaderboard(agg: pd.DataFrame, extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per configuration with readable headers (LEADERBOARD, then extra: column -> header), most accurate
+    first, then fastest."""
+    columns = {**LEADERBOARD, **(extra or {})}
     shown = with_model_names(agg).assign(wer_pct=agg["wer"] * 100,
                                          peak_memory_mib=agg["peak_memory_bytes"] / present.MIB)
     shown = shown.sort_values(["wer_pct", "latency_per_utt_s"], na_position="last")
-    return shown[list(LEADERBOARD)].rename(columns=LEADERBOARD).reset_index(drop=True)
+    return shown[list(columns)].rename(columns=columns).reset_index(drop=True)
 
 
 # --- charts as the pages draw them --------------------------------------------------------------
@@ -206,23 +208,29 @@ def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevel
     """The chart with readable tooltips that name the runtime, series colours fixed to domain, and
     discrete sizes drawn as ordinal (Vega-Lite warns about size on a nominal field)."""
     chart = chart.copy(deep=True)
-    for layer in getattr(chart, "layer", None) or [chart]:
+    layers = getattr(chart, "layer", None) or [chart]
+    # every series any layer draws (published diamonds too) has a legend entry, and none that is not drawn
+    drawn = colour_domain(*[d for d in (_data(layer, chart) for layer in layers) if isinstance(d, pd.DataFrame)])
+    for layer in layers:
         enc = layer.encoding
         if enc is alt.Undefined:
             continue
         if enc.tooltip is not alt.Undefined:
-            enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
-        data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
+            enc.tooltip = _tooltips(enc.tooltip, _data(layer, chart))
         if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
             enc.color.scale = alt.Scale(domain=list(domain), scheme=charts.scheme_for(len(domain)))
-            if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
-                enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
+            if enc.color._get("legend") is not alt.Undefined:
+                enc.color._get("legend")["values"] = drawn
         if enc.size is not alt.Undefined:
             enc.size["type"] = "ordinal" if enc.size._get("type") == "nominal" else enc.size._get("type")
             if enc.size._get("legend") not in (alt.Undefined, None):
                 legend = enc.size._get("legend")
                 legend["symbolFillColor"] = legend["symbolStrokeColor"] = SYMBOL_GREY
     return chart
+
+
+def _data(layer: alt.TopLevelMixin, chart: alt.TopLevelMixin) -> object:
+    return layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
 
 
 def _tooltips(tips: Sequence, data: object) -> list[alt.Tooltip]:

@@ -35,6 +35,14 @@ CLASS_MODE_CSS = f"""<style>
 [data-testid="stMain"] button p {{font-size: 1.2rem !important;}}
 </style>"""
 
+HEADLINE_KEY = "headline"  # Recommend's container of its one plain sentence, drawn large
+# Explore and Recommend on a projector (1280×720): less empty space above the title, Recommend's sentence large.
+PROJECTOR_CSS = f"""<style>
+[data-testid="stMainBlockContainer"] {{padding-top: 3.75rem !important;}}
+[data-testid="stMain"] h1 {{font-size: 2.2rem; padding-top: 0; padding-bottom: 0.3rem;}}
+.st-key-{HEADLINE_KEY} [data-testid="stMarkdownContainer"] p {{font-size: 1.75rem; line-height: 1.3; font-weight: 600;}}
+</style>"""
+
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
     "nvml_counter": "measured by the GPU's cumulative energy counter (NVML)",

@@ -1,0 +1,72 @@
+"""Not a page of its own: Explore's "CPU vs GPU" tab. Pick devices and see each model's projected minutes and
+watt-hours per hour of audio (asr_core.costmodel) beside the sweep's measured CPU rows and published figures, as
+marks of three kinds, with the validation error the cost model saw. The logic is asr_app.hardware_view."""
+import streamlit as st
+
+from asr_app import charts, explore, hardware_view, present, share, state
+from asr_core.costmodel import ProjectionError
+from asr_core.hardware_table import HardwareTableError
+from asr_core.hourly import CostSettings
+
+BIND = "query-params"
+SELECT_PX = 160
+INTRO = ("**No GPU measurements yet**: GPU figures here are **projected** by the cost model (a roofline of each "
+         "stage on the device's cited peaks, fitted factors) or **published** by others, each its own mark; the "
+         "squares are this sweep's **measured** CPU rows. They are never averaged or ranked together.")
+PUBLISHED_NOTE = ("Published points keep their own conditions (batch, precision, engine, data set: see each "
+                  "tooltip); a published time per run or per token is listed in the README, not drawn.")
+
+
+def show(cells, costs: CostSettings, batch_sizes: list[int], buckets: list[str]) -> None:
+    """The tab's pickers, its two charts, the stage chart and the table; one sentence if the cost model's files
+    cannot be read."""
+    try:
+        table, fit = state.cost_model()
+    except (HardwareTableError, ProjectionError) as exc:
+        st.error(present.plain(str(exc)))
+        return
+    st.markdown(INTRO)
+    devices_offered = hardware_view.device_options(table)
+    with st.container(horizontal=True):
+        devices = st.multiselect("Devices", list(devices_offered), default=[d for d in hardware_view.DEFAULT_DEVICES
+                                 if d in devices_offered], format_func=devices_offered.get, key=share.HW_DEVICES,
+                                 bind=BIND, width=3 * SELECT_PX)
+        size = st.selectbox("Batch size", sorted({1, *batch_sizes}), key=share.HW_SIZE, bind=BIND, width=SELECT_PX)
+        bucket = st.selectbox("Clip length", buckets or ["30s"], index=(buckets or ["30s"]).index("30s")
+                              if "30s" in buckets else 0, key=share.HW_CLIPS, bind=BIND, width=SELECT_PX)
+        runtime = st.selectbox("Runtime", hardware_view.runtimes(), key=share.HW_RUNTIME, bind=BIND, width=SELECT_PX)
+        precision = st.selectbox("Precision", hardware_view.PRECISIONS, key=share.HW_PRECISION, bind=BIND,
+                                 width=SELECT_PX, help="auto: fp16 on a GPU, fp32 on a CPU")
+    models = tuple(sorted(cells["model"].astype(str).unique()))
+    rows, refused = state.projections(models, tuple(devices), int(size), bucket, runtime, precision)
+    measured = hardware_view.measured_cells(cells, runtime, int(size), bucket)
+    frame = hardware_view.points(hardware_view.measured_points(measured, costs),
+                                 hardware_view.projected_points(rows, costs, fit, table),
+                                 hardware_view.published_points(state.published_costs(), models, devices, table, costs))
+    if frame.empty:
+        st.info("Nothing to draw: pick a device, or widen the model filter in the sidebar.")
+        return
+    order = hardware_view.device_order(frame, devices, table)
+    subtitle = hardware_view.validation_lines(fit, devices, runtime, table)
+    where = f"batch {size}, {bucket} clips, {runtime}"
+    left, right = st.columns(2)
+    with left:
+        st.altair_chart(charts.by_device(frame, "minutes_per_audio_h", f"Minutes per hour of audio ({where})",
+                                         order, subtitle))
+    with right:
+        st.altair_chart(charts.by_device(frame, "wh_per_audio_h", f"Wh per hour of audio ({where})", order, subtitle))
+    st.caption(PUBLISHED_NOTE)
+    stages = hardware_view.stage_minutes(rows, measured)
+    if not stages.empty:
+        st.altair_chart(charts.stage_chart(stages, f"Where the time goes ({where})", "minutes per hour of audio"))
+    for note in refused:
+        st.caption(f"Not projected: {present.plain(note)}")
+    shown = hardware_view.export(frame)
+    st.dataframe(shown, hide_index=True, column_config={
+        "kind": st.column_config.TextColumn("kind", help="measured here, projected by the cost model, or published"),
+        "minutes_per_audio_h": st.column_config.NumberColumn("min per audio h", format="%.3g"),
+        "wh_per_audio_h": st.column_config.NumberColumn("Wh per audio h", format="%.3g")})
+    st.download_button("Download this table (CSV; every figure's kind in its own column)",
+                       shown.to_csv(index=False).encode("utf-8"), "asr-cpu-vs-gpu.csv", "text/csv", icon="⬇️",
+                       on_click="ignore")
+    st.caption(present.plain(explore.caption(measured, energy=True)) if len(measured) else "")
