@@ -188,7 +188,7 @@ def validation_short(fit: Fit, hw: Hardware, runtime: str) -> str:
                     f"(held-out measured {hw.kind.upper()} cells)")
         if seen and "median_ratio" in seen:
             return f"{seen['median_ratio']:.2g}× median, {seen['worst_ratio']:.2g}× worst off (published figures)"
-    return f"not validated: {runtime} on a {hw.kind.upper()} has no measured or published figure to check against"
+    return f"unknown: {runtime} on a {hw.kind.upper()} has no measured or published figure to check it against"
 
 
 def validation_lines(fit: Fit, device_ids: Sequence[str], runtime: str, table: Mapping[str, Hardware]) -> list[str]:
@@ -198,7 +198,7 @@ def validation_lines(fit: Fit, device_ids: Sequence[str], runtime: str, table: M
         if d in table:
             hw = table[d]
             lines.setdefault(validation_short(fit, hw, runtime), []).append(hw.hardware_id)
-    return [f"Projected, validation error on {', '.join(ids)}: {text}" for text, ids in lines.items()]
+    return [f"Projected on {', '.join(ids)}: the cost model's error where checked, {text}" for text, ids in lines.items()]
 
 
 def export(frame: pd.DataFrame) -> pd.DataFrame:

@@ -29,7 +29,7 @@ def show(cells, costs: CostSettings, batch_sizes: list[int], buckets: list[str])
     devices_offered = hardware_view.device_options(table)
     with st.container(horizontal=True):
         devices = st.multiselect("Devices", list(devices_offered), default=[d for d in hardware_view.DEFAULT_DEVICES
-                                 if d in devices_offered], format_func=devices_offered.get, key=share.HW_DEVICES,
+                                 if d in devices_offered], key=share.HW_DEVICES,
                                  bind=BIND, width=3 * SELECT_PX)
         size = st.selectbox("Batch size", sorted({1, *batch_sizes}), key=share.HW_SIZE, bind=BIND, width=SELECT_PX)
         bucket = st.selectbox("Clip length", buckets or ["30s"], index=(buckets or ["30s"]).index("30s")
