@@ -326,7 +326,7 @@ def published_costs() -> pd.DataFrame:
     return published.load_costs()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def cost_model() -> tuple[dict, costmodel.Fit]:
     """The hardware table and the cost model's fitted factors (read once per server; both are shipped files)."""
     return costmodel.load_hardware(), costmodel.load_fit()
