@@ -756,3 +756,70 @@ def test_explore_draws_published_wer_beside_measured(shipped):
     captions = [_shown(c.value) for c in at.caption]
     assert any(c.startswith("Hollow diamonds are published WER") and "published: " in c and "Radford et al. 2022" in c
                for c in captions)
+
+
+# --- Cost per audio hour and CPU vs GPU (issues 23, 24) ---------------------------------------------------------
+
+def _tooltip_fields(spec: dict) -> set[str]:
+    layers = spec.get("layer", [spec])
+    return {t.get("field") for layer in layers for t in layer.get("encoding", {}).get("tooltip", [])}
+
+
+def test_explore_per_audio_hour_shows_each_figures_kind_and_sources(env):
+    at = _tab(_open("explore"), "Per audio hour")
+    assert at.get("button_group")[0].value == "hour_energy_wh"  # Wh per hour of audio first
+    (title, data), = _charts(at)
+    assert title == "Wh per hour of audio" and set(data["hour_energy_kind"]) == {"estimate"}
+    assert {"hour_energy_kind", "hour_sources", "energy_source"} <= _tooltip_fields(_specs(at)[0])
+    assert data["hour_sources"].str.contains("eu-household, as of 2025-S1").all()
+    captions = " ".join(_shown(c.value) for c in at.caption)
+    assert "Eurostat" in captions and "an estimated energy gives an estimated CO2e and cost" in captions
+
+
+def test_explore_link_keeps_the_grid_and_price_picker(env):
+    at = _open_link("explore", {"grid": "Germany", "electricity": "eu-non-household", "instance": "aws-t3.large",
+                                "price_kwh": "", "live": "true"})
+    assert at.selectbox(key=share.GRID).value == "DEU" and at.selectbox(key=share.INSTANCE).value == "aws-t3.large"
+    assert at.selectbox(key=share.ELECTRICITY).value == "eu-non-household" and at.toggle(key=share.LIVE).value
+    board = at.dataframe[0].value
+    assert {"$ machine per audio h", "€ electricity per audio h"} <= set(board.columns)
+    at.text_input(key=share.PRICE_KWH).set_value("cheap").run()  # a typed price that cannot be used: one sentence
+    _clean(at)
+    assert [_shown(w.value) for w in at.warning] == [
+        "The electricity price per kWh 'cheap' is neither a number nor a price in the table: give a price per kWh "
+        "such as 0.25, or one of eu-household, eu-non-household. The table's prices are used meanwhile."]
+    assert len(at.dataframe[0].value) == len(board)  # the figures stay
+
+
+def test_explore_cpu_vs_gpu_labels_projected_figures_and_names_their_error(env):
+    at = _tab(_open("explore"), "CPU vs GPU")
+    assert at.multiselect(key=share.HW_DEVICES).value == ["this-cpu", "T4", "A100-80GB", "H100-SXM"]
+    charts = dict(_charts(at))
+    minutes = next(d for t, d in charts.items() if t.startswith("Minutes per hour of audio"))
+    assert {"measured", "projected"} <= set(minutes["kind"])
+    spec = next(s for s in _specs(at) if s["title"]["text"].startswith("Minutes per hour of audio"))
+    assert any(line.startswith("Projected on T4, A100-80GB, H100-SXM: the cost model's error where checked")
+               for line in spec["title"]["subtitle"])
+    assert {"kind", "validation_error", "source"} <= _tooltip_fields(spec)
+    table = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    projected = table[table["kind"] == "projected"]
+    assert len(projected) and set(projected["minutes_per_audio_h_kind"]) == {"projected"}
+    assert any("No GPU measurements yet" in m.value for m in at.markdown)
+    assert any(b.label.startswith("Download this table (CSV") for b in at.get("download_button"))
+
+
+def test_recommend_answers_a_gpu_from_projections_and_says_so(shipped):
+    at = _open_link("recommend", {"use_case": "Offline lectures", "rec_device": "T4 (projected)"})
+    assert _shown(_sentence(at)).startswith("Offline lectures (custom) on the NVIDIA T4 (projected): ")
+    assert "per hour of audio (projected)" in _sentence(at)
+    assert set(at.dataframe[0].value["cost"]) == {"projected"}
+    captions = [_shown(c.value) for c in at.caption]
+    assert any(c.startswith("⚠ Projected on the NVIDIA T4 (16 GB PCIe); the cost model's error") for c in captions)
+    assert any("No GPU measurements yet" in c for c in captions)
+    at.selectbox(key=share.DEVICE).set_value("any").run()  # back to the sweep: measured only, unless asked
+    _clean(at)
+    assert set(at.dataframe[0].value["cost"]) == {"measured"}
+    at.toggle(key=share.MIX_KINDS).set_value(True).run()
+    _clean(at)
+    assert set(at.dataframe[0].value["cost"]) == {"measured", "projected"}
+    assert any("ranked together as asked" in _shown(c.value) for c in at.caption)
