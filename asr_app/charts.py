@@ -214,7 +214,7 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
         color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),
                         scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),
         order=alt.Order("stage_order", type="quantitative"),
-        tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g")],
+        tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g", title=unit)],
     )
 
 
@@ -358,7 +358,7 @@ def wer_by_snr(frame: pd.DataFrame, order: Sequence[str], title: str = "WER vs s
 # --- devices side by side: measured, projected and published points, never combined ----------------------------
 
 KIND_SHAPES = {"measured": "square", "projected": "circle", "published": PUBLISHED_SHAPE}
-DEVICE_TOOLTIP = {"kind": "kind", "device": "device", "model_name": "model", "runtime": "runtime or engine",
+DEVICE_TOOLTIP = {"kind": "kind", "device_name": "device", "model_name": "model", "runtime": "runtime or engine",
                   "precision": "precision", "batch_size": "batch size", "bucket": "clip length",
                   "energy_kind": "energy kind", "validation_error": "validation error (projected)",
                   "source": "source", "note": "note"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -17,8 +18,8 @@ import pandas as pd
 from asr_core import hourly
 from asr_core.costmodel import CPU, PROJECTED, THIS_CPU, Fit, Hardware, project_grid
 from asr_core.hourly import MEASURED, PUBLISHED, CostSettings
-from asr_core.models import RUNTIMES, TRANSFORMERS, checkpoint_of
-from asr_core.sweep_table import STAGE_COLUMNS
+from asr_core.models import RUNTIMES, TRANSFORMERS, checkpoint_of, family_of
+from asr_core.sweep_table import CTC_DECODER, STAGE_COLUMNS
 
 from .inputs import model_label
 
@@ -28,10 +29,10 @@ PRECISIONS = (AUTO, "fp32", "fp16", "bf16", "int8")
 KIND_ORDER = (MEASURED, PROJECTED, PUBLISHED)
 # published metrics that give a time per audio second; energy_j needs the audio seconds its 'per' names
 AUDIO_SECONDS = re.compile(r"\(([\d.,]+)\s*s of audio\)")
-COLUMNS = ["kind", "device", "device_id", "model", "model_name", "runtime", "precision", "batch_size", "bucket",
+COLUMNS = ["kind", "device", "device_name", "device_id", "model", "model_name", "runtime", "precision", "batch_size", "bucket",
            "rtf", "minutes_per_audio_h", "wh_per_audio_h", "co2e_g_per_audio_h", "electricity_per_audio_h",
            "energy_kind", "source", "validation_error", "note"]
-MEASURED_DEVICE = "{cpu} (the sweep's CPU, measured)"
+MEASURED_DEVICE = "{cpu} (measured)"  # the x label of the sweep's CPU: short, its kind in it
 
 
 def device_options(table: Mapping[str, Hardware]) -> dict[str, str]:
@@ -69,7 +70,7 @@ def projected_points(rows: pd.DataFrame, costs: CostSettings, fit: Fit, table: M
     for r in rows.to_dict("records"):
         hw = table[r["hardware_id"]]
         hour = hourly.from_projection(r["rtf"], r["energy_per_audio_s_j"], hw.name, costs)
-        out.append(_point(PROJECTED, hw.name, hw.hardware_id, r, hour, source=f"cost model; {r['factors_source']}; "
+        out.append(_point(PROJECTED, hw.hardware_id, hw.name, hw.hardware_id, r, hour, source=f"cost model; {r['factors_source']}; "
                           f"{r['power_source']}", validation=validation_short(fit, hw, r["runtime"]), note=r["notes"]))
     return pd.DataFrame(out, columns=COLUMNS)
 
@@ -88,8 +89,8 @@ def measured_points(cells: pd.DataFrame, costs: CostSettings) -> pd.DataFrame:
     out = []
     for r in cells.to_dict("records"):
         hour = hourly.from_row(r, costs)
-        device = MEASURED_DEVICE.format(cpu=r.get("cpu_name") or "CPU")
-        out.append(_point(MEASURED, device, "sweep", r, hour, source=f"this project's sweep; energy: {r['energy_source']}",
+        cpu = r.get("cpu_name") or "CPU"
+        out.append(_point(MEASURED, MEASURED_DEVICE.format(cpu=cpu), f"{cpu} (the sweep's CPU)", "sweep", r, hour, source=f"this project's sweep; energy: {r['energy_source']}",
                           validation="", note=f"{r['weights']} weights, medians over {r.get('n_runs', 1)} run(s)"))
     return pd.DataFrame(out, columns=COLUMNS)
 
@@ -112,7 +113,7 @@ def published_points(costs_table: pd.DataFrame, models: Iterable[str], device_id
         hour = hourly.audio_hour(1 / rtfx, energy, PUBLISHED if math.isfinite(energy) else "", device, costs, PUBLISHED)
         r = {**first.to_dict(), "model": wanted[first["model"]], "runtime": first["engine"], "bucket": "",
              "rtf": 1 / rtfx}
-        out.append(_point(PUBLISHED, device, first["hardware_id"], r, hour,
+        out.append(_point(PUBLISHED, first["hardware_id"], device, first["hardware_id"], r, hour,
                           source=f"{first['source_title']} ({first['source_date']}; {first['source_where']})",
                           validation="", note=f"{first['dataset']}; {first['note']}"))
     return pd.DataFrame(out, columns=COLUMNS)
@@ -135,10 +136,12 @@ def _published_energy(group: pd.DataFrame) -> float:
     return math.nan
 
 
-def _point(kind: str, device: str, device_id: str, r: Mapping, hour: hourly.AudioHour, source: str, validation: str,
-           note: str) -> dict:
+def _point(kind: str, device: str, device_name: str, device_id: str, r: Mapping, hour: hourly.AudioHour, source: str,
+           validation: str, note: str) -> dict:
+    """One chart point: device is the x label (a hardware id, or the measured CPU), device_name in full."""
     batch = r.get("batch_size")
-    return {"kind": kind, "device": device, "device_id": device_id, "model": str(r["model"]),
+    return {"kind": kind, "device": device, "device_name": device_name, "device_id": device_id,
+            "model": str(r["model"]),
             "model_name": model_label(str(r["model"])), "runtime": r.get("runtime", ""),
             "precision": r.get("precision", ""), "batch_size": None if pd.isna(batch) else int(batch),
             "bucket": r.get("bucket", ""), "rtf": hour.rtf, "minutes_per_audio_h": hour.processing_min,
@@ -153,30 +156,27 @@ def points(measured: pd.DataFrame, projected_: pd.DataFrame, published: pd.DataF
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 
-def device_order(frame: pd.DataFrame, device_ids: Sequence[str], table: Mapping[str, Hardware]) -> list[str]:
-    """The x axis: the measured CPU, then the devices as picked."""
-    named = [table[d].name for d in device_ids if d in table]
-    extra = [d for d in frame["device"].unique() if d not in named] if len(frame) else []
-    return [*sorted(extra), *named]
+def device_order(frame: pd.DataFrame, device_ids: Sequence[str]) -> list[str]:
+    """The x axis: the measured CPU first, then the devices as picked."""
+    extra = [d for d in frame["device"].unique() if d not in device_ids] if len(frame) else []
+    return [*sorted(extra), *device_ids]
 
 
-def stage_minutes(rows: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """Minutes per hour of audio in each stage (label, stage, seconds-as-minutes), projected rows labelled
-    'model · device (projected)' and measured ones '… (measured)', never summed together."""
-    frames = []
-    for frame, kind, device in ((cells, MEASURED, None), (rows, PROJECTED, "hardware_name")):
-        if frame.empty:
-            continue
-        per_hour = 60.0 / frame["audio_s"].astype(float)
-        wide = pd.DataFrame({stage: frame[col].astype(float) * per_hour for col, stage in STAGE_COLUMNS.items()})
-        where = frame[device] if device else "the sweep's CPU"
-        wide["label"] = frame["model"].astype(str).map(model_label) + " · " + where + f" ({kind})"
-        family = frame["family"] if "family" in frame.columns else pd.Series("", index=frame.index)
-        ctc = family.astype(str).str.contains("ctc") | frame["model"].astype(str).str.contains("wav2vec2")
-        long = wide.assign(ctc=ctc.values).melt(id_vars=["label", "ctc"], var_name="stage", value_name="seconds")
-        long.loc[(long["stage"] == "decoder") & long["ctc"], "stage"] = "CTC head"
-        frames.append(long[["label", "stage", "seconds"]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["label", "stage", "seconds"])
+def stage_minutes(rows: pd.DataFrame, cells: pd.DataFrame, device: str) -> pd.DataFrame:
+    """Minutes per hour of audio in each stage (label, stage, seconds: holding minutes) on one device of the x
+    axis: the measured CPU's cells, or a device's projections; one kind per chart, never summed together."""
+    measured = device not in set(rows.get("hardware_id", pd.Series(dtype=str)))
+    frame = cells if measured else rows[rows["hardware_id"] == device]
+    if frame.empty:
+        return pd.DataFrame(columns=["label", "stage", "seconds"])
+    per_hour = 60.0 / frame["audio_s"].astype(float)
+    wide = pd.DataFrame({stage: frame[col].astype(float) * per_hour for col, stage in STAGE_COLUMNS.items()})
+    wide["label"] = frame["model"].astype(str).map(model_label) + f" ({MEASURED if measured else PROJECTED})"
+    family = frame["family"] if "family" in frame.columns else frame["model"].map(family_of)
+    wide["ctc"] = family.astype(str).str.contains("ctc").values
+    long = wide.melt(id_vars=["label", "ctc"], var_name="stage", value_name="seconds")
+    long.loc[(long["stage"] == "decoder") & long["ctc"], "stage"] = CTC_DECODER
+    return long[["label", "stage", "seconds"]]
 
 
 def validation_short(fit: Fit, hw: Hardware, runtime: str) -> str:
@@ -210,3 +210,28 @@ def export(frame: pd.DataFrame) -> pd.DataFrame:
 def runtimes() -> list[str]:
     """The runtimes a projection can be asked for, transformers first (the one the CPU fit is for)."""
     return [TRANSFORMERS, *[r for r in RUNTIMES if r != TRANSFORMERS]]
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """What the CPU vs GPU tab draws: the points of three kinds, the x axis, the validation lines, the measured cells
+    (for the stage chart and the caption), the projection rows and the refusals (one sentence each)."""
+
+    frame: pd.DataFrame
+    order: list[str]
+    validation: list[str]
+    measured: pd.DataFrame
+    rows: pd.DataFrame
+    refused: list[str]
+
+
+def view(rows: pd.DataFrame, refused: list[str], cells: pd.DataFrame, published_costs: pd.DataFrame,
+         devices: Sequence[str], batch_size: int, bucket: str, runtime: str, costs: CostSettings, fit: Fit,
+         table: Mapping[str, Hardware]) -> View:
+    """The tab's view from the projections (``projected``), the sweep's aggregated cells and the published costs."""
+    measured = measured_cells(cells, runtime, batch_size, bucket)
+    models = sorted(cells["model"].astype(str).unique())
+    frame = points(measured_points(measured, costs), projected_points(rows, costs, fit, table),
+                   published_points(published_costs, models, devices, table, costs))
+    return View(frame, device_order(frame, devices), validation_lines(fit, devices, runtime, table), measured, rows,
+                refused)

@@ -420,7 +420,7 @@ def test_explore_draws_every_chart_and_lists_failures(env):
     titles = " | ".join(t for _, charts, _ in tabs for t, _ in charts)
     for expected in ("Wh per hour of audio", "WER by clip length", "Latency per utterance", "Real-time factor",
                      "Energy per utterance", "Energy per audio second", "WER vs", "Throughput vs batch size",
-                     "Peak memory vs batch size", "Latency vs FLOPs", "Where the time goes", "Minutes per hour of audio"):
+                     "Peak memory vs batch size", "Latency vs FLOPs", "Where the time goes", "Minutes of processing per hour"):
         assert expected in titles, titles
     assert all(not data.empty for _, charts, _ in tabs for _, data in charts)
     for name, charts, downloads in tabs:
@@ -795,9 +795,9 @@ def test_explore_cpu_vs_gpu_labels_projected_figures_and_names_their_error(env):
     at = _tab(_open("explore"), "CPU vs GPU")
     assert at.multiselect(key=share.HW_DEVICES).value == ["this-cpu", "T4", "A100-80GB", "H100-SXM"]
     charts = dict(_charts(at))
-    minutes = next(d for t, d in charts.items() if t.startswith("Minutes per hour of audio"))
+    minutes = next(d for t, d in charts.items() if t.startswith("Minutes of processing per hour of audio"))
     assert {"measured", "projected"} <= set(minutes["kind"])
-    spec = next(s for s in _specs(at) if s["title"]["text"].startswith("Minutes per hour of audio"))
+    spec = next(s for s in _specs(at) if s["title"]["text"].startswith("Minutes of processing per hour of audio"))
     assert any(line.startswith("Projected on T4, A100-80GB, H100-SXM: the cost model's error where checked")
                for line in spec["title"]["subtitle"])
     assert {"kind", "validation_error", "source"} <= _tooltip_fields(spec)

@@ -48,7 +48,7 @@ def test_measured_points_are_the_sweeps_clean_cpu_cells_of_the_setting():
     assert set(chosen["device"]) == {"cpu"} and set(chosen["batch_size"]) == {8} and set(chosen["bucket"]) == {"30s"}
     points = hv.measured_points(chosen, COSTS)
     assert set(points["kind"]) == {"measured"} and set(points["energy_kind"]) == {"estimate"}
-    assert set(points["device"]) == {"Intel(R) Xeon(R) Platinum 8480+ (the sweep's CPU, measured)"}
+    assert set(points["device"]) == {"Intel(R) Xeon(R) Platinum 8480+ (measured)"}
 
 
 def test_published_points_match_the_checkpoint_and_read_energy_per_audio_second(model):
@@ -59,7 +59,8 @@ def test_published_points_match_the_checkpoint_and_read_energy_per_audio_second(
     fp16 = points[points["precision"] == "fp16"].iloc[0]
     assert fp16["minutes_per_audio_h"] == pytest.approx(60 / 5.0)  # RTFx 5.0
     assert fp16["wh_per_audio_h"] == pytest.approx(65 / 328.3)  # 65 J over 328.3 s of audio: J/s = Wh/h
-    assert fp16["device"] == table["Jetson-Orin-Nano"].name  # beside its projection on the x axis
+    assert fp16["device"] == "Jetson-Orin-Nano"  # beside its projection on the x axis
+    assert fp16["device_name"] == table["Jetson-Orin-Nano"].name
     speed_only = hv.published_points(costs, ["openai/whisper-large-v3-turbo"], ["A100-80GB"], table, COSTS)
     assert len(speed_only) and speed_only["wh_per_audio_h"].isna().all()  # no published energy: none guessed
     assert set(speed_only["energy_kind"]) == {"no figure"}
@@ -72,14 +73,18 @@ def test_one_frame_one_order_and_an_export_that_names_every_kind(model):
     frame = hv.points(hv.measured_points(hv.measured_cells(cells, "transformers", 1, "30s"), COSTS),
                       hv.projected_points(rows, COSTS, fit, table), pd.DataFrame(columns=hv.COLUMNS))
     assert list(frame["kind"].unique()) == ["measured", "projected"]
-    assert hv.device_order(frame, ["T4"], table)[-1] == table["T4"].name
+    assert hv.device_order(frame, ["T4"]) == ["Intel(R) Xeon(R) Platinum 8480+ (measured)", "T4"]
     out = hv.export(frame)
     projected = out[out["kind"] == "projected"]
     assert set(projected["minutes_per_audio_h_kind"]) == {"projected"} == set(projected["wh_per_audio_h_kind"])
-    stages = hv.stage_minutes(rows, hv.measured_cells(cells, "transformers", 1, "30s"))
-    assert any(label.endswith("(projected)") for label in stages["label"])
-    assert any(label.endswith("(measured)") for label in stages["label"])
+    stages = hv.stage_minutes(rows, hv.measured_cells(cells, "transformers", 1, "30s"), "T4")
+    assert all(label.endswith("(projected)") for label in stages["label"])  # one kind per stage chart
     assert "CTC head" in set(stages["stage"])  # wav2vec2's head, not a decoder
+    t4 = rows[(rows["hardware_id"] == "T4") & (rows["model"] == "openai/whisper-tiny")].iloc[0]
+    tiny = stages[stages["label"] == "openai/whisper-tiny (projected)"].set_index("stage")["seconds"]
+    assert tiny["encoder"] == pytest.approx(t4["encoder_s"] * 60 / t4["audio_s"])  # minutes per hour of audio
+    measured = hv.stage_minutes(rows, hv.measured_cells(cells, "transformers", 1, "30s"), "CPU (measured)")
+    assert len(measured) and all(label.endswith("(measured)") for label in measured["label"])
     lines = hv.validation_lines(fit, ["T4", "this-cpu"], "transformers", table)
     assert len(lines) == 2 and all(line.startswith("Projected on ") for line in lines)
     assert frame["minutes_per_audio_h"].notna().all()
