@@ -209,7 +209,7 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
     frame = frame.assign(stage_order=frame["stage"].map(order))
     height = _height(BAR_PX * _n(frame, "label"), 1)
     return alt.Chart(frame, title=title, height=height).mark_bar().encode(
-        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=440)),
         x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
         color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),
                         scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),

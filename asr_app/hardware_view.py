@@ -184,11 +184,11 @@ def validation_short(fit: Fit, hw: Hardware, runtime: str) -> str:
     for key in (f"{hw.hardware_id}/{runtime}", f"{hw.kind}/{runtime}"):
         seen = fit.validation.get(key)
         if seen and "median_abs_error" in seen:
-            return (f"±{seen['median_abs_error']:.0%} median, {seen['worst_abs_error']:.0%} worst "
-                    f"(held-out measured {hw.kind.upper()} cells)")
+            return (f"±{seen['median_abs_error']:.0%} median, {seen['worst_abs_error']:.0%} worst against held-out "
+                    f"measured {hw.kind.upper()} cells")
         if seen and "median_ratio" in seen:
-            return f"{seen['median_ratio']:.2g}× median, {seen['worst_ratio']:.2g}× worst off (published figures)"
-    return f"unknown: {runtime} on a {hw.kind.upper()} has no measured or published figure to check it against"
+            return f"{seen['median_ratio']:.2g}× median, {seen['worst_ratio']:.2g}× worst against published figures"
+    return f"unknown: no measured or published {runtime} figure on a {hw.kind.upper()} to check it against"
 
 
 def validation_lines(fit: Fit, device_ids: Sequence[str], runtime: str, table: Mapping[str, Hardware]) -> list[str]:
@@ -198,7 +198,7 @@ def validation_lines(fit: Fit, device_ids: Sequence[str], runtime: str, table: M
         if d in table:
             hw = table[d]
             lines.setdefault(validation_short(fit, hw, runtime), []).append(hw.hardware_id)
-    return [f"Projected on {', '.join(ids)}: the cost model's error where checked, {text}" for text, ids in lines.items()]
+    return [f"Projected on {', '.join(ids)}: error {text}" for text, ids in lines.items()]
 
 
 def export(frame: pd.DataFrame) -> pd.DataFrame:

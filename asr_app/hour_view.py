@@ -7,6 +7,7 @@ and names each per-hour figure, its unit and its sources the way charts, tooltip
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -30,7 +31,7 @@ METRICS = {
 }
 KIND_COLUMN = "hour_kind"  # every per-hour figure's kind in words: "time measured · energy estimate"
 SOURCES_COLUMN = "hour_sources"  # where the energy, the grid and the prices come from, for tooltips
-TIME_KINDS = ("hour_processing_kind", "hour_energy_kind")
+URL = re.compile(r"https?://\S+")
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,21 @@ def assumptions(costs: CostSettings) -> str:
     for what, price in (("Electricity", costs.electricity), ("Machine time", costs.machine)):
         if price:
             note = f" ({price.note})" if price.note else ""
-            lines.append(f"{what}: {_price(price)}, {price.source}{note}.")
+            lines.append(f"{what}: {_price(price)}, {URL.sub('', price.source).strip()}{note}.")
     return " ".join(lines)
+
+
+def links(costs: CostSettings) -> list[tuple[str, str]]:
+    """(what, address) of each price's source, for a link beside the assumptions."""
+    found = [(what, URL.search(price.source)) for what, price in (("electricity price", costs.electricity),
+                                                                  ("machine price", costs.machine)) if price]
+    return [(what, m.group(0)) for what, m in found if m]
+
+
+def kinds_subtitle(frame: pd.DataFrame) -> str:
+    """The kinds a chart's per-hour figures have, for its subtitle: 'time measured · energy estimate'."""
+    kinds = sorted(set(frame[KIND_COLUMN])) if KIND_COLUMN in frame.columns else []
+    return f"figures here: {'; '.join(kinds)}" if kinds else ""
 
 
 LEADERBOARD_HEADERS = {"hour_processing_min": "min per audio h", "hour_energy_wh": "Wh per audio h",

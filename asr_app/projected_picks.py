@@ -73,8 +73,7 @@ def validation_note(pick: pd.Series | None, fit: Fit, table: Mapping[str, Hardwa
     if pick is None or not rec.is_projected(pick) or pick["device"] not in table:
         return ""
     hw = table[pick["device"]]
-    return (f"Projected on the {hw.name}; the cost model's error where it could be checked: "
-            f"{hardware_view.validation_short(fit, hw, str(pick['runtime']))}.")
+    return f"Projected on the {hw.name}; the cost model's error {hardware_view.validation_short(fit, hw, str(pick['runtime']))}."
 
 
 def published_beside(pick: pd.Series | None, costs_table: pd.DataFrame, costs: hourly.CostSettings) -> str:

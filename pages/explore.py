@@ -55,6 +55,12 @@ def limited(frame, show_all: bool, row=None):
     return kept
 
 
+def assumptions(costs) -> None:
+    """What the per-hour figures assume, each price with its citation and a link to its source."""
+    sources = " ".join(f"[{what}]({url})" for what, url in hour_view.links(costs))
+    st.caption(present.plain(hour_view.assumptions(costs)) + (f" Sources: {sources}." if sources else ""))
+
+
 def wer_note(missing: int) -> None:
     if missing:
         st.caption(f"{missing} configuration(s) have no WER (synthetic weights or no reference) and are not shown.")
@@ -123,7 +129,8 @@ def views(ok, costs, models, pretrained) -> None:
             st.dataframe(explore.leaderboard(agg, hour_view.leaderboard_columns(costs)), hide_index=True,
                          column_config={label: st.column_config.NumberColumn(format=fmt) for label, fmt in FORMATS.items()})
             st.caption("One row per configuration and clip length: click a column's header to sort by it. "
-                       + present.plain(explore.caption(agg)) + " " + present.plain(hour_view.assumptions(costs)))
+                       + present.plain(explore.caption(agg)))
+            assumptions(costs)
     if hour.open:
         with hour:
             metrics = hour_view.metrics(costs)
@@ -135,10 +142,11 @@ def views(ok, costs, models, pretrained) -> None:
             per_length = hour_view.with_hours(state.aggregated(explore.subset(ok, batch_size=size), series_exclude=(
                 "batch_size",)), costs)
             shown = limited(per_length, show_all, row)
-            chart(charts.by_length(shown, metric, metrics[metric], order, log=True, subtitle="log scale",
-                                   y_title=metrics[metric], extra_tips=(hour_view.SOURCES_COLUMN,)),
+            chart(charts.by_length(shown, metric, metrics[metric], order, log=True, y_title=metrics[metric],
+                                   subtitle=["log scale", hour_view.kinds_subtitle(shown)],
+                                   extra_tips=(hour_view.SOURCES_COLUMN,)),
                   shown, explore.colour_domain(shown), energy=True)
-            st.caption(present.plain(hour_view.assumptions(costs)))
+            assumptions(costs)
     if quality.open:
         with quality:
             with_wer, no_wer = explore.with_wer(state.aggregated(ok, keys=tuple(sweep_table.WER_KEYS)))

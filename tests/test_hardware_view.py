@@ -35,9 +35,9 @@ def test_projected_points_are_labelled_and_carry_the_validation_error(model):
     assert set(points["kind"]) == {"projected"} and set(points["energy_kind"]) == {"projected"}
     t4 = points[points["device_id"] == "T4"].iloc[0]
     assert t4["minutes_per_audio_h"] == pytest.approx(60 * rows[rows["hardware_id"] == "T4"].iloc[0]["rtf"])
-    assert t4["validation_error"].startswith("unknown: transformers on a GPU")
+    assert t4["validation_error"] == "unknown: no measured or published transformers figure on a GPU to check it against"
     cpu = points[points["device_id"] == "this-cpu"].iloc[0]
-    assert cpu["validation_error"].endswith("(held-out measured CPU cells)") and "median" in cpu["validation_error"]
+    assert cpu["validation_error"].endswith("worst against held-out measured CPU cells") and "median" in cpu["validation_error"]
     bf16 = hv.projected(MODELS[:1], ["T4"], 1, "30s", "transformers", "bf16", fit, table)
     assert bf16[0].empty and "NVIDIA T4" in bf16[1][0] and "bf16" in bf16[1][0]  # refused, in one sentence
 

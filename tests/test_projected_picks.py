@@ -49,7 +49,7 @@ def test_notes_beside_a_projected_pick(model):
     pick = pd.Series({"model": "openai/whisper-large-v3-turbo", "device": "A100-80GB", "runtime": "transformers",
                       "energy_source": "projected"})
     assert pp.validation_note(pick, fit, table).startswith("Projected on the NVIDIA A100 80GB SXM4; the cost model's "
-                                                           "error where it could be checked: ")
+                                                           "error unknown: ")
     beside = pp.published_beside(pick, published.load_costs(), hourly.CostSettings())
     assert beside.startswith("Published for comparison: openai/whisper-large-v3-turbo ran 200× faster than real time")
     assert "Hugging Face Open ASR Leaderboard" in beside
