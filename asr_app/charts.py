@@ -29,6 +29,7 @@ LEGEND_FONT_PX = 12
 # as readable at 1280×720 as one of 3 (Streamlit would otherwise squeeze the plot to make room for the legend).
 SWEEP_PLOT_PX = 230
 FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
+CHART_PADDING = {"top": 8, "left": 5, "right": 5, "bottom": 5}  # room above the title's tallest letters
 TITLE_PX = 15
 SUBTITLE_PX = 12
 MEASURED_MARK = "measured here"
@@ -84,7 +85,7 @@ def _colour(df: pd.DataFrame) -> alt.Color:
 
 def _fixed(chart: alt.TopLevelMixin, plot_px: int = SWEEP_PLOT_PX) -> alt.TopLevelMixin:
     """A sweep chart with a fixed plot area: its legend, axes and title add height, its width fits the page."""
-    return chart.properties(height=plot_px, autosize=FIT_WIDTH)
+    return chart.properties(height=plot_px, autosize=FIT_WIDTH, padding=CHART_PADDING)
 
 
 def _title(text: str, subtitle: str | Sequence[str] = "") -> alt.TitleParams:
@@ -208,7 +209,7 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
     order = {s: i for i, s in enumerate(STAGE_COLOURS)}
     frame = frame.assign(stage_order=frame["stage"].map(order))
     height = _height(BAR_PX * _n(frame, "label"), 1)
-    return alt.Chart(frame, title=title, height=height).mark_bar().encode(
+    return alt.Chart(frame, title=title, height=height, padding=CHART_PADDING).mark_bar().encode(
         y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=440)),
         x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
         color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),

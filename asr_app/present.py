@@ -50,10 +50,19 @@ ENERGY_SOURCE_TEXT = {
     "rapl": "measured by the CPU's RAPL counters",
     "estimate": "CPU time x an assumed package power, not a measurement",
     "unavailable": "not available",
+    "projected": "projected by the cost model: time × a power model, not a measurement",
 }
 MEASURED = ("nvml_counter", "nvml_power", "rapl")
 LAPTOP_W = 30  # a laptop working hard: the everyday yardstick for an energy figure
 BUSY_OTHERS_PCT = 25.0  # other processes above this share of all cores compete with a CPU measurement
+
+
+UNIT_SPACE = re.compile(r"(\d) (%|Wh|g CO2e|min)(?=\W|$)")
+
+
+def keep_units(text: str) -> str:
+    """A number and its unit on one line ('5.6 %' never breaks before the '%'): a no-break space between them."""
+    return UNIT_SPACE.sub("\\1\u00a0\\2", text)
 
 
 def plain(text: object) -> str:

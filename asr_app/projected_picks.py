@@ -92,3 +92,14 @@ def published_beside(pick: pd.Series | None, costs_table: pd.DataFrame, costs: h
     return (f"Published for comparison: {model_label(str(pick['model']))} ran {speed:.0f}× faster than real time "
             f"({minutes:.2g} min per hour of audio) on the {r['hardware']} ({r['engine']}, {r['precision']}{batch}; "
             f"{r['source_title']}, {r['source_date']}).")
+
+
+def caption(points: pd.DataFrame) -> str:
+    """Where the candidates' costs come from, for the chart's caption: projected for named devices (never 'measured
+    on'), or '' for measured points (explore.caption says where they were measured)."""
+    if points.empty or not points["energy_source"].astype(str).str.contains(PROJECTED).any():
+        return ""
+    names = ", ".join(sorted({str(n) for n in points.loc[points["energy_source"].astype(str).str.contains(PROJECTED),
+                                                           "gpu_name"]}))
+    return (f"Projected points: time and energy computed by the cost model for the {names}, not measured (no GPU "
+            "has been measured yet); their WER is published, never measured on that device.")

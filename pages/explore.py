@@ -57,8 +57,10 @@ def limited(frame, show_all: bool, row=None):
 
 def assumptions(costs) -> None:
     """What the per-hour figures assume, each price with its citation and a link to its source."""
-    sources = " ".join(f"[{what}]({url})" for what, url in hour_view.links(costs))
-    st.caption(present.plain(hour_view.assumptions(costs)) + (f" Sources: {sources}." if sources else ""))
+    st.caption(present.plain(hour_view.assumptions(costs)))
+    with st.container(horizontal=True, gap="small"):
+        for what, url in hour_view.links(costs):
+            st.link_button(f"Source of the {what}", url, type="tertiary")
 
 
 def wer_note(missing: int) -> None:

@@ -111,7 +111,7 @@ with answer:
     if rec.pick is None:
         st.warning(present.plain(recommendation.readable(rec.reason, models)))
     else:
-        st.markdown(present.plain(rec.headline), help=JARGON)
+        st.markdown(present.keep_units(present.plain(rec.headline)), help=JARGON)
 with notes:
     extra = [projected_picks.validation_note(rec.pick, fit, hardware) if fit else "",
              projected_picks.published_beside(rec.pick, state.published_costs(), costs)]
@@ -134,8 +134,10 @@ if not rec.candidates.empty:
         st.download_button("Chart spec (JSON)", explore.spec_json(c), "candidates.vl.json", "application/json",
                            on_click="ignore", type="tertiary", icon="⬇️",
                            help="The chart as a Vega-Lite spec with its data; its toolbar downloads a PNG.")
+        measured = points[~points["energy_source"].astype(str).str.contains("projected")]
         st.caption("Large points are on the Pareto front; the ringed point is the pick; a hollow diamond marks "
                    "a WER that is published, not measured here (its tooltip names the source). "
-                   + present.plain(explore.caption(points, energy=cost.startswith("energy"))))
+                   + present.plain(" ".join(t for t in (projected_picks.caption(points), explore.caption(
+                       measured, energy=cost.startswith("energy"))) if t)))
     st.subheader(f"Candidates ({len(rec.candidates)}), best first")
     st.dataframe(recommendation.candidates_table(rec.candidates), hide_index=True)

@@ -94,8 +94,9 @@ def _every_tab(at) -> list[tuple[str, list[tuple[str, pd.DataFrame]], list[str]]
 
 
 def _sentence(at) -> str:
-    """Recommend's one plain sentence (the first Markdown on the page, in its large container)."""
-    return at.markdown[0].value
+    """Recommend's one plain sentence (the first Markdown on the page, in its large container), its no-break spaces
+    between numbers and units read as spaces."""
+    return at.markdown[0].value.replace("\u00a0", " ")
 
 
 def _button(at, label: str):
@@ -656,6 +657,7 @@ def test_recommend_picks_for_each_use_case(env):
     assert _sentence(at).startswith("Short voice commands on a CPU: whisper-tiny — ")  # the sentence first
     assert "RTF" not in _sentence(at) and "**Pick:** openai/whisper-tiny" in _details(at)
     assert " Wh and €0.0" in _sentence(at) and "per hour of audio (estimated)" in _sentence(at)  # the hour, in money
+    assert "\u00a0%" in at.markdown[0].value  # '5.0 %' never breaks before its unit on a projector
     at.selectbox(key="use_case").set_value("Offline lectures").run()
     _clean(at)
     assert "lowest WER" in _details(at)
