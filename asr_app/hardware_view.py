@@ -204,7 +204,8 @@ def validation_lines(fit: Fit, device_ids: Sequence[str], runtime: str, table: M
 def export(frame: pd.DataFrame) -> pd.DataFrame:
     """The table a teacher downloads and reads: each figure's kind beside it ('projected' on every projected one;
     a measured time with an estimated energy says both)."""
-    return frame.assign(minutes_per_audio_h_kind=frame["kind"], wh_per_audio_h_kind=frame["energy_kind"])
+    out = frame.assign(minutes_per_audio_h_kind=frame["kind"], wh_per_audio_h_kind=frame["energy_kind"])
+    return out.drop(columns=["model"]).rename(columns={"model_name": "model"})  # a local folder by name, not its path
 
 
 def runtimes() -> list[str]:

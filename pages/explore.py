@@ -35,8 +35,9 @@ FORMATS = {"WER (%)": "%.1f", "latency / utt (s)": "%.3g", "RTF": "%.3g", "J per
            "g CO2e per audio h": "%.3g"}
 
 
-def chart(c, rows, domain=(), energy: bool = False) -> None:
-    c = explore.polish(c, domain)
+def chart(c, rows, domain=None, energy: bool = False) -> None:
+    """The chart, its colours fixed to the series of rows (or domain), its exports and the caption of its rows."""
+    c = explore.polish(c, explore.colour_domain(rows) if domain is None else domain)
     st.altair_chart(c)
     title = c.title if isinstance(c.title, str) else c.title.text
     with st.container(horizontal=True, gap="small"):
@@ -53,6 +54,14 @@ def limited(frame, show_all: bool, row=None):
     if note:
         (row or st).caption(note)
     return kept
+
+
+def picked(ok, label: str, options: list, key: str, column: str, show_all: bool, exclude: tuple = ()):
+    """A tab's picker, and the aggregated rows it selects: at most a few configurations, the note beside it."""
+    with st.container(horizontal=True, vertical_alignment="bottom") as row:
+        value = st.selectbox(label, options, key=key, bind=BIND, width=SELECT_PX)
+    return value, limited(state.aggregated(explore.subset(ok, **{column: value}), series_exclude=exclude), show_all,
+                          row)
 
 
 def assumptions(costs) -> None:
@@ -147,11 +156,12 @@ def views(ok, costs, models, pretrained) -> None:
             chart(charts.by_length(shown, metric, metrics[metric], order, log=True, y_title=metrics[metric],
                                    subtitle=["log scale", hour_view.kinds_subtitle(shown)],
                                    extra_tips=(hour_view.SOURCES_COLUMN,)),
-                  shown, explore.colour_domain(shown), energy=True)
+                  shown, energy=True)
             assumptions(costs)
     if quality.open:
         with quality:
             with_wer, no_wer = explore.with_wer(state.aggregated(ok, keys=tuple(sweep_table.WER_KEYS)))
+            with_wer = limited(with_wer, show_all)
             reported = explore.published_points(published_table, ok["model"].unique())
             if with_wer.empty and reported.empty:
                 st.info(NO_WER)
@@ -163,16 +173,13 @@ def views(ok, costs, models, pretrained) -> None:
                 wer_note(no_wer)
             if explore.snr_count(ok) > 1:
                 by_snr = explore.wer_by_snr(ok)
-                chart(charts.wer_by_snr(by_snr, explore.snr_order(by_snr)), by_snr, explore.colour_domain(by_snr))
+                chart(charts.wer_by_snr(by_snr, explore.snr_order(by_snr)), by_snr)
                 st.caption("Noise mixed into the clips at each signal-to-noise ratio (power over the clip) before "
                            "transcribing; see the README's Noise section.")
     if speed.open:
         with speed:
-            with st.container(horizontal=True, vertical_alignment="bottom") as row:
-                size = st.selectbox("Show batch size", batch_sizes, key=share.SIZE, bind=BIND, width=SELECT_PX)
-            per_length = limited(state.aggregated(explore.subset(ok, batch_size=size), series_exclude=("batch_size",)),
-                                 show_all, row)
-            domain = explore.colour_domain(per_length)
+            _, per_length = picked(ok, "Show batch size", batch_sizes, share.SIZE, "batch_size", show_all,
+                                   ("batch_size",))
             left, right = st.columns(2)
             for column, (y, title, sub, energy) in zip(
                     [left, right, left, right],
@@ -181,8 +188,8 @@ def views(ok, costs, models, pretrained) -> None:
                      ("energy_per_utt_j", "Energy per utterance", "log scale", True),
                      ("energy_per_audio_s_j", "Energy per audio second", "log scale", True)]):
                 with column:
-                    chart(charts.by_length(per_length, y, title, order, log=True, subtitle=sub), per_length, domain,
-                          energy)
+                    chart(charts.by_length(per_length, y, title, order, log=True, subtitle=sub), per_length,
+                          energy=energy)
     if tradeoffs.open:
         with tradeoffs:
             with st.container(horizontal=True, vertical_alignment="bottom") as row:
@@ -196,30 +203,24 @@ def views(ok, costs, models, pretrained) -> None:
             else:
                 x_title = hour_view.axis_title(cost, costs) if cost.startswith("hour_") else None
                 chart(charts.tradeoff(points, cost, f"WER vs {COSTS[cost]} ({bucket} clips)", x_title=x_title),
-                      points, explore.colour_domain(points), energy=cost.startswith(("energy", "hour")))
+                      points, energy=cost.startswith(("energy", "hour")))
                 st.caption("Large points are on the Pareto front: no other configuration has both a lower WER and "
                            "a lower cost. The dashed line joins them.")
     if batch.open:
         with batch:
-            with st.container(horizontal=True, vertical_alignment="bottom") as row:
-                bucket = st.selectbox("Clip length", buckets, key=share.BATCH_CLIPS, bind=BIND, width=SELECT_PX)
-            per_batch = limited(state.aggregated(explore.subset(ok, bucket=bucket), series_exclude=("batch_size",)),
-                                show_all, row)
-            domain = explore.colour_domain(per_batch)
+            bucket, per_batch = picked(ok, "Clip length", buckets, share.BATCH_CLIPS, "bucket", show_all,
+                                       ("batch_size",))
             left, right = st.columns(2)
             with left:
                 chart(charts.by_batch(per_batch, "throughput_audio_s_per_s", f"Throughput vs batch size ({bucket})"),
-                      per_batch, domain)
+                      per_batch)
             with right:
-                chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"),
-                      per_batch, domain)
+                chart(charts.by_batch(per_batch, "peak_memory_mib", f"Peak memory vs batch size ({bucket})"), per_batch)
             st.caption("Peak memory: GPU memory reserved for CUDA runs, process resident memory (RSS) for CPU runs.")
-            chart(charts.latency_vs_flops(per_batch), per_batch, domain)
+            chart(charts.latency_vs_flops(per_batch), per_batch)
     if stages.open:
         with stages:
-            with st.container(horizontal=True, vertical_alignment="bottom") as row:
-                bucket = st.selectbox("Clip length", buckets, key=share.STAGE_CLIPS, bind=BIND, width=SELECT_PX)
-            per_stage = limited(state.aggregated(explore.subset(ok, bucket=bucket)), show_all, row)
+            bucket, per_stage = picked(ok, "Clip length", buckets, share.STAGE_CLIPS, "bucket", show_all)
             chart(charts.stage_chart(sweep_table.stage_seconds(per_stage, label="series"),
                                      title=f"Where the time goes ({bucket} clips)"), per_stage)
     if hardware.open:
