@@ -18,6 +18,7 @@ from asr_core.sampler import PowerSample
 
 from .inputs import MODEL_NAME, model_label
 from .present import MIB
+from .sweep_views import colour_domain
 
 PLOT_PX = 240  # height of the plotting area itself
 POWER_PLOT_PX = 180
@@ -27,6 +28,16 @@ BAR_PX = 30  # per bar of the stage chart
 CHROME_PX = 160
 LEGEND_ROW_PX = 20
 LEGEND_FONT_PX = 12
+# Sweep charts (Explore, Recommend) keep a fixed plot area whatever their legend: the spec's height is the plot's,
+# and the axes, title and legend are added around it (fit the width to the page only), so a chart of 18 series is
+# as readable at 1280×720 as one of 3 (Streamlit would otherwise squeeze the plot to make room for the legend).
+SWEEP_PLOT_PX = 230
+FIT_WIDTH = {"type": "fit-x", "contains": "padding"}
+CHART_PADDING = {"top": 8, "left": 5, "right": 5, "bottom": 5}  # room above the title's tallest letters
+TITLE_PX = 15
+SUBTITLE_PX = 12
+MEASURED_MARK = "measured here"
+PUBLISHED_MARK = "published (tooltip: source)"
 STAGE_COLOURS = {"preprocess": "#8da0cb", "encoder": "#fc8d62", "decoder": "#66c2a5", "CTC head": "#a6d854"}
 SOURCE_NAMES = {"gpu": "GPU", "cpu": "CPU"}
 SOURCE_DETAIL = {ESTIMATE: "estimate", RAPL: "RAPL", NVML_COUNTER: "NVML", NVML_POWER: "NVML"}
@@ -44,7 +55,17 @@ FIELDS = {
     "energy_per_audio_s_j": ("energy per audio second (J)", ".3g"),
     "throughput_audio_s_per_s": ("throughput (audio s per s)", ".3g"),
     "peak_memory_mib": ("peak memory (MiB)", ".0f"), "flops_per_utt": ("FLOPs per utterance", ".3s"),
+    "hour_processing_min": ("minutes of processing per hour of audio", ".2g"),
+    "hour_energy_wh": ("Wh per hour of audio", ".2g"), "hour_co2e_g": ("g CO2e per hour of audio", ".2g"),
+    "hour_electricity_cost": ("electricity per hour of audio", ".2g"),
+    "hour_hardware_cost": ("machine time per hour of audio", ".2g"),
+    "minutes_per_audio_h": ("minutes of processing per hour of audio", ".2g"),
+    "wh_per_audio_h": ("Wh per hour of audio", ".2g"),
 }
+# per-hour column -> its kind column, shown beside it in a tooltip (an estimate stays an estimate)
+HOUR_KINDS = {"hour_processing_min": "hour_processing_kind", "hour_energy_wh": "hour_energy_kind",
+              "hour_co2e_g": "hour_co2e_kind", "hour_electricity_cost": "hour_electricity_cost_kind",
+              "hour_hardware_cost": "hour_hardware_cost_kind"}
 PNG_SCALE = 2  # exported PNGs at twice the screen's pixels: sharp on slides
 LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read …
 LARGE_CHROME_PX = 90  # … and the room that larger text takes around the plot
@@ -71,6 +92,25 @@ def scheme_for(n_series: int) -> str:
 
 def _colour(df: pd.DataFrame) -> alt.Color:
     return alt.Color("series", type="nominal", legend=_legend(), scale=alt.Scale(scheme=scheme_for(_n(df, "series"))))
+
+
+def _fixed(chart: alt.TopLevelMixin, plot_px: int = SWEEP_PLOT_PX) -> alt.TopLevelMixin:
+    """A sweep chart with a fixed plot area: its legend, axes and title add height, its width fits the page."""
+    return chart.properties(height=plot_px, autosize=FIT_WIDTH, padding=CHART_PADDING)
+
+
+def _title(text: str, subtitle: str | Sequence[str] = "") -> alt.TitleParams:
+    """A title that starts at the left edge, with the detail (scale, units, caveats) on its own line(s) below."""
+    return alt.TitleParams(text, subtitle=subtitle or alt.Undefined, anchor="start", fontSize=TITLE_PX,
+                           subtitleFontSize=SUBTITLE_PX, subtitleColor=LABEL_GREY)
+
+
+def _category_axis(title: str, two_lines: bool = False) -> alt.Axis:
+    """Every category labelled, level: Vega-Lite drops labels it thinks overlap (15s, 60s, test-other went
+    missing), so overlap is allowed; long labels break after their first word."""
+    expr = ("indexof(datum.label, ' ') < 0 ? datum.label : [substring(datum.label, 0, indexof(datum.label, ' ')), "
+            "substring(datum.label, indexof(datum.label, ' ') + 1)]") if two_lines else alt.Undefined
+    return alt.Axis(title=title, labelAngle=0, labelOverlap=False, labelLimit=160, labelExpr=expr)
 
 
 def _height(plot_px: int, *legend_entries: int) -> int:
@@ -180,38 +220,47 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
     order = {s: i for i, s in enumerate(STAGE_COLOURS)}
     frame = frame.assign(stage_order=frame["stage"].map(order))
     height = _height(BAR_PX * _n(frame, "label"), 1)
-    return alt.Chart(frame, title=title, height=height).mark_bar().encode(
-        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+    return alt.Chart(frame, title=title, height=height, padding=CHART_PADDING).mark_bar().encode(
+        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=440)),
         x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
         color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),
                         scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),
         order=alt.Order("stage_order", type="quantitative"),
-        tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g")],
+        tooltip=["label", "stage", alt.Tooltip("seconds", format=".3g", title=unit)],
     )
 
 
 # --- sweep charts --------------------------------------------------------------------------------
 
-def by_length(agg: pd.DataFrame, y: str, title: str, order: Sequence[str], log: bool = False) -> alt.Chart:
-    """One line per configuration series over the clip-length buckets."""
-    return alt.Chart(agg, title=title, height=_height(PLOT_PX, _n(agg, "series"))).mark_line(point=True).encode(
-        x=alt.X("bucket", type="ordinal", sort=list(order), title="clip length (bucket)", axis=alt.Axis(labelAngle=0)),
-        y=_y(y, log),
+def by_length(agg: pd.DataFrame, y: str, title: str, order: Sequence[str], log: bool = False,
+              subtitle: str | Sequence[str] = "", y_title: str | None = None,
+              extra_tips: Sequence[str] = ()) -> alt.Chart:
+    """One line per configuration series over the clip-length buckets; a fixed plot area (_fixed)."""
+    chart = alt.Chart(agg, title=_title(title, subtitle)).mark_line(point=True).encode(
+        x=alt.X("bucket", type="ordinal", sort=list(order), axis=_category_axis("clip length (bucket)")),
+        y=_y(y, log, y_title),
         color=_colour(agg),
-        tooltip=_tooltip(agg, y, "clip_s"),
+        tooltip=[*_tooltip(agg, y, "clip_s"), *_hour_tips(agg, y, extra_tips)],
     )
+    return _fixed(chart)
+
+
+def _hour_tips(df: pd.DataFrame, y: str, extra: Sequence[str]) -> list[alt.Tooltip]:
+    """A per-hour figure's kind and sources beside it (columns hour_view adds), and any other columns asked for."""
+    cols = [c for c in (HOUR_KINDS.get(y, ""), *extra) if c and c in df.columns]
+    return [alt.Tooltip(c, type="nominal", title=c.removeprefix("hour_").replace("_", " ")) for c in cols]
 
 
 def by_batch(agg: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Chart:
     """One line per configuration series over batch size (log2 axis)."""
     data = _with_mib(agg) if y == "peak_memory_mib" else agg
-    return alt.Chart(data, title=title, height=_height(PLOT_PX, _n(data, "series"))).mark_line(point=True).encode(
+    return _fixed(alt.Chart(data, title=_title(title)).mark_line(point=True).encode(
         x=alt.X("batch_size", type="quantitative", scale=alt.Scale(type="log", base=2), title="batch size",
-                axis=alt.Axis(values=sorted(data["batch_size"].unique().tolist()) or alt.Undefined)),
+                axis=alt.Axis(values=sorted(data["batch_size"].unique().tolist()) or alt.Undefined, labelOverlap=False)),
         y=_y(y, log),
         color=_colour(data),
         tooltip=_tooltip(data, y),
-    )
+    ))
 
 
 def _with_mib(agg: pd.DataFrame) -> pd.DataFrame:
@@ -220,29 +269,29 @@ def _with_mib(agg: pd.DataFrame) -> pd.DataFrame:
 
 def latency_vs_flops(agg: pd.DataFrame) -> alt.Chart:
     """Latency per utterance against FLOPs per utterance, log-log; shape marks the device."""
-    height = _height(PLOT_PX, _n(agg, "series"), 1 + _n(agg, "device"))
-    return alt.Chart(agg, title="Latency vs FLOPs", height=height).mark_point(filled=True, size=70).encode(
+    return _fixed(alt.Chart(agg, title=_title("Latency vs FLOPs")).mark_point(filled=True, size=70).encode(
         x=alt.X("flops_per_utt", type="quantitative", scale=alt.Scale(type="log"), title=FIELDS["flops_per_utt"][0],
                 axis=alt.Axis(format="~s")),
         y=_y("latency_per_utt_s", log=True),
         color=_colour(agg),
         shape=alt.Shape("device", type="nominal", legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=_tooltip(agg, "flops_per_utt", "latency_per_utt_s"),
-    )
+    ))
 
 
-def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> alt.LayerChart:
+def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True, x_title: str | None = None,
+             subtitle: str | Sequence[str] = "") -> alt.LayerChart:
     """WER against a cost; the Pareto front (column 'pareto') joined by a line, a 'pick' ringed."""
     base = alt.Chart(points)
     x = alt.X(cost, type="quantitative", scale=alt.Scale(type="log") if log else alt.Undefined,
-              title=FIELDS.get(cost, (cost,))[0])
+              title=x_title or FIELDS.get(cost, (cost,))[0])
     dots = base.mark_point(filled=True, opacity=0.85).encode(
         x=x, y=_y("wer"),
         color=_colour(points),
         size=alt.Size("pareto", type="nominal", scale=alt.Scale(domain=[False, True], range=[50, 180]),
                       legend=alt.Legend(title=None, orient="bottom", direction="horizontal",
                                         labelExpr="datum.label == 'true' ? 'on the Pareto front' : 'dominated'")),
-        tooltip=_tooltip(points, "wer", cost, "pareto"),
+        tooltip=[*_tooltip(points, "wer", cost, "pareto"), *_hour_tips(points, cost, ("hour_sources",))],
     )
     front = base.transform_filter(alt.datum.pareto).mark_line(
         color=FRONT_COLOUR, strokeDash=[4, 3], interpolate="step-after").encode(x=x, y=_y("wer"))
@@ -251,7 +300,7 @@ def tradeoff(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> a
         pick = base.transform_filter(alt.datum.pick)
         layers += [pick.mark_point(size=500, strokeWidth=2.5, color=PICK_COLOUR, filled=False).encode(x=x, y=_y("wer")),
                    pick.mark_text(dy=-18, color=PICK_COLOUR, fontWeight="bold", text="pick").encode(x=x, y=_y("wer"))]
-    return alt.layer(*layers, title=title, height=_height(PLOT_PX, _n(points, "series"), 1))
+    return _fixed(alt.layer(*layers, title=_title(title, subtitle)))
 
 
 # --- published accuracy beside measured ------------------------------------------------------------
@@ -267,21 +316,28 @@ def _published_tooltip(df: pd.DataFrame) -> list[alt.Tooltip]:
 
 
 def wer_with_published(measured: pd.DataFrame, published: pd.DataFrame, title: str,
-                       order: Sequence[str]) -> alt.LayerChart:
+                       order: Sequence[str], subtitle: str | Sequence[str] = "") -> alt.LayerChart:
     """Measured WER by clip length (lines), and published WER at each benchmark to the right of the buckets
     as hollow diamonds whose tooltip names the source. The two are separate marks, never combined."""
     x_order = [*order, *sorted(published["benchmark"].unique())] if len(published) else list(order)
-    x = alt.X("x", type="ordinal", sort=x_order, title="clip length (bucket) · published benchmark",
-              axis=alt.Axis(labelAngle=0, labelLimit=120))
-    lines = alt.Chart(measured.assign(x=measured["bucket"])).mark_line(point=True).encode(
-        x=x, y=_y("wer"), color=_colour(measured), tooltip=_tooltip(measured, "wer", "clip_s"))
-    layers = [lines]
+    x = alt.X("x", type="ordinal", sort=x_order, axis=_category_axis("clip length (bucket) · published benchmark",
+                                                                      two_lines=True))
+    kinds = [k for k, frame in ((MEASURED_MARK, measured), (PUBLISHED_MARK, published)) if len(frame)]
+    shape = alt.Shape("mark_kind", type="nominal", scale=alt.Scale(domain=kinds, range=[
+        "circle" if k == MEASURED_MARK else PUBLISHED_SHAPE for k in kinds]),
+        legend=alt.Legend(title=None, orient="bottom", direction="horizontal", labelLimit=400, symbolFillColor=None))
+    data = measured.assign(x=measured["bucket"], mark_kind=MEASURED_MARK)
+    layers = []
+    if len(measured):
+        layers += [alt.Chart(data).mark_line().encode(x=x, y=_y("wer"), color=_colour(measured)),
+                   alt.Chart(data).mark_point(filled=True, size=50).encode(
+                       x=x, y=_y("wer"), color=_colour(measured), shape=shape,
+                       tooltip=_tooltip(measured, "wer", "clip_s"))]
     if len(published):
-        layers.append(alt.Chart(published.assign(x=published["benchmark"])).mark_point(
+        layers.append(alt.Chart(published.assign(x=published["benchmark"], mark_kind=PUBLISHED_MARK)).mark_point(
             shape=PUBLISHED_SHAPE, filled=False, size=120, strokeWidth=2).encode(
-            x=x, y=_y("wer"), color=_colour(published), tooltip=_published_tooltip(published)))
-    legend = _n(measured, "series") + _n(published, "series")
-    return alt.layer(*layers, title=title, height=_height(PLOT_PX, legend))
+            x=x, y=_y("wer"), color=_colour(published), shape=shape, tooltip=_published_tooltip(published)))
+    return _fixed(alt.layer(*layers, title=_title(title, subtitle)))
 
 
 def tradeoff_with_published(points: pd.DataFrame, cost: str, title: str, log: bool = True) -> alt.LayerChart:
@@ -301,14 +357,44 @@ def tradeoff_with_published(points: pd.DataFrame, cost: str, title: str, log: bo
 
 def wer_by_snr(frame: pd.DataFrame, order: Sequence[str], title: str = "WER vs signal-to-noise ratio") -> alt.Chart:
     """One line per configuration series over the SNR (sweep_views.wer_by_snr), noisiest left, clean at the right end."""
-    return alt.Chart(frame, title=title, height=_height(PLOT_PX, _n(frame, "series"))).mark_line(point=True).encode(
-        x=alt.X("snr", type="ordinal", sort=list(order), title="signal-to-noise ratio (clean: no noise added)",
-                axis=alt.Axis(labelAngle=0)),
+    return _fixed(alt.Chart(frame, title=_title(title)).mark_line(point=True).encode(
+        x=alt.X("snr", type="ordinal", sort=list(order),
+                axis=_category_axis("signal-to-noise ratio (clean: no noise added)")),
         y=_y("wer"),
         color=_colour(frame),
         tooltip=[*_tooltip(frame, "wer", "clip_s"), alt.Tooltip("snr", title="SNR"),
                  alt.Tooltip("noise", title="noise")],
-    )
+    ))
+
+
+# --- devices side by side: measured, projected and published points, never combined ----------------------------
+
+KIND_SHAPES = {"measured": "square", "projected": "circle", "published": PUBLISHED_SHAPE}
+DEVICE_TOOLTIP = {"kind": "kind", "device_name": "device", "model_name": "model", "runtime": "runtime or engine",
+                  "precision": "precision", "batch_size": "batch size", "bucket": "clip length",
+                  "energy_kind": "energy kind", "validation_error": "validation error (projected)",
+                  "source": "source", "note": "note"}
+
+
+def by_device(frame: pd.DataFrame, y: str, title: str, devices: Sequence[str],
+              subtitle: str | Sequence[str] = "", y_title: str | None = None) -> alt.LayerChart:
+    """Each model's figure per device (x), one mark per kind: a filled square measured here, a circle projected
+    by the cost model, a hollow diamond published; the kind is in the legend and every tooltip."""
+    data = frame.dropna(subset=[y])
+    kinds = [k for k in KIND_SHAPES if k in set(data["kind"])]
+    x = alt.X("device", type="nominal", sort=list(devices), axis=_category_axis(None, two_lines=True))
+    shape = alt.Shape("kind", type="nominal", scale=alt.Scale(domain=kinds, range=[KIND_SHAPES[k] for k in kinds]),
+                      legend=alt.Legend(title=None, orient="bottom", direction="horizontal", symbolFillColor=None))
+    colour = alt.Color("model_name", type="nominal", legend=_legend(),
+                       scale=alt.Scale(scheme=scheme_for(_n(data, "model_name"))))
+    name, fmt = FIELDS.get(y, (y, ".3g"))
+    tips = [alt.Tooltip(c, type="nominal", title=t) for c, t in DEVICE_TOOLTIP.items() if c in data.columns]
+    tips.insert(3, alt.Tooltip(y, title=name, format=fmt))
+    layers = [alt.Chart(data).transform_filter(alt.datum.kind == k).mark_point(
+        filled=k != "published", size=90 if k != "published" else 130, strokeWidth=2, opacity=0.9).encode(
+        x=x, xOffset=alt.XOffset("model_name", type="nominal"), y=_y(y, log=True, title=y_title), color=colour,
+        shape=shape, tooltip=tips) for k in kinds]
+    return _fixed(alt.layer(*layers, title=_title(title, subtitle)))
 
 
 # --- the session's runs side by side ------------------------------------------------------------------
@@ -362,23 +448,29 @@ def polish(chart: alt.TopLevelMixin, domain: Sequence[str] = ()) -> alt.TopLevel
     """The chart with readable tooltips that name the runtime, series colours fixed to domain, and
     discrete sizes drawn as ordinal (Vega-Lite warns about size on a nominal field)."""
     chart = chart.copy(deep=True)
-    for layer in getattr(chart, "layer", None) or [chart]:
+    layers = getattr(chart, "layer", None) or [chart]
+    # every series any layer draws (published diamonds too) has a legend entry, and none that is not drawn
+    drawn = colour_domain(*[d for d in (_data(layer, chart) for layer in layers) if isinstance(d, pd.DataFrame)])
+    for layer in layers:
         enc = layer.encoding
         if enc is alt.Undefined:
             continue
         if enc.tooltip is not alt.Undefined:
-            enc.tooltip = _tooltips(enc.tooltip, layer.data if isinstance(layer.data, pd.DataFrame) else chart.data)
-        data = layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
+            enc.tooltip = _tooltips(enc.tooltip, _data(layer, chart))
         if domain and enc.color is not alt.Undefined and _field(enc.color) == "series":
             enc.color.scale = alt.Scale(domain=list(domain), scheme=scheme_for(len(domain)))
-            if isinstance(data, pd.DataFrame) and enc.color._get("legend") is not alt.Undefined:
-                enc.color._get("legend")["values"] = sorted(data["series"].dropna().astype(str).unique())  # only what is drawn
+            if enc.color._get("legend") is not alt.Undefined:
+                enc.color._get("legend")["values"] = drawn
         if enc.size is not alt.Undefined:
             enc.size["type"] = "ordinal" if enc.size._get("type") == "nominal" else enc.size._get("type")
             if enc.size._get("legend") not in (alt.Undefined, None):
                 legend = enc.size._get("legend")
                 legend["symbolFillColor"] = legend["symbolStrokeColor"] = SYMBOL_GREY
     return chart
+
+
+def _data(layer: alt.TopLevelMixin, chart: alt.TopLevelMixin) -> object:
+    return layer.data if isinstance(layer.data, pd.DataFrame) else chart.data
 
 
 def _tooltips(tips: Sequence, data: object) -> list[alt.Tooltip]:

@@ -11,8 +11,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from asr_core.energy_sources import (ESTIMATE, JOIN, MEASURED_SOURCES, NVML_COUNTER, NVML_POWER, RAPL, UNAVAILABLE,
-                                     source_parts)
+from asr_core.energy_sources import (ESTIMATE, JOIN, MEASURED_SOURCES, NVML_COUNTER, NVML_POWER, PROJECTED, RAPL,
+                                     UNAVAILABLE, source_parts)
 from asr_core.scoring import OP_DELETE, OP_EQUAL, OP_INSERT, OP_SUBSTITUTE, WordDiff
 
 MIB = 1024**2
@@ -37,6 +37,14 @@ CLASS_MODE_CSS = f"""<style>
 [data-testid="stMain"] button p {{font-size: 1.2rem !important;}}
 </style>"""
 
+HEADLINE_KEY = "headline"  # Recommend's container of its one plain sentence, drawn large
+# Explore and Recommend on a projector (1280×720): less empty space above the title, Recommend's sentence large.
+PROJECTOR_CSS = f"""<style>
+[data-testid="stMainBlockContainer"] {{padding-top: 3.75rem !important;}}
+[data-testid="stMain"] h1 {{font-size: 2.2rem; padding-top: 0; padding-bottom: 0.3rem;}}
+.st-key-{HEADLINE_KEY} [data-testid="stMarkdownContainer"] p {{font-size: 1.75rem; line-height: 1.3; font-weight: 600;}}
+</style>"""
+
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
     NVML_COUNTER: "measured by the GPU's cumulative energy counter (NVML)",
@@ -44,9 +52,18 @@ ENERGY_SOURCE_TEXT = {
     RAPL: "measured by the CPU's RAPL counters",
     ESTIMATE: "CPU time x an assumed package power, not a measurement",
     UNAVAILABLE: "not available",
+    PROJECTED: "projected by the cost model: time × a power model, not a measurement",
 }
 LAPTOP_W = 30  # a laptop working hard: the everyday yardstick for an energy figure
 BUSY_OTHERS_PCT = 25.0  # other processes above this share of all cores compete with a CPU measurement
+
+
+UNIT_SPACE = re.compile(r"(\d) (%|Wh|g CO2e|min)(?=\W|$)")
+
+
+def keep_units(text: str) -> str:
+    """A number and its unit on one line ('5.6 %' never breaks before the '%'): a no-break space between them."""
+    return UNIT_SPACE.sub("\\1\u00a0\\2", text)
 
 
 def plain(text: object) -> str:

@@ -17,13 +17,29 @@ ANY = "any"  # Recommend's device option for "no device constraint"
 
 # Explore: sweep column -> the parameter of its sidebar filter
 FILTERS = {"model": "model", "device": "device", "precision": "precision", "weights": "weights",
-           "runtime": "runtime", "bucket": "clips", "batch_size": "batch", "host": "machine"}
+           "runtime": "runtime", "bucket": "clips", "batch_size": "batch", "host": "machine", "audio": "audio"}
 TAB = "tab"
 SIZE = "size"  # the batch size of the Speed & energy tab
 COST = "cost"
 TRADEOFF_CLIPS = "tradeoff_clips"
 BATCH_CLIPS = "batch_clips"
 STAGE_CLIPS = "stage_clips"
+SHOW_ALL = "all"  # every configuration on the charts, not only the first few
+HOUR_METRIC = "per_hour"  # the Per audio hour tab's figure
+HOUR_SIZE = "hour_size"
+# the grid and price picker (Explore's sidebar, Recommend's expander)
+GRID = "grid"
+ELECTRICITY = "electricity"
+PRICE_KWH = "price_kwh"
+INSTANCE = "instance"
+PRICE_HOUR = "price_hour"
+LIVE = "live"
+# the CPU vs GPU tab
+HW_DEVICES = "hw"
+HW_SIZE = "hw_batch"
+HW_CLIPS = "hw_clips"
+HW_RUNTIME = "hw_runtime"
+HW_PRECISION = "hw_precision"
 
 # Recommend
 USE_CASE = "use_case"
@@ -32,6 +48,7 @@ BUCKETS = "rec_clips"
 BATCHES = "rec_batch"
 OBJECTIVE = "objective"
 PRETRAINED = "pretrained"
+MIX_KINDS = "mix_kinds"  # rank projected GPUs against the measured CPU runs: only when asked
 # UseCase field -> parameter of its number; "use_" + the parameter: whether the limit applies
 LIMITS = {"max_latency_per_utt_s": "max_latency", "max_rtf": "max_rtf", "max_peak_memory_bytes": "max_memory_mib",
           "max_energy_per_audio_s_j": "max_energy"}

@@ -18,13 +18,13 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from asr_core import energy, sweep_table, system
+from asr_core import costmodel, energy, prices, published, sweep_table, system
 from asr_core.audio import load_audio
 from asr_core.checkpoints import pretrained_problem
 from asr_core.results import Result
 from asr_core.runtimes import LoadedModel, load_model
 
-from . import captions, charts, compare, inputs, model_access, precomputed
+from . import captions, charts, compare, hardware_view, inputs, model_access, precomputed, sweep_views
 from .configs import RunRequest
 from .live import SessionGuard
 
@@ -41,6 +41,8 @@ MAX_SWEEP_FOLDERS = 2  # read precomputed folders kept (one, plus the one a chan
 MAX_UPLOADS = 8  # uploaded sweep files one session keeps
 MAX_UPLOADED_ROWS = 200_000  # rows of all of one session's uploaded sweep files together
 MAX_RUNS = 50  # runs one session keeps in its history; the oldest go first
+MAX_AGGREGATES = 64  # Explore's aggregated frames kept (a view's few charts, for a few filter settings)
+MAX_PROJECTIONS = 32  # CPU vs GPU views' projection grids kept
 RUNS_KEY = "runs"  # the session's last MAX_RUNS (clip label, Result), oldest first
 LAST_KEY = "last_runs"  # the ones the latest Run press produced
 UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Recommend
@@ -339,3 +341,39 @@ def microphone(key: str, on_frame, on_ended=None) -> bool:
                           media_stream_constraints={"audio": True, "video": False},
                           translations={"start": "Start listening", "stop": "Stop listening"})
     return bool(ctx.state.playing)
+
+
+# --- Explore's aggregates, prices and projections: computed once per distinct input -------------------------
+
+@st.cache_data(max_entries=MAX_AGGREGATES, ttl=CACHE_TTL_S, show_spinner=False)
+def aggregated(rows: pd.DataFrame, keys: tuple[str, ...] = tuple(sweep_table.CELL_KEYS),
+               series_exclude: tuple[str, ...] = ()) -> pd.DataFrame:
+    """sweep_views.aggregate, cached by the rows' content (Streamlit hashes the frame): a redraw after a filter change
+    that comes back to rows seen before, and every chart of a view drawn from the same rows, aggregate once."""
+    return sweep_views.aggregate(rows, list(keys), series_exclude)
+
+
+@st.cache_data(max_entries=1, ttl=CACHE_TTL_S, show_spinner=False)
+def price_table() -> pd.DataFrame:
+    """precomputed/prices.csv, checked (asr_core.prices.load); PriceTableError if it cannot be used."""
+    return prices.load()
+
+
+@st.cache_data(max_entries=1, ttl=CACHE_TTL_S, show_spinner=False)
+def published_costs() -> pd.DataFrame:
+    """precomputed/published_costs.csv, checked (asr_core.published.load_costs)."""
+    return published.load_costs()
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def cost_model() -> tuple[dict, costmodel.Fit]:
+    """The hardware table and the cost model's fitted factors (read once per server; both are shipped files)."""
+    return costmodel.load_hardware(), costmodel.load_fit()
+
+
+@st.cache_data(max_entries=MAX_PROJECTIONS, ttl=CACHE_TTL_S, show_spinner=False)
+def projections(models: tuple[str, ...], devices: tuple[str, ...], batch_size: int, bucket: str, runtime: str,
+                precision: str) -> tuple[pd.DataFrame, list[str]]:
+    """hardware_view.projected for these models and devices, with the shipped fit and hardware table."""
+    table, fit = cost_model()
+    return hardware_view.projected(models, devices, batch_size, bucket, runtime, precision, fit, table)

@@ -152,12 +152,14 @@ def pareto_line(points: pd.DataFrame, cost: str) -> pd.DataFrame:
     return points[points["pareto"]].sort_values(cost)
 
 
-def leaderboard(agg: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration with readable headers (LEADERBOARD), most accurate first, then fastest."""
+def leaderboard(agg: pd.DataFrame, extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per configuration with readable headers (LEADERBOARD, then extra: column -> header), most accurate
+    first, then fastest."""
+    columns = {**LEADERBOARD, **(extra or {})}
     shown = with_model_names(agg).assign(wer_pct=agg["wer"] * 100,
                                          peak_memory_mib=agg["peak_memory_bytes"] / present.MIB)
     shown = shown.sort_values(["wer_pct", "latency_per_utt_s"], na_position="last")
-    return shown[list(LEADERBOARD)].rename(columns=LEADERBOARD).reset_index(drop=True)
+    return shown[list(columns)].rename(columns=columns).reset_index(drop=True)
 
 
 # --- colours ------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase
+from asr_core.energy_sources import PROJECTED
+from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase, is_projected
 from asr_core.sweep_table import CELL_KEYS
 
 from . import present
@@ -66,7 +67,8 @@ def readable(text: str, models: Iterable[str]) -> str:
     return text
 
 
-CANDIDATE_COLUMNS = {"model_name": "model", "runtime": "runtime", "weights": "weights", "device": "device",
+CANDIDATE_COLUMNS = {"model_name": "model", "cost_kind": "cost", "runtime": "runtime", "weights": "weights",
+                     "device": "device",
                      "precision": "precision", "batch_size": "batch", "bucket": "clips", "n_runs": "runs",
                      "wer_pct": "WER (%)", "wer_source": "WER source", "measured_wer_pct": "measured WER (%)",
                      "published_wer_pct": "published WER (%)", "latency_per_utt_s": "latency / utt (s)", "rtf": "RTF",
@@ -77,6 +79,7 @@ CANDIDATE_COLUMNS = {"model_name": "model", "runtime": "runtime", "weights": "we
 def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
     """The candidates with readable headers; measured and published WER side by side, never averaged."""
     shown = candidates.assign(model_name=candidates["model"].astype(str).map(model_label),
+                              cost_kind=[PROJECTED if is_projected(r) else "measured" for _, r in candidates.iterrows()],
                               wer_pct=candidates["wer"] * 100,
                               measured_wer_pct=candidates["measured_wer"] * 100,
                               published_wer_pct=candidates["published_wer"] * 100,

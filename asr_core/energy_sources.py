@@ -12,6 +12,7 @@ import re
 NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE, UNAVAILABLE = "nvml_counter", "nvml_power", "rapl", "estimate", "unavailable"
 ENERGY_SOURCES = (NVML_COUNTER, NVML_POWER, RAPL, ESTIMATE, UNAVAILABLE)
 MEASURED_SOURCES = (NVML_COUNTER, NVML_POWER, RAPL)
+PROJECTED = "projected"  # the cost model's figure (recommend.projected_cells): never a measurement, never in a sweep
 JOIN = "+"
 # a total's parts are joined by "+"; an aggregate over rows lists distinct totals with ", "
 PARTS = re.compile(r"[+,\s]+")

@@ -359,6 +359,22 @@ def sentence(hour: AudioHour, lead: bool = True) -> str:
     return opening + " · ".join(items) + _kinds_note(hour)
 
 
+def energy_and_money(hour: AudioHour) -> str:
+    """The energy and electricity of an hour in a few words, for a sentence that says the rest: "0.4 Wh and €0.0001"
+    ('' without an energy figure; the Wh alone without a price)."""
+    if not hour.energy_kind or not math.isfinite(hour.energy_wh):
+        return ""
+    wh = f"{_figure(hour.energy_wh)} Wh"
+    if not math.isfinite(hour.electricity_cost):
+        return wh
+    return f"{wh} and {_money(hour.electricity_cost, hour.electricity_currency)}"
+
+
+def money(x: float, currency: str) -> str:
+    """An amount as the sentences write it: '€0.0045', '$1.20', '0.5 CHF'."""
+    return _money(x, currency)
+
+
 def _kinds_note(hour: AudioHour) -> str:
     """The kinds that are not measured, in brackets: " (energy estimate)", " (projected)"."""
     kinds = {"speed": hour.processing_kind, "energy": hour.energy_kind}

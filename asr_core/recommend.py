@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import published
+from . import hourly, published
 from .accuracy import (MEASURED_ONLY, MEASURED_TEXT, PUBLISHED, Accuracy, accuracy_sources,  # noqa: F401 - the API
                        accuracy_tiers, default_accuracy, reference_words, with_accuracy)
-from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of
-from .energy_sources import ESTIMATE, MEASURED_SOURCES, UNAVAILABLE, source_parts
+from .energy_sources import ESTIMATE, MEASURED_SOURCES, PROJECTED, UNAVAILABLE, source_parts
+from .models import BYTES_PER_PARAM, REGISTRY, checkpoint_of, family_of
+from .results import STATUS_OK
 from .sweep_table import CELL_KEYS, aggregate
 
 MIB = 1024**2
@@ -57,6 +58,10 @@ METRICS = {
     "model_bytes": ("model memory (weights)", lambda v: f"{v / GIB:.3g} GiB" if v >= GIB else f"{v / MIB:.0f} MiB"),
 }
 COVERAGE = {"device": "devices", "bucket": "clip buckets", "batch_size": "batch sizes"}
+# Cost figures are measured (the sweep) or projected (asr_core.costmodel, labelled in energy_source): a ranking
+# compares one kind unless the caller asks for both (mix_kinds).
+MIXED_KINDS = ("The candidates mix costs measured here with costs projected by the cost model, ranked together "
+               "as asked: a projection's error (see the CPU vs GPU view) can decide the order.")
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,7 @@ def _source_caveats(pick: pd.Series, table: pd.DataFrame | None, accuracy: Accur
 
 
 def _hardware(row: pd.Series) -> str:
-    name = row["gpu_name"] if str(row["device"]).startswith("cuda") else row["cpu_name"]
+    name = row["gpu_name"] if str(row["device"]).startswith("cuda") or is_projected(row) else row["cpu_name"]
     return f"{name or 'unnamed hardware'} ({row['device']})"
 
 
@@ -252,6 +257,8 @@ def _wer_caveats(candidates: pd.DataFrame) -> list[str]:
 
 
 def _energy_caveats(candidates: pd.DataFrame, pick: pd.Series, ranked_by_energy: bool) -> list[str]:
+    if is_projected(pick):
+        return [f"The pick's time and energy are {PROJECTED} by the cost model, not measured."]
     caveats = []
     sources = set(source_parts(pick["energy_source"]))
     if ESTIMATE in sources:
@@ -273,8 +280,13 @@ def _reason(pick: pd.Series, keys: list[str], candidates: pd.DataFrame, use_case
     ranked = ", then ".join(f"lowest {METRICS[k][0]}" for k in keys[:2])
     figures = ", ".join(_describe(c, pick[c]) for c in METRICS)
     return (f"{_label(pick)}: best of {pool}, ranked by {ranked}. It has {figures}; "
-            f"energy source: {pick['energy_source']}. Cost: measured on {_hardware(pick)}; "
+            f"energy source: {pick['energy_source']}. Cost: {_cost_words(pick)} {_hardware(pick)}; "
             f"accuracy: {pick['wer_source']}.")
+
+
+def _cost_words(row: pd.Series) -> str:
+    return "projected by the cost model (a roofline on the device's cited peaks) for" if is_projected(row) else \
+        "measured on"
 
 
 def _tie_note(keys: list[str], candidates: pd.DataFrame, accuracy: Accuracy) -> str:
@@ -313,13 +325,23 @@ def _none(use_case: UseCase, empty: pd.DataFrame, message: str, caveats: list[st
 
 # --- the one plain sentence -------------------------------------------------------------------------
 
-def headline(pick: pd.Series, use_case: UseCase, accuracy: Accuracy) -> str:
+def headline(pick: pd.Series, use_case: UseCase, accuracy: Accuracy,
+             costs: hourly.CostSettings | None = None) -> str:
     """The sentence a class reads first, figures from the pick: 'Live captions on a CPU: whisper-base — 4×
-    faster than real time, 20 Wh per hour of audio (estimated), WER 5.0 % (published, LibriSpeech test-clean)'.
-    No RTF, precision, runtime or bucket names: those are in the reason."""
-    figures = [f for f in (pace(pick["rtf"]), _energy_words(pick), _wer_words(pick, accuracy)) if f]
-    where = DEVICE_WORDS.get(str(pick["device"]).split(":")[0], str(pick["device"]))
+    faster than real time, 20 Wh and €0.0057 per hour of audio (estimated), WER 5.0 % (published, LibriSpeech
+    test-clean)' (the money with costs: hourly's electricity price). A projected pick says so where it names the
+    device. No RTF, precision, runtime or bucket names: those are in the reason."""
+    figures = [f for f in (pace(pick["rtf"]), _energy_words(pick, costs), _wer_words(pick, accuracy)) if f]
+    if is_projected(pick):
+        where = f"the {str(pick['gpu_name'] or pick['device']).split(' (')[0]} ({PROJECTED})"
+    else:
+        where = DEVICE_WORDS.get(str(pick["device"]).split(":")[0], str(pick["device"]))
     return f"{use_case.name} on {where}: {model_name(pick['model'])} — {', '.join(figures)}"
+
+
+def is_projected(row: pd.Series) -> bool:
+    """Whether a candidate's cost comes from the cost model (projected_cells), not from a measurement."""
+    return PROJECTED in source_parts(row["energy_source"])
 
 
 def model_name(model: str) -> str:
@@ -341,12 +363,17 @@ def _figure(x: float) -> str:
     return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
 
 
-def _energy_words(pick: pd.Series) -> str:
+def _energy_words(pick: pd.Series, costs: hourly.CostSettings | None = None) -> str:
     # joules per audio second are watt-hours per audio hour: both sides x 3600
     sources = set(source_parts(pick["energy_source"])) - {UNAVAILABLE}
     if pd.isna(pick["energy_per_audio_s_j"]) or not sources:
         return ""
     kind = "" if ESTIMATE not in sources else " (estimated)" if sources == {ESTIMATE} else " (partly estimated)"
+    if PROJECTED in sources:
+        kind = f" ({PROJECTED})"
+    if costs is not None:
+        figures = hourly.energy_and_money(hourly.from_row(pick.to_dict(), costs))
+        return f"{figures} per hour of audio{kind}" if figures else ""
     return f"{_figure(pick['energy_per_audio_s_j'])} Wh per hour of audio{kind}"
 
 
@@ -360,13 +387,19 @@ def _wer_words(pick: pd.Series, accuracy: Accuracy) -> str:
 
 
 def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, accuracy: Accuracy | None = None,
-              table: pd.DataFrame | None = None) -> Recommendation:
+              table: pd.DataFrame | None = None, costs: hourly.CostSettings | None = None,
+              mix_kinds: bool = False) -> Recommendation:
     """The configuration that best fits ``use_case`` on ``device`` (the use case's own device wins).
 
     accuracy: the one source every candidate's WER is ranked on; None: ``default_accuracy`` for the rows' models
     (published LibriSpeech test-clean when a table is given, else measured here). table: the published table
-    (``published.load``), needed when accuracy names a benchmark.
+    (``published.load``), needed when accuracy names a benchmark. costs: where and at what price, for the
+    sentence's money per hour of audio (None: watt-hours only). Rows may be measured (a sweep) or projected
+    (``projected_cells``); both kinds are ranked together only with mix_kinds (ValueError otherwise).
     """
+    kinds = _cost_kinds(df)
+    if len(kinds) > 1 and not mix_kinds:
+        raise ValueError("recommend() got measured and projected rows: rank one kind, or pass mix_kinds=True.")
     if accuracy is None:
         accuracy = default_accuracy(table, df["model"].astype(str).unique() if "model" in df.columns else None)
     caveats = []
@@ -394,6 +427,36 @@ def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, ac
     pareto = candidates[pareto_front(candidates, "wer", cost)]
     caveats += rank_caveats + _wer_caveats(candidates) + _source_caveats(pick, table, accuracy)
     caveats += _energy_caveats(candidates, pick, "energy_per_audio_s_j" in keys[:2])
+    caveats += [MIXED_KINDS] if len(_cost_kinds(candidates)) > 1 else []
     reason = _reason(pick, keys, candidates, use_case, scope) + _tie_note(keys, candidates, accuracy)
     return Recommendation(use_case, candidates, pareto, pick, reason, caveats, unranked,
-                          headline(pick, use_case, accuracy), accuracy)
+                          headline(pick, use_case, accuracy, costs), accuracy)
+
+
+def _cost_kinds(df: pd.DataFrame) -> set[str]:
+    if "energy_source" not in df.columns or df.empty:
+        return set()
+    return {PROJECTED if PROJECTED in source_parts(s) else "measured" for s in df["energy_source"].fillna("")}
+
+
+# --- projected candidates -------------------------------------------------------------------------------
+
+PROJECTED_COPIED = ("model", "runtime", "precision", "batch_size", "bucket", "audio_s", "n_clips", "latency_s",
+                    "rtf", "preprocess_s", "encoder_s", "decoder_s", "energy_j", "energy_per_audio_s_j", "total_flops")
+
+
+def projected_cells(grid: pd.DataFrame) -> pd.DataFrame:
+    """The cost model's projections (``costmodel.project_grid``; refused ones left out) as rows recommend() ranks
+    like sweep rows: the device is the hardware id, energy_source says 'projected' (so every sentence and caveat
+    does), no WER of their own (a ranking takes a published one), no memory figure. Never written into a sweep."""
+    ok = grid[grid.get("refused", pd.Series("", index=grid.index)).fillna("") == ""]
+    if ok.empty:
+        return pd.DataFrame(columns=[*CELL_KEYS, "status"])
+    n = ok["n_clips"].astype(float)
+    return ok[list(PROJECTED_COPIED)].assign(
+        weights="pretrained", device=ok["hardware_id"], snr_db=np.inf, noise="", status=STATUS_OK,
+        family=ok["model"].map(family_of), latency_per_utt_s=ok["latency_s"] / n,
+        throughput_audio_s_per_s=ok["rtfx"], throughput_utt_per_s=n / ok["latency_s"],
+        energy_per_utt_j=ok["energy_j"] / n, energy_source=PROJECTED, wer=np.nan, cer=np.nan,
+        encoder_flops_per_clip=np.nan, peak_gpu_reserved_bytes=np.nan, peak_rss_bytes=np.nan,
+        cpu_name=ok["hardware_name"], gpu_name=ok["hardware_name"], clip_source=PROJECTED).reset_index(drop=True)

@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import choices, figures, model_access, present, state
+from asr_app import choices, figures, model_access, present, share, state
 from asr_core.models import REGISTRY, RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -74,6 +74,29 @@ def _charts(at) -> list[tuple[str, pd.DataFrame]]:
         data = pa.ipc.open_stream(el.proto.datasets[0].data.data).read_all().to_pandas()
         out.append((title if isinstance(title, str) else title.get("text", ""), data))
     return out
+
+
+EXPLORE_TABS = ["Leaderboard", "Per audio hour", "Accuracy", "Speed & energy", "Trade-offs", "Batch size & compute",
+                "Stages", "CPU vs GPU"]
+
+
+def _tab(at, name: str):
+    """Explore with another tab open (only the open tab is drawn)."""
+    at.session_state[share.TAB] = name
+    at.run()
+    _clean(at)
+    return at
+
+
+def _every_tab(at) -> list[tuple[str, list[tuple[str, pd.DataFrame]], list[str]]]:
+    """(tab, its charts, its download buttons' labels) for every tab of Explore, opened one after the other."""
+    return [(name, _charts(_tab(at, name)), [b.label for b in at.get("download_button")]) for name in EXPLORE_TABS]
+
+
+def _sentence(at) -> str:
+    """Recommend's one plain sentence (the first Markdown on the page, in its large container), its no-break spaces
+    between numbers and units read as spaces."""
+    return at.markdown[0].value.replace("\u00a0", " ")
 
 
 def _button(at, label: str):
@@ -463,27 +486,30 @@ def test_class_mode_off_offers_no_ready_comparisons(env):
 
 def test_explore_draws_every_chart_and_lists_failures(env):
     at = _open("explore")
-    charts = _charts(at)
-    titles = " | ".join(t for t, _ in charts)
-    for expected in ("WER by clip length", "Latency per utterance", "Real-time factor", "Energy per utterance",
-                     "Energy per audio second", "WER vs", "Throughput vs batch size", "Peak memory vs batch size",
-                     "Latency vs FLOPs", "Where the time goes"):
+    assert not _charts(at) and at.dataframe[0].value.shape[0] > 0  # the leaderboard first; other tabs not drawn
+    tabs = _every_tab(at)
+    titles = " | ".join(t for _, charts, _ in tabs for t, _ in charts)
+    for expected in ("Wh per hour of audio", "WER by clip length", "Latency per utterance", "Real-time factor",
+                     "Energy per utterance", "Energy per audio second", "WER vs", "Throughput vs batch size",
+                     "Peak memory vs batch size", "Latency vs FLOPs", "Where the time goes", "Minutes of processing per hour"):
         assert expected in titles, titles
-    assert all(not data.empty for _, data in charts)
+    assert all(not data.empty for _, charts, _ in tabs for _, data in charts)
+    for name, charts, downloads in tabs:
+        if name != "CPU vs GPU":  # its export is the table, every figure's kind in its own column
+            for export in ("Chart spec (JSON)", "PNG", "SVG"):  # each chart: its spec, and as an image
+                assert downloads.count(export) == len(charts), (name, export, downloads)
+    _tab(at, "Speed & energy")
     captions = " ".join(c.value for c in at.caption)
     assert "Intel(R) Xeon(R) Platinum 8480+" in captions and "estimate" in captions
     assert "fake-test-data" in captions  # the clip_source of the rows
     failed = [d for d in at.dataframe if "status" in d.value.columns]
     assert failed and failed[0].value["status"].tolist() == ["oom"]
-    downloads = [b.label for b in at.get("download_button")]
-    for export in ("Chart spec (JSON)", "PNG", "SVG"):  # each chart: its spec, and as an image
-        assert downloads.count(export) == len(charts), (export, downloads)
 
 
 def test_explore_filters_change_the_charts_data(env):
-    at = _open("explore")
+    at = _tab(_open("explore"), "Speed & energy")
     before = {t: d for t, d in _charts(at)}
-    assert before["Latency per utterance (log scale)"]["model"].nunique() == 3
+    assert before["Latency per utterance"]["model"].nunique() == 3
     at.multiselect(key="model").set_value(["openai/whisper-base"])
     at.multiselect(key="device").set_value(["cpu"]).run()
     _clean(at)
@@ -493,7 +519,7 @@ def test_explore_filters_change_the_charts_data(env):
             assert set(data["model"]) == {"openai/whisper-base"}, title
         if "device" in data.columns:
             assert set(data["device"]) == {"cpu"}, title
-    assert len(after["Latency per utterance (log scale)"]) < len(before["Latency per utterance (log scale)"])
+    assert len(after["Latency per utterance"]) < len(before["Latency per utterance"])
 
 
 def test_explore_link_reopens_the_view_and_ignores_stale_values(env):
@@ -502,14 +528,15 @@ def test_explore_link_reopens_the_view_and_ignores_stale_values(env):
     assert at.multiselect(key="model").value == ["openai/whisper-base"]  # the stale model is dropped
     assert at.multiselect(key="device").value == ["cpu"]
     assert at.multiselect(key="batch").value == [1, 8, 32]  # no such batch size: the filter keeps its default
-    assert at.selectbox(key="size").value == 8
-    assert at.selectbox(key="tradeoff_clips").value == "30s"
-    charts = dict(_charts(at))
-    assert set(charts["Latency per utterance (log scale)"]["model"]) == {"openai/whisper-base"}
-    assert set(charts["Latency per utterance (log scale)"]["batch_size"]) == {8}
-    assert any(title.startswith("WER vs energy per audio second (30s clips)") for title in charts), list(charts)
     board = at.dataframe[0].value
     assert set(board["model"]) == {"openai/whisper-base"} and set(board["device"]) == {"cpu"}
+    charts = dict(_charts(_tab(at, "Speed & energy")))
+    assert at.selectbox(key="size").value == 8
+    assert set(charts["Latency per utterance"]["model"]) == {"openai/whisper-base"}
+    assert set(charts["Latency per utterance"]["batch_size"]) == {8}
+    charts = dict(_charts(_tab(at, "Trade-offs")))
+    assert at.selectbox(key="tradeoff_clips").value == "30s"
+    assert any(title.startswith("WER vs energy per audio second (30s clips)") for title in charts), list(charts)
 
 
 def test_explore_leaderboard_has_a_row_per_configuration_and_one_batch_size_control(env):
@@ -518,13 +545,21 @@ def test_explore_leaderboard_has_a_row_per_configuration_and_one_batch_size_cont
     assert {"model", "runtime", "WER (%)", "RTF", "J per audio s", "energy source", "runs"} <= set(board.columns)
     assert len(board) == len(board.drop_duplicates(["model", "runtime", "weights", "precision", "device", "batch",
                                                     "clips"]))
-    assert [s.label for s in at.selectbox] == ["Show batch size", "Cost", "Clip length", "Clip length", "Clip length"]
+    assert {"min per audio h", "Wh per audio h", "g CO2e per audio h", "€ electricity per audio h",
+            "per-hour kind"} <= set(board.columns)
+    assert set(board["per-hour kind"]) == {"time measured · energy estimate"}  # the CPU estimate stays one
+    sidebar = ["Grid (for CO2e)", "Electricity price", "Machine price per hour"]
+    assert [s.label for s in at.selectbox] == sidebar
+    controls = {name: [s.label for s in _tab(at, name).selectbox if s.label not in sidebar] for name in EXPLORE_TABS[1:7]}
+    assert controls == {"Per audio hour": ["Batch size"], "Accuracy": [], "Speed & energy": ["Show batch size"],
+                        "Trade-offs": ["Cost", "Clip length"], "Batch size & compute": ["Clip length"],
+                        "Stages": ["Clip length"]}
 
 
 def test_explore_synthetic_only_explains_the_missing_wer(env):
     at = _open("explore")
     at.multiselect(key="weights").set_value(["synthetic"]).run()
-    _clean(at)
+    _tab(at, "Accuracy")
     assert any("No WER to show" in i.value for i in at.info)
     assert not any(t.startswith("WER by") for t, _ in _charts(at))
 
@@ -547,7 +582,7 @@ def test_explore_uploaded_csv_is_charted_and_a_bad_file_is_reported(env, monkeyp
                                                      ("junk.parquet", b"junk", "application/octet-stream")]).run()
     _clean(at)
     assert any("junk.parquet" in e.value for e in at.error)
-    assert _charts(at)
+    assert len(at.dataframe[0].value) and _charts(_tab(at, "Speed & energy"))
     assert any("mine.csv" in c.value for c in at.caption)
 
 
@@ -593,13 +628,13 @@ def test_explore_charts_an_upload_whose_model_name_no_file_can_have(env, monkeyp
     monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
     df = fake_sweep()
     df.loc[df["model"] == "openai/whisper-tiny", "model"] = LONG_NAME
-    at = _upload(_open("explore"), ("long.csv", _csv(df)))
+    at = _upload(_tab(_open("explore"), "Speed & energy"), ("long.csv", _csv(df)))
     assert _charts(at) and not at.error
 
 
 def test_explore_refuses_bad_uploads_in_one_sentence_and_keeps_earlier_data(env, monkeypatch, tmp_path):
     monkeypatch.setenv("ASR_PRECOMPUTED_DIR", str(tmp_path / "empty"))
-    at = _upload(_open("explore"), ("mine.csv", _csv(fake_sweep())))
+    at = _upload(_tab(_open("explore"), "Speed & energy"), ("mine.csv", _csv(fake_sweep())))
     assert _charts(at) and not at.error
     _upload(at, ("inf.csv", _csv(_with("batch_size", 0, math.inf))), ("wer.parquet", _parquet(_with("wer", 2, -1.0))),
             ("latency.csv", _csv(_with("latency_per_utt_s", 1, -math.inf))), ("big.csv", b"x" * 26 * 2**20),
@@ -659,7 +694,7 @@ def test_explore_and_recommend_show_markdown_from_files_as_text(env, monkeypatch
     pick = _details(at)
     assert _shown(pick).startswith(f"Pick: {model_label(model)} (transformers, pretrained weights")
     assert "<img" not in _html(pick) and _html(pick).count("<strong>") == 1  # only the page's own "Pick:"
-    assert "<img" not in _html(at.success[0].value) and "<strong>" not in _html(at.success[0].value)
+    assert "<img" not in _html(_sentence(at)) and "<strong>" not in _html(_sentence(at))
 
 
 def test_session_runs_keep_the_last_fifty():
@@ -682,6 +717,8 @@ def test_upload_reading_is_not_cached_and_every_cache_is_bounded():
     from streamlit.runtime.caching.cache_utils import CachedFunc
     cached = {name: f._info for name, f in vars(state).items() if isinstance(f, CachedFunc)}
     assert cached and all(info.max_entries or info.ttl for info in cached.values()), cached
+    assert {"aggregated", "price_table", "published_costs", "cost_model", "projections"} <= {
+        getattr(info.func, "__name__", "") for info in cached.values()}  # Explore's aggregates and tables, bounded
     reads = []
 
     class Upload:  # what the uploader hands over: the same file, uploaded twice
@@ -704,11 +741,13 @@ def _details(at) -> str:
 
 def test_recommend_picks_for_each_use_case(env):
     at = _open("recommend")
-    assert at.success[0].value.startswith("Short voice commands on a CPU: whisper-tiny — ")  # the sentence first
-    assert "RTF" not in at.success[0].value and "**Pick:** openai/whisper-tiny" in _details(at)
+    assert _sentence(at).startswith("Short voice commands on a CPU: whisper-tiny — ")  # the sentence first
+    assert "RTF" not in _sentence(at) and "**Pick:** openai/whisper-tiny" in _details(at)
+    assert " Wh and €0.0" in _sentence(at) and "per hour of audio (estimated)" in _sentence(at)  # the hour, in money
+    assert "\u00a0%" in at.markdown[0].value  # '5.0 %' never breaks before its unit on a projector
     at.selectbox(key="use_case").set_value("Offline lectures").run()
     _clean(at)
-    assert at.success and "lowest WER" in _details(at)
+    assert "lowest WER" in _details(at)
     assert any(t.startswith("Candidates: WER vs") for t, _ in _charts(at))
     assert at.dataframe[0].value["model"].iloc[0] in _details(at)
 
@@ -717,7 +756,7 @@ def test_recommend_impossible_constraints_say_what_is_closest(env):
     at = _open("recommend")
     at.number_input(key="max_latency").set_value(0.001).run()
     _clean(at)
-    assert not at.success
+    assert not any(m.value.startswith("**Pick:**") for m in at.markdown)
     assert any("Nothing to recommend" in w.value and "closest" in w.value for w in at.warning)
 
 
@@ -728,7 +767,7 @@ def test_recommend_link_reopens_the_use_case_and_its_constraints(env):
     assert at.selectbox(key="rec_device").value == "cuda"
     assert at.selectbox(key="objective").value == "wer"  # the preset's, the stale value ignored
     assert at.checkbox(key="use_max_rtf").value and at.number_input(key="max_rtf").value == 0.5
-    assert at.success and " on a GPU: " in at.success[0].value and "cuda" in _details(at)
+    assert " on a GPU: " in _sentence(at) and "cuda" in _details(at)
     assert set(at.dataframe[0].value["device"]) == {"cuda"}
 
 
@@ -736,10 +775,10 @@ def test_recommend_a_preset_limit_can_be_dropped(env):
     at = _open("recommend")
     assert at.checkbox(key="use_max_latency").value and at.number_input(key="max_latency").value == 1.0
     at.number_input(key="max_latency").set_value(0.001).run()
-    assert not at.success
+    assert any("Nothing to recommend" in w.value for w in at.warning)
     at.checkbox(key="use_max_latency").uncheck().run()
     _clean(at)
-    assert at.success and at.number_input(key="max_latency").disabled
+    assert not at.warning and _details(at) and at.number_input(key="max_latency").disabled
     at.selectbox(key="use_case").set_value("Edge devices").run()
     _clean(at)
     assert at.number_input(key="max_memory_mib").value == pytest.approx(1024.0)
@@ -772,9 +811,9 @@ def test_recommend_ranks_on_one_published_source_by_default(shipped):
     assert at.selectbox(key="accuracy").value == "published LibriSpeech test-clean (Radford et al. 2022)"
     at.selectbox(key="use_case").set_value("Offline lectures").run()
     _clean(at)
-    assert _shown(at.success[0].value).startswith(
+    assert _shown(_sentence(at)).startswith(
         "Offline lectures on a CPU: whisper-medium — about as fast as real time, ")
-    assert _shown(at.success[0].value).endswith("WER 2.9 % (published, LibriSpeech test-clean)")
+    assert _shown(_sentence(at)).endswith("WER 2.9 % (published, LibriSpeech test-clean)")
     table = at.dataframe[0].value
     assert table["WER source"].str.contains("Radford et al. 2022").all()  # one source ranks every row
     tiny_en = table[table["model"] == "whisper-tiny.en (local)"].iloc[0]
@@ -794,11 +833,82 @@ def test_recommend_ranks_on_one_published_source_by_default(shipped):
 
 
 def test_explore_draws_published_wer_beside_measured(shipped):
-    at = _open("explore")
+    at = _tab(_open("explore"), "Accuracy")
     title, data = next((t, d) for t, d in _charts(at) if t.startswith("WER by clip length"))
-    spec = next(s for s in _specs(at) if str(s.get("title", "")).startswith("WER by clip length"))
+    spec = next(s for s in _specs(at) if s["title"]["text"].startswith("WER by clip length"))
     marks = [layer["mark"] for layer in spec["layer"]]
     assert {"type": "point", "shape": "diamond", "filled": False, "size": 120, "strokeWidth": 2} in marks
+    # every diamond has a legend entry: the published checkpoints of models measured on synthetic weights too
+    legend = spec["layer"][-1]["encoding"]["color"]["legend"]["values"]
+    assert {"openai/whisper-small (published)", "openai/whisper-medium (published)"} <= set(legend)
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["labelOverlap"] is False
     captions = [_shown(c.value) for c in at.caption]
     assert any(c.startswith("Hollow diamonds are published WER") and "published: " in c and "Radford et al. 2022" in c
                for c in captions)
+
+
+# --- Cost per audio hour and CPU vs GPU (issues 23, 24) ---------------------------------------------------------
+
+def _tooltip_fields(spec: dict) -> set[str]:
+    layers = spec.get("layer", [spec])
+    return {t.get("field") for layer in layers for t in layer.get("encoding", {}).get("tooltip", [])}
+
+
+def test_explore_per_audio_hour_shows_each_figures_kind_and_sources(env):
+    at = _tab(_open("explore"), "Per audio hour")
+    assert at.get("button_group")[0].value == "hour_energy_wh"  # Wh per hour of audio first
+    (title, data), = _charts(at)
+    assert title == "Wh per hour of audio" and set(data["hour_energy_kind"]) == {"estimate"}
+    assert {"hour_energy_kind", "hour_sources", "energy_source"} <= _tooltip_fields(_specs(at)[0])
+    assert data["hour_sources"].str.contains("eu-household, as of 2025-S1").all()
+    captions = " ".join(_shown(c.value) for c in at.caption)
+    assert "Eurostat" in captions and "an estimated energy gives an estimated CO2e and cost" in captions
+
+
+def test_explore_link_keeps_the_grid_and_price_picker(env):
+    at = _open_link("explore", {"grid": "Germany", "electricity": "eu-non-household", "instance": "aws-t3.large",
+                                "price_kwh": "", "live": "true"})
+    assert at.selectbox(key=share.GRID).value == "DEU" and at.selectbox(key=share.INSTANCE).value == "aws-t3.large"
+    assert at.selectbox(key=share.ELECTRICITY).value == "eu-non-household" and at.toggle(key=share.LIVE).value
+    board = at.dataframe[0].value
+    assert {"$ machine per audio h", "€ electricity per audio h"} <= set(board.columns)
+    at.text_input(key=share.PRICE_KWH).set_value("cheap").run()  # a typed price that cannot be used: one sentence
+    _clean(at)
+    assert [_shown(w.value) for w in at.warning] == [
+        "The electricity price per kWh 'cheap' is neither a number nor a price in the table: give a price per kWh "
+        "such as 0.25, or one of eu-household, eu-non-household. The table's prices are used meanwhile."]
+    assert len(at.dataframe[0].value) == len(board)  # the figures stay
+
+
+def test_explore_cpu_vs_gpu_labels_projected_figures_and_names_their_error(env):
+    at = _tab(_open("explore"), "CPU vs GPU")
+    assert at.multiselect(key=share.HW_DEVICES).value == ["this-cpu", "T4", "A100-80GB", "H100-SXM"]
+    charts = dict(_charts(at))
+    minutes = next(d for t, d in charts.items() if t.startswith("Minutes of processing per hour of audio"))
+    assert {"measured", "projected"} <= set(minutes["kind"])
+    spec = next(s for s in _specs(at) if s["title"]["text"].startswith("Minutes of processing per hour of audio"))
+    assert any(line == "Projected on T4, A100-80GB, H100-SXM: error unknown: no measured or published transformers figure on a GPU to check it against"
+               for line in spec["title"]["subtitle"])
+    assert {"kind", "validation_error", "source"} <= _tooltip_fields(spec)
+    table = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    projected = table[table["kind"] == "projected"]
+    assert len(projected) and set(projected["minutes_per_audio_h_kind"]) == {"projected"}
+    assert any("No GPU measurements yet" in m.value for m in at.markdown)
+    assert any(b.label.startswith("Download this table (CSV") for b in at.get("download_button"))
+
+
+def test_recommend_answers_a_gpu_from_projections_and_says_so(shipped):
+    at = _open_link("recommend", {"use_case": "Offline lectures", "rec_device": "T4 (projected)"})
+    assert _shown(_sentence(at)).startswith("Offline lectures (custom) on the NVIDIA T4 (projected): ")
+    assert "per hour of audio (projected)" in _sentence(at)
+    assert set(at.dataframe[0].value["cost"]) == {"projected"}
+    captions = [_shown(c.value) for c in at.caption]
+    assert any(c.startswith("⚠ Projected on the NVIDIA T4 (16 GB PCIe); the cost model's error unknown") for c in captions)
+    assert any("No GPU measurements yet" in c for c in captions)
+    at.selectbox(key=share.DEVICE).set_value("any").run()  # back to the sweep: measured only, unless asked
+    _clean(at)
+    assert set(at.dataframe[0].value["cost"]) == {"measured"}
+    at.toggle(key=share.MIX_KINDS).set_value(True).run()
+    _clean(at)
+    assert set(at.dataframe[0].value["cost"]) == {"measured", "projected"}
+    assert any("ranked together as asked" in _shown(c.value) for c in at.caption)

@@ -15,10 +15,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 
+from asr_app.present import HEADLINE_KEY
 from helpers import ROOT, SPEECH, TINY_EN
 from fakes import fake_sweep
 
@@ -184,7 +185,7 @@ def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(server, page):
 def test_page_renders_without_errors(server, page, name):
     _open(page, server, name)
     if name == "explore":
-        page.get_by_role("tab", name="Accuracy").click()  # the first tab is the leaderboard table
+        page.get_by_role("tab", name="Speed & energy").click()  # the first tab is the leaderboard table
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=RENDER_S * 1000)
         assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
     _no_errors(page)
@@ -439,3 +440,89 @@ def test_a_bug_shows_a_visitor_one_sentence_and_no_path_or_source(server, page, 
     for leak in (str(ROOT), "/asr_app/", ".py", "Traceback", 'File "', "RuntimeError", "on purpose"):
         assert leak not in shown and leak not in html, leak
     assert not re.search(r"line \d+", shown + html)  # a traceback's "line 42"
+
+
+# --- Explore and Recommend on a projector (1280×720) -----------------------------------------------------------
+
+MIN_PLOT_PX = 180  # a plot a class can read, however many configurations its legend lists
+# tab -> (its screenshot, x-axis labels that must all be drawn)
+EXPLORE_TABS = {
+    "Leaderboard": ("explore-leaderboard", ()),
+    "Per audio hour": ("explore-per-hour", ("5s", "15s", "30s", "60s")),
+    "Accuracy": ("explore-accuracy", ("5s", "15s", "30s", "60s", "test-other", "TED-LIUM")),
+    "Speed & energy": ("explore-speed", ("5s", "15s", "30s", "60s")),
+    "Trade-offs": ("explore-tradeoffs", ()),
+    "Batch size & compute": ("explore-batch", ("1", "4", "8")),
+    "Stages": ("explore-stages", ()),
+    "CPU vs GPU": ("explore-cpu-vs-gpu", ("T4", "A100-80GB", "H100-SXM")),
+}
+CHART_LAYOUT_JS = f"""() => [...document.querySelectorAll('{CHART}')].filter(c => c.offsetParent !== null).map(c => {{
+    const box = c.getBoundingClientRect();
+    const plot = c.querySelector('svg path.background');
+    const title = c.querySelector('g.role-title-text text');
+    return {{plot: plot ? plot.getBoundingClientRect().height : 0,
+             labels: [...c.querySelectorAll('g.role-axis-label text')].map(t => t.textContent),
+             title: title ? title.textContent : '',
+             titleInside: title ? title.getBoundingClientRect().right <= box.right + 1
+                                  && title.getBoundingClientRect().top >= box.top - 1 : true}}; }})"""
+
+
+def _laptop_screenshot(pg, name: str) -> None:
+    """The whole page at 1280 wide (a projector's width), grown to its full height; docs/ with the real sweep."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}-viewport.png"))  # what the room sees without scrolling
+    height = pg.evaluate(FULL_HEIGHT_JS)
+    pg.set_viewport_size({"width": LAPTOP["width"], "height": max(LAPTOP["height"], int(height))})
+    pg.wait_for_timeout(800)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(LAPTOP)
+    if os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / f"{name}.png")
+
+
+@pytest.mark.parametrize("tab", list(EXPLORE_TABS))
+def test_explore_charts_are_readable_on_a_projector(server, laptop, tab):
+    """Every chart of every tab at 1280×720: a plot area of at least MIN_PLOT_PX, every category on its x axis
+    labelled, the title inside the chart; with as many configurations as the shipped sweep holds."""
+    name, labels = EXPLORE_TABS[tab]
+    laptop.goto(f"{server}/explore?tab={quote(tab)}&all=true")  # every configuration: the longest legends
+    laptop.get_by_role("heading", name=PAGES["explore"][1]).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(laptop)
+    if tab != "Leaderboard":
+        laptop.locator(f"{CHART} svg path.background").first.wait_for(timeout=RENDER_S * 1000)
+        laptop.wait_for_timeout(1000)
+    _no_errors(laptop)
+    charts = laptop.evaluate(CHART_LAYOUT_JS)
+    assert tab == "Leaderboard" or charts, tab
+    for chart in charts:
+        assert chart["plot"] >= MIN_PLOT_PX, chart
+        assert chart["titleInside"], chart
+    drawn = " ".join(label for chart in charts for label in chart["labels"])
+    for label in labels:
+        assert label in drawn, (label, drawn)
+    assert laptop.get_by_text("No GPU measurements yet", exact=False).count() >= 1  # beside the device filter
+    laptop.goto(f"{server}/explore?tab={quote(tab)}")  # the screenshot as a class first sees it: the defaults
+    laptop.get_by_role("heading", name=PAGES["explore"][1]).first.wait_for(timeout=RENDER_S * 1000)
+    _settle(laptop)
+    laptop.wait_for_timeout(1500)
+    _laptop_screenshot(laptop, name)
+
+
+def test_recommend_opens_with_its_sentence_large_and_in_view(server, laptop):
+    _open(laptop, server, "recommend")
+    sentence = laptop.locator(f".st-key-{HEADLINE_KEY} p").first
+    sentence.wait_for(timeout=RENDER_S * 1000)
+    assert _in_viewport(laptop, sentence)
+    assert _font_px(laptop.locator(f".st-key-{HEADLINE_KEY}")) >= 24
+    shown = sentence.inner_text()
+    assert "\u00a0Wh" in shown  # present.keep_units: a figure and its unit never break apart on a projector
+    text = shown.replace("\u00a0", " ")
+    assert " per hour of audio" in text and " Wh" in text and "WER " in text
+    _no_errors(laptop)
+    _laptop_screenshot(laptop, "recommend")
+    laptop.goto(f"{server}/recommend?use_case={quote('Offline lectures')}&rec_device={quote('T4 (projected)')}")
+    _settle(laptop)
+    assert "(projected)" in laptop.locator(f".st-key-{HEADLINE_KEY} p").first.inner_text()
+    _laptop_screenshot(laptop, "recommend-gpu")

@@ -93,11 +93,58 @@ def test_power_chart_shades_the_warm_up_and_what_follows_the_run():
     assert "layer" not in _spec(charts.power_chart(frame))  # without a span: the lines alone
 
 
-def test_height_grows_with_the_legend(agg):
-    few = charts.by_length(agg.head(4), "rtf", "t", ["5s"])
-    many = charts.by_length(agg, "rtf", "t", ["5s"])
-    extra = agg["series"].nunique() - agg.head(4)["series"].nunique()
-    assert _spec(many)["height"] - _spec(few)["height"] == extra * charts.LEGEND_ROW_PX
+def test_sweep_charts_keep_their_plot_height_whatever_the_legend(agg):
+    """The spec's height is the plot's (fit-x: the legend is added below it, the width fits the page), so a chart of
+    many series is as tall a plot as one of few; Streamlit would otherwise squeeze the plot into the spec's height."""
+    few = _spec(charts.by_length(agg.head(4), "rtf", "t", ["5s"]))
+    many = _spec(charts.by_length(agg, "rtf", "t", ["5s"]))
+    assert few["height"] == many["height"] == charts.SWEEP_PLOT_PX
+    assert many["autosize"] == {"type": "fit-x", "contains": "padding"}
+    for chart in (charts.by_batch(agg, "rtf", "t"), charts.latency_vs_flops(agg),
+                  charts.tradeoff(sweep_views.tradeoff(agg, "rtf"), "rtf", "t")):
+        spec = _spec(chart)
+        assert spec["height"] == charts.SWEEP_PLOT_PX and spec["autosize"]["type"] == "fit-x"
+
+
+def test_every_category_label_is_drawn_and_long_ones_break_in_two(agg):
+    spec = _spec(charts.by_length(agg, "rtf", "Real-time factor", ["5s", "15s", "30s", "60s"], subtitle="log scale"))
+    assert spec["encoding"]["x"]["axis"]["labelOverlap"] is False  # 15s and 60s are never dropped
+    assert spec["title"] == {"text": "Real-time factor", "subtitle": "log scale", "anchor": "start", "fontSize": 15,
+                             "subtitleFontSize": 12, "subtitleColor": charts.LABEL_GREY}
+    published = pd.DataFrame({"model": ["openai/whisper-base"], "benchmark": ["LibriSpeech test-other"],
+                              "wer": [0.05], "source": ["s"], "series": ["openai/whisper-base (published)"]})
+    wer = _spec(charts.wer_with_published(agg.dropna(subset=["wer"]), published, "WER", ["5s", "15s"]))
+    axis = wer["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["labelOverlap"] is False and "split" not in axis["labelExpr"] and "substring" in axis["labelExpr"]
+    assert wer["layer"][0]["encoding"]["x"]["sort"] == ["5s", "15s", "LibriSpeech test-other"]
+
+
+def test_published_diamonds_have_a_legend_entry_of_their_own(agg):
+    measured = agg.dropna(subset=["wer"])
+    published = pd.DataFrame({"model": ["openai/whisper-small"], "benchmark": ["LibriSpeech test-clean"],
+                              "wer": [0.03], "source": ["s"], "series": ["openai/whisper-small (published)"]})
+    chart = charts.polish(charts.wer_with_published(measured, published, "WER", ["5s"]),
+                          sweep_views.colour_domain(measured, published))
+    spec = _spec(chart)
+    legends = [layer["encoding"]["color"]["legend"].get("values") for layer in spec["layer"]]
+    assert all("openai/whisper-small (published)" in values for values in legends)  # a model we did not measure
+    shapes = {layer["mark"].get("filled"): layer["encoding"]["shape"]["scale"] for layer in spec["layer"]
+              if "shape" in layer["encoding"]}
+    assert shapes[False] == {"domain": [charts.MEASURED_MARK, charts.PUBLISHED_MARK], "range": ["circle", "diamond"]}
+
+
+def test_devices_side_by_side_keep_each_kind_as_its_own_mark():
+    frame = pd.DataFrame({"kind": ["measured", "projected", "published"], "device": ["CPU", "T4", "T4"],
+                          "model_name": ["m"] * 3, "minutes_per_audio_h": [6.0, 1.0, 0.5],
+                          "validation_error": ["", "±10% median", ""], "source": ["sweep", "cost model", "paper"]})
+    spec = _spec(charts.by_device(frame, "minutes_per_audio_h", "Minutes", ["CPU", "T4"],
+                                  subtitle=["Projected on T4: ..."]))
+    filters = [layer["transform"][0]["filter"] for layer in spec["layer"]]
+    assert filters == ["(datum.kind === 'measured')", "(datum.kind === 'projected')", "(datum.kind === 'published')"]
+    assert spec["layer"][0]["encoding"]["shape"]["scale"]["range"] == ["square", "circle", "diamond"]
+    tips = {t["field"] for t in spec["layer"][1]["encoding"]["tooltip"]}
+    assert {"kind", "validation_error", "source", "minutes_per_audio_h"} <= tips
+    assert spec["title"]["subtitle"] == ["Projected on T4: ..."] and spec["height"] == charts.SWEEP_PLOT_PX
 
 
 def test_by_length_orders_buckets_and_uses_log_scale(agg):

@@ -333,3 +333,45 @@ def test_pace_in_words(rtf, words):
 def test_memory_must_be_peak_or_model():
     with pytest.raises(ValueError, match="Unknown memory 'disk'"):
         UseCase("Bad", memory="disk")
+
+
+# --- projected candidates: a GPU nobody measured, answered from the cost model ------------------------------
+
+def _projected(hardware=("T4",), models=("openai/whisper-tiny", "openai/whisper-base")):
+    from asr_core import costmodel
+    from asr_core.recommend import projected_cells
+    grid = costmodel.project_grid(models, hardware, ["fp16"], [1, 8], ["5s", "30s"])
+    return projected_cells(grid)
+
+
+def test_projected_cells_rank_like_sweep_rows_and_say_projected_everywhere():
+    cells = _projected()
+    assert set(cells["energy_source"]) == {"projected"} and set(cells["device"]) == {"T4"}
+    rec = recommend(cells, OFFLINE_LECTURES, device="T4", table=tiny_en_table())
+    assert rec.pick["model"] == "openai/whisper-base"  # the lower published WER: ranked on one source
+    assert rec.headline.startswith("Offline lectures on the NVIDIA T4 (projected): whisper-base — ")
+    assert "Wh per hour of audio (projected)" in rec.headline
+    assert "Cost: projected by the cost model" in rec.reason and "measured on" not in rec.reason
+    assert "The pick's time and energy are projected by the cost model, not measured." in rec.caveats
+
+
+def test_measured_and_projected_are_ranked_together_only_when_asked():
+    measured = pd.DataFrame([run("openai/whisper-base", "cpu", "30s", lat=8.0, rtf=0.25, wer=0.04, energy=20.0,
+                                 mem_mib=1200, source="estimate")])
+    both = pd.concat([measured, _projected()], ignore_index=True)
+    with pytest.raises(ValueError, match="mix_kinds=True"):
+        recommend(both, OFFLINE_LECTURES, table=tiny_en_table())
+    rec = recommend(both, OFFLINE_LECTURES, table=tiny_en_table(), mix_kinds=True)
+    assert set(rec.candidates["device"]) == {"cpu", "T4"}
+    assert any(c.startswith("The candidates mix costs measured here with costs projected") for c in rec.caveats)
+    alone = recommend(measured, OFFLINE_LECTURES, table=tiny_en_table())
+    assert not any("projected" in c for c in alone.caveats)
+
+
+def test_the_sentence_gives_the_hour_in_watt_hours_and_money():
+    from asr_core import hourly, prices
+    kwh = prices.Price(0.3, "EUR", "kWh", "typed", "typed", "typed")
+    rows = pd.DataFrame([run("openai/whisper-base", "cpu", "5s", lat=1.19, rtf=0.25, wer=0.04, energy=20.0,
+                             mem_mib=1200, source="estimate")])
+    rec = recommend(rows, LIVE_CAPTIONS, table=tiny_en_table(), costs=hourly.CostSettings(electricity=kwh))
+    assert "4× faster than real time, 20 Wh and €0.0060 per hour of audio (estimated), WER 5.0 %" in rec.headline

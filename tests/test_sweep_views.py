@@ -108,7 +108,7 @@ def test_published_points_belong_to_each_checkpoint_and_never_change_measured_we
     chart = charts.wer_with_published(sweep_views.aggregate(sweep, keys=sweep_table.WER_KEYS), points, "WER", ["5s"])
     assert sweep_views.aggregate(sweep, keys=sweep_table.WER_KEYS)["wer"].fillna(-1).tolist() == before
     spec = chart.to_dict()
-    assert spec["layer"][1]["mark"]["shape"] == "diamond" and spec["layer"][1]["mark"]["filled"] is False
+    assert spec["layer"][-1]["mark"]["shape"] == "diamond" and spec["layer"][-1]["mark"]["filled"] is False
     assert sweep_views.published_caption(points).startswith("Hollow diamonds are published WER on full test sets "
                                                          "(published: 2025 profiling study")
     assert sweep_views.published_caption(points.iloc[:0]) == ""
