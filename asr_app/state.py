@@ -8,9 +8,11 @@ collection has a bound, named below.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -58,8 +60,9 @@ GOTO_PARAM = "goto"  # a deep link's page, carried through streamlit_app.py on a
 _navigation_ready = False  # set once streamlit_app.py has run st.navigation in this server process
 UNEXPECTED = ("Something went wrong on this page. It has been logged for the operator: reload the page, or try "
               "other settings.")
-FAIL_ENV, FAIL_PARAM = "ASR_FAIL_ON_PURPOSE", "fail"  # tests only: with the variable set to 1, ?fail=page or
-# ?fail=app raises inside or outside the page guard (the browser test of what a visitor sees of a bug)
+FAIL_ENV, FAIL_PARAM = "ASR_FAIL_ON_PURPOSE", "fail"  # tests only: with the variable set to 1, ?fail=page,
+# ?fail=app or ?fail=fragment raises inside the page guard, outside it, or inside a fragment's guard (the tests of
+# what a visitor sees of a bug)
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +96,24 @@ def run_page(page: StreamlitPage) -> None:
         st.error(UNEXPECTED)
 
 
+def fragment(fn: Callable[..., None] | None = None, *, run_every: float | None = None):
+    """st.fragment with run_page's guard: a part of a page that reruns on its own (Explore's tabs, live captions)
+    runs outside the page's guard, so an exception there is logged here and the visitor sees UNEXPECTED."""
+    def wrap(body: Callable[..., None]):
+        @functools.wraps(body)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            try:
+                fail_on_purpose("fragment")
+                body(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - the last guard before the browser
+                log.exception("the fragment %s failed", body.__name__)
+                st.error(UNEXPECTED)
+        return st.fragment(guarded, run_every=run_every)
+    return wrap(fn) if fn is not None else wrap
+
+
 def fail_on_purpose(where: str) -> None:
-    """Raise here when ASR_FAIL_ON_PURPOSE=1 and the address asks for it (?fail=page, ?fail=app): the browser test's
+    """Raise here when ASR_FAIL_ON_PURPOSE=1 and the address asks for it (?fail=page, ?fail=app, ?fail=fragment): the browser test's
     bug on purpose, its message holding a server path that must not reach the page."""
     if os.environ.get(FAIL_ENV) == "1" and st.query_params.get(FAIL_PARAM) == where:
         raise RuntimeError(f"a failure on purpose ({where}) in {Path(__file__).resolve()}")

@@ -69,7 +69,7 @@ def prepare(captioner: Captioner, request: configs.RunRequest, root: Path) -> bo
 
 def captions_area(captioner: Captioner, playing: bool) -> None:
     """Lag, busy share and power above the captions, refreshed twice a second while listening."""
-    @st.fragment(run_every=captions.POLL_S if playing else None)
+    @state.fragment(run_every=captions.POLL_S if playing else None)
     def refresh() -> None:
         view = captioner.view()
         if view is not None:

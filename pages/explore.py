@@ -123,7 +123,7 @@ rows = sweep_views.apply_filters(data, selections)
 ok, failed = sweep_table.split_status(rows)
 
 
-@st.fragment
+@state.fragment
 def views(ok, costs, models, pretrained) -> None:
     """The tabs and their charts: a change inside them redraws only this part, and only the open tab is drawn."""
     agg = hour_view.with_hours(state.aggregated(ok), costs)

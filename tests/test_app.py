@@ -139,6 +139,18 @@ def test_an_unexpected_exception_is_one_sentence_and_logged(env, monkeypatch, ca
     assert not at.exception and not at.error
 
 
+def test_an_exception_in_a_part_that_redraws_alone_is_one_sentence_and_logged(env, monkeypatch, caplog):
+    """Explore's tabs redraw as a fragment, outside the page's guard: the fragment has its own."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv(state.FAIL_ENV, "1")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
+    at.query_params[state.FAIL_PARAM] = "fragment"
+    with caplog.at_level("ERROR", logger=state.__name__):
+        at.switch_page("pages/explore.py").run()
+    assert not at.exception and [e.value for e in at.error] == [state.UNEXPECTED]
+    assert "a failure on purpose (fragment)" in caplog.text and "Traceback" in caplog.text
+
+
 def test_home_shows_hardware_and_meters(env):
     at = _open("home")
     assert at.title[0].value == "What does speech recognition cost?"
