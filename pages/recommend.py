@@ -51,21 +51,26 @@ accuracy = sources[accuracy_label]
 
 with st.expander("Constraints (start from the use case; untick a limit to drop it)", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
-    device = c1.selectbox("Device", devices, key=share.DEVICE, bind=BIND, index=devices.index(start[share.DEVICE]))
+    # defaults only until start_from_use_case sets the values (a widget given both makes Streamlit warn in the log)
+    device = c1.selectbox("Device", devices, key=share.DEVICE, bind=BIND,
+                          index=state.default_unless_set(share.DEVICE, devices.index(start[share.DEVICE])))
     chosen_buckets = c2.multiselect("Clip lengths (empty: any)", buckets, key=share.BUCKETS, bind=BIND,
-                                    default=start[share.BUCKETS])
+                                    default=state.default_unless_set(share.BUCKETS, start[share.BUCKETS]))
     chosen_batches = c3.multiselect("Batch sizes (empty: any)", batch_sizes, key=share.BATCHES, bind=BIND,
-                                    default=start[share.BATCHES])
+                                    default=state.default_unless_set(share.BATCHES, start[share.BATCHES]))
     objective = c4.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=share.OBJECTIVE,
-                             bind=BIND, index=list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE]))
+                             bind=BIND, index=state.default_unless_set(
+                                 share.OBJECTIVE, list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE])))
     pretrained_only = not use_cases.uses_published(accuracy) and st.checkbox(
         "Only pretrained weights (synthetic runs have no WER)", key=share.PRETRAINED, bind=BIND,
         value=bool((data["weights"] == "pretrained").any()))
     limits = {}
     for column, (field, param) in zip(st.columns(4), share.LIMITS.items()):
         on = column.checkbox(LIMIT_LABELS[field], key=share.limit_switch(param), bind=BIND,
-                             value=start[share.limit_switch(param)])
-        value = column.number_input(LIMIT_LABELS[field], min_value=0.0, value=start[param], key=param, bind=BIND,
+                             value=state.default_unless_set(share.limit_switch(param), start[share.limit_switch(param)],
+                                                            False))
+        value = column.number_input(LIMIT_LABELS[field], min_value=0.0, key=param, bind=BIND,
+                                    value=state.default_unless_set(param, start[param]),
                                     disabled=not on, placeholder="no limit", label_visibility="collapsed")
         limits[field] = share.chosen_limit(on, value)
     st.caption(LINK)
