@@ -20,7 +20,7 @@ from .inputs import MODEL_NAME, model_label
 from .present import MIB
 
 PLOT_PX = 240  # height of the plotting area itself
-POWER_PLOT_PX = 180
+POWER_PLOT_PX = 150  # short enough that the chart, with its two-line legend, stays in view beside Run at 720 px
 CLASS_POWER_PX = 360  # class mode: the live power chart's whole height, to stay in view beside Run at 720 px
 BAR_PX = 30  # per bar of the stage chart
 # Streamlit sizes an Altair chart's *whole* height (title, axes, legend) to the spec's height, so
@@ -125,7 +125,8 @@ def power_frame(traces: Mapping[str, Sequence[PowerSample]],
             notes = [n for n in (SOURCE_DETAIL.get(src.get(s.source, ""), ""), averages.get(s.source, "")) if n]
             meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({', '.join(notes)})" if notes else "")
             rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model_label(model)} · {meter}"})
-    return pd.DataFrame(rows, columns=["t_s", "watts", "series"])
+    # typed even when empty (a run's first redraw): Altair warns in the server log about a column it cannot type
+    return pd.DataFrame(rows, columns=["t_s", "watts", "series"]).astype({"t_s": float, "watts": float, "series": str})
 
 
 def _averages(samples: Sequence[PowerSample]) -> dict[str, str]:

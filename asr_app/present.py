@@ -37,11 +37,13 @@ CLASS_MODE_CSS = f"""<style>
 [data-testid="stMain"] button p {{font-size: 1.2rem !important;}}
 </style>"""
 
-# The Transcribe page: a figure, or its label, wraps instead of being cut off with "…" when cards sit side by side.
-RESULT_CARDS_CSS = """<style>
+# The Transcribe page: a figure, or its label, wraps instead of being cut off with "…" when cards sit side by side;
+# a chart's PNG comes from the page's own button, named like its SVG (Streamlit's toolbar names it "<time>_chart.png").
+TRANSCRIBE_CSS = """<style>
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;}
 [data-testid="stMetricValue"] {overflow-wrap: anywhere; height: auto !important;}
+[data-testid="stBaseButton-elementToolbar"][aria-label="Download as PNG"] {display: none !important;}
 </style>"""
 # … and in class mode: less room above the title, and widget labels (the captions switch) wrapping, not cut off, so the
 # Run button and the live power chart stay in view at 1280x720.

@@ -184,7 +184,7 @@ def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) ->
 
 
 class_mode = state.class_mode()
-st.html(present.RESULT_CARDS_CSS)
+st.html(present.TRANSCRIBE_CSS)
 if class_mode:
     st.html(present.TRANSCRIBE_CLASS_CSS)
 # the captions toggle beside the title, above the run's column: a row of its own would push the power chart below
