@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent
 
 # An emoji, not a :material/...: icon: the browser fetches a material page icon from an outside font server.
 st.set_page_config(page_title="ASR cost explorer", page_icon="🎙️", layout="wide")
+state.warm_up(str(ROOT))  # once per server: Transcribe's default model loads in the background, never waited for here
 
 PAGES = {name: st.Page(f"pages/{name}.py", title=title, icon=icon, default=name == "home") for name, title, icon in (
     ("home", "Home", ":material/home:"), ("transcribe", "Transcribe", ":material/mic:"),

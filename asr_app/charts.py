@@ -21,7 +21,8 @@ from .present import MIB
 from .sweep_views import colour_domain
 
 PLOT_PX = 240  # height of the plotting area itself
-POWER_PLOT_PX = 180
+POWER_PLOT_PX = 150  # short enough that the chart, with its two-line legend, stays in view beside Run at 720 px
+CLASS_POWER_PX = 360  # class mode: the live power chart's whole height, to stay in view beside Run at 720 px
 BAR_PX = 30  # per bar of the stage chart
 # Streamlit sizes an Altair chart's *whole* height (title, axes, legend) to the spec's height, so
 # each builder adds room for those around the plot: a fixed allowance plus one row per legend entry.
@@ -83,6 +84,15 @@ CONFIG_FIELDS = ("model", MODEL_NAME, "runtime", "weights", "device", "precision
 def _legend() -> alt.Legend:
     return alt.Legend(orient="bottom", columns=1, labelLimit=600, title=None, offset=4, symbolSize=60,
                       labelFontSize=LEGEND_FONT_PX, rowPadding=LEGEND_ROW_PX - LEGEND_FONT_PX - 3)
+
+
+def _two_line_legend() -> alt.Legend:
+    """_legend(), each label on two lines, split at its last ' · ' ('whisper-tiny · batch 8' / 'CPU (estimate, …)'):
+    a run's label and its meter together are wider than the narrow column the live power chart sits in."""
+    cut = "lastindexof(datum.label, ' · ')"
+    return alt.Legend(**{**_legend().to_dict(), "rowPadding": LEGEND_ROW_PX - LEGEND_FONT_PX,
+                         "labelExpr": f"{cut} < 0 ? datum.label : [slice(datum.label, 0, {cut}), "
+                                      f"slice(datum.label, {cut} + 3)]"})
 
 
 def scheme_for(n_series: int) -> str:
@@ -155,7 +165,8 @@ def power_frame(traces: Mapping[str, Sequence[PowerSample]],
             notes = [n for n in (SOURCE_DETAIL.get(src.get(s.source, ""), ""), averages.get(s.source, "")) if n]
             meter = SOURCE_NAMES.get(s.source, s.source) + (f" ({', '.join(notes)})" if notes else "")
             rows.append({"t_s": s.t_s, "watts": s.watts, "series": f"{model_label(model)} · {meter}"})
-    return pd.DataFrame(rows, columns=["t_s", "watts", "series"])
+    # typed even when empty (a run's first redraw): Altair warns in the server log about a column it cannot type
+    return pd.DataFrame(rows, columns=["t_s", "watts", "series"]).astype({"t_s": float, "watts": float, "series": str})
 
 
 def _averages(samples: Sequence[PowerSample]) -> dict[str, str]:
@@ -188,11 +199,12 @@ def unmeasured_frame(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float
 def power_chart(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]] | None = None) -> alt.Chart | alt.LayerChart:
     """Power over time since each run's monitor started, one line per model and meter; the stretches
     outside the timed run (warm-up before, FLOP counting after) shaded grey and labelled 'not measured'."""
-    height = _height(POWER_PLOT_PX, _n(frame, "series"))
+    height = _height(POWER_PLOT_PX, 2 * _n(frame, "series"))  # two lines per legend entry
     x = alt.X("t_s", type="quantitative", title="time since start (s)")
     lines = alt.Chart(frame).mark_line(interpolate="monotone").encode(
         x=x, y=alt.Y("watts", type="quantitative", title="power (W)"),
-        color=_colour(frame),
+        color=alt.Color("series", type="nominal", legend=_two_line_legend(),
+                        scale=alt.Scale(scheme=scheme_for(_n(frame, "series")))),
         tooltip=[alt.Tooltip("series", title="meter"), alt.Tooltip("t_s", format=".2f", title="t (s)"),
                  alt.Tooltip("watts", format=".1f", title="W")],
     )
@@ -208,7 +220,7 @@ def power_chart(frame: pd.DataFrame, spans: Mapping[str, tuple[float, float]] | 
         x=alt.X("start_s", type="quantitative"), y=alt.value(0), text="label")
     after = base.transform_filter(alt.datum.label == AFTER_LABEL).mark_text(
         align="right", baseline="bottom", dx=-3, dy=-3, fontSize=11, color=LABEL_GREY).encode(
-        x=alt.X("end_s", type="quantitative"), y=alt.value(POWER_PLOT_PX), text="label")
+        x=alt.X("end_s", type="quantitative"), y=alt.value(alt.expr("height")), text="label")  # the plot's bottom
     return alt.layer(band, warm_up, after, lines, height=height, title="Power during the run")
 
 
@@ -221,7 +233,7 @@ def stage_chart(frame: pd.DataFrame, title: str = "Where the time goes", unit: s
     frame = frame.assign(stage_order=frame["stage"].map(order))
     height = _height(BAR_PX * _n(frame, "label"), 1)
     return alt.Chart(frame, title=title, height=height, padding=CHART_PADDING).mark_bar().encode(
-        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=440)),
+        y=alt.Y("label", type="nominal", title=None, sort=None, axis=alt.Axis(labelLimit=0)),  # 0: never cut
         x=alt.X("seconds", type="quantitative", title=unit, stack="zero"),
         color=alt.Color("stage", type="nominal", legend=alt.Legend(orient="bottom", title=None, direction="horizontal"),
                         scale=alt.Scale(domain=stages, range=[STAGE_COLOURS[s] for s in stages])),
@@ -408,7 +420,7 @@ def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
               if energy else alt.value(STAGE_COLOURS["preprocess"]))
     height = _height(SESSION_BAR_PX * max(_n(frame, "run"), 1), 1 if energy else 0)
     return alt.Chart(frame, title=title, height=height).mark_bar().encode(
-        y=alt.Y("run", type="nominal", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
+        y=alt.Y("run", type="nominal", sort=None, title=None, axis=alt.Axis(labelLimit=0)),  # 0: never cut
         x=alt.X(y, type="quantitative", title=FIELDS[y][0]),
         color=colour,
         tooltip=[alt.Tooltip("run", title="run"), alt.Tooltip("clip", title="clip"),
@@ -419,9 +431,12 @@ def session_chart(frame: pd.DataFrame, y: str, title: str) -> alt.Chart:
 
 # --- class mode and export ------------------------------------------------------------------------------
 
-def sized(chart: alt.TopLevelMixin, class_mode: bool) -> alt.TopLevelMixin:
-    """The chart as the page shows it: in class mode, with type the back row can read."""
-    return large(chart) if class_mode else chart
+def sized(chart: alt.TopLevelMixin, class_mode: bool, class_height: int | None = None) -> alt.TopLevelMixin:
+    """The chart as the page shows it: in class mode, with type the back row can read (class_height: its whole
+    height there, for a chart that must stay in view, such as the live power chart: CLASS_POWER_PX)."""
+    if not class_mode:
+        return chart
+    return large(chart if class_height is None else chart.properties(height=class_height - LARGE_CHROME_PX))
 
 
 def large(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:

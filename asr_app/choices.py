@@ -18,6 +18,7 @@ from asr_core.models import (COMPILED, CTRANSLATE2, OPENAI_WHISPER, PRECISIONS, 
 
 from .configs import RunRequest, config_labels
 from .inputs import model_label
+from .model_access import local_checkpoints, model_options
 
 APP_DEVICES = ("cpu", "cuda")
 BATCH_SIZES = (1, 4, 8, 16, 32)
@@ -119,3 +120,18 @@ def weights_unavailable(problem: str) -> str:
 def weights_for(model_id: str, check: Callable[[str], str | None] = pretrained_problem) -> str:
     """Pretrained where its weights can be had here, else synthetic (timing only)."""
     return "synthetic" if check(model_id) else "pretrained"
+
+
+def default_model(root: str) -> str:
+    """The model the Transcribe page starts with: the first local checkpoint (../shared/models' tiny.en), else the
+    registry's first model."""
+    local = local_checkpoints(root)
+    return local[0] if local else model_options(root)[0]
+
+
+def default_request(root: str, check: Callable[[str], str | None] = pretrained_problem) -> RunRequest:
+    """The configuration the page starts with (what the server warms up): the default model, its weights where they
+    can be had, the default device, the first precision and runtime, batch 1."""
+    model = default_model(root)
+    return RunRequest(model, default_device(), next(iter(PRECISIONS)), weights_for(model, check), 1,
+                      next(iter(RUNTIMES)))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from asr_core.errors import ModelError
+from asr_core.flops import CACHED, COUNTED, DEFERRED
 from asr_core.measure import MEASURING, Progress
 from asr_core.models import family_of
 from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
@@ -22,6 +23,10 @@ LOAD_HELP = ("how busy other processes kept all the CPU cores, as a percent of a
              "warm-up just before the run, and during the timed run. Busy cores slow a CPU run down.")
 PHASE_TEXT = {"compiling": "Compiling for this batch size (once, not timed)…", "warming up": "Warming up…"}
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
+COUNTING = "counting…"  # the FLOPs figure while its shape is counted after the run
+# Result.flops_source -> the caption beneath the FLOPs figure
+FLOPS_NOTES = {COUNTED: "counted after the run; kept for this shape", CACHED: "from the FLOP cache: counted once before",
+               DEFERRED: "not counted (class mode skips it; switch it off and run again)"}
 
 
 @dataclass(frozen=True)
@@ -30,17 +35,21 @@ class Figure:
     value: str
     help: str = ""
     sweep: str = ""  # what the precomputed sweep measured for the same configuration (compare.with_sweep)
+    note: str = ""  # a word on where the figure came from, beneath it
 
 
-def result_figures(r: Result) -> list[Figure]:
-    """The headline numbers of one run, per clip (batch totals in the help), each energy figure with its source."""
+def result_figures(r: Result, flops_pending: bool = False, published_wer: Figure | None = None) -> list[Figure]:
+    """The headline numbers of one run, per clip (batch totals in the help), each energy figure with its source.
+
+    flops_pending: its FLOPs are being counted after the run (the figure says so). published_wer: a synthetic
+    run's published WER (compare.published_wer), shown instead of the WER it cannot have, labelled published."""
     no_wer = SYNTHETIC_NOTE if r.weights == "synthetic" else "no reference text given"
     tag = present.energy_tag(r.energy_source)
     batch = f"the whole batch of {r.n_clips} clip(s) ({r.n_batches} batch(es))"
     memory_b, memory_help = present.memory(r.device, r.model_bytes, r.rss_before_bytes, r.peak_rss_bytes,
                                            r.peak_gpu_allocated_bytes)
     return [
-        Figure("WER", present.percent(r.wer), WER_HELP if not math.isnan(r.wer) else no_wer),
+        published_wer or Figure("WER", present.percent(r.wer), WER_HELP if not math.isnan(r.wer) else no_wer),
         Figure("CER", present.percent(r.cer), CER_HELP if not math.isnan(r.cer) else no_wer),
         Figure("Latency per clip", present.number(r.latency_per_utt_s, "s"),
                f"{present.number(r.latency_s, 's')} for {batch}; the clip is repeated to fill the batch"),
@@ -51,15 +60,27 @@ def result_figures(r: Result) -> list[Figure]:
                present.explain_sources([r.energy_source])),
         Figure("GPU memory (allocator peak)" if r.device == "cuda" else "Memory (weights + working)",
                present.bytes_(memory_b), memory_help),
-        Figure("FLOPs per clip", present.flops(r.total_flops / r.n_clips if r.n_clips else math.nan),
-               f"{present.flops(r.total_flops)} for {batch}; encoder {present.flops(r.encoder_flops_per_clip)} per "
-               f"clip, decoder {present.flops(r.decoder_flops_per_token)} per token" if not math.isnan(r.total_flops)
-               else f"not counted: the {r.runtime} runtime runs no PyTorch operators to count"),
+        flops_figure(r, batch, flops_pending),
         Figure("Other programs' CPU load", present.cpu_load(r.cpu_others_before_pct, r.cpu_others_during_pct),
                LOAD_HELP),
     ] + ([Figure("Compile (one-off)", present.number(r.compile_s, "s"),
                  "compiling for this batch size before the first run; kept out of latency and energy")]
          if r.compile_s > 0 else [])
+
+
+def flops_figure(r: Result, batch: str, pending: bool = False) -> Figure:
+    """FLOPs per clip, with where they came from: counted, the cache, being counted, or why not."""
+    if pending:
+        return Figure("FLOPs per clip", COUNTING, "counted in the background after the run: the figure fills in "
+                                                  "when ready (a shape counted once is kept)", note="fills in when ready")
+    if math.isnan(r.total_flops):
+        why = (FLOPS_NOTES[DEFERRED] if r.flops_source == DEFERRED
+               else f"the {r.runtime} runtime runs no PyTorch operators to count")
+        return Figure("FLOPs per clip", present.MISSING, f"not counted: {why}")
+    return Figure("FLOPs per clip", present.flops(r.total_flops / r.n_clips if r.n_clips else math.nan),
+                  f"{present.flops(r.total_flops)} for {batch}; encoder {present.flops(r.encoder_flops_per_clip)} per "
+                  f"clip, decoder {present.flops(r.decoder_flops_per_token)} per token",
+                  note=FLOPS_NOTES.get(r.flops_source, ""))
 
 
 def batch_totals(r: Result) -> str:
@@ -79,7 +100,7 @@ def progress_text(progress: Progress | None, name: str, compiles: bool = False) 
         text = PHASE_TEXT.get(progress.phase, f"{progress.phase.capitalize()}…")
         return f"{name}: " + (text if compiles or progress.phase != "compiling" else PHASE_TEXT["warming up"])
     if progress.done >= progress.batches:
-        return f"{name}: measured {progress.batches} of {progress.batches} batch(es); counting FLOPs…"
+        return f"{name}: measured {progress.batches} of {progress.batches} batch(es)"
     left = f", about {math.ceil(progress.eta_s)} s left" if progress.eta_s >= 0 else ""  # NaN: no estimate yet
     return f"{name}: measuring batch {progress.done + 1} of {progress.batches}{left}"
 

@@ -1,5 +1,6 @@
 """The session's finished runs: their power traces and measured spans for the power chart, their stages, and the
-runs table (as the page shows it, and as CSV)."""
+runs table (as the page shows it, and as CSV, where each run's projected H100 figures sit in fields of their own,
+labelled projected: ``projected.RECORD_FIELDS``)."""
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ from asr_core import sweep_table
 from asr_core.results import RESULT_FIELDS, STATUS_OK, Result
 from asr_core.sampler import PowerSample
 
-from . import present
+from . import present, projected
 from .configs import config_of, result_labels
 from .inputs import model_label
 
@@ -43,15 +44,16 @@ def traces_of(results: Sequence[Result]) -> tuple[dict[str, list[PowerSample]], 
 
 
 def runs_table(runs: Sequence[tuple[str, Result]]) -> pd.DataFrame:
-    """(clip label, result) pairs as one row each, every result field plus clip and peak memory."""
+    """(clip label, result) pairs as one row each, every result field plus clip and peak memory, then the projected
+    H100 figures (never in a measured field)."""
     rows = []
     for clip, r in runs:
         row = r.to_dict()
         row["hypotheses"] = " | ".join(r.hypotheses)
         row["references"] = " | ".join(r.references)
         row["peak_memory_bytes"] = sweep_table.peak_memory_bytes(r.device, r.peak_gpu_reserved_bytes, r.peak_rss_bytes)
-        rows.append({"clip": clip, **row})
-    return pd.DataFrame(rows, columns=["clip", *RESULT_FIELDS, "peak_memory_bytes"])
+        rows.append({"clip": clip, **row, **projected.record(r)})
+    return pd.DataFrame(rows, columns=["clip", *RESULT_FIELDS, "peak_memory_bytes", *projected.RECORD_FIELDS])
 
 
 def runs_csv(table: pd.DataFrame) -> bytes:

@@ -70,11 +70,14 @@ class LiveRun:
 
     ``cancel()`` stops it at the next batch boundary (the result then covers the batches that finished).
     The worker runs in a copy of the caller's context, so it measures under the caller's ``RUN_OWNER``.
+    defer_flops: FLOPs the cache lacks are left to ``flop_job`` (count them after the result is shown).
     """
 
-    def __init__(self, model: LoadedModel, request: runs.Request):
+    def __init__(self, model: LoadedModel, request: runs.Request, defer_flops: bool = False):
         self.stop = threading.Event()
-        self.control = RunControl(stop=self.stop, on_progress=self._on_progress)
+        self.flop_job: Callable[[], Result] | None = None  # set when FLOPs were deferred: counts them, returns the result
+        self.control = RunControl(stop=self.stop, on_progress=self._on_progress,
+                                  on_deferred_flops=self._keep_flop_job if defer_flops else None)
         self.model, self.request = model, request
         self.progress: Progress | None = None  # the latest, as measure.transcribe reported it
         self.measured_from_s = math.nan  # where the timed run started on the trace's clock (before: warm-up)
@@ -106,6 +109,9 @@ class LiveRun:
                 self.result = runs.measure(self.request, self.model, self.control, monitor)
         except BaseException as exc:  # noqa: BLE001 - handed to the page thread by outcome()
             self.error = exc
+
+    def _keep_flop_job(self, job: Callable[[], Result]) -> None:
+        self.flop_job = job
 
     def _on_progress(self, progress: Progress) -> None:
         """Called in the worker: keep the latest progress; note when the measured batches begin."""
@@ -157,7 +163,7 @@ class SessionGuard:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: list[tuple[str, list[Result]]] = []
+        self._kept: list[tuple[str, list[Result], int]] = []
 
     @property
     def busy(self) -> bool:
@@ -170,11 +176,12 @@ class SessionGuard:
         self._lock.release()
         return True
 
-    def keep(self, clip: str, results: list[Result]) -> None:
-        self._kept.append((clip, list(results)))
+    def keep(self, clip: str, results: list[Result], repeats: int = 1) -> None:
+        """Hand over a run's results on clip (repeats: the rounds it was asked for, which a stopped run fell short of)."""
+        self._kept.append((clip, list(results), repeats))
 
-    def take(self) -> list[tuple[str, list[Result]]]:
-        """The results kept since the last take, oldest first."""
+    def take(self) -> list[tuple[str, list[Result], int]]:
+        """The (clip, results, rounds asked for) kept since the last take, oldest first."""
         kept, self._kept = self._kept, []
         return kept
 
@@ -240,23 +247,30 @@ def with_noise(audio: np.ndarray, snr_db: float) -> np.ndarray:
 
 def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str,
                loader: Callable[..., object], interval_s: float = POLL_INTERVAL_S,
-               finished: list[Result] | None = None, snr_db: float = math.inf, repeats: int = 1) -> Iterator[RunEvent]:
-    """Run each request (its own model and settings) on the clip, repeats times in turn; a failed run becomes a
-    failed Result, the rest go on.
+               finished: list[Result] | None = None, snr_db: float = math.inf, repeats: int = 1,
+               deferred: list[tuple[Result, Callable[[], Result]]] | None = None) -> Iterator[RunEvent]:
+    """Run each request (its own model and settings) on the clip, in rounds: each request once per round, repeats
+    rounds, so machine noise falls on every request alike; a failed run becomes a failed Result, and its request
+    is not run again; the rest go on.
 
     audio is the clean clip: each run mixes white noise at snr_db into it (what with_noise plays), and every
     result records that noise. Every final result is also appended to ``finished``. Closing the generator (the page's script stopped:
     Stop, a second Run, a closed tab) cancels the model running at its next batch boundary, and its partial
-    result, marked cancelled, still lands in ``finished``.
+    result, marked cancelled, still lands in ``finished``. deferred: given, FLOPs the cache lacks are not counted
+    in the run; each such result is appended with the job that counts them (background.FlopFiller runs it).
     """
     finished = finished if finished is not None else []
     traces: dict[str, list[PowerSample]] = {}
     sources: dict[str, dict[str, str]] = {}
     spans: dict[str, tuple[float, float]] = {}
     labels = config_labels(requests)
-    for req, label in zip(requests, labels):
-        request = clip_request(req, audio, reference, snr_db)
-        for repeat in range(1, repeats + 1):
+    clip_requests = [clip_request(req, audio, reference, snr_db) for req in requests]
+    failed: set[str] = set()
+    for repeat in range(1, repeats + 1):
+        for req, label, request in zip(requests, labels, clip_requests):
+            if label in failed:
+                continue  # a configuration that failed fails again: do not repeat it
+
             def event(kind: str, **kw) -> RunEvent:
                 return RunEvent(kind, req, dict(traces), sources=dict(sources), spans=dict(spans), label=label,
                                 repeat=repeat, repeats=repeats, **kw)
@@ -267,7 +281,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             spans.pop(label, None)  # a repetition draws its own trace
             run: LiveRun | None = None
             try:
-                run = LiveRun(load_exclusive(loader, req), request).start()
+                run = LiveRun(load_exclusive(loader, req), request, defer_flops=deferred is not None).start()
                 for trace in run.updates(interval_s):
                     traces[label], sources[label] = trace, run.sources
                     if not math.isnan(run.measured_from_s):
@@ -275,6 +289,8 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
                     yield event("power", waiting_for=waiting_for(req.device), progress=run.progress)
                 result = run.outcome()
                 spans[label] = (result.measured_from_s, result.measured_to_s)
+                if deferred is not None and run.flop_job is not None:
+                    deferred.append((result, run.flop_job))
             except GeneratorExit:  # the page stopped: stop the model at its next batch, keep what it finished
                 if run is not None:
                     run.cancel()
@@ -291,7 +307,7 @@ def run_models(requests: Sequence[RunRequest], audio: np.ndarray, reference: str
             finished.append(result)
             yield event("done" if result.status in (STATUS_OK, STATUS_CANCELLED) else "error", result=result)
             if result.status not in (STATUS_OK, STATUS_CANCELLED):
-                break  # a configuration that failed fails again: do not repeat it
+                failed.add(label)
 
 
 def _failed(request: runs.Request, exc: BaseException) -> Result:
@@ -303,15 +319,22 @@ def _failed(request: runs.Request, exc: BaseException) -> Result:
 
 def session_run(guard: SessionGuard, owner: str, clip: str, requests: Sequence[RunRequest], audio: np.ndarray,
                 reference: str, loader: Callable[..., object], snr_db: float = math.inf,
-                repeats: int = 1) -> Iterator[RunEvent]:
+                repeats: int = 1, count_later: Callable[[Result, Callable[[], Result]], None] | None = None
+                ) -> Iterator[RunEvent]:
     """run_models as one browser session's run: under its guard (a Stop or a second Run starts the next script
     run at once, which waits for this one), named owner to a session waiting for the same device, what finished
-    kept for it even when the page stops following."""
+    kept for it even when the page stops following.
+
+    FLOPs the cache lacks are never counted inside the run: once it is over, each such result and its job go to
+    count_later (background.FlopFiller.submit), or, without one (class mode), are left uncounted."""
     finished: list[Result] = []
+    deferred: list[tuple[Result, Callable[[], Result]]] = []
     RUN_OWNER.set(owner)  # the worker threads run in a copy of this context
     with guard:
         try:
             yield from run_models(requests, audio, reference, loader, finished=finished, snr_db=snr_db,
-                                  repeats=repeats)
+                                  repeats=repeats, deferred=deferred)
         finally:  # also when Stop, a second Run or a closed tab ends the script run that follows these events
-            guard.keep(clip, finished)  # a stopped script run can no longer write session state
+            guard.keep(clip, finished, repeats)  # a stopped script run can no longer write session state
+            for result, job in deferred if count_later else ():
+                count_later(result, job)

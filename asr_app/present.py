@@ -45,6 +45,23 @@ PROJECTOR_CSS = f"""<style>
 .st-key-{HEADLINE_KEY} [data-testid="stMarkdownContainer"] p {{font-size: 1.75rem; line-height: 1.3; font-weight: 600;}}
 </style>"""
 
+# The Transcribe page: a figure, or its label, wraps instead of being cut off with "…" when cards sit side by side;
+# a chart's PNG comes from the page's own button, named like its SVG (Streamlit's toolbar names it "<time>_chart.png").
+TRANSCRIBE_CSS = """<style>
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;}
+[data-testid="stMetricValue"] {overflow-wrap: anywhere; height: auto !important;}
+[data-testid="stBaseButton-elementToolbar"][aria-label="Download as PNG"] {display: none !important;}
+</style>"""
+# … and in class mode: less room above the title, and widget labels (the captions switch) wrapping, not cut off, so the
+# Run button and the live power chart stay in view at 1280x720.
+TRANSCRIBE_CLASS_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 3.5rem !important;}
+[data-testid="stMain"] [data-testid="stWidgetLabel"] * {white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important;}
+[data-testid="stMain"] [data-testid="stExpander"] summary p {font-size: 1.05rem !important;}
+</style>"""
+
 # energy_source part -> how a caption explains it
 ENERGY_SOURCE_TEXT = {
     NVML_COUNTER: "measured by the GPU's cumulative energy counter (NVML)",
@@ -56,6 +73,7 @@ ENERGY_SOURCE_TEXT = {
 }
 LAPTOP_W = 30  # a laptop working hard: the everyday yardstick for an energy figure
 BUSY_OTHERS_PCT = 25.0  # other processes above this share of all cores compete with a CPU measurement
+NEAR_REAL_TIME = 0.1  # a speed within 10 % of real time is "about as fast as real time"
 
 
 UNIT_SPACE = re.compile(r"(\d) (%|Wh|g CO2e|min)(?=\W|$)")
@@ -214,13 +232,14 @@ def cpu_load(before_pct: float, during_pct: float) -> str:
     return f"{pct(before_pct)} before · {pct(during_pct)} during"
 
 
-def load_warning(before_pct: float, during_pct: float) -> str:
-    """A one-sentence warning when other work kept the CPUs busy during the run ('' otherwise)."""
+def load_warning(before_pct: float, during_pct: float, runs: int = 1) -> str:
+    """A one-sentence warning when other work kept the CPUs busy during the run ('' otherwise); runs > 1: the
+    busiest of that many runs."""
     busy = during_pct if not is_missing(during_pct) else before_pct
     if is_missing(busy) or busy <= BUSY_OTHERS_PCT:
         return ""
-    return (f"Other programs kept {busy:.0f} % of the CPU busy during this run: the figures may be slower than "
-            f"this machine can do.")
+    when = "during this run" if runs <= 1 else f"during these {runs} runs (at the busiest)"
+    return f"Other programs kept {busy:.0f} % of the CPU busy {when}: the figures may be slower than this machine can do."
 
 
 def _seconds(x: float) -> str:
@@ -242,7 +261,10 @@ def summary(r, name: str) -> str:
         return f"{name} has no finished clip to describe."
     batch = f" (per clip, in a batch of {r.batch_size})" if r.batch_size > 1 else ""
     speed = clip_s / r.latency_per_utt_s
-    pace = f"{speed:.2g}× faster than real time" if speed >= 1 else f"{1 / speed:.2g}× slower than real time"
+    if abs(speed - 1) < NEAR_REAL_TIME:  # "1× slower than real time" for RTF 1.04 reads as a contradiction
+        pace = "about as fast as real time"
+    else:
+        pace = f"{speed:.2g}× faster than real time" if speed >= 1 else f"{1 / speed:.2g}× slower than real time"
     text = f"{name} transcribed {_seconds(clip_s)} of speech in {_seconds(r.latency_per_utt_s)}{batch} — {pace}"
     if not is_missing(r.energy_per_utt_j) and energy_tag(r.energy_source) != UNAVAILABLE:
         about = "about " if is_estimate(r.energy_source) else ""

@@ -26,7 +26,8 @@ from asr_core.checkpoints import pretrained_problem
 from asr_core.results import Result
 from asr_core.runtimes import LoadedModel, load_model
 
-from . import captions, charts, compare, hardware_view, inputs, model_access, precomputed, sweep_views
+from . import (background, captions, charts, choices, compare, hardware_view, inputs, model_access, precomputed,
+               sweep_views)
 from .configs import RunRequest
 from .live import SessionGuard
 
@@ -47,6 +48,9 @@ MAX_AGGREGATES = 64  # Explore's aggregated frames kept (a view's few charts, fo
 MAX_PROJECTIONS = 32  # CPU vs GPU views' projection grids kept
 RUNS_KEY = "runs"  # the session's last MAX_RUNS (clip label, Result), oldest first
 LAST_KEY = "last_runs"  # the ones the latest Run press produced
+LAST_ROUNDS_KEY = "last_rounds"  # how many runs of each configuration the latest Run asked for
+SCROLLED_KEY = "scrolled_to"  # the results the page last scrolled into view (scroll_into_view)
+FLOP_POLL_S = 1.0  # while a run's FLOPs are counted after it, the page looks this often whether they are ready
 UPLOADS_KEY = "uploaded_sweeps"  # file name -> table, shared by Explore and Recommend
 SEEN_KEY = "uploaded_sweeps_seen"  # upload id -> its refusal ("" once taken): each upload is read once
 FORGET = "Forget uploaded files"
@@ -253,13 +257,18 @@ def last_runs() -> list[tuple[str, Result]]:
     return st.session_state.get(LAST_KEY, [])
 
 
-def add_runs(clip: str, results: list[Result]) -> None:
-    """Append to the history, dropping the oldest runs beyond MAX_RUNS."""
+def add_runs(clip: str, results: list[Result], rounds: int = 1) -> None:
+    """Append to the history, dropping the oldest runs beyond MAX_RUNS (rounds: runs asked of each configuration)."""
     pairs = [(clip, r) for r in results]
     history = runs()
     history.extend(pairs)
     del history[:-MAX_RUNS]
     st.session_state[LAST_KEY] = pairs
+    st.session_state[LAST_ROUNDS_KEY] = rounds
+
+
+def last_rounds() -> int:
+    return st.session_state.get(LAST_ROUNDS_KEY, 1)
 
 
 def clear_runs() -> None:
@@ -274,8 +283,55 @@ def session_guard() -> SessionGuard:
 
 def save_kept(guard: SessionGuard) -> None:
     """Into the session's history, what the guard's runs kept since the last save (a stopped run cannot save)."""
-    for clip, results in guard.take():
-        add_runs(clip, results)
+    for clip, results, rounds in guard.take():
+        add_runs(clip, results, rounds)
+
+
+# --- behind the page: the default model warmed up, FLOPs counted after a run ------------------------------
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def warm_up(root: str):
+    """The Transcribe page's default model (choices.default_request) loading in the background: started once per
+    server by the first visit to any page, never waited for (a Run of it waits at the model cache's own lock)."""
+    return background.warm_up(model, lambda: choices.default_request(root))
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def flop_filler() -> background.FlopFiller:
+    """The server's one FlopFiller: runs' FLOPs counted after their results are shown, one at a time."""
+    return background.FlopFiller()
+
+
+def fill_in_flops(filler: background.FlopFiller) -> None:
+    """The session's runs whose FLOPs have been counted since, replaced by their counted twins."""
+    for key in (RUNS_KEY, LAST_KEY):
+        pairs = st.session_state.get(key, [])
+        st.session_state[key] = [(clip, filler.filled(r)) for clip, r in pairs]
+
+
+def rerun_when_counted(filler: background.FlopFiller, results: list[Result]) -> None:
+    """While some of results' FLOPs are being counted, look every FLOP_POLL_S whether they are ready, and draw the
+    page again once they are (a small fragment: the page itself is not redrawn meanwhile)."""
+    if not filler.any_pending(results):
+        return
+
+    @st.fragment(run_every=FLOP_POLL_S)
+    def poll() -> None:
+        if not filler.any_pending(results):
+            st.rerun()
+    poll()
+
+
+def scroll_into_view(key: str, token: str) -> None:
+    """Scroll the page so the container with this key is at the top of the window, once per token (new results), not
+    on every redraw: a projector shows the results without anyone scrolling."""
+    if st.session_state.get(SCROLLED_KEY) == token:
+        return
+    st.session_state[SCROLLED_KEY] = token
+    # a same-origin iframe's script (st.html runs none); below Streamlit's own header bar, not under it
+    st.iframe(f"<script>const e = window.parent.document.querySelector('.st-key-{key}');"
+              f"if (e) {{e.style.scrollMarginTop = '3.5rem'; e.scrollIntoView({{block: 'start'}});}}</script>",
+              height="content")
 
 
 # --- configurations compared in one run -------------------------------------------------------------
@@ -334,6 +390,12 @@ def precomputed_medians(root: str | os.PathLike) -> pd.DataFrame:
     """compare.sweep_medians of the precomputed folder (not this session's uploads), read again when a file changes."""
     folder = precomputed.precomputed_dir(root)
     return _medians(str(folder), precomputed.files_stamp(sweep_table.sweep_files(folder)))
+
+
+def default_unless_set(key: str, default: object, empty: object = None) -> object:
+    """A widget's default, or empty once its key holds a value (a callback set it, or the visitor did): Streamlit warns
+    in the server log when a widget gets a default and a value set through session state."""
+    return empty if key in st.session_state else default
 
 
 def session_owner() -> str:

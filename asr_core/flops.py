@@ -4,6 +4,11 @@
 Each distinct batch shape is counted once: the encoder whole, and the decoder at 1 and ``FLOP_STEPS`` forced
 steps, so its cost splits into a fixed part (cross-attention keys and values, the prompt) and a part per
 generated token, whatever the weights would have generated. A CTC head costs per frame.
+
+A shape counted once is kept (``flop_cache``) under its architecture, runtime, precision where it changes the
+operators, library versions, rows and padded length, so a later run of the same shape, in any process, reads it
+back instead of counting: ``Counted.source`` says which (``COUNTED``, ``CACHED``), or ``DEFERRED`` when a caller
+asked for the cache only and some shape still has to be counted.
 """
 from __future__ import annotations
 
@@ -15,11 +20,15 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import CTC
+from . import flop_cache
+from .models import CTC, QUANTIZED
 from .runtimes import LoadedModel
 
 FLOP_STEPS = 8  # forced decoder steps counted to split decoder FLOPs into a fixed and a per-token part
-Shapes = dict[tuple[int, int], "ShapeFlops"]
+FLOAT = "float"  # fp32, fp16 and bf16 run the same operators: the same FLOPs, one cache entry
+COUNTED, CACHED, DEFERRED = "counted", "cache", "deferred"  # where a run's FLOPs came from (Result.flops_source)
+Shape = tuple[int, int]
+Shapes = dict[Shape, "ShapeFlops"]
 
 
 @dataclass(frozen=True)
@@ -38,30 +47,55 @@ class Flops:
     total: float = math.nan
 
 
-def shape_of(model: LoadedModel, audio: Sequence[np.ndarray], batch: range) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Counted:
+    """The FLOPs of a run's batch shapes: those known (counted now or read from the cache), those still to count
+    (only when the caller asked for the cache alone), and where they came from."""
+    shapes: Shapes
+    missing: frozenset[Shape] = frozenset()
+    source: str = COUNTED  # COUNTED: some shape counted now; CACHED: every one read back; DEFERRED: some missing
+
+
+def shape_of(model: LoadedModel, audio: Sequence[np.ndarray], batch: range) -> Shape:
     """What a batch's FLOPs depend on: its rows and, for CTC, its padded length (Whisper pads to 30 s)."""
     return len(batch), max(audio[i].shape[0] for i in batch) if model.family == CTC else 0
 
 
-def count(model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range]) -> Shapes | None:
-    """FLOPs of every distinct batch shape of the run (audio: its rows), on the model's countable twin; None when
-    the model has none (an engine that runs no PyTorch operators)."""
-    counted = model.flop_model
-    if counted is None:
+def count(model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range],
+          count_new: bool = True) -> Counted | None:
+    """FLOPs of every distinct batch shape of the run (audio: its rows): read from the cache, else counted on the
+    model's countable twin and cached (count_new=False: left missing, to count later); None when the model has no
+    twin (an engine that runs no PyTorch operators)."""
+    twin = model.flop_model
+    if twin is None:
         return None
-    shapes: Shapes = {}
-    for batch in batches:
-        key = shape_of(model, audio, batch)
-        if key not in shapes:
-            shapes[key] = _count_shape(counted, [audio[i] for i in batch])
-    return shapes
+    first = {shape_of(model, audio, b): b for b in reversed(batches)}  # each shape's first batch
+    keys = {shape: cache_key(model, shape) for shape in first}
+    shapes = {shape: ShapeFlops(*found) for shape in first if (found := flop_cache.get(keys[shape])) is not None}
+    todo = [shape for shape in first if shape not in shapes]
+    if todo and not count_new:
+        return Counted(shapes, frozenset(todo), DEFERRED)
+    new = {shape: _count_shape(twin, [audio[i] for i in first[shape]]) for shape in todo}
+    flop_cache.put({keys[shape]: (f.encoder, f.decoder_fixed, f.per_token) for shape, f in new.items()})
+    return Counted({**shapes, **new}, source=COUNTED if new else CACHED)
 
 
-def figures(shapes: Shapes | None, model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range],
+def cache_key(model: LoadedModel, shape: Shape) -> str:
+    """What a shape's FLOPs depend on: the architecture (its config and prompt), the runtime, the precision where it
+    changes the operators, the libraries that count them, and the shape (rows, CTC padded length)."""
+    import transformers
+    arch = flop_cache.config_hash(model.model.config.to_dict(), model.family, model.multilingual)
+    precision = model.precision if model.precision in QUANTIZED else FLOAT
+    return flop_cache.key(arch, model.runtime, precision, torch.__version__, transformers.__version__, *shape)
+
+
+def figures(counted: Counted | None, model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range],
             steps: Sequence[int], n_clips: int) -> Flops:
-    """The run's FLOPs over every batch (steps: decoder steps per batch, all its rows)."""
-    if shapes is None:
+    """The run's FLOPs over every batch (steps: decoder steps per batch, all its rows); not a number while a shape
+    is missing."""
+    if counted is None or counted.missing:
         return Flops()
+    shapes = counted.shapes
     enc = fixed = per_token = 0.0
     for batch, n in zip(batches, steps):
         shape = shapes[shape_of(model, audio, batch)]

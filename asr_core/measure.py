@@ -61,6 +61,9 @@ class RunControl:
     """How a run is steered while it goes, apart from what it measures."""
     stop: threading.Event | None = None  # set it to stop at the next stage boundary (the app's Stop button)
     on_progress: Callable[[Progress], None] | None = None  # told at each phase and after each measured batch
+    # Set: FLOPs the cache lacks are not counted before the result is returned; instead this is handed a job that
+    # counts them (into the cache) and returns the whole Result (runs.measure's job takes the device's lock itself).
+    on_deferred_flops: Callable[[Callable[[], Result]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,12 +179,22 @@ def transcribe(model: LoadedModel, clips: Sequence[np.ndarray], references: Sequ
             if own_monitor:
                 monitor.stop()
         loop.peak_rss_bytes, loop.cpu_others_pct, loop.before = rss.peak_bytes, during.others_pct(), before
-        # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape.
+        # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape, from the cache
+        # where it has them; the rest counted now, or later by the caller's job (on_deferred_flops).
         done = batches[: len(loop.steps)]  # all of them, unless the run was stopped
-        shapes = flops.count(model, rows.audio, done) if opts.count_flops else None
+        defer = control.on_deferred_flops is not None
+        counted = flops.count(model, rows.audio, done, count_new=not defer) if opts.count_flops else None
     # 5. The record: one transcript per clip, scores, and every figure with its source.
-    run = _Run(model, list(clips), references, opts, rows, batches, loop, compile_s, shapes, monitor.trace)
-    return _stopped(run) if len(done) < len(batches) else _result(run)
+    run = _Run(model, list(clips), references, opts, rows, batches, loop, compile_s, counted, monitor.trace)
+    if counted is not None and counted.missing:
+        control.on_deferred_flops(lambda: _record(dataclasses.replace(run, counted=flops.count(model, rows.audio,
+                                                                                                done))))
+    return _record(run)
+
+
+def _record(run: _Run) -> Result:
+    """The run's Result: a stopped run's covers the batches that finished."""
+    return _stopped(run) if len(run.done) < len(run.batches) else _result(run)
 
 
 def _compile(model: LoadedModel, rows: Rows, batches: list[range]) -> float:
@@ -334,7 +347,7 @@ class _Run:
     batches: list[range]
     loop: _Loop
     compile_s: float
-    shapes: flops.Shapes | None
+    counted: flops.Counted | None  # None: not counted (asked not to, or an engine with no PyTorch operators)
     trace: list  # the power trace, as the sampler read it
 
     @property
@@ -366,7 +379,7 @@ def _result(run: _Run) -> Result:
     scored = model.weights == "pretrained" and bool(refs)
     audio_s = sum(c.shape[0] for c in clips) / SAMPLE_RATE
     wall, energy = loop.run.time_s, loop.run
-    counted = flops.figures(run.shapes, model, run.rows.audio, run.batches, loop.steps, len(clips))
+    counted = flops.figures(run.counted, model, run.rows.audio, run.batches, loop.steps, len(clips))
     pre, enc, dec = (loop.stages[s] for s in STAGES)
     versions = system.versions()
     return Result(
@@ -387,7 +400,8 @@ def _result(run: _Run) -> Result:
         peak_rss_bytes=loop.peak_rss_bytes, rss_before_bytes=loop.before.rss_bytes if loop.before else 0,
         model_bytes=round(model.params * BYTES_PER_PARAM[model.precision]),
         encoder_flops_per_clip=counted.encoder_per_clip, decoder_flops_per_token=counted.decoder_per_token,
-        total_flops=counted.total, decoder_steps=sum(loop.steps),
+        total_flops=counted.total, flops_source=run.counted.source if run.counted else "",
+        decoder_steps=sum(loop.steps),
         cpu_others_before_pct=loop.before.others_pct if loop.before else math.nan,
         cpu_others_during_pct=loop.cpu_others_pct,
         wer=scoring.wer(refs, hyps) if scored else math.nan,

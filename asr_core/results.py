@@ -75,6 +75,8 @@ class Result:
     encoder_flops_per_clip: float = math.nan
     decoder_flops_per_token: float = math.nan
     total_flops: float = math.nan
+    flops_source: str = ""  # "counted" in this run, "cache" (an earlier count of the same shape), "deferred" (to count
+    # after the run), "" (not counted)
     decoder_steps: int = 0  # decoder steps x rows, summed over batches (a batch's rows all take its longest's steps)
     # the machine while measuring: how busy other processes kept the CPUs (percent of all cores)
     cpu_others_before_pct: float = math.nan  # during the untimed warm-up before the run

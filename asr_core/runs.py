@@ -14,6 +14,7 @@ error) so a sweep or an app goes on; the CLI calls ``measure`` and lets a user's
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -118,7 +119,21 @@ def measure(request: Request, model: LoadedModel, control: RunControl | None = N
     clips, references = prepare(request)
     check_tokens(model, clips, request.tokens)
     with device_lock(model.device):  # a second run on this device waits here: measurements never overlap
-        return transcribe(model, clips, references, request.options(), monitor=monitor, control=control)
+        return transcribe(model, clips, references, request.options(), monitor=monitor,
+                          control=_jobs_locked(control, model.device))
+
+
+def _jobs_locked(control: RunControl | None, device: str) -> RunControl | None:
+    """control, its deferred FLOP count taking the device's lock when it runs (it runs the model: never beside a
+    measured window)."""
+    if control is None or control.on_deferred_flops is None:
+        return control
+    hand_over = control.on_deferred_flops
+
+    def locked(job: Callable[[], Result]) -> Result:
+        with device_lock(device):
+            return job()
+    return dataclasses.replace(control, on_deferred_flops=lambda job: hand_over(lambda: locked(job)))
 
 
 def run(request: Request, load: Callable[[Request], LoadedModel] = lambda r: load_model(*r.load_args),

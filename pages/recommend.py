@@ -64,7 +64,7 @@ accuracy_label = c2.selectbox("Accuracy from", list(sources), key=use_cases.ACCU
                                    "beside it, never ranked with it.")
 accuracy = sources[accuracy_label]
 device = c3.selectbox("Device", list(devices), format_func=devices.get, key=share.DEVICE, bind=BIND,
-                      index=list(devices).index(start[share.DEVICE]),
+                      index=state.default_unless_set(share.DEVICE, list(devices).index(start[share.DEVICE])),
                       help="A GPU nobody measured here is answered from the cost model's projections, labelled "
                            "projected.")
 if sweep_filters.device_note(options.get("device", [])):
@@ -73,12 +73,14 @@ c1.caption(preset.description + (" " + use_cases.memory_note(preset) if use_case
 
 with st.expander("Constraints (start from the use case; untick a limit to drop it)"):
     c1, c2, c3, c4 = st.columns(4)
+    # defaults only until start_from_use_case sets the values (a widget given both makes Streamlit warn in the log)
     chosen_buckets = c1.multiselect("Clip lengths (empty: any)", buckets, key=share.BUCKETS, bind=BIND,
-                                    default=start[share.BUCKETS])
+                                    default=state.default_unless_set(share.BUCKETS, start[share.BUCKETS]))
     chosen_batches = c2.multiselect("Batch sizes (empty: any)", batch_sizes, key=share.BATCHES, bind=BIND,
-                                    default=start[share.BATCHES])
+                                    default=state.default_unless_set(share.BATCHES, start[share.BATCHES]))
     objective = c3.selectbox("Objective", list(OBJECTIVE_COLUMNS), format_func=OBJECTIVES.get, key=share.OBJECTIVE,
-                             bind=BIND, index=list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE]))
+                             bind=BIND, index=state.default_unless_set(
+                                 share.OBJECTIVE, list(OBJECTIVE_COLUMNS).index(start[share.OBJECTIVE])))
     mix = c4.toggle("Rank projected GPUs with measured CPU runs", key=share.MIX_KINDS, bind=BIND,
                     help=projected_picks.MIX_HELP) and fit is not None
     pretrained_only = not use_cases.uses_published(accuracy) and st.checkbox(
@@ -87,8 +89,10 @@ with st.expander("Constraints (start from the use case; untick a limit to drop i
     limits = {}
     for column, (field, param) in zip(st.columns(4), share.LIMITS.items()):
         on = column.checkbox(LIMIT_LABELS[field], key=share.limit_switch(param), bind=BIND,
-                             value=start[share.limit_switch(param)])
-        value = column.number_input(LIMIT_LABELS[field], min_value=0.0, value=start[param], key=param, bind=BIND,
+                             value=state.default_unless_set(share.limit_switch(param), start[share.limit_switch(param)],
+                                                            False))
+        value = column.number_input(LIMIT_LABELS[field], min_value=0.0, key=param, bind=BIND,
+                                    value=state.default_unless_set(param, start[param]),
                                     disabled=not on, placeholder="no limit", label_visibility="collapsed")
         limits[field] = share.chosen_limit(on, value)
     st.caption(LINK)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from asr_core import hourly
 from asr_core.audio import duration_s
 from asr_core.clips import default_cache_dir
 from asr_core.errors import AudioError, ClipSourceError
@@ -12,7 +13,8 @@ from asr_core.models import COMPILED, PRECISIONS, RUNTIMES, WEIGHTS
 from asr_core.output_checks import SILENCE_NOTE, nearly_silent
 from asr_core.scoring import word_errors
 
-from asr_app import charts, choices, compare, configs, figures, history, inputs, live, model_access, present, state
+from asr_app import (charts, choices, compare, configs, figures, history, hour_card, inputs, live, model_access, present,
+                     projected, state)
 from pages import captions_panel
 
 state.through_navigation(__file__)
@@ -24,10 +26,12 @@ NOISE_LEVELS = [0.0, 5.0, 10.0, 20.0, math.inf]  # SNR in dB, noisiest first; in
 FOLDER_HELP = (f"A folder inside one of the listed ones, the clip cache or a folder the operator named in "
                f"{inputs.SAMPLE_FOLDERS_ENV}: absolute, or relative to the app's repository folder.")
 RESULT_COLUMNS = 4  # results side by side at most; more wrap to the next line
+RESULTS_KEY = "results"  # the results' container: class mode scrolls it into view when a run ends
 SESSION_CHARTS = {"latency_per_utt_s": "Latency per utterance, run by run",
                   "energy_per_utt_j": "Energy per utterance, run by run"}
 DIFF_LEGEND = ("Orange: substituted (reference word struck through) · blue: inserted · red: deleted. "
                "Both texts are normalised (case, punctuation, numbers) before comparing.")
+WORD_ERRORS = "Which words were wrong"
 
 
 def cached_clip():
@@ -78,56 +82,84 @@ def folder_clip():
     return state.decode_file(utt.path), utt.text, f"{folder.name}:{utt.utt_id}"
 
 
-def show_result(shown, medians, class_mode: bool) -> None:
-    """One configuration's result: its figures (in class mode the headline ones, large), each beside what the
-    precomputed sweep measured for the same configuration, and the spread of a repeated run."""
+def show_result(shown, medians, class_mode: bool, costs, published, filler) -> None:
+    """One configuration's result: the hour it stands for (in class mode large), its figures (each beside what the
+    precomputed sweep measured for the same configuration), its transcript, and what an H100 would do (projected)."""
     r = shown.result
     st.markdown(f"**{present.plain(shown.label)}**")
-    st.caption(configs.config_of(r).settings)
-    if r.status == "cancelled":
-        st.warning(r.error or "Stopped before the end: " + r.notes.split(";")[0] + ".")
-        if not r.n_clips:
-            return
-    elif r.status != "ok":
-        st.error(r.error)
+    if not class_mode:
+        st.caption(configs.config_of(r).settings)
+    if stopped := compare.stopped_text(shown):
+        st.warning(stopped)
+    if r.status != "ok" and not (r.status == "cancelled" and r.n_clips):
+        if r.status != "cancelled":
+            st.error(r.error)
         return
+    hour = hour_card.card_hour(r, costs)
     sweep = compare.sweep_row(medians, r)
-    if class_mode:  # the figures first, where the back row looks
-        show_figures(r, sweep, class_mode)
+    shown_figures = compare.with_sweep(figures.result_figures(r, filler.pending(r), compare.published_wer(published, r)),
+                                       sweep)
+    if class_mode:  # the hour's figures and the WER first, large, where the back row looks
+        st.markdown(present.plain(hour_card.heading(hour)))
+        show_figures([*hour_card.hour_figures(hour), *compare.headline(shown_figures)])
+    else:
+        st.markdown(f"**{present.plain(hourly.sentence(hour))}**")
+    with st.popover("What the hour assumes", type="tertiary", icon=":material/info:"):
+        for paragraph in hour_card.assumptions(hour, r):
+            st.markdown(present.plain(paragraph))
     st.markdown(present.plain(present.summary(r, inputs.model_label(r.model))))
     if spread := compare.spread_text(shown.runs):
         st.markdown(present.plain(spread))
-    if warning := present.load_warning(r.cpu_others_before_pct, r.cpu_others_during_pct):
-        st.warning(warning)
-    if r.weights == "synthetic":
-        st.info(figures.SYNTHETIC_NOTE)
-    elif r.references:
-        st.markdown(present.diff_html(word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
-        st.caption(DIFF_LEGEND)
-    else:
-        st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
-        st.caption("No reference text: no WER.")
+    show_transcript(r, class_mode)
     if not class_mode:
-        show_figures(r, sweep, class_mode)
+        show_figures(shown_figures)
+    show_projection(r)
     st.caption(" ".join(filter(None, [figures.batch_totals(r), present.hardware([r.cpu_name], [r.gpu_name]),
-                                      present.explain_sources([r.energy_source]), compare.sweep_caption(sweep),
+                                      present.explain_sources([r.energy_source]), compare.sweep_caption(sweep, r),
                                       r.notes])))
 
 
-def show_figures(r, sweep, class_mode: bool) -> None:
-    """The result's figures (in class mode the headline ones), each above what the sweep measured there."""
-    shown = compare.with_sweep(figures.result_figures(r), sweep)
+def show_transcript(r, class_mode: bool) -> None:
+    """The model's own text; the word errors (both texts normalised) beneath it, in class mode a click away."""
+    if r.weights == "synthetic":
+        st.info(figures.SYNTHETIC_NOTE)
+        return
+    st.markdown(f"> {present.plain(r.hypotheses[0]) or '(no words recognised)'}")
+    if not r.references:
+        st.caption("No reference text: no WER.")
+        return
+    with st.expander(WORD_ERRORS) if class_mode else st.container():
+        st.markdown(present.diff_html(word_errors(r.references[0], r.hypotheses[0])), unsafe_allow_html=True)
+        st.caption(DIFF_LEGEND)
+
+
+def show_projection(r) -> None:
+    """'On an H100 (projected): …' under the measured figures, how it was projected a click away."""
+    line = projected.h100_line(r)
+    if line is None:
+        return
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.caption(present.plain(line.text))
+        with st.popover("How it was projected", type="tertiary", icon=":material/info:"):
+            st.markdown(line.how)
+
+
+def show_figures(shown) -> None:
+    """Figures side by side, each above what the sweep measured there and a word on where it came from."""
     with st.container(horizontal=True):
-        for fig in compare.headline(shown) if class_mode else shown:
+        for fig in shown:
             with st.container(width="content", gap=None):
                 st.metric(fig.label, fig.value, help=fig.help or None, width="content")
-                if fig.sweep:
-                    st.caption(fig.sweep)
+                for beneath in (fig.sweep, fig.note):
+                    if beneath:
+                        st.caption(beneath)
 
 
 def power_chart(traces, sources, spans, class_mode: bool):
-    """The power during the runs, the warm-up shaded; in class mode with type the back row can read."""
-    return charts.sized(charts.power_chart(charts.power_frame(traces, sources), spans), class_mode)
+    """The power during the runs, the warm-up shaded; in class mode with type the back row can read, and short
+    enough to stay in view beside the Run button."""
+    return charts.sized(charts.power_chart(charts.power_frame(traces, sources), spans), class_mode,
+                        charts.CLASS_POWER_PX)
 
 
 def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) -> None:
@@ -152,6 +184,9 @@ def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) ->
 
 
 class_mode = state.class_mode()
+st.html(present.TRANSCRIBE_CSS)
+if class_mode:
+    st.html(present.TRANSCRIBE_CLASS_CSS)
 # the captions toggle beside the title, above the run's column: a row of its own would push the power chart below
 # a projector's 720 px while a run goes
 heading, captions_switch = st.columns([3, 2], gap="large", vertical_alignment="bottom")
@@ -161,7 +196,8 @@ with captions_switch:
 if captions_on:  # live captions from the microphone instead of a clip
     captions_panel.show(ROOT)
     st.stop()
-settings, live_run = st.columns([3, 2], gap="large")  # on a phone the live run stacks below the settings
+# on a phone the live run stacks below the settings; in class mode it gets half the width, for its buttons in two rows
+settings, live_run = st.columns([1, 1] if class_mode else [3, 2], gap="large")
 
 # --- 1. the clip -----------------------------------------------------------------------------------
 with settings:
@@ -172,8 +208,8 @@ with settings:
         has_cache = True  # the cache source then says what is wrong with it
     sources = [CACHE, UPLOAD, MIC, FOLDER]
     default = 0 if has_cache else 3 if inputs.sample_folders(ROOT) else 1
-    source = st.radio("Clip source", sources, index=default, horizontal=True, key="source",
-                      label_visibility="collapsed")
+    source = st.container(key=present.EXPERT_KEY + "-source").radio(  # class mode: the picker alone
+        "Clip source", sources, index=default, horizontal=True, key="source", label_visibility="collapsed")
     clip = None
     try:
         clip = {CACHE: cached_clip, UPLOAD: uploaded_clip, MIC: microphone_clip, FOLDER: folder_clip}[source]()
@@ -183,9 +219,10 @@ with settings:
     if clip is not None:
         audio, ref, clip_label = clip
         seconds = duration_s(audio)
-        reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
-                                 key=f"ref-{clip_label}", height=80)
-        st.caption(f"{seconds:.1f} s of audio")
+        with st.container(key=present.EXPERT_KEY + "-reference"):  # class mode: the clip's own reference, unseen
+            reference = st.text_area("Reference transcript (for WER; edit it or leave it empty)", value=ref,
+                                     key=f"ref-{clip_label}", height=80)
+            st.caption(f"{seconds:.1f} s of audio")
         snr_db = st.select_slider("Noise: hear it, then see the WER rise", NOISE_LEVELS, value=math.inf,
                                   format_func=live.noise_label, key="snr",
                                   help="White noise mixed into the clip at this signal-to-noise ratio (seeded).")
@@ -260,20 +297,20 @@ problems = (choices.rows_problems(rows) if rows else choices.run_problems(models
 
 # --- 3. run: the buttons, the status line and the power chart together, in view while it runs --------------
 with live_run:
-    st.subheader("3 · Run")
+    if not class_mode:  # class mode: the buttons say it, and the live chart below them gets the room
+        st.subheader("3 · Run")
     ready = False  # a ready comparison was pressed: its rows are the list now (set by its callback), run them
-    if class_mode:
+    buttons = st.container(horizontal=True, key="ready-comparisons" if class_mode else None)
+    if class_mode:  # the comparisons and Run in one row: the live chart below them stays in view
         small = local[0] if local else compare.SMALL_MODEL
-        st.caption("Ready comparisons: each fills in the settings and runs at once.")
-        with st.container(horizontal=True, key="ready-comparisons"):
+        with buttons:
             for name, ready_rows in compare.ready_comparisons(
                     small, choices.default_device(), lambda m: choices.weights_for(m, state.pretrained_problem_cached),
                     choices.device_problems()["cuda"] is None).items():
                 why = choices.rows_problems(ready_rows) + ([] if clip is not None else ["choose a clip"])
                 if st.button(name, key=f"ready-{name}", on_click=state.set_compare_rows, args=(ready_rows,),
-                             disabled=bool(why), help="; ".join(why) or compare.rows_text(ready_rows)):
+                             disabled=bool(why), help="; ".join(why) or compare.ready_help(ready_rows)):
                     ready = True
-    buttons = st.container(horizontal=True)
     run = buttons.button("Run", type="primary", disabled=bool(problems), icon=":material/play_arrow:") or ready
     if problems:
         st.caption("Cannot run yet: " + "; ".join(problems) + ".")
@@ -288,16 +325,19 @@ with live_run:
         stop_slot.button("Stop", icon=":material/stop:", key="stop",
                          help="Stops at the next batch boundary; what finished is kept and marked as stopped.")
         events = live.session_run(guard, state.session_owner(), clip_label, requests, audio, reference, state.model,
-                                  snr_db, repeats)
+                                  snr_db, compare.READY_ROUNDS if ready else repeats,
+                                  None if class_mode else state.flop_filler().submit)
         follow(events, any(r.runtime == COMPILED for r in requests), status_slot, power_slot, class_mode)
         stop_slot.empty()  # nothing left to stop
         state.save_kept(guard)
 
 # results belong to the clip they were run on: a newly chosen clip starts without them
+filler = state.flop_filler()
+state.fill_in_flops(filler)  # FLOPs counted after the run since the last redraw
 pairs = state.last_runs()
 last = [r for label, r in pairs if label == clip_label]
 if last:
-    shown = compare.by_configuration(last)
+    shown = compare.by_configuration(last, state.last_rounds())
     if not run:  # the live column says how the last run ended; its figures follow below
         status_slot.caption("Last run: " + " · ".join(f"{present.plain(s.label)} {figures.outcome_text(s.result)}"
                                                       for s in shown) + " (results below).")
@@ -307,13 +347,25 @@ if last:
         power_slot.altair_chart(power)
         with export_slot:
             state.chart_downloads(power, "power-during-the-run", "export-power")
-    st.subheader("Results")
-    medians = state.precomputed_medians(ROOT)
-    for start in range(0, len(shown), RESULT_COLUMNS):
-        row_of = shown[start:start + RESULT_COLUMNS]
-        for col, s in zip(st.columns(len(row_of), border=True), row_of):
-            with col:
-                show_result(s, medians, class_mode)
+    medians, costs = state.precomputed_medians(ROOT), hour_card.costs_for_card()
+    published = state.published_table(ROOT)[0]
+    with st.container(key=RESULTS_KEY):
+        st.subheader("Results")
+        if verdict := compare.verdict(shown):
+            st.markdown(present.plain(verdict))
+        warning = compare.load_warning(shown)  # once for the whole run, not on every card …
+        if warning and not class_mode:
+            st.warning(warning)
+        for start in range(0, len(shown), RESULT_COLUMNS):
+            row_of = shown[start:start + RESULT_COLUMNS]
+            for col, s in zip(st.columns(len(row_of), border=True), row_of):
+                with col:
+                    show_result(s, medians, class_mode, costs, published, filler)
+        if warning and class_mode:  # … in class mode below the cards, whose figures come first on the screen
+            st.warning(warning)
+    if class_mode:
+        state.scroll_into_view(RESULTS_KEY, " ".join(r.timestamp for r in last))
+    state.rerun_when_counted(filler, last)
     stages = history.run_stages([s.result for s in shown])
     if not stages.empty:
         stage = charts.sized(charts.stage_chart(stages, title="Where the time goes (whole batch)", unit="seconds"),

@@ -16,6 +16,25 @@ TINY_SHAPES = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_atten
                    encoder_ffn_dim=64, decoder_ffn_dim=64)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def flop_cache_of_the_session(tmp_path_factory):
+    """Every test's FLOP counts go to a cache file of this test session, never the user's (~/.cache); a test that
+    needs an empty cache points ASR_FLOP_CACHE at a file of its own."""
+    from asr_core import flop_cache
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(flop_cache.CACHE_ENV, str(tmp_path_factory.mktemp("flop-cache") / "flops.json"))
+        yield
+
+
+@pytest.fixture
+def empty_flop_cache(monkeypatch, tmp_path):
+    """A FLOP cache of this test alone, empty: its path."""
+    from asr_core import flop_cache
+    path = tmp_path / "flops.json"
+    monkeypatch.setenv(flop_cache.CACHE_ENV, str(path))
+    return path
+
+
 @pytest.fixture
 def steady_rapl(monkeypatch):
     """A RAPL package at the hardware edge (meter_fakes.SteadyRapl): the power trace draws its readings as read, so

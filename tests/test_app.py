@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 from markdown_it import MarkdownIt
 
-from asr_app import choices, figures, model_access, present, share, state
+from asr_app import choices, compare, figures, model_access, present, share, state
 from asr_core.models import REGISTRY, RUNTIMES
 from asr_app.inputs import model_label
 from helpers import ROOT, TINY_EN, needs_shared, tone
@@ -195,6 +195,14 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env, listed_w
     assert any(figures.SYNTHETIC_NOTE in i.value for i in at.info)
     labels = [m.label for m in at.metric]
     assert "WER" in labels and "Latency per clip" in labels and any(label.startswith("Energy per clip (") for label in labels)
+    # the card opens with the hour sentence, its assumptions a click away; the H100 line under the figures, projected
+    texts = [m.value for m in at.markdown]
+    opening = texts.index(next(t for t in texts if t.startswith(f"**{present.plain(model_label(str(listed_whisper)))}")))
+    assert texts[opening + 1].startswith("**One hour of audio like this: ") and " on this CPU · " in texts[opening + 1]
+    assert any("Batch: recorded audio" in m.value for p in at.get("popover") for m in p.markdown)  # its assumptions
+    assert any(c.value.startswith("On an H100 (projected, in fp16 where this run used fp32 on the CPU): ")
+               for c in at.caption)
+    assert r.flops_source in ("deferred", "counted", "cache")  # counted after the result is shown, or cached
     summary = next(m.value for m in at.markdown if "transcribed 1.5 s of speech" in m.value)
     assert "timing only" in summary and "wrong" not in summary  # synthetic weights: no error count claimed
     power = next(spec for spec in _specs(at) if spec.get("title") == "Power during the run")
@@ -414,7 +422,7 @@ def test_transcribe_compares_rows_with_their_own_settings_repeated_beside_the_sw
     _button(at, RUN).click().run()
     _clean(at)
     runs = [r for _, r in at.session_state[state.RUNS_KEY]]
-    assert [(r.batch_size, r.status) for r in runs] == [(1, "ok"), (1, "ok"), (4, "ok"), (4, "ok")]
+    assert [(r.batch_size, r.status) for r in runs] == [(1, "ok"), (4, "ok"), (1, "ok"), (4, "ok")]  # in rounds
     labels = [m.value for m in at.markdown if m.value.startswith(f"**{present.plain(tiny)}")]
     assert labels == [f"**{present.plain(tiny)} · batch 1**", f"**{present.plain(tiny)} · batch 4**"]
     assert sum(m.value.startswith("Over 2 runs: latency per clip median") for m in at.markdown) == 2
@@ -470,10 +478,10 @@ def _class_mode_transcribe():
 
 
 @pytest.mark.slow
-def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env):
+def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env, empty_flop_cache):
     at = _class_mode_transcribe()
     buttons = {b.label: b for b in at.button if b.key and b.key.startswith("ready-")}
-    assert list(buttons) == ["small vs large model", "fp32 vs int8", "batch 1 vs 8"]  # no GPU here: no CPU vs GPU
+    assert list(buttons) == ["tiny vs small", "fp32 vs int8", "batch 1 vs 8"]  # no GPU here: no CPU vs GPU
     assert any("switch class mode off" in c.value for c in at.caption)
     at.radio(key="source").set_value("Upload a file").run()
     assert all(b.disabled for b in at.button if b.key and b.key.startswith("ready-"))  # no clip yet
@@ -481,8 +489,14 @@ def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison(env):
     next(b for b in at.button if b.label == "batch 1 vs 8").click().run()
     _clean(at)
     runs = [r for _, r in at.session_state[state.RUNS_KEY]]
-    assert [r.batch_size for r in runs] == [1, 8] and all(r.status == "ok" for r in runs)
-    assert [m.label for m in at.metric] == ["WER", "Latency per clip", "Energy per clip (estimate)"] * 2
+    assert [r.batch_size for r in runs] == [1, 8] * compare.READY_ROUNDS and all(r.status == "ok" for r in runs)
+    # the hour's figures large, then the WER; one busy-machine warning at most, never one per card
+    assert [m.label for m in at.metric] == ["Time", "Energy (estimate)", "CO2e (estimate)", "Electricity (estimate)",
+                                            "WER"] * 2
+    assert sum(w.value.startswith("Other programs kept") for w in at.warning) <= 1
+    assert any("within this machine's noise" in m.value or "beyond this machine's noise" in m.value
+               for m in at.markdown)  # the verdict over the rounds
+    assert all(math.isnan(r.total_flops) and r.flops_source == "deferred" for r in runs)  # class mode: not counted
     assert [r.batch_size for r in at.session_state[state.COMPARE_KEY]] == [1, 8]  # shown as the list that ran
     big = [spec for spec in _specs(at) if spec.get("config", {}).get("axis", {}).get("labelFontSize")]
     assert len(big) >= 3  # the power, stage and session charts in large type

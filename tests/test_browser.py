@@ -48,6 +48,7 @@ FULL_HEIGHT_JS = """() => Math.max(document.body.scrollHeight,
     ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"]')]
         .map(e => e.scrollHeight))"""
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+SERVER_LOGS: dict[str, Path] = {}  # a served app's address -> its server log
 
 
 def _free_port() -> int:
@@ -63,20 +64,29 @@ def _real_sweep() -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app on a free port; a fake sweep stands in when precomputed/ holds no real one."""
+    yield from _serve(tmp_path_factory, [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"])
+
+
+def _serve(tmp_path_factory, command: list[str]):
+    """command (a `streamlit run` with its options to come) serving the app on a free port, with an empty clip cache
+    and FLOP cache of its own; the server's log is the generator's .log once it is done."""
     env = {**os.environ, "ASR_CLIP_CACHE": str(tmp_path_factory.mktemp("no-clip-cache")),
+           "ASR_FLOP_CACHE": str(tmp_path_factory.mktemp("flop-cache") / "flops.json"),
            "ASR_FAIL_ON_PURPOSE": "1"}  # ?fail=page|app raises on purpose (test_a_bug_shows_a_visitor_...)
     if not _real_sweep():
         fake = tmp_path_factory.mktemp("precomputed")
         fake_sweep().to_parquet(fake / "fake-sweep.parquet")
         env["ASR_PRECOMPUTED_DIR"] = str(fake)
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = open(log_path, "w+")
+    proc = subprocess.Popen([*command, "--server.headless", "true", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
+        SERVER_LOGS[url] = log_path
         yield url
     finally:
         proc.terminate()
@@ -192,22 +202,92 @@ def test_page_renders_without_errors(server, page, name):
     _screenshot(page, name)
 
 
-def test_transcribe_run_shows_a_result(server, page):
-    """A run on a LibriSpeech sample: the real tiny.en checkpoint when ../shared has it, else synthetic weights."""
+RESULTS = ".st-key-results"  # the results' container (pages/transcribe.py RESULTS_KEY)
+HOUR_SENTENCE = "One hour of audio like this:"
+
+
+def _default_run(pg, url: str, batch: str = "1") -> None:
+    """Transcribe's defaults on a LibriSpeech sample (the real tiny.en when ../shared has it, else synthetic weights),
+    at this batch size, run until its results show."""
     if not SPEECH.is_dir():
         pytest.skip("../shared/speech is not present")
-    _open(page, server, "transcribe")
+    _open(pg, url, "transcribe")
     if not TINY_EN.is_dir():
-        page.get_by_text("synthetic", exact=True).click()
-        _settle(page)
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
-    _settle(page, RUN_S)
-    _no_errors(page)
-    assert page.locator('[data-testid="stMetric"]').count() >= 8
+        pg.get_by_text("synthetic", exact=True).click()
+        _settle(pg)
+    if batch != "1":
+        pg.locator('[data-testid="stButtonGroup"]').get_by_text(batch, exact=True).click()
+        _settle(pg)
+    _run_button(pg).click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+
+
+def test_transcribe_run_shows_a_result(server, laptop):
+    """The card opens with the hour sentence, shows the model's own text with its word errors, the figures, and the H100
+    line, labelled projected."""
+    pg = laptop
+    _default_run(pg, server)
+    _no_errors(pg)
+    results = pg.locator(RESULTS)
+    assert pg.locator('[data-testid="stMetric"]').count() >= 8
     if TINY_EN.is_dir():
-        assert page.locator(".word-diff").count() == 1
-    _screenshot(page, "transcribe-run")
+        assert pg.locator(".word-diff").count() == 1
+    sentence = results.get_by_text(HOUR_SENTENCE).first
+    assert " on this CPU · " in sentence.inner_text() and "Wh" in sentence.inner_text()
+    first_metric = results.locator('[data-testid="stMetric"]').first
+    assert sentence.bounding_box()["y"] < first_metric.bounding_box()["y"]  # the card opens with it
+    projected = results.get_by_text("On an H100 (projected", exact=False)
+    assert projected.count() == 1 and "per clip" in projected.inner_text()
+    results.get_by_text("How it was projected").click()
+    pg.get_by_text("not measured", exact=False).first.wait_for(timeout=RENDER_S * 1000)
+    pg.keyboard.press("Escape")
+    with pg.expect_download(timeout=RENDER_S * 1000) as png:  # the page's PNG, named like its SVG …
+        pg.get_by_role("button", name="PNG", exact=True).first.click()
+    assert png.value.suggested_filename == "power-during-the-run.png"
+    assert pg.evaluate("""() => [...document.querySelectorAll('[aria-label="Download as PNG"]')]
+        .every(b => getComputedStyle(b).display === 'none')""")  # … not Streamlit's '<time>_chart.png'
+    results.evaluate("e => { e.style.scrollMarginTop = '3.5rem'; e.scrollIntoView({block: 'start'}); }")
+    pg.wait_for_timeout(800)
+    _viewport_screenshot(pg, "transcribe-run")  # the card as a class sees it at 1280x720
+
+
+def test_four_result_cards_side_by_side_cut_no_figure_short(server, laptop):
+    """Four configurations compared in one run at 1280x720: every figure and label whole, one busy warning at most."""
+    pg = laptop
+    if not SPEECH.is_dir():
+        pytest.skip("../shared/speech is not present")
+    _open(pg, server, "transcribe")
+    pg.get_by_text("synthetic", exact=True).click()
+    _settle(pg)
+    for batch in ("1", "4", "8", "16"):
+        pg.locator('[data-testid="stButtonGroup"]').get_by_text(batch, exact=True).click()
+        _settle(pg)
+        pg.get_by_role("button", name="Add to the comparison").click()
+        _settle(pg)
+    _run_button(pg).click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 4000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert pg.locator(RESULTS).get_by_text(HOUR_SENTENCE).count() == 4
+    assert _truncated(pg) == []
+    assert pg.get_by_text("Other programs kept", exact=False).count() <= 1
+
+
+def test_flops_are_counted_once_for_two_runs_of_the_same_shape(server, laptop):
+    """The first run shows its result, then its FLOPs fill in (counted after it); the second run of the same shape reads
+    them from the FLOP cache at once. Batch 4: a shape no other test here runs."""
+    pg = laptop
+    _default_run(pg, server, batch="4")
+    flops = pg.locator(RESULTS).locator('[data-testid="stMetric"]').filter(has_text="FLOPs per clip")
+    pg.get_by_text("counted after the run", exact=False).wait_for(timeout=RUN_S * 1000)  # filled in
+    first = flops.locator('[data-testid="stMetricValue"]').inner_text()
+    _run_button(pg).click()
+    pg.get_by_text("from the FLOP cache", exact=False).wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    assert flops.locator('[data-testid="stMetricValue"]').inner_text() == first
+    assert pg.get_by_text("counted after the run", exact=False).count() == 0
 
 
 # --- a live run as the audience sees it (1280×720) -----------------------------------------------------
@@ -354,6 +434,12 @@ def _illegible(pg, script: str, minimum: float) -> list:
             if _contrast(colour, background) < minimum]
 
 
+def _truncated(pg) -> list[str]:
+    """The metric values and labels on the page drawn cut short (their text wider than their box)."""
+    return pg.evaluate("""() => [...document.querySelectorAll('[data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0).map(e => e.textContent)""")
+
+
 def _font_px(locator) -> float:
     return float(locator.evaluate("e => getComputedStyle(e.querySelector('p') || e).fontSize").rstrip("px"))
 
@@ -372,16 +458,26 @@ def test_class_mode_hides_expert_settings_and_runs_a_ready_comparison_in_large_t
     ready = pg.get_by_role("button", name="batch 1 vs 8", exact=True)
     assert _in_viewport(pg, ready) and _in_viewport(pg, _run_button(pg))
     assert pg.get_by_role("button", name="CPU vs GPU", exact=True).count() == 0  # no GPU on this machine
+    assert pg.get_by_role("button", name="tiny vs small", exact=True).count() == 1  # models named by size
     ready.click()
-    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    # while it runs (three rounds of each): the Run button and the live power chart in view, nobody scrolling
+    chart = pg.locator(CHART).first
+    chart.wait_for(timeout=RUN_S * 1000)
+    _stop_button(pg).wait_for(timeout=RUN_S * 1000)
+    pg.wait_for_timeout(1000)
+    assert _in_viewport(pg, chart) and _in_viewport(pg, _run_button(pg)), chart.bounding_box()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 3000)
     _settle(pg, RUN_S)
     _no_errors(pg)
-    assert pg.get_by_text("Latency per clip", exact=True).count() == 2  # batch 1 and batch 8, side by side
-    assert pg.get_by_text("CER", exact=True).count() == 0  # class mode: the headline figures only
+    assert pg.get_by_text("Time", exact=True).count() == 2  # the hour's figures: batch 1 and batch 8, side by side
+    assert pg.get_by_text("Latency per clip", exact=True).count() == 0 and pg.get_by_text("CER", exact=True).count() == 0
     assert min(_font_px(v) for v in pg.locator(METRIC_VALUE).all()) >= MIN_CLASS_FIGURE_PX
-    # the results' heading at the top: each configuration's name and its figures in view
-    pg.get_by_role("heading", name="Results").evaluate("e => e.scrollIntoView({block: 'start'})")
-    pg.wait_for_timeout(800)
+    assert pg.get_by_text("this machine's noise", exact=False).count() == 1  # the verdict over three rounds
+    # the results scrolled into view by themselves: their heading and each card's hour figures on the screen
+    pg.wait_for_timeout(1000)
+    assert _in_viewport(pg, pg.get_by_role("heading", name="Results"))
+    assert all(_in_viewport(pg, v) for v in pg.locator(METRIC_VALUE).all()[:4])
+    assert not any(_truncated(pg))
     _viewport_screenshot(pg, "transcribe-class")
     # the switch off again: the settings come back with the values they had
     pg.locator('[data-testid="stSidebar"]').get_by_text("Class mode", exact=True).click()
@@ -526,3 +622,32 @@ def test_recommend_opens_with_its_sentence_large_and_in_view(server, laptop):
     _settle(laptop)
     assert "(projected)" in laptop.locator(f".st-key-{HEADLINE_KEY} p").first.inner_text()
     _laptop_screenshot(laptop, "recommend-gpu")
+
+
+# --- the power trace with a spiky meter ---------------------------------------------------------------------
+
+AXIS_RANGE = re.compile(r"Y-axis titled 'power \(W\)' for a linear scale with values from [\d.]+ to ([\d.]+)")
+CPU_ESTIMATE_CEILING_W = 85.0  # hardware.CPU_TDP_W_DEFAULT: every logical core busy
+NICE_AXIS_W = 100.0  # the axis Vega draws over a trace that reaches the ceiling (a spike would take it past 160)
+
+
+@pytest.fixture(scope="module")
+def spiky_server(tmp_path_factory):
+    """The app with a CPU meter that reads lumps of CPU time (meter_fakes.SpikyProcess, tests/spiky_meter_app.py)."""
+    yield from _serve(tmp_path_factory, [sys.executable, str(ROOT / "tests" / "spiky_meter_app.py")])
+
+
+def test_the_power_trace_stays_under_its_ceiling_with_a_spiky_meter(spiky_server, laptop):
+    pg = laptop
+    _synthetic_long_run(pg, spiky_server)
+    _run_button(pg).click()
+    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
+    _settle(pg, RUN_S)
+    _no_errors(pg)
+    labels = pg.evaluate(f"""() => [...document.querySelectorAll('{CHART} svg [aria-label]')]
+        .map(e => e.getAttribute('aria-label'))""")
+    top = max(float(m.group(1)) for label in labels if (m := AXIS_RANGE.match(label)))
+    assert top <= NICE_AXIS_W, top
+    log = SERVER_LOGS[spiky_server].read_text()
+    assert "left out of the power trace" in log  # the fake did spike, and the spikes were refused, not drawn
+    pg.screenshot(path=str(ARTIFACTS / "transcribe-spiky-meter.png"))

@@ -74,7 +74,22 @@ def test_power_chart_is_a_line_over_time():
     spec = _spec(charts.power_chart(frame))
     assert spec["mark"]["type"] == "line"
     assert spec["encoding"]["x"]["field"] == "t_s" and spec["encoding"]["y"]["field"] == "watts"
-    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
+    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + 2 * charts.LEGEND_ROW_PX  # two-line labels
+
+
+def test_power_chart_legend_splits_a_runs_label_from_its_meter_so_neither_is_cut_off():
+    frame = charts.power_frame({"whisper-tiny · batch 8": [PowerSample(t / 10, "cpu", 40 + t) for t in range(5)]},
+                               {"whisper-tiny · batch 8": {"cpu": "estimate"}})
+    legend = _spec(charts.power_chart(frame))["encoding"]["color"]["legend"]
+    assert "lastindexof(datum.label, ' · ')" in legend["labelExpr"]  # 'whisper-tiny · batch 8' / 'CPU (estimate)'
+    big = charts.sized(charts.power_chart(frame), class_mode=True, class_height=charts.CLASS_POWER_PX).to_dict()
+    assert big["height"] == charts.CLASS_POWER_PX  # class mode: a whole height that stays in view beside Run
+
+
+def test_run_labels_are_never_cut_off():
+    stages = pd.DataFrame({"label": ["whisper-tiny.en (local) · batch 8 · int8 · ctranslate2"] * 2,
+                           "stage": ["encoder", "decoder"], "seconds": [1.0, 2.0]})
+    assert _spec(charts.stage_chart(stages))["encoding"]["y"]["axis"]["labelLimit"] == 0
 
 
 def test_power_chart_shades_the_warm_up_and_what_follows_the_run():
@@ -89,7 +104,7 @@ def test_power_chart_shades_the_warm_up_and_what_follows_the_run():
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
     assert marks == ["rect", "text", "text", "line"]
     assert spec["layer"][0]["encoding"]["x2"]["field"] == "end_s"
-    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + charts.LEGEND_ROW_PX
+    assert spec["height"] == charts.POWER_PLOT_PX + charts.CHROME_PX + 2 * charts.LEGEND_ROW_PX  # two-line labels
     assert "layer" not in _spec(charts.power_chart(frame))  # without a span: the lines alone
 
 

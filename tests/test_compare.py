@@ -29,8 +29,8 @@ def _result(latency: float = 1.0, energy: float = 10.0, **kw) -> Result:
 def test_ready_comparisons_fill_in_rows_that_differ_in_one_thing():
     weights = {LOCAL: "pretrained"}
     ready = compare.ready_comparisons(LOCAL, "cpu", lambda m: weights.get(m, "synthetic"), gpu=False)
-    assert list(ready) == [compare.SMALL_VS_LARGE, compare.FP32_VS_INT8, compare.BATCH_1_VS_8]  # no GPU: no CPU vs GPU
-    small, large = ready[compare.SMALL_VS_LARGE]
+    assert list(ready) == ["tiny vs small", compare.FP32_VS_INT8, compare.BATCH_1_VS_8]  # no GPU: no CPU vs GPU
+    small, large = ready["tiny vs small"]
     assert (small.model_id, small.weights) == (LOCAL, "pretrained")
     assert (large.model_id, large.weights) == ("openai/whisper-small", "synthetic")  # its weights cannot be had
     fp32, int8 = ready[compare.FP32_VS_INT8]
@@ -41,7 +41,7 @@ def test_ready_comparisons_fill_in_rows_that_differ_in_one_thing():
     gpu = compare.ready_comparisons(LOCAL, "cuda", lambda m: "pretrained", gpu=True)
     cpu_row, gpu_row = gpu[compare.CPU_VS_GPU]
     assert (cpu_row.device, cpu_row.precision, gpu_row.device, gpu_row.precision) == ("cpu", "fp32", "cuda", "fp16")
-    assert gpu[compare.SMALL_VS_LARGE][1].model_id == "openai/whisper-large-v3-turbo"
+    assert gpu["tiny vs large-v3-turbo"][1].model_id == "openai/whisper-large-v3-turbo"
 
 
 def test_a_ready_comparison_runs_here_without_a_gpu(monkeypatch):
@@ -69,9 +69,75 @@ def test_repeated_runs_show_the_median_run_and_the_spread():
     assert compare.spread_text([failed, a[1]]) == ""  # only finished runs count
 
 
+def test_models_are_named_by_size():
+    assert [compare.size_of(m) for m in (TINY, LOCAL, "openai/whisper-large-v3-turbo", "facebook/wav2vec2-base-960h",
+                                         "openai/whisper-small.en")] == ["tiny", "tiny", "large-v3-turbo",
+                                                                         "wav2vec2-base", "small"]
+    assert compare.size_vs(TINY, "openai/whisper-medium") == "tiny vs medium"
+
+
+def test_a_ready_comparisons_help_says_it_runs_rounds_in_turn():
+    rows = compare.ready_comparisons(TINY, "cpu", lambda m: "synthetic", gpu=False)[compare.BATCH_1_VS_8]
+    assert f"{compare.READY_ROUNDS} rounds, the rows in turn" in compare.ready_help(rows)
+
+
 def test_headline_figures_for_class_mode():
     shown = figures.result_figures(_result())
-    assert [f.label for f in compare.headline(shown)] == ["WER", "Latency per clip", "Energy per clip (estimate)"]
+    assert [f.label for f in compare.headline(shown)] == ["WER"]  # time and energy: the hour's figures stand for them
+
+
+def _rounds(latencies: list[float], **kw) -> list[Result]:
+    return [_result(latency=x, **kw) for x in latencies]
+
+
+def test_a_difference_beyond_the_ranges_is_named_with_its_ratio():
+    shown = compare.by_configuration([*_rounds([1.0, 1.2, 1.1]), *_rounds([0.3, 0.25, 0.35], batch_size=8)], 3)
+    assert compare.short_names(shown) == ["batch 1", "batch 8"]
+    assert compare.verdict(shown) == ("batch 8 was 3.7× as fast as batch 1 per clip (median over 3 rounds; the ranges "
+                                      "do not overlap, so the difference is beyond this machine's noise).")
+
+
+def test_overlapping_ranges_are_within_noise():
+    shown = compare.by_configuration([*_rounds([1.0, 1.4, 1.1]), *_rounds([1.2, 0.9, 1.3], runtime=CTRANSLATE2)], 3)
+    assert "within this machine's noise" in compare.verdict(shown)
+    assert compare.verdict(shown[:1]) == "" and compare.verdict(compare.by_configuration(_rounds([1.0]))) == ""
+
+
+def test_models_compared_are_named_by_size_in_the_verdict():
+    shown = compare.by_configuration([*_rounds([1.0, 1.1], model=LOCAL, weights="pretrained"),
+                                      *_rounds([4.0, 4.4], model="openai/whisper-small")], 2)
+    assert compare.short_names(shown) == ["tiny (pretrained)", "small (synthetic)"]
+    assert compare.verdict(shown).startswith("tiny (pretrained) was 4× as fast as small (synthetic)")
+
+
+def test_a_stopped_run_says_how_far_it_got():
+    done = _result()
+    stopped = _result(status="cancelled", n_clips=0, error="Stopped during the warm-up: nothing measured for m.")
+    shown, = compare.by_configuration([done, stopped], rounds=3)
+    assert compare.stopped_text(shown) == "Stopped after 1 of 3 runs: the figures are from the run that finished."
+    partial = _result(status="cancelled", n_clips=1, notes="stopped after 1 of 3 batches: figures cover the first 1 "
+                                                          "of 3 clips (time and energy include …)")
+    assert compare.stopped_text(compare.by_configuration([partial])[0]).startswith("Stopped after 1 of 3 batches")
+    assert compare.stopped_text(compare.by_configuration([done])[0]) == ""
+
+
+def test_the_busy_machine_warning_is_said_once_for_the_busiest_run():
+    calm, busy = _result(cpu_others_during_pct=5.0), _result(cpu_others_during_pct=61.0, batch_size=8)
+    text = compare.load_warning(compare.by_configuration([calm, busy, calm]))
+    assert text.startswith("Other programs kept 61 % of the CPU busy during these 3 runs")
+    assert compare.load_warning(compare.by_configuration([calm])) == ""
+
+
+def test_a_synthetic_run_shows_its_checkpoints_published_wer_labelled_published():
+    from asr_core import published
+    table = published.load()
+    fig = compare.published_wer(table, _result(model="openai/whisper-small"))
+    row = published.row_for(table, "openai/whisper-small", compare.PUBLISHED_BENCHMARK)
+    assert fig.label == "WER (published)" and fig.value == f"{100 * row['wer']:.1f} %"
+    assert "Published, not measured here" in fig.help
+    assert compare.published_wer(table, _result(weights="pretrained")) is None  # its own WER is measured
+    figs = figures.result_figures(_result(model="openai/whisper-small"), published_wer=fig)
+    assert [f.label for f in compare.headline(figs)] == ["WER (published)"]
 
 
 # --- the session's runs ---------------------------------------------------------------------------------
@@ -112,6 +178,21 @@ def test_no_sweep_figure_for_another_configuration(medians):
     figs = figures.result_figures(_result())
     assert compare.with_sweep(figs, None) == figs
     assert compare.sweep_caption(None) == ""
+
+
+def test_a_clip_between_the_sweeps_lengths_is_told_why_no_sweep_figure_shows():
+    between = _result(bucket="", audio_s=8.5)
+    text = compare.sweep_caption(None, between)
+    assert "3–7 s, 10–20 s" in text and "this 8.5 s clip falls between those lengths" in text
+    assert compare.sweep_caption(None, _result()) == ""  # in a bucket: the sweep simply has no such configuration
+
+
+def test_a_figure_with_no_value_gets_no_sweep_figure_beneath(medians):
+    mic = _result(weights="pretrained", wer=math.nan)  # a microphone clip: no reference, no WER
+    row = dict(compare.sweep_row(medians, _result()), wer=0.04)
+    figs = {f.label: f for f in compare.with_sweep(figures.result_figures(mic), row)}
+    assert figs["WER"].value == "—" and figs["WER"].sweep == ""  # no sweep WER sitting under a missing one
+    assert figs["Latency per clip"].sweep
     assert compare.sweep_row(compare.sweep_medians(fake_sweep().iloc[0:0]), _result()) is None
 
 

@@ -56,7 +56,21 @@ def test_progress_text_follows_the_phases():
     assert figures.progress_text(Progress("warming up", 0, 2, 0.1), "m") == "m: Warming up…"
     assert figures.progress_text(Progress("measuring", 0, 1, 2.0, 3.2), "m") == "m: measuring batch 1 of 1, about 4 s left"
     assert figures.progress_text(Progress("measuring", 1, 3, 2.0, math.nan), "m") == "m: measuring batch 2 of 3"
-    assert figures.progress_text(Progress("measuring", 3, 3, 2.0, 0.0), "m").startswith("m: measured 3 of 3")
+    assert figures.progress_text(Progress("measuring", 3, 3, 2.0, 0.0), "m") == "m: measured 3 of 3 batch(es)"
+
+
+def test_the_flops_figure_says_where_its_count_came_from():
+    def flops(**kw):
+        return next(f for f in figures.result_figures(result(**kw)) if f.label.startswith("FLOPs"))
+    assert flops(flops_source="counted").note == figures.FLOPS_NOTES["counted"]
+    assert flops(flops_source="cache").note.startswith("from the FLOP cache")
+    pending = next(f for f in figures.result_figures(result(total_flops=math.nan, flops_source="deferred"), True)
+                   if f.label.startswith("FLOPs"))
+    assert pending.value == figures.COUNTING and "fills in when ready" in pending.help
+    skipped = flops(total_flops=math.nan, flops_source="deferred")
+    assert skipped.value == "—" and "class mode" in skipped.help
+    engine = flops(total_flops=math.nan, flops_source="", runtime="whisper.cpp")
+    assert "runs no PyTorch operators" in engine.help
 
 
 def test_short_clips_on_whisper_get_a_note():

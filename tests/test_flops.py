@@ -2,6 +2,8 @@
 split into a fixed part per clip and a part per generated token."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from asr_core.measure import RunOptions, transcribe
@@ -37,3 +39,32 @@ def test_decoder_flops_per_token_leave_out_the_fixed_cost_per_clip(synthetic):
     fixed = few.total_flops - few.encoder_flops_per_clip - 5 * few.decoder_flops_per_token
     assert fixed > few.decoder_flops_per_token  # cross-attention keys and values: more than one token's worth
 
+
+
+def test_a_shape_is_counted_once_and_read_back_from_the_cache(synthetic, empty_flop_cache, monkeypatch):
+    from asr_core import flops
+    counted = []
+    count_shape = flops._count_shape
+    monkeypatch.setattr(flops, "_count_shape", lambda *a: counted.append(1) or count_shape(*a))
+    opts = RunOptions(tokens=5, warmup=False)
+    first = transcribe(synthetic, [tone(2.0)], None, opts)
+    again = transcribe(synthetic, [tone(3.0, seed=1)], None, opts)  # another clip of the same shape (Whisper pads)
+    assert len(counted) == 1
+    assert (first.flops_source, again.flops_source) == (flops.COUNTED, flops.CACHED)
+    assert again.total_flops == first.total_flops and again.encoder_flops_per_clip == first.encoder_flops_per_clip
+    other = transcribe(synthetic, [tone(2.0)] * 2, None, RunOptions(tokens=5, warmup=False, batch_size=2))
+    assert len(counted) == 2 and other.flops_source == flops.COUNTED  # a new shape: two rows
+
+
+def test_flops_deferred_are_counted_by_the_job_after_the_result(synthetic, empty_flop_cache):
+    from asr_core import flops
+    from asr_core.measure import RunControl
+    jobs = []
+    control = RunControl(on_deferred_flops=jobs.append)
+    early = transcribe(synthetic, [tone(2.0)], None, RunOptions(tokens=5, warmup=False), control=control)
+    assert early.flops_source == flops.DEFERRED and math.isnan(early.total_flops) and len(jobs) == 1
+    late = jobs[0]()
+    assert late.flops_source == flops.COUNTED and late.total_flops > 0
+    assert (late.latency_s, late.hypotheses) == (early.latency_s, early.hypotheses)  # the same run, FLOPs filled in
+    cached = transcribe(synthetic, [tone(2.0)], None, RunOptions(tokens=5, warmup=False), control=control)
+    assert cached.flops_source == flops.CACHED and cached.total_flops == late.total_flops and len(jobs) == 1

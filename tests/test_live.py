@@ -153,10 +153,11 @@ def test_rows_with_their_own_settings_and_repeats_run_in_one_go(loader, tiny, st
     events = list(live.run_models([one, two], tone(0.5), "", loader, interval_s=0.02, finished=finished,
                                   repeats=2))
     done = [e for e in events if e.kind == "done"]
+    # in rounds: each row once per round, so a busy machine slows every row alike
     assert [(e.label, e.repeat, e.repeats) for e in done] == [
-        (f"{label} · batch 1", 1, 2), (f"{label} · batch 1", 2, 2), (f"{label} · batch 2", 1, 2), (f"{label} · batch 2", 2, 2)]
-    assert done[1].name == f"{label} · batch 1 (run 2 of 2)"
-    assert [r.n_clips for r in finished] == [1, 1, 2, 2] and all(r.status == "ok" for r in finished)
+        (f"{label} · batch 1", 1, 2), (f"{label} · batch 2", 1, 2), (f"{label} · batch 1", 2, 2), (f"{label} · batch 2", 2, 2)]
+    assert done[2].name == f"{label} · batch 1 (run 2 of 2)"
+    assert [r.n_clips for r in finished] == [1, 2, 1, 2] and all(r.status == "ok" for r in finished)
     assert set(events[-1].traces) == {f"{label} · batch 1", f"{label} · batch 2"}  # one trace per row, not per model
     traces, _ = history.traces_of(finished)
     assert set(traces) == set(history.spans_of(finished)) == {f"{label} · batch 1", f"{label} · batch 2"}
@@ -286,7 +287,7 @@ def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finish
     def stopped_run():
         with guard:
             time.sleep(0.2)  # the model stops at its next batch boundary
-            guard.keep("clip-a", [result(status="cancelled")])
+            guard.keep("clip-a", [result(status="cancelled")], 3)
             order.append("kept")
     worker = threading.Thread(target=stopped_run)
     worker.start()
@@ -296,8 +297,8 @@ def test_session_guard_makes_the_next_script_run_wait_and_hands_over_what_finish
     order.append("next run")
     worker.join()
     assert order == ["kept", "next run"]
-    (clip, results), = guard.take()
-    assert clip == "clip-a" and [r.status for r in results] == ["cancelled"]
+    (clip, results, rounds), = guard.take()
+    assert clip == "clip-a" and [r.status for r in results] == ["cancelled"] and rounds == 3
     assert guard.take() == [] and not guard.busy
     with guard:
         assert not guard.wait(0.05)  # a run still going: the wait gives up after its timeout
@@ -319,3 +320,35 @@ def test_noise_is_mixed_at_the_asked_snr_and_labelled():
     assert abs(snr - 10.0) < 0.5
     assert live.with_noise(clip, math.inf) is clip or np.array_equal(live.with_noise(clip, math.inf), clip)
     assert live.noise_label(math.inf) == "clean" and live.noise_label(5.0) == "5 dB"
+
+
+# --- FLOPs counted after the run ------------------------------------------------------------------------
+
+def test_flops_the_cache_lacks_are_counted_after_the_session_run(loader, tiny, empty_flop_cache):
+    from asr_core import flops
+    from asr_app.background import FlopFiller
+    model, _ = tiny
+    req = configs.RunRequest(model, "cpu", "fp32", "synthetic")
+    filler = FlopFiller()
+    events = list(live.session_run(live.SessionGuard(), "a session", "clip", [req], tone(0.5), "", loader,
+                                   count_later=filler.submit))
+    first = next(e.result for e in events if e.kind == "done")
+    assert first.flops_source == flops.DEFERRED and math.isnan(first.total_flops)  # the result came first
+    deadline = time.time() + 60
+    while filler.pending(first) and time.time() < deadline:
+        time.sleep(0.05)
+    counted = filler.filled(first)
+    assert counted.flops_source == flops.COUNTED and counted.total_flops > 0 and counted.latency_s == first.latency_s
+    again = list(live.session_run(live.SessionGuard(), "a session", "clip", [req], tone(0.5), "", loader,
+                                  count_later=filler.submit))
+    repeat = next(e.result for e in again if e.kind == "done")
+    assert repeat.flops_source == flops.CACHED and repeat.total_flops == counted.total_flops  # counted once
+    assert not filler.pending(repeat)
+
+
+def test_without_a_counter_flops_the_cache_lacks_stay_uncounted(loader, tiny, empty_flop_cache):
+    from asr_core import flops
+    req = configs.RunRequest(tiny[0], "cpu", "fp32", "synthetic", batch_size=2)
+    events = list(live.session_run(live.SessionGuard(), "class", "clip", [req], tone(0.5), "", loader))
+    r = next(e.result for e in events if e.kind == "done")
+    assert r.flops_source == flops.DEFERRED and math.isnan(r.total_flops)  # class mode: never counted in the run

@@ -86,8 +86,15 @@ def test_summary_claims_only_what_the_result_has():
     assert " J" not in no_energy and "laptop" not in no_energy
     slow = present.summary(_run(latency_per_utt_s=14.0), "m")
     assert "2× slower than real time" in slow
+    for latency in (7.3, 6.7):  # RTF 1.04 and 0.96: not "1× slower" nor "1× faster"
+        assert "— about as fast as real time —" in present.summary(_run(latency_per_utt_s=latency), "m")
     assert present.summary(_run(n_clips=0, audio_s=0.0), "m") == "m has no finished clip to describe."
     assert "60 % of the words wrong" in present.summary(_run(wer=0.6), "m")
+
+
+def test_the_busy_machine_warning_for_several_runs():
+    assert present.load_warning(2.0, 61.0, runs=6).startswith("Other programs kept 61 % of the CPU busy during "
+                                                               "these 6 runs (at the busiest)")
 
 
 def test_memory_is_the_runs_own():

@@ -87,3 +87,17 @@ def test_a_measurement_holds_its_devices_lock(ctc, tiny_ctc_dir, monkeypatch):
                         or real(*a, **k))
     r = runs.measure(runs.Request(str(tiny_ctc_dir), clips=(tone(1.0),), count_flops=False, warmup=False), ctc)
     assert r.status == "ok" and held == [True] and not locks.device_lock("cpu").locked()
+
+
+def test_a_deferred_flop_count_runs_under_the_device_lock(synthetic, empty_flop_cache, monkeypatch):
+    from asr_core import flops
+    from asr_core.locks import device_lock
+    from asr_core.measure import RunControl
+    held, count = [], flops.count
+    jobs = []
+    request = runs.Request(str(synthetic.model_id), weights="synthetic", clips=(tone(1.0),), tokens=3, warmup=False)
+    early = runs.measure(request, synthetic, RunControl(on_deferred_flops=jobs.append))
+    monkeypatch.setattr(flops, "count", lambda *a, **k: held.append(device_lock("cpu").locked()) or count(*a, **k))
+    late = jobs[0]()
+    assert held == [True] and early.flops_source == flops.DEFERRED and late.flops_source == flops.COUNTED
+    assert not device_lock("cpu").locked()
