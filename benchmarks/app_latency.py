@@ -182,8 +182,7 @@ def open_clip(page, url: str) -> None:
 
 def choose(page, label: str, option: str) -> None:
     """Open the selectbox with this label and pick the option holding this text."""
-    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
-    box.locator('[data-baseweb="select"]').click()
+    page.get_by_role("combobox", name=label, exact=True).click()
     page.get_by_role("option").filter(has_text=option).first.click()
     page.wait_for_timeout(1500)
 
@@ -214,11 +213,15 @@ def phases_of(stamps: list[list]) -> dict[str, float]:
     warm = first(lambda label, r, f: "Warming up" in label or "Compiling" in label)
     measuring = first(lambda label, r, f: "measuring batch" in label)
     measured = first(lambda label, r, f: MEASURED.search(label) is not None)
-    finished = first(lambda label, r, f: label.startswith("Finished"))
+    # after the timed batches (the last run's "Finished" may still be on the page just after the click); the label
+    # starts with its icon's name
+    finished = next(((t - click) / 1000 for t, label, running, flops in after
+                     if (t - click) / 1000 >= measured and "Finished" in label), float("nan"))
     drawn = next(((t - click) / 1000 for t, label, running, flops in after
-                  if label.startswith("Finished") and running == "false"), float("nan"))
+                  if (t - click) / 1000 >= finished and running == "false"), float("nan"))
+    # the status line goes once the FLOPs are in: any stamp after the result with the figure filled in
     flops = next(((t - click) / 1000 for t, label, running, flops in after
-                  if label.startswith("Finished") and flops == "true"), float("nan"))
+                  if (t - click) / 1000 >= finished and flops == "true"), float("nan"))
     return {"loading": warm, "warm-up": measuring - warm, "measured": measured - measuring,
             "result": finished, "page drawn": drawn, "FLOPs": flops - finished}
 
