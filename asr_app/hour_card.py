@@ -1,35 +1,20 @@
 """The hour figure that opens Transcribe's result card: what one hour of audio like the run's clip costs, in minutes,
 watt-hours, grams of CO2e and money (``asr_core.hourly``), with the assumptions a click away; large in class mode.
 
-The grid and the prices come from ``costs_for_card``, the one place that says where they come from: today the
-defaults of ``precomputed/prices.csv`` and the grid of DEFAULT_COUNTRY. Explore's price and grid picker, once both
-pages share it, is read there instead, so both pages answer with the same settings.
+The grid and the prices are the visitor's, from the picker Explore and Recommend share (``pages/hour_picker.py``,
+``hour_view.settings``; kept in the URL): France's grid and the table's cited electricity price unless changed.
 """
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 
 from asr_core import carbon, hourly
-from asr_core.errors import CostError
 from asr_core.results import Result
 
 from .figures import Figure
 
-DEFAULT_COUNTRY = "FRA"  # the grid whose CO2e intensity the card uses until the page offers a choice
 HERE = {"cpu": "this CPU", "cuda": "this GPU"}  # a run measured here, as the sentence names its hardware
-log = logging.getLogger(__name__)
-
-
-def costs_for_card(country: str | None = DEFAULT_COUNTRY, price_kwh: object = None) -> hourly.CostSettings:
-    """The grid and prices the card uses: the country's grid (CodeCarbon's figure) and the price per kWh (None: the
-    price table's cited default). Where CodeCarbon's grid data cannot be read, the card goes without CO2e."""
-    try:
-        return hourly.settings(country=country, price_kwh=price_kwh)
-    except CostError as exc:
-        log.warning("the hour figure goes without CO2e: %s", exc)
-        return hourly.settings(price_kwh=price_kwh)
 
 
 def card_hour(r: Result, costs: hourly.CostSettings) -> hourly.AudioHour:

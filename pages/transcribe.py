@@ -15,7 +15,7 @@ from asr_core.scoring import word_errors
 
 from asr_app import (charts, choices, compare, configs, figures, history, hour_card, inputs, live, model_access, present,
                      projected, state)
-from pages import captions_panel
+from pages import captions_panel, hour_picker
 
 state.through_navigation(__file__)
 
@@ -184,6 +184,8 @@ def follow(events, compiles: bool, status_slot, power_slot, class_mode: bool) ->
 
 
 class_mode = state.class_mode()
+with st.sidebar.expander("Grid and prices (the cost per hour of audio)"):  # the same picker, in the URL, as Explore's
+    costs = hour_picker.show()
 st.html(present.TRANSCRIBE_CSS)
 if class_mode:
     st.html(present.TRANSCRIBE_CLASS_CSS)
@@ -347,7 +349,7 @@ if last:
         power_slot.altair_chart(power)
         with export_slot:
             state.chart_downloads(power, "power-during-the-run", "export-power")
-    medians, costs = state.precomputed_medians(ROOT), hour_card.costs_for_card()
+    medians = state.precomputed_medians(ROOT)
     published = state.published_table(ROOT)[0]
     with st.container(key=RESULTS_KEY):
         st.subheader("Results")

@@ -203,6 +203,10 @@ def test_transcribe_run_with_synthetic_weights_on_an_uploaded_tone(env, listed_w
     assert any(c.value.startswith("On an H100 (projected, in fp16 where this run used fp32 on the CPU): ")
                for c in at.caption)
     assert r.flops_source in ("deferred", "counted", "cache")  # counted after the result is shown, or cached
+    assert "g CO2e (France)" in texts[opening + 1]
+    at.selectbox(key=share.GRID).set_value("DEU").run()  # the sidebar's picker, shared with Explore and Recommend
+    assert any(m.value.startswith("**One hour of audio like this: ") and "g CO2e (Germany)" in m.value
+               for m in at.markdown)
     summary = next(m.value for m in at.markdown if "transcribed 1.5 s of speech" in m.value)
     assert "timing only" in summary and "wrong" not in summary  # synthetic weights: no error count claimed
     power = next(spec for spec in _specs(at) if spec.get("title") == "Power during the run")

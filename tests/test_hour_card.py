@@ -6,19 +6,19 @@ import math
 
 import pytest
 
-from asr_app import hour_card
+from asr_app import hour_card, hour_view
 from asr_core import hourly, prices
-from asr_core.errors import CostError
 from fakes import result
 
 
 @pytest.fixture(scope="module")
 def costs():
-    return hour_card.costs_for_card()
+    """The picker's defaults, as a visitor who changed nothing gets them."""
+    return hour_view.settings(hour_view.Picked(), prices.load())[0]
 
 
 def test_the_card_uses_the_cited_default_price_and_frances_grid(costs):
-    assert costs.grid_country == hour_card.DEFAULT_COUNTRY == "FRA"
+    assert costs.grid_country == hour_view.GRID_DEFAULT == "FRA"
     assert costs.electricity.label == prices.DEFAULT_ELECTRICITY and costs.mode == hourly.BATCH
 
 
@@ -47,15 +47,3 @@ def test_class_mode_figures_keep_their_kinds(costs):
 def test_no_energy_gives_no_energy_figures(costs):
     hour = hour_card.card_hour(result(energy_per_audio_s_j=math.nan, energy_source="unavailable"), costs)
     assert [f.label for f in hour_card.hour_figures(hour)] == ["Time"]
-
-
-def test_without_grid_data_the_card_goes_on_without_co2e(monkeypatch):
-    real = hourly.settings
-
-    def no_grid(country=None, **kw):
-        if country:
-            raise CostError("--co2e cannot be computed here because CodeCarbon's grid data cannot be read.")
-        return real(**kw)
-    monkeypatch.setattr(hourly, "settings", no_grid)
-    costs = hour_card.costs_for_card()
-    assert costs.grid_country == "" and costs.electricity is not None

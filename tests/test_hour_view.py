@@ -70,3 +70,10 @@ def test_columns_keep_their_kind_and_name_their_sources(table):
                                    "€0.2872 per kWh (eu-household, as of 2025-S1)")
     assert hour_view.with_hours(cells.iloc[:0], costs).empty
     assert out["hour_hardware_cost"].isna().all()  # no machine price chosen
+
+
+def test_without_grid_data_the_hour_goes_on_without_co2e(monkeypatch, table):
+    monkeypatch.setattr(carbon, "_energy_mix", lambda: None)  # CodeCarbon's grid data cannot be read
+    costs, problem = hour_view.settings(hour_view.Picked(), table)
+    assert problem == "" and costs.grid_country == "" and costs.electricity is not None
+    assert "hour_co2e_g" not in hour_view.metrics(costs)
