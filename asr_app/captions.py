@@ -9,6 +9,7 @@ The policy, what is measured and its limits are ``asr_core.streaming`` and ``asr
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import html
 import math
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asr_core import stream_session
+from asr_core import hourly, stream_session
 from asr_core.audio import SAMPLE_RATE, load_audio
 from asr_core.buckets import bucket_seconds
 from asr_core.locks import RUN_OWNER
@@ -283,6 +284,15 @@ def end_figures(r: SessionRecord) -> list[Figure]:
         figures.append(Figure("WER streamed · offline", f"{present.percent(r.wer)} · {present.percent(r.offline_wer)}",
                               WER_HELP + "; offline: the same audio transcribed in one go by the measured path"))
     return figures
+
+
+def end_hour(r: SessionRecord, costs: hourly.CostSettings) -> str:
+    """The session as an hour of live audio in a class's units (minutes, Wh, g CO2e, money; the picker's grid and
+    prices): the machine is held the whole hour and the session's energy already counts its waits, so no idle draw
+    is added on top. Its kinds stay those of the session's energy."""
+    live = dataclasses.replace(costs, mode=hourly.LIVE, idle_power_w=math.nan, idle_kind="")
+    here = "this GPU" if r.device.startswith("cuda") else "this CPU"
+    return hourly.sentence(hourly.audio_hour(r.busy_share, r.energy_per_audio_hour_wh, r.energy_source, here, live))
 
 
 def offline_sentence(r: SessionRecord) -> str:

@@ -88,9 +88,10 @@ def figures_row(figures) -> None:
             st.metric(fig.label, fig.value, help=fig.help or None, width="content")
 
 
-def end_card(record) -> None:
+def end_card(record, costs) -> None:
     with st.container(border=True, key="live-end-card"):
         st.markdown("**" + present.plain(captions.end_summary(record)) + "**")
+        st.markdown(present.plain(captions.end_hour(record, costs)))
         figures_row(captions.end_figures(record))
         if sentence := captions.offline_sentence(record):
             st.caption(present.plain(sentence))
@@ -99,8 +100,9 @@ def end_card(record) -> None:
             st.markdown(f"**Offline:** {present.plain(record.offline_text) or '(no words)'}")
 
 
-def show(root: Path) -> None:
-    """The panel: settings, whether the model keeps up, Start/Stop listening, the captions, the end card."""
+def show(root: Path, costs) -> None:
+    """The panel: settings, whether the model keeps up, Start/Stop listening, the captions, the end card (its hour
+    in the grid and prices of the sidebar's picker, costs)."""
     captioner = state.captioner()
     request = settings(root, captioner.listening)
     if not prepare(captioner, request, root):
@@ -117,6 +119,6 @@ def show(root: Path) -> None:
     if captioner.error:
         st.error(present.plain(captioner.error))
     if captioner.record is not None and not playing:
-        end_card(stream_session.scored(captioner.record, reference))  # a reference typed after Stop counts too
+        end_card(stream_session.scored(captioner.record, reference), costs)  # a reference typed after Stop counts too
     else:
         captions_area(captioner, playing)

@@ -8,10 +8,12 @@ state.through_navigation(__file__)
 st.title("What does speech recognition cost?")
 st.markdown(
     "This app runs speech-recognition models (Whisper and wav2vec2) on a clip and measures what each "
-    "stage costs: time, energy, memory and FLOPs, next to the word error rate of the transcript. "
-    "**Transcribe** runs models live on this machine; **Explore** browses a precomputed sweep of many "
-    "models, devices, batch sizes and clip lengths; **Recommend** picks a configuration for a use case "
-    "from those measurements. Every energy figure says where it came from, and estimates are marked as such."
+    "stage costs: time, energy, memory and FLOPs, next to the word error rate of the transcript, and what "
+    "**one hour of audio** would cost in minutes, watt-hours, grams of CO2e and euros. "
+    "**Transcribe** runs models live on this machine, or captions your microphone live; **Explore** browses a "
+    "precomputed sweep of many models, runtimes, batch sizes and clip lengths, and compares CPU with GPUs; "
+    "**Recommend** picks a configuration for a use case from those measurements. Every figure says what it is: "
+    "measured here, published by others, projected by a cost model, or an estimate."
 )
 c1, c2, c3 = st.columns(3)
 c1.page_link("pages/transcribe.py", label="Transcribe a clip →")

@@ -196,7 +196,7 @@ heading.title("Transcribe")
 with captions_switch:
     captions_on = captions_panel.toggle()
 if captions_on:  # live captions from the microphone instead of a clip
-    captions_panel.show(ROOT)
+    captions_panel.show(ROOT, costs)
     st.stop()
 # on a phone the live run stacks below the settings; in class mode it gets half the width, for its buttons in two rows
 settings, live_run = st.columns([1, 1] if class_mode else [3, 2], gap="large")

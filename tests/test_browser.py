@@ -143,8 +143,9 @@ def _settle(pg, timeout_s: float = RENDER_S) -> None:
     raise AssertionError(f"the page was still running after {timeout_s} s")
 
 
-def _screenshot(pg, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it."""
+def _screenshot(pg, name: str, docs: bool = True) -> None:
+    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it; into docs/ too
+    (with the real sweep) unless another test takes that page's picture for the README."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     height = pg.evaluate(FULL_HEIGHT_JS)
@@ -152,7 +153,7 @@ def _screenshot(pg, name: str) -> None:
     pg.wait_for_timeout(800)  # let charts re-lay out at the new size
     pg.screenshot(path=str(path), full_page=True)
     pg.set_viewport_size(VIEWPORT)
-    if os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
+    if docs and os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS / f"{name}.png")
 
@@ -199,7 +200,10 @@ def test_page_renders_without_errors(server, page, name):
         page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=RENDER_S * 1000)
         assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
     _no_errors(page)
-    _screenshot(page, name)
+    _screenshot(page, name, docs=name not in PROJECTOR_SHOTS)
+
+
+PROJECTOR_SHOTS = ("explore", "recommend")  # their README pictures: the projector tests' (explore-*.png, recommend.png)
 
 
 RESULTS = ".st-key-results"  # the results' container (pages/transcribe.py RESULTS_KEY)

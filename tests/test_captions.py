@@ -3,6 +3,7 @@ session per browser session, what the page shows while listening and on the end 
 transport is tests/test_browser.py's job; here the microphone widget is replaced by frames fed directly."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -101,6 +102,17 @@ def test_the_end_card_says_it_in_a_sentence_then_in_figures():
     assert "took 2 s and 40 J (estimate)" in captions.offline_sentence(r)
 
 
+def test_the_end_card_says_what_an_hour_of_live_captions_costs():
+    from asr_core import hourly, prices
+    costs = hourly.settings(price_kwh=prices.DEFAULT_ELECTRICITY, live=False, table=prices.load())
+    costs = dataclasses.replace(costs, grid_country="TST", grid_g_per_kwh=400.0, idle_power_w=50.0)
+    said = captions.end_hour(record(), costs)  # live whatever the picker says; no idle draw added to the session's
+    assert said.startswith("One hour of live audio like this: the whole hour on this CPU (25 min of it processing)")
+    # the session's J per second of speech (720 J / 62 s) = its Wh per hour of speech; × 400 g per kWh
+    assert " · 12 Wh · 4.6 g CO2e (TST) · €" in said and "of electricity" in said
+    assert said.endswith("(energy estimate)")
+
+
 def test_the_sweep_figure_comes_from_the_bucket_nearest_a_buffers_length():
     medians = compare.sweep_medians(fake_sweep())
     request = RunRequest("openai/whisper-tiny", "cpu", "fp32", "pretrained", 1, "transformers")
@@ -171,7 +183,7 @@ def test_the_panel_says_whether_the_model_keeps_up_before_listening(panel):
     assert any("One decode takes about" in c.value and "2 s of a tone" in c.value
                for c in [*at.caption, *at.warning])
     assert any(captions.NOT_LISTENING in m.value for m in at.markdown)
-    assert [s.label for s in at.selectbox] == ["Model", "Runtime", "Precision", "Device"]
+    assert [s.label for s in at.main.selectbox] == ["Model", "Runtime", "Precision", "Device"]
 
 
 def test_the_panel_shows_captions_while_listening_and_the_end_card_after(panel):
@@ -183,7 +195,7 @@ def test_the_panel_shows_captions_while_listening_and_the_end_card_after(panel):
         captioner.on_frame(f)
     at.run()
     assert {m.label for m in at.metric} >= {"Lag (median)", "Model busy", "Heard"}
-    assert all(s.disabled for s in at.selectbox)  # no change of model while listening
+    assert all(s.disabled for s in at.main.selectbox)  # no change of model while listening
     mic["on"] = False
     at.text_input(key="live-reference").set_value("some words").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -192,3 +204,4 @@ def test_the_panel_shows_captions_while_listening_and_the_end_card_after(panel):
             "WER streamed · offline"} <= labels
     assert any(label.startswith("Energy (") for label in labels)
     assert any("You spoke for 3 s" in m.value for m in at.markdown)
+    assert any(m.value.startswith("One hour of live audio like this: the whole hour on this CPU") for m in at.markdown)

@@ -2,10 +2,12 @@
 62 s TED sample (converted to a temporary WAV: Chromium reads WAV only), the audio over WebRTC on localhost.
 
 Captions must appear while the audio plays, and the end card must show the lag and the energy. Screenshots at
-1280×720 go to artifacts/screenshots/ (gitignored).
+1280×720 go to artifacts/screenshots/ (gitignored), and to docs/screenshots/ with ASR_UPDATE_SCREENSHOTS=1.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -13,7 +15,8 @@ from urllib.parse import urlparse
 import pytest
 
 from helpers import SHARED, TINY_EN
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, LOCAL_HOSTS, RENDER_S, server  # noqa: F401
+from test_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DOCS, LAPTOP, LOCAL_HOSTS, RENDER_S, UPDATE_ENV,  # noqa: F401
+                          server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,8 +75,12 @@ def _wait_for_text(pg, selector: str, timeout_s: float, predicate) -> str:
 
 
 def _screenshot(pg, name: str) -> None:
+    """The viewport at 1280×720; into docs/ too with ASR_UPDATE_SCREENSHOTS=1 (the README shows it)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    if os.environ.get(UPDATE_ENV) == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / f"{name}.png", DOCS / f"{name}.png")
 
 
 def test_captions_appear_while_the_talk_plays_and_the_end_card_shows_lag_and_energy(server, speaking_browser):
