@@ -30,6 +30,7 @@ from . import present
 from .choices import run_problems
 from .configs import RunRequest
 from .figures import WER_HELP, Figure
+from .hour_card import HERE
 from .inputs import MODEL_NAME, folder_utterances, model_label, sample_folders
 
 LISTENING = "Listening… speak, and the words appear here."
@@ -291,7 +292,7 @@ def end_hour(r: SessionRecord, costs: hourly.CostSettings) -> str:
     prices): the machine is held the whole hour and the session's energy already counts its waits, so no idle draw
     is added on top. Its kinds stay those of the session's energy."""
     live = dataclasses.replace(costs, mode=hourly.LIVE, idle_power_w=math.nan, idle_kind="")
-    here = "this GPU" if r.device.startswith("cuda") else "this CPU"
+    here = HERE.get(r.device, r.device)
     return hourly.sentence(hourly.audio_hour(r.busy_share, r.energy_per_audio_hour_wh, r.energy_source, here, live))
 
 
