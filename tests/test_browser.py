@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 UPDATE_ENV = "ASR_UPDATE_SCREENSHOTS"
+PROJECTOR_SHOTS = ("explore", "recommend")  # their README pictures: the projector tests' (explore-*.png, recommend.png)
 STARTUP_S = 90
 RENDER_S = 90
 RUN_S = 240
@@ -201,9 +202,6 @@ def test_page_renders_without_errors(server, page, name):
         assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
     _no_errors(page)
     _screenshot(page, name, docs=name not in PROJECTOR_SHOTS)
-
-
-PROJECTOR_SHOTS = ("explore", "recommend")  # their README pictures: the projector tests' (explore-*.png, recommend.png)
 
 
 RESULTS = ".st-key-results"  # the results' container (pages/transcribe.py RESULTS_KEY)
