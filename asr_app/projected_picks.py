@@ -47,7 +47,7 @@ def projected_rows(models: Sequence[str], devices: Sequence[str], use_case: UseC
         frames.append(project_grid(models, [device], [precision], use_case.batch_sizes or batch_sizes,
                                    use_case.buckets or buckets, TRANSFORMERS, fit=fit, table=dict(table)))
     grid = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return rec.projected_cells(grid) if len(grid) else rec.projected_cells(pd.DataFrame(columns=["refused"]))
+    return rec.projected_cells(grid)
 
 
 def candidate_rows(measured_rows: pd.DataFrame, device: str | None, use_case: UseCase, mix: bool, fit: Fit,

@@ -10,8 +10,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from asr_core.energy_sources import PROJECTED
-from asr_core.recommend import MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase, is_projected
+from asr_core.recommend import (MEASURED_ONLY, MODEL, OBJECTIVE_COLUMNS, Accuracy, Recommendation, UseCase,
+                                cost_kind)
 from asr_core.sweep_table import CELL_KEYS
 
 from . import present
@@ -79,7 +79,7 @@ CANDIDATE_COLUMNS = {"model_name": "model", "cost_kind": "cost", "runtime": "run
 def candidates_table(candidates: pd.DataFrame) -> pd.DataFrame:
     """The candidates with readable headers; measured and published WER side by side, never averaged."""
     shown = candidates.assign(model_name=candidates["model"].astype(str).map(model_label),
-                              cost_kind=[PROJECTED if is_projected(r) else "measured" for _, r in candidates.iterrows()],
+                              cost_kind=candidates["energy_source"].map(cost_kind),
                               wer_pct=candidates["wer"] * 100,
                               measured_wer_pct=candidates["measured_wer"] * 100,
                               published_wer_pct=candidates["published_wer"] * 100,

@@ -34,11 +34,11 @@ import pandas as pd
 
 from . import archflops as af
 from .buckets import BUCKETS, bucket_seconds
+from .energy_sources import PROJECTED
 from .hardware_table import (CPU, GPU, HARDWARE_CSV, THIS_CPU, Hardware, HardwareTableError,  # noqa: F401
                              ProjectionError, find_hardware, load_hardware)
 from .models import CTC, PRECISIONS, RUNTIMES, TRANSFORMERS, ModelError, batch_problem, combination_problem
 
-PROJECTED = "projected"
 ROOT = Path(__file__).resolve().parents[1]
 FIT_JSON = ROOT / "precomputed" / "costmodel_fit.json"
 BOUND_HOST = "host"  # preprocessing runs on the host CPU whatever the device

@@ -28,11 +28,11 @@ import pandas as pd
 from . import carbon, prices
 from .errors import CostError
 from .prices import Price
-from .energy_sources import MEASURED_SOURCES, UNAVAILABLE, source_parts
+from .energy_sources import ESTIMATE, MEASURED_SOURCES, PROJECTED, UNAVAILABLE, source_parts
 from .results import Result
 from .sweep_table import aggregate
 
-MEASURED, PUBLISHED, PROJECTED, ESTIMATE = "measured", "published", "projected", "estimate"
+MEASURED, PUBLISHED = "measured", "published"  # beside energy_sources' PROJECTED and ESTIMATE: the four kinds
 KINDS = (MEASURED, PUBLISHED, PROJECTED, ESTIMATE)
 NO_FIGURE = ""  # the kind of a figure that is not there
 BATCH, LIVE = "batch", "live"
@@ -368,11 +368,6 @@ def energy_and_money(hour: AudioHour) -> str:
     if not math.isfinite(hour.electricity_cost):
         return wh
     return f"{wh} and {_money(hour.electricity_cost, hour.electricity_currency)}"
-
-
-def money(x: float, currency: str) -> str:
-    """An amount as the sentences write it: '€0.0045', '$1.20', '0.5 CHF'."""
-    return _money(x, currency)
 
 
 def _kinds_note(hour: AudioHour) -> str:

@@ -241,7 +241,7 @@ def _source_caveats(pick: pd.Series, table: pd.DataFrame | None, accuracy: Accur
 
 
 def _hardware(row: pd.Series) -> str:
-    name = row["gpu_name"] if str(row["device"]).startswith("cuda") or is_projected(row) else row["cpu_name"]
+    name = row["gpu_name"] if str(row["device"]).startswith("cuda") else row["cpu_name"]  # projected: both the same
     return f"{name or 'unnamed hardware'} ({row['device']})"
 
 
@@ -339,9 +339,14 @@ def headline(pick: pd.Series, use_case: UseCase, accuracy: Accuracy,
     return f"{use_case.name} on {where}: {model_name(pick['model'])} — {', '.join(figures)}"
 
 
+def cost_kind(energy_source: object) -> str:
+    """A candidate's cost as it was got: projected (by the cost model, projected_cells) or measured."""
+    return PROJECTED if PROJECTED in source_parts(energy_source) else hourly.MEASURED
+
+
 def is_projected(row: pd.Series) -> bool:
     """Whether a candidate's cost comes from the cost model (projected_cells), not from a measurement."""
-    return PROJECTED in source_parts(row["energy_source"])
+    return cost_kind(row["energy_source"]) == PROJECTED
 
 
 def model_name(model: str) -> str:
@@ -436,7 +441,7 @@ def recommend(df: pd.DataFrame, use_case: UseCase, device: str | None = None, ac
 def _cost_kinds(df: pd.DataFrame) -> set[str]:
     if "energy_source" not in df.columns or df.empty:
         return set()
-    return {PROJECTED if PROJECTED in source_parts(s) else "measured" for s in df["energy_source"].fillna("")}
+    return {cost_kind(s) for s in df["energy_source"].fillna("")}
 
 
 # --- projected candidates -------------------------------------------------------------------------------

@@ -205,23 +205,21 @@ def click_run(page) -> dict[str, float]:
 def phases_of(stamps: list[list]) -> dict[str, float]:
     """Seconds of each phase from the browser's stamps (milliseconds, 'label|running|flops' or 'click')."""
     click = next((t for t, s in stamps if s == "click"), None)
-    after = [(t, *s.split("|")) for t, s in stamps if s != "click" and click is not None and t >= click]
+    after = [((t - click) / 1000, *s.split("|")) for t, s in stamps if s != "click" and click is not None and t >= click]
 
-    def first(test) -> float:
-        return next(((t - click) / 1000 for t, label, running, flops in after if test(label, running, flops)),
+    def first(test, since: float = 0.0) -> float:
+        """Seconds from the click to the first stamp at or after since (NaN: never) that passes test."""
+        return next((t for t, label, running, flops in after if t >= since and test(label, running, flops)),
                     float("nan"))
     warm = first(lambda label, r, f: "Warming up" in label or "Compiling" in label)
     measuring = first(lambda label, r, f: "measuring batch" in label)
     measured = first(lambda label, r, f: MEASURED.search(label) is not None)
     # after the timed batches (the last run's "Finished" may still be on the page just after the click); the label
     # starts with its icon's name
-    finished = next(((t - click) / 1000 for t, label, running, flops in after
-                     if (t - click) / 1000 >= measured and "Finished" in label), float("nan"))
-    drawn = next(((t - click) / 1000 for t, label, running, flops in after
-                  if (t - click) / 1000 >= finished and running == "false"), float("nan"))
+    finished = first(lambda label, r, f: "Finished" in label, since=measured)
+    drawn = first(lambda label, running, f: running == "false", since=finished)
     # the status line goes once the FLOPs are in: any stamp after the result with the figure filled in
-    flops = next(((t - click) / 1000 for t, label, running, flops in after
-                  if (t - click) / 1000 >= finished and flops == "true"), float("nan"))
+    flops = first(lambda label, r, filled: filled == "true", since=finished)
     return {"loading": warm, "warm-up": measuring - warm, "measured": measured - measuring,
             "result": finished, "page drawn": drawn, "FLOPs": flops - finished}
 
