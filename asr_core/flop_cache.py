@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .runtimes.cache import CACHE_ROOT
 
@@ -51,8 +51,13 @@ def key(*parts: object) -> str:
 
 def get(entry: str, path: Path | None = None) -> tuple[float, ...] | None:
     """The figures stored under entry, or None (not there, no cache, or a cache that cannot be read)."""
-    values = _read(path or cache_path()).get(entry)
-    return tuple(float(v) for v in values) if isinstance(values, list) else None
+    return get_many([entry], path).get(entry)
+
+
+def get_many(entries: Iterable[str], path: Path | None = None) -> dict[str, tuple[float, ...]]:
+    """The figures stored under each of entries that the cache holds, the file read once."""
+    stored = _read(path or cache_path())
+    return {e: tuple(float(v) for v in values) for e in entries if isinstance(values := stored.get(e), list)}
 
 
 def put(entries: Mapping[str, Sequence[float]], path: Path | None = None) -> None:

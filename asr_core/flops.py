@@ -70,8 +70,10 @@ def count(model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[ran
     if twin is None:
         return None
     first = {shape_of(model, audio, b): b for b in reversed(batches)}  # each shape's first batch
-    keys = {shape: cache_key(model, shape) for shape in first}
-    shapes = {shape: ShapeFlops(*found) for shape in first if (found := flop_cache.get(keys[shape])) is not None}
+    arch = architecture_key(model)
+    keys = {shape: flop_cache.key(*arch, *shape) for shape in first}
+    found = flop_cache.get_many(keys.values())
+    shapes = {shape: ShapeFlops(*found[keys[shape]]) for shape in first if keys[shape] in found}
     todo = [shape for shape in first if shape not in shapes]
     if todo and not count_new:
         return Counted(shapes, frozenset(todo), DEFERRED)
@@ -80,13 +82,13 @@ def count(model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[ran
     return Counted({**shapes, **new}, source=COUNTED if new else CACHED)
 
 
-def cache_key(model: LoadedModel, shape: Shape) -> str:
-    """What a shape's FLOPs depend on: the architecture (its config and prompt), the runtime, the precision where it
-    changes the operators, the libraries that count them, and the shape (rows, CTC padded length)."""
+def architecture_key(model: LoadedModel) -> tuple[str, ...]:
+    """What a shape's FLOPs depend on besides the shape (rows, CTC padded length): the architecture (its config and
+    prompt), the runtime, the precision where it changes the operators, and the libraries that count them."""
     import transformers
     arch = flop_cache.config_hash(model.model.config.to_dict(), model.family, model.multilingual)
     precision = model.precision if model.precision in QUANTIZED else FLOAT
-    return flop_cache.key(arch, model.runtime, precision, torch.__version__, transformers.__version__, *shape)
+    return arch, model.runtime, precision, torch.__version__, transformers.__version__
 
 
 def figures(counted: Counted | None, model: LoadedModel, audio: Sequence[np.ndarray], batches: Sequence[range],

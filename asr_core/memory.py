@@ -2,6 +2,8 @@
 beside the power sampler (``sampler.py``), so a peak inside a long stage is seen too."""
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from typing import Callable
 
@@ -13,9 +15,15 @@ RSS_INTERVAL_S = 0.05  # as often as the power sampler: a stage of a fraction of
 def resident_bytes() -> int | None:
     """This process's resident memory now; None when it cannot be read."""
     try:
-        return psutil.Process().memory_info().rss
+        return _process(os.getpid()).memory_info().rss
     except psutil.Error:
         return None
+
+
+@functools.cache
+def _process(pid: int) -> psutil.Process:
+    """One handle per process (a fork gets its own): PeakRss reads every RSS_INTERVAL_S during the timed loop."""
+    return psutil.Process(pid)
 
 
 class PeakRss:

@@ -8,9 +8,12 @@ accurate.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
+
+from .noise import power
 
 SILENCE_RMS = 1e-3  # about -60 dBFS: below it a clip is nearly silent
 SILENCE_NOTE = ("Whisper often answers silence with a short phrase such as \"you\" (a known hallucination); "
@@ -21,7 +24,7 @@ EMPTY_NOTE = ("gave no transcript although the audio holds sound and has a refer
 
 def nearly_silent(audio: np.ndarray) -> bool:
     """True when a clip's RMS level is below SILENCE_RMS (about -60 dBFS)."""
-    return audio.size == 0 or float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS
+    return audio.size == 0 or math.sqrt(power(audio)) < SILENCE_RMS
 
 
 def output_notes(clips: Sequence[np.ndarray], hypotheses: Sequence[str], references: Sequence[str],

@@ -14,6 +14,11 @@ def test_figures_are_read_back_by_their_key(empty_flop_cache):
     assert key.startswith(f"v{flop_cache.VERSION}|")  # a new way of counting never reads the old figures
 
 
+def test_several_keys_are_read_from_one_reading_of_the_file(empty_flop_cache):
+    flop_cache.put({"a": (1.0,), "b": (2.0, 3.0)})
+    assert flop_cache.get_many(["a", "b", "c"]) == {"a": (1.0,), "b": (2.0, 3.0)}  # c is not there: left out
+
+
 def test_the_cache_keeps_the_most_recently_written_entries(empty_flop_cache, monkeypatch):
     monkeypatch.setattr(flop_cache, "MAX_ENTRIES", 3)
     for i in range(5):
