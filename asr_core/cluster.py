@@ -256,7 +256,8 @@ def _read_input(path: Path) -> pd.DataFrame:
     except SweepFileError as exc:
         raise SweepError(str(exc)) from None
     # read() fills what older files lack; a row key no sweep ever left out means it is not a sweep file
-    if missing := [k for k in ROW_KEYS if k not in FILLED and k not in file_columns(path)]:
+    columns = set(file_columns(path))  # read once, not once per row key
+    if missing := [k for k in ROW_KEYS if k not in FILLED and k not in columns]:
         raise SweepError(f"{path} is not a sweep table (no {', '.join(missing)} column): {MERGE_ADVICE}.")
     return table.assign(**{c: transcripts[c].to_numpy() for c in transcripts.columns})
 

@@ -292,11 +292,11 @@ def read_runs(path: Path, advice: str = MOVE_AWAY) -> list[dict[str, Any]]:
         data = json.loads(path.read_bytes())
     except ValueError:  # bad JSON or bad UTF-8
         data = None
-    runs = data.get("runs") if isinstance(data, dict) else None
-    if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+    recorded = data.get("runs") if isinstance(data, dict) else None  # (runs is the run-path module)
+    if not isinstance(recorded, list) or not all(isinstance(run, dict) for run in recorded):
         raise SweepError(f"{path} is not a provenance record (a JSON object with a list \"runs\" of objects): "
                          f"{advice}.")
-    return data["runs"]
+    return recorded
 
 
 @contextlib.contextmanager

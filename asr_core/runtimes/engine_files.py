@@ -130,13 +130,17 @@ def _differs(file: Path, size: int, sha: str, header: dict[str, int], read_heade
         return f"{file.name} is missing"
     if actual != size:
         return f"{file.name} is {actual:,} bytes where the converter wrote {size:,}"
-    if header and read_header is not None:
-        found = read_header(file)
-        if wrong := [f"{k} {found.get(k)} where the converter wrote {v}" for k, v in header.items() if found.get(k) != v]:
-            return "its header says " + ", ".join(wrong[:MAX_SHOWN])
+    if header and read_header is not None and (wrong := header_differs(read_header(file), header, "the converter wrote")):
+        return wrong
     if describe(file)["sha256"] != sha:
         return f"the checksum of {file.name} differs from the one the converter recorded"
     return ""
+
+
+def header_differs(found: dict[str, int], expected: dict[str, int], source: str) -> str:
+    """'its header says n_mels 80 where <source> 128, …' for the fields that differ (MAX_SHOWN at most); '' if none."""
+    wrong = [f"{k} {found.get(k)} where {source} {v}" for k, v in expected.items() if found.get(k) != v]
+    return "its header says " + ", ".join(wrong[:MAX_SHOWN]) if wrong else ""
 
 
 def _remove(path: Path) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from ..checkpoints import Checkpoint
 from ..errors import ModelError
 from ..models import WHISPER_CPP
-from .engine_files import MAX_SHOWN, PART, converting, damaged, record_file
+from .engine_files import PART, converting, damaged, header_differs, record_file
 from .layout import dims_of, openai_weights
 
 GGML_CACHE_ENV = "ASR_GGML_CACHE"  # where converted models go (default: ~/.cache/asr-cost-explorer/ggml)
@@ -105,10 +105,9 @@ def read_header(path: Path) -> dict[str, int]:
 
 def check_header(path: Path, config: Any, precision: str) -> None:
     """ModelError in one sentence when the file's header does not describe this checkpoint in this precision."""
-    found, expected = read_header(path), header_of(config, precision)
-    wrong = [f"{k} {found.get(k)} where the checkpoint has {v}" for k, v in expected.items() if found.get(k) != v]
-    if wrong:
-        why = "its header says " + ", ".join(wrong[:MAX_SHOWN]) if found else "it lacks whisper.cpp's header"
+    found = read_header(path)
+    if wrong := header_differs(found, header_of(config, precision), "the checkpoint has"):
+        why = wrong if found else "it lacks whisper.cpp's header"
         raise ModelError(damaged(WHISPER_CPP, path, why, GGML_CACHE_ENV))
 
 
