@@ -177,11 +177,9 @@ def load_warning(shown: Sequence[Shown]) -> str:
 
 
 def _others_load(r: Result) -> float:
-    """Other programs' CPU load as the warning reads it: during the run, else just before it (-1: not known)."""
-    for load in (r.cpu_others_during_pct, r.cpu_others_before_pct):
-        if not present.is_missing(load):
-            return load
-    return -1.0
+    """present.others_load of a run, -1 where not known: the busiest run is the one the warning names."""
+    load = present.others_load(r.cpu_others_before_pct, r.cpu_others_during_pct)
+    return -1.0 if present.is_missing(load) else load
 
 
 def verdict(shown: Sequence[Shown]) -> str:

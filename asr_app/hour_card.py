@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from asr_core import carbon, hourly
+from asr_core import hourly
 from asr_core.results import Result
 
 from .figures import Figure
@@ -50,7 +50,7 @@ def hour_figures(hour: hourly.AudioHour) -> list[Figure]:
         found.append(Figure("Energy" + kind(hour.energy_kind), _amount(hour.energy_wh, "Wh"),
                             "watt-hours for one hour of audio like this clip"))
     if math.isfinite(hour.co2e_g):
-        country = carbon.grid_countries().get(hour.grid_country, hour.grid_country)
+        country = hourly.country_name(hour.grid_country)
         found.append(Figure("CO2e" + kind(hour.co2e_kind), _amount(hour.co2e_g, "g"),
                             f"grams of CO2e from that energy on {country}'s grid ({hour.grid_g_per_kwh:.0f} g per kWh, "
                             f"CodeCarbon's yearly average)"))

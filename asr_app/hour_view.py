@@ -79,7 +79,7 @@ def metrics(costs: CostSettings) -> dict[str, str]:
 def axis_title(column: str, costs: CostSettings) -> str:
     """'Wh per hour of audio', '€ of electricity per hour of audio', 'g CO2e per hour of audio (France)'."""
     if column == "hour_co2e_g":
-        return f"g CO2e per hour of audio ({carbon.grid_countries().get(costs.grid_country, costs.grid_country)})"
+        return f"g CO2e per hour of audio ({hourly.country_name(costs.grid_country)})"
     if column == "hour_electricity_cost" and costs.electricity:
         return f"{_symbol(costs.electricity.currency)} of electricity per hour of audio"
     if column == "hour_hardware_cost" and costs.machine:
@@ -122,7 +122,7 @@ def sources(costs: CostSettings, energy_source: str = "") -> str:
 
 
 def _grid(costs: CostSettings) -> str:
-    name = carbon.grid_countries().get(costs.grid_country, costs.grid_country)
+    name = hourly.country_name(costs.grid_country)
     return f"{name}, {costs.grid_g_per_kwh:.0f} g CO2e/kWh (CodeCarbon)"
 
 

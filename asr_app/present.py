@@ -232,10 +232,15 @@ def cpu_load(before_pct: float, during_pct: float) -> str:
     return f"{pct(before_pct)} before · {pct(during_pct)} during"
 
 
+def others_load(before_pct: float, during_pct: float) -> float:
+    """Other programs' CPU load as the warning reads it: during the run, else just before it (missing: neither)."""
+    return during_pct if not is_missing(during_pct) else before_pct
+
+
 def load_warning(before_pct: float, during_pct: float, runs: int = 1) -> str:
     """A one-sentence warning when other work kept the CPUs busy during the run ('' otherwise); runs > 1: the
     busiest of that many runs."""
-    busy = during_pct if not is_missing(during_pct) else before_pct
+    busy = others_load(before_pct, during_pct)
     if is_missing(busy) or busy <= BUSY_OTHERS_PCT:
         return ""
     when = "during this run" if runs <= 1 else f"during these {runs} runs (at the busiest)"

@@ -282,7 +282,7 @@ def _assumption(rtf: float, e_kind: str, costs: CostSettings) -> str:
 def _price_sentences(costs: CostSettings) -> list[str]:
     found = []
     if costs.grid_country:
-        found.append(f"CO2e uses CodeCarbon's yearly average intensity of {_country(costs.grid_country)}'s grid, "
+        found.append(f"CO2e uses CodeCarbon's yearly average intensity of {country_name(costs.grid_country)}'s grid, "
                      f"{costs.grid_g_per_kwh:.0f} g per kWh.")
     if costs.electricity:
         found.append(f"Electricity at {_price(costs.electricity)} ({costs.electricity.brief}).")
@@ -350,7 +350,7 @@ def sentence(hour: AudioHour, lead: bool = True) -> str:
         return opening + "no speed figure, so no cost per hour."
     items = [_time_words(hour), f"{_figure(hour.energy_wh)} Wh" if hour.energy_kind else "no energy figure"]
     if math.isfinite(hour.co2e_g):
-        items.append(f"{_figure(hour.co2e_g)} g CO2e ({_country(hour.grid_country)})")
+        items.append(f"{_figure(hour.co2e_g)} g CO2e ({country_name(hour.grid_country)})")
     if math.isfinite(hour.electricity_cost):
         items.append(f"{_money(hour.electricity_cost, hour.electricity_currency)} of electricity")
     if math.isfinite(hour.hardware_cost):
@@ -439,5 +439,6 @@ def _price(price: Price) -> str:
     return f"{amount} per {price.per}"
 
 
-def _country(code: str) -> str:
+def country_name(code: str) -> str:
+    """A grid's country by name (CodeCarbon's), or its code where the name is not known."""
     return carbon.grid_countries().get(code, code)
