@@ -16,11 +16,11 @@ import vl_convert
 from asr_core.energy_sources import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL
 from asr_core.sampler import PowerSample
 
+from . import hour_view
 from .inputs import MODEL_NAME, model_label
 from .present import MIB
 from .sweep_views import colour_domain
 
-PLOT_PX = 240  # height of the plotting area itself
 POWER_PLOT_PX = 150  # short enough that the chart, with its two-line legend, stays in view beside Run at 720 px
 CLASS_POWER_PX = 360  # class mode: the live power chart's whole height, to stay in view beside Run at 720 px
 BAR_PX = 30  # per bar of the stage chart
@@ -64,9 +64,7 @@ FIELDS = {
     "wh_per_audio_h": ("Wh per hour of audio", ".2g"),
 }
 # per-hour column -> its kind column, shown beside it in a tooltip (an estimate stays an estimate)
-HOUR_KINDS = {"hour_processing_min": "hour_processing_kind", "hour_energy_wh": "hour_energy_kind",
-              "hour_co2e_g": "hour_co2e_kind", "hour_electricity_cost": "hour_electricity_cost_kind",
-              "hour_hardware_cost": "hour_hardware_cost_kind"}
+HOUR_KINDS = {column: kind for column, (_, kind) in hour_view.METRICS.items()}
 PNG_SCALE = 2  # exported PNGs at twice the screen's pixels: sharp on slides
 LARGE_FONT_PX = 18  # class mode: axis and legend text the back row can read …
 LARGE_CHROME_PX = 90  # … and the room that larger text takes around the plot

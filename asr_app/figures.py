@@ -13,7 +13,6 @@ from asr_core.models import family_of
 from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
 
 from . import present
-from .configs import config_of
 
 SHORT_CLIP_S = 1.0  # below it, Whisper's padding to 30 s dominates the cost
 WER_HELP = ("word error rate: substituted, inserted and deleted words as a share of the reference's words, "
@@ -125,7 +124,3 @@ def outcome_text(r: Result) -> str:
     if r.status == STATUS_CANCELLED:
         return f"stopped ({r.n_clips} clip(s) finished)" if r.n_clips else "stopped before the first clip finished"
     return "failed"
-
-
-def run_config(r: Result) -> str:
-    return config_of(r).settings

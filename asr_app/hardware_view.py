@@ -26,7 +26,6 @@ from .inputs import model_label
 DEFAULT_DEVICES = (THIS_CPU, "T4", "A100-80GB", "H100-SXM")
 AUTO = "auto"  # the precision picker's default: fp16 on a GPU, fp32 on a CPU
 PRECISIONS = (AUTO, "fp32", "fp16", "bf16", "int8")
-KIND_ORDER = (MEASURED, PROJECTED, PUBLISHED)
 # published metrics that give a time per audio second; energy_j needs the audio seconds its 'per' names
 AUDIO_SECONDS = re.compile(r"\(([\d.,]+)\s*s of audio\)")
 COLUMNS = ["kind", "device", "device_name", "device_id", "model", "model_name", "runtime", "precision", "batch_size", "bucket",

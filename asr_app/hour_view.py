@@ -175,7 +175,3 @@ def leaderboard_columns(costs: CostSettings) -> dict[str, str]:
 def _money_header(col: str, header: str, costs: CostSettings) -> str:
     price = {"hour_electricity_cost": costs.electricity, "hour_hardware_cost": costs.machine}.get(col)
     return f"{_symbol(price.currency)} {header}" if price else header
-
-
-def is_money(column: str) -> bool:
-    return column in ("hour_electricity_cost", "hour_hardware_cost")

@@ -19,8 +19,8 @@ from asr_core.recommend import UseCase
 
 from . import hardware_view
 from .inputs import model_label
+from .share import ANY
 
-ANY = "any"
 MIX_HELP = ("Off: a ranking compares one kind of cost, measured here or projected by the cost model. On: with "
             "device “any”, the CPU runs measured here and the GPUs' projections are ranked together; a "
             "projection's error can then decide the pick.")
