@@ -122,16 +122,15 @@ def weights_for(model_id: str, check: Callable[[str], str | None] = pretrained_p
     return "synthetic" if check(model_id) else "pretrained"
 
 
-def default_model(root: str) -> str:
-    """The model the Transcribe page starts with: the first local checkpoint (../shared/models' tiny.en), else the
-    registry's first model."""
-    local = local_checkpoints(root)
-    return local[0] if local else model_options(root)[0]
+def default_model(options: Sequence[str], local: Sequence[str]) -> str:
+    """The model the Transcribe page starts with, of the picker's options: the first local checkpoint
+    (../shared/models' tiny.en), else the registry's first model."""
+    return local[0] if local else options[0]
 
 
 def default_request(root: str, check: Callable[[str], str | None] = pretrained_problem) -> RunRequest:
     """The configuration the page starts with (what the server warms up): the default model, its weights where they
     can be had, the default device, the first precision and runtime, batch 1."""
-    model = default_model(root)
+    model = default_model(model_options(root), local_checkpoints(root))
     return RunRequest(model, default_device(), next(iter(PRECISIONS)), weights_for(model, check), 1,
                       next(iter(RUNTIMES)))

@@ -315,7 +315,7 @@ def rerun_when_counted(filler: background.FlopFiller, results: list[Result]) -> 
     if not filler.any_pending(results):
         return
 
-    @st.fragment(run_every=FLOP_POLL_S)
+    @fragment(run_every=FLOP_POLL_S)  # guarded like every fragment; st.rerun is a BaseException and passes through
     def poll() -> None:
         if not filler.any_pending(results):
             st.rerun()

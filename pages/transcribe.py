@@ -239,7 +239,7 @@ with settings:
     options = model_access.model_options(ROOT)
     local = model_access.local_checkpoints(ROOT)
     left, right = st.columns([2, 1])
-    chosen = left.multiselect("Models", options, default=[local[0] if local else options[0]],
+    chosen = left.multiselect("Models", options, default=[choices.default_model(options, local)],
                               format_func=inputs.model_label, key="models", help=model_access.PICKER_HELP)
     other = right.container(key=present.EXPERT_KEY + "-model").text_input(
         "Another model (hub id or local folder)", key="other_model") if model_access.any_model_allowed() else ""
@@ -269,7 +269,8 @@ with settings:
                                   help="Measure each configuration this many times: the results show the median "
                                        "and the spread (lowest–highest) of latency and energy.")
         weights = c5.radio("Weights", WEIGHTS, key="weights",
-                           index=1 if models and state.pretrained_problem_cached(models[0]) else 0,
+                           index=WEIGHTS.index(choices.weights_for(models[0], state.pretrained_problem_cached))
+                           if models else 0,
                            captions=["trained: transcript and WER", "random, same shapes: timing only, no download"])
         for warning in choices.weights_warnings(models, weights, state.pretrained_problem_cached):
             st.warning(warning)
