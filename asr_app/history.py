@@ -72,7 +72,7 @@ def run_stages(results: Sequence[Result]) -> pd.DataFrame:
     """Seconds per stage of each finished run (the whole batch), labelled by configuration: sweep_table.stage_seconds."""
     ok = [r for r in results if r.status == STATUS_OK]
     labels = result_labels(ok)
-    table = runs_table([("", r) for r in ok])
+    table = pd.DataFrame([r.to_dict() for r in ok], columns=RESULT_FIELDS)  # the figures alone: no projection
     named = len({r.batch_size for r in ok}) > 1  # the labels name the batch size where it differs; else add it
     table["label"] = [labels[config_of(r)] + ("" if named else f" · batch {r.batch_size}") for r in ok]
     return sweep_table.stage_seconds(table, label="label", per_utterance=False)

@@ -75,11 +75,13 @@ def record(r: Result) -> dict[str, object]:
 @functools.lru_cache(maxsize=256)  # the runs table asks again on every rerun; the fit and table are read once
 def _project(model: str, precision: str, runtime: str, batch_size: int, clip_s: float,
              n_clips: int) -> costmodel.Projection:
-    fit, table = _inputs()
+    fit, table = shipped_cost_model()
     return costmodel.project(model, TARGET, precision, batch_size, bucket_of(clip_s) or BUCKET_30S, runtime,
                              clip_s=clip_s, n_clips=n_clips, fit=fit, table=table)
 
 
 @functools.lru_cache(maxsize=1)
-def _inputs() -> tuple[costmodel.Fit, dict]:
+def shipped_cost_model() -> tuple[costmodel.Fit, dict]:
+    """The cost model's fitted factors and the hardware table, read once per process (both are shipped files): for
+    the H100 line here, and for Explore's and Recommend's projections (state.cost_model)."""
     return costmodel.load_fit(), costmodel.load_hardware()

@@ -27,7 +27,7 @@ from asr_core.results import Result
 from asr_core.runtimes import LoadedModel, load_model
 
 from . import (background, captions, charts, choices, compare, hardware_view, inputs, model_access, precomputed,
-               sweep_views)
+               projected, sweep_views)
 from .configs import RunRequest
 from .live import SessionGuard
 
@@ -448,8 +448,10 @@ def published_costs() -> pd.DataFrame:
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def cost_model() -> tuple[dict, costmodel.Fit]:
-    """The hardware table and the cost model's fitted factors (read once per server; both are shipped files)."""
-    return costmodel.load_hardware(), costmodel.load_fit()
+    """The hardware table and the cost model's fitted factors: projected.shipped_cost_model's, the files read once
+    per server for the H100 line and for Explore's and Recommend's projections alike."""
+    fit, table = projected.shipped_cost_model()
+    return table, fit
 
 
 @st.cache_data(max_entries=MAX_PROJECTIONS, ttl=CACHE_TTL_S, show_spinner=False)
