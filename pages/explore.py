@@ -126,9 +126,8 @@ ok, failed = sweep_table.split_status(rows)
 @state.fragment
 def views(ok, costs, models, pretrained) -> None:
     """The tabs and their charts: a change inside them redraws only this part, and only the open tab is drawn."""
-    agg = hour_view.with_hours(state.aggregated(ok), costs)
-    order = sweep_views.bucket_order(agg)
-    buckets = sweep_views.bucket_order(ok)
+    cells = state.aggregated(ok)  # cached; the per-hour columns only where a tab shows them (the leaderboard)
+    buckets = sweep_views.bucket_order(ok)  # also the x order of every chart by length: its cells have the same buckets
     batch_sizes = sorted(ok["batch_size"].unique().tolist())
     with st.container(horizontal=True, vertical_alignment="center"):
         show_all = st.toggle("Show all configurations", key=share.SHOW_ALL, bind=BIND, help=SHOW_ALL_HELP,
@@ -137,6 +136,7 @@ def views(ok, costs, models, pretrained) -> None:
     board, hour, quality, speed, tradeoffs, batch, stages, hardware = st.tabs(TABS, key=share.TAB, bind=BIND)
     if board.open:
         with board:
+            agg = hour_view.with_hours(cells, costs)
             st.dataframe(sweep_views.leaderboard(agg, hour_view.leaderboard_columns(costs)), hide_index=True,
                          column_config={label: st.column_config.NumberColumn(format=fmt) for label, fmt in FORMATS.items()})
             st.caption("One row per configuration and clip length: click a column's header to sort by it. "
@@ -153,7 +153,7 @@ def views(ok, costs, models, pretrained) -> None:
             per_length = hour_view.with_hours(state.aggregated(sweep_views.subset(ok, batch_size=size), series_exclude=(
                 "batch_size",)), costs)
             shown = limited(per_length, show_all, row)
-            chart(charts.by_length(shown, metric, metrics[metric], order, log=True, y_title=metrics[metric],
+            chart(charts.by_length(shown, metric, metrics[metric], buckets, log=True, y_title=metrics[metric],
                                    subtitle=["log scale", hour_view.kinds_subtitle(shown)],
                                    extra_tips=(hour_view.SOURCES_COLUMN,)),
                   shown, energy=True)
@@ -166,7 +166,7 @@ def views(ok, costs, models, pretrained) -> None:
             if with_wer.empty and reported.empty:
                 st.info(NO_WER)
             else:
-                chart(charts.wer_with_published(with_wer, reported, "WER by clip length, and published WER", order,
+                chart(charts.wer_with_published(with_wer, reported, "WER by clip length, and published WER", buckets,
                                                 "pooled over devices and batch sizes"),
                       with_wer, sweep_views.colour_domain(with_wer, reported))
                 st.caption(present.plain(sweep_views.published_caption(reported)))
@@ -188,7 +188,7 @@ def views(ok, costs, models, pretrained) -> None:
                      ("energy_per_utt_j", "Energy per utterance", "log scale", True),
                      ("energy_per_audio_s_j", "Energy per audio second", "log scale", True)]):
                 with column:
-                    chart(charts.by_length(per_length, y, title, order, log=True, subtitle=sub), per_length,
+                    chart(charts.by_length(per_length, y, title, buckets, log=True, subtitle=sub), per_length,
                           energy=energy)
     if tradeoffs.open:
         with tradeoffs:
@@ -225,7 +225,7 @@ def views(ok, costs, models, pretrained) -> None:
                                      title=f"Where the time goes ({bucket} clips)"), per_stage)
     if hardware.open:
         with hardware:
-            hardware_panel.show(agg, costs, batch_sizes, buckets)
+            hardware_panel.show(cells, costs, batch_sizes, buckets)
 
 
 if ok.empty:
