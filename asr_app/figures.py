@@ -8,7 +8,7 @@ from typing import Sequence
 
 from asr_core.errors import ModelError
 from asr_core.flops import CACHED, COUNTED, DEFERRED
-from asr_core.measure import MEASURING, Progress
+from asr_core.measure import COMPILING, MEASURING, WARMING_UP, Progress
 from asr_core.models import family_of
 from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
 
@@ -20,7 +20,7 @@ WER_HELP = ("word error rate: substituted, inserted and deleted words as a share
 CER_HELP = "character error rate: the same count over characters; kinder to near-misses such as a misspelt name"
 LOAD_HELP = ("how busy other processes kept all the CPU cores, as a percent of all cores: during the untimed "
              "warm-up just before the run, and during the timed run. Busy cores slow a CPU run down.")
-PHASE_TEXT = {"compiling": "Compiling for this batch size (once, not timed)…", "warming up": "Warming up…"}
+PHASE_TEXT = {COMPILING: "Compiling for this batch size (once, not timed)…", WARMING_UP: "Warming up…"}
 SYNTHETIC_NOTE = "synthetic weights: timing only, no transcript/WER"
 COUNTING = "counting…"  # the FLOPs figure while its shape is counted after the run
 # Result.flops_source -> the caption beneath the FLOPs figure
@@ -97,7 +97,7 @@ def progress_text(progress: Progress | None, name: str, compiles: bool = False) 
         return f"Starting {name}…"
     if progress.phase != MEASURING:
         text = PHASE_TEXT.get(progress.phase, f"{progress.phase.capitalize()}…")
-        return f"{name}: " + (text if compiles or progress.phase != "compiling" else PHASE_TEXT["warming up"])
+        return f"{name}: " + (text if compiles or progress.phase != COMPILING else PHASE_TEXT[WARMING_UP])
     if progress.done >= progress.batches:
         return f"{name}: measured {progress.batches} of {progress.batches} batch(es)"
     left = f", about {math.ceil(progress.eta_s)} s left" if progress.eta_s >= 0 else ""  # NaN: no estimate yet

@@ -31,7 +31,7 @@ from .results import STATUS_CANCELLED, Result
 from .runtimes import STAGES, LoadedModel
 
 TOKENS_PER_WORD = 1.3  # English BPE tokens per word, used only when no tokenizer can count them
-MEASURING = "measuring"  # the phase of the timed batches (Progress.phase)
+COMPILING, WARMING_UP, MEASURING = "compiling", "warming up", "measuring"  # Progress.phase, in order
 
 
 class Cancelled(Exception):
@@ -161,9 +161,9 @@ def transcribe(model: LoadedModel, clips: Sequence[np.ndarray], references: Sequ
     with torch.inference_mode(), _oom_as_resource_error(model, opts.batch_size):
         # 2. Outside the timer: compile new batch sizes, then the warm-up batch; the load of other work then.
         before = _Before(resident_bytes() or 0, CpuLoad())
-        report("compiling")
+        report(COMPILING)
         compile_s = _compile(model, rows, batches)
-        report("warming up")
+        report(WARMING_UP)
         report.per_batch_s = _warm_up(model, rows, batches[0], opts, control)
         before.others_pct = before.load.others_pct()
         if model.device == "cuda":

@@ -41,12 +41,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tree under test first; fa
 
 from asr_app import inputs, model_access  # noqa: E402 - after the path is set
 from asr_core import checkpoints, cli, cluster, sweep, sweep_table  # noqa: E402
+from asr_core.audio import SAMPLE_RATE  # noqa: E402
 from asr_core.errors import ClipSourceError, ModelError  # noqa: E402
 from asr_core.models import REGISTRY  # noqa: E402
 from fakes import fake_sweep, librispeech_folder  # noqa: E402
 
 LONG = "x" * 300  # longer than any file or folder name may be (255 bytes)
-SAMPLE_RATE = 16000
 GGML_MODEL = ["--model", "openai/whisper-tiny", "--weights", "synthetic", "--runtime", "whisper.cpp", "--precision",
               "q8_0", "--tokens", "3", "--no-flops", "--no-warmup"]
 BOMB_RSS_LIMIT = 1 << 30  # merging the 43 KB "memory bomb" took 2.2 GB before the bounded reader

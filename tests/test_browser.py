@@ -641,10 +641,7 @@ def spiky_server(tmp_path_factory):
 
 def test_the_power_trace_stays_under_its_ceiling_with_a_spiky_meter(spiky_server, laptop):
     pg = laptop
-    _synthetic_long_run(pg, spiky_server)
-    _run_button(pg).click()
-    pg.get_by_role("heading", name="Results").wait_for(timeout=RUN_S * 1000)
-    _settle(pg, RUN_S)
+    _run_until_results(pg, spiky_server)
     _no_errors(pg)
     labels = pg.evaluate(f"""() => [...document.querySelectorAll('{CHART} svg [aria-label]')]
         .map(e => e.getAttribute('aria-label'))""")
