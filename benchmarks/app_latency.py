@@ -24,31 +24,26 @@ Figures measured on a busy machine are not findings: run it on an idle one.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, STARTUP_S, browser, serve
+
 SHARED = ROOT.parent / "shared"
 TINY_EN = SHARED / "models" / "whisper-tiny.en"
 CLIP = "BillGates_2010-105.03"  # 9.9 s of TED speech in ../shared/speech/ted-talk-samples
 FOLDER = "TED talk samples"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1280, "height": 720}
 DEFAULT_PORT = 8711
-STARTUP_S, RUN_S = 120, 300
+RUN_S = 300
 TARGETS_S = {"first run": 5.0, "repeat": 3.0}  # click → result, warm server (issue 21)
 LOAD_SAMPLE_S = 2.0
 MEASURED = re.compile(r"measured \d+ of \d+")  # the status line once the timed batches are done
@@ -119,54 +114,17 @@ def load_seconds() -> float:
 @contextmanager
 def server(port: int) -> Iterator[tuple[str, float]]:
     """The app on port with an empty FLOP cache of its own: (its address, seconds until it answered)."""
+    if port_taken(port):
+        sys.exit(f"Port {port} is taken: choose another with --port.")
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "ASR_FLOP_CACHE": str(Path(tmp) / "flops.json"),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        if port_taken(port):
-            sys.exit(f"Port {port} is taken: choose another with --port.")
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-                                 "true", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, proc)
+        with serve(port, env={"ASR_FLOP_CACHE": str(Path(tmp) / "flops.json")}) as url:
             yield url, time.perf_counter() - t0
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def port_taken(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_healthy(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.time() + STARTUP_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit("The server exited while starting: run `streamlit run streamlit_app.py` to see why.")
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            time.sleep(0.25)
-    sys.exit(f"The server did not answer within {STARTUP_S} s.")
-
-
-@contextmanager
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b.new_context(viewport=VIEWPORT).new_page()
-        finally:
-            b.close()
 
 
 def open_clip(page, url: str) -> None:

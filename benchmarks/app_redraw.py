@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, VIEWPORT, browser, serve
+
 APP = ROOT / "streamlit_app.py"
 TAB = "Speed & energy"
 TARGET_S = 1.0  # issue 21: a filter change redraws in under a second
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1280, "height": 720}
 LEGEND_JS = """() => { const c = document.querySelector('[data-testid="stVegaLiteChart"]');
     return c ? [...c.querySelectorAll('g.role-legend-label text')].map(t => t.textContent).join('|') : ''; }"""
 TIMEOUT_S = 120
@@ -72,34 +66,21 @@ def apptest(repeats: int) -> None:
     print(_summary("show-all switch (inside the tabs)", fragment_times))
 
 
-def browser(repeats: int, port: int) -> None:
+def in_browser(repeats: int, port: int) -> None:
     """Click to redrawn legend in Chromium, against a `streamlit run` server this script starts and stops."""
-    from playwright.sync_api import sync_playwright
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-                               "--server.port", str(port), "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_healthy(url)
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = b.new_page(viewport=VIEWPORT)
-            page.goto(f"{url}/explore?tab={TAB.replace(' ', '+').replace('&', '%26')}")
-            page.locator('[data-testid="stVegaLiteChart"] g.role-legend-label text').first.wait_for(
-                timeout=TIMEOUT_S * 1000)
-            models = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
-            name = models.locator("[data-tag]").last.get_attribute("aria-label")
-            filter_times = _clicks(page, repeats, lambda i: (models.get_by_role("button", name=f"Remove {name}").click()
-                                                             if i % 2 == 0 else _add_back(page, models, name)))
-            toggle = page.get_by_text("Show all configurations", exact=True)
-            toggle_times = _clicks(page, repeats, lambda i: toggle.click())
-            b.close()
-        print(f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, shipped sweep, tab {TAB!r}")
-        print(_summary("sidebar model filter: click to legend redrawn", filter_times))
-        print(_summary("show-all switch: click to legend redrawn", toggle_times))
-    finally:
-        server.terminate()
-        server.wait(10)
+    with serve(port) as url, browser() as page:
+        page.goto(f"{url}/explore?tab={TAB.replace(' ', '+').replace('&', '%26')}")
+        page.locator('[data-testid="stVegaLiteChart"] g.role-legend-label text').first.wait_for(
+            timeout=TIMEOUT_S * 1000)
+        models = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+        name = models.locator("[data-tag]").last.get_attribute("aria-label")
+        filter_times = _clicks(page, repeats, lambda i: (models.get_by_role("button", name=f"Remove {name}").click()
+                                                         if i % 2 == 0 else _add_back(page, models, name)))
+        toggle = page.get_by_text("Show all configurations", exact=True)
+        toggle_times = _clicks(page, repeats, lambda i: toggle.click())
+    print(f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, shipped sweep, tab {TAB!r}")
+    print(_summary("sidebar model filter: click to legend redrawn", filter_times))
+    print(_summary("show-all switch: click to legend redrawn", toggle_times))
 
 
 def _clicks(page, repeats: int, act) -> list[float]:
@@ -123,17 +104,6 @@ def _add_back(page, select, name: str) -> None:
     page.keyboard.press("Escape")
 
 
-def _wait_healthy(url: str) -> None:
-    deadline = time.time() + TIMEOUT_S
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"streamlit did not answer on {url} within {TIMEOUT_S} s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed changes of each kind (after one warm-up)")
@@ -142,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     apptest(args.repeats)
     if args.browser:
-        browser(args.repeats, args.port)
+        in_browser(args.repeats, args.port)
 
 
 if __name__ == "__main__":
