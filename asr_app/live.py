@@ -33,7 +33,7 @@ from asr_core.results import STATUS_CANCELLED, STATUS_OK, Result
 from asr_core.runtimes import LoadedModel
 from asr_core.sampler import PowerSample
 
-from .choices import weights_unavailable
+from .choices import weights_warnings
 from .configs import RunRequest, config_labels
 from .inputs import model_label
 
@@ -229,8 +229,8 @@ def waiting_for(device: str) -> str:
 
 def load_exclusive(loader: Callable[..., object], request: RunRequest) -> object:
     """loader(*request.key) under the device lock, so loading never overlaps a measured run."""
-    if request.weights == "pretrained" and (problem := pretrained_problem(request.model_id)):
-        raise ModelError(weights_unavailable(problem))
+    if why := weights_warnings([request.model_id], request.weights, pretrained_problem):
+        raise ModelError(why[0])
     with device_lock(request.device):
         return loader(*request.key)
 
