@@ -115,19 +115,15 @@ def sources(costs: CostSettings, energy_source: str = "") -> str:
     if costs.grid_country:
         parts.append(f"grid: {_grid(costs)}")
     if costs.electricity:
-        parts.append(f"electricity: {_price(costs.electricity)} ({costs.electricity.brief})")
+        parts.append(f"electricity: {hourly.unit_price(costs.electricity)} ({costs.electricity.brief})")
     if costs.machine:
-        parts.append(f"machine: {_price(costs.machine)} ({costs.machine.brief})")
+        parts.append(f"machine: {hourly.unit_price(costs.machine)} ({costs.machine.brief})")
     return "; ".join(parts)
 
 
 def _grid(costs: CostSettings) -> str:
     name = hourly.country_name(costs.grid_country)
     return f"{name}, {costs.grid_g_per_kwh:.0f} g CO2e/kWh (CodeCarbon)"
-
-
-def _price(price: prices.Price) -> str:
-    return f"{_symbol(price.currency)}{price.amount:.4g} per {price.per}"
 
 
 def assumptions(costs: CostSettings) -> str:
@@ -140,7 +136,7 @@ def assumptions(costs: CostSettings) -> str:
     for what, price in (("Electricity", costs.electricity), ("Machine time", costs.machine)):
         if price:
             note = f" ({price.note})" if price.note else ""
-            lines.append(f"{what}: {_price(price)}, {URL.sub('', price.source).strip()}{note}.")
+            lines.append(f"{what}: {hourly.unit_price(price)}, {URL.sub('', price.source).strip()}{note}.")
     return " ".join(lines)
 
 

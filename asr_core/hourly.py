@@ -285,10 +285,10 @@ def _price_sentences(costs: CostSettings) -> list[str]:
         found.append(f"CO2e uses CodeCarbon's yearly average intensity of {country_name(costs.grid_country)}'s grid, "
                      f"{costs.grid_g_per_kwh:.0f} g per kWh.")
     if costs.electricity:
-        found.append(f"Electricity at {_price(costs.electricity)} ({costs.electricity.brief}).")
+        found.append(f"Electricity at {unit_price(costs.electricity)} ({costs.electricity.brief}).")
     if costs.machine:
         note = f"; {costs.machine.note}" if costs.machine.note else ""
-        found.append(f"The machine at {_price(costs.machine)} ({costs.machine.brief}){note}.")
+        found.append(f"The machine at {unit_price(costs.machine)} ({costs.machine.brief}){note}.")
     return found
 
 
@@ -432,7 +432,7 @@ def _money(x: float, currency: str) -> str:
     return f"{SYMBOLS[currency]}{number}" if currency in SYMBOLS else f"{number} {currency}"
 
 
-def _price(price: Price) -> str:
+def unit_price(price: Price) -> str:
     """A unit price in full, as its source gives it: "€0.2872 per kWh", "$0.526 per hour"."""
     number = f"{price.amount:.4g}"
     amount = f"{SYMBOLS[price.currency]}{number}" if price.currency in SYMBOLS else f"{number} {price.currency}"
