@@ -97,9 +97,9 @@ def published_beside(pick: pd.Series | None, costs_table: pd.DataFrame, costs: h
 def caption(points: pd.DataFrame) -> str:
     """Where the candidates' costs come from, for the chart's caption: projected for named devices (never 'measured
     on'), or '' for measured points (sweep_views.caption says where they were measured)."""
-    if points.empty or not points["energy_source"].astype(str).str.contains(PROJECTED).any():
+    projected = points["energy_source"].map(rec.cost_kind) == PROJECTED if len(points) else pd.Series(dtype=bool)
+    if not projected.any():
         return ""
-    names = ", ".join(sorted({str(n) for n in points.loc[points["energy_source"].astype(str).str.contains(PROJECTED),
-                                                           "gpu_name"]}))
+    names = ", ".join(sorted({str(n) for n in points.loc[projected, "gpu_name"]}))
     return (f"Projected points: time and energy computed by the cost model for the {names}, not measured (no GPU "
             "has been measured yet); their WER is published, never measured on that device.")
