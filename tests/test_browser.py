@@ -145,18 +145,23 @@ def _settle(pg, timeout_s: float = RENDER_S) -> None:
 
 
 def _screenshot(pg, name: str, docs: bool = True) -> None:
-    """The whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it; into docs/ too
-    (with the real sweep) unless another test takes that page's picture for the README."""
+    """The whole page (_full_page); into docs/ too unless another test takes that page's picture for the README."""
+    path = _full_page(pg, name, VIEWPORT)
+    if docs:
+        _to_docs(path)
+
+
+def _full_page(pg, name: str, size: dict) -> Path:
+    """The whole page at size's width: Streamlit scrolls inside its main container, so grow the viewport to fit it,
+    then back to size."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     height = pg.evaluate(FULL_HEIGHT_JS)
-    pg.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height))})
+    pg.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height))})
     pg.wait_for_timeout(800)  # let charts re-lay out at the new size
     pg.screenshot(path=str(path), full_page=True)
-    pg.set_viewport_size(VIEWPORT)
-    if docs and os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOCS / f"{name}.png")
+    pg.set_viewport_size(size)
+    return path
 
 
 def _viewport_screenshot(pg, name: str) -> None:
@@ -164,9 +169,15 @@ def _viewport_screenshot(pg, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     pg.screenshot(path=str(path))
-    if os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
+    _to_docs(path)
+
+
+def _to_docs(path: Path, needs_sweep: bool = True) -> None:
+    """A screenshot copied into docs/ for the README with ASR_UPDATE_SCREENSHOTS=1 (and, where it shows sweep data,
+    only with the real sweep)."""
+    if os.environ.get(UPDATE_ENV) == "1" and (_real_sweep() or not needs_sweep):
         DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOCS / f"{name}.png")
+        shutil.copy(path, DOCS / path.name)
 
 
 def _no_errors(pg) -> None:
@@ -566,18 +577,11 @@ CHART_LAYOUT_JS = f"""() => [...document.querySelectorAll('{CHART}')].filter(c =
 
 
 def _laptop_screenshot(pg, name: str) -> None:
-    """The whole page at 1280 wide (a projector's width), grown to its full height; docs/ with the real sweep."""
+    """What the room sees without scrolling, then the whole page at 1280 wide (a projector's width); docs/ with the
+    real sweep."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / f"{name}-viewport.png"))  # what the room sees without scrolling
-    height = pg.evaluate(FULL_HEIGHT_JS)
-    pg.set_viewport_size({"width": LAPTOP["width"], "height": max(LAPTOP["height"], int(height))})
-    pg.wait_for_timeout(800)
-    path = ARTIFACTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
-    pg.set_viewport_size(LAPTOP)
-    if os.environ.get(UPDATE_ENV) == "1" and _real_sweep():
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOCS / f"{name}.png")
+    pg.screenshot(path=str(ARTIFACTS / f"{name}-viewport.png"))
+    _to_docs(_full_page(pg, name, LAPTOP))
 
 
 @pytest.mark.parametrize("tab", list(EXPLORE_TABS))

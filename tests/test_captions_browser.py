@@ -6,8 +6,6 @@ Captions must appear while the audio plays, and the end card must show the lag a
 """
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 
 from helpers import SHARED, TINY_EN
-from test_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DOCS, LAPTOP, LOCAL_HOSTS, RENDER_S, UPDATE_ENV,  # noqa: F401
+from test_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LAPTOP, LOCAL_HOSTS, RENDER_S, _to_docs,  # noqa: F401
                           server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,9 +76,7 @@ def _screenshot(pg, name: str) -> None:
     """The viewport at 1280×720; into docs/ too with ASR_UPDATE_SCREENSHOTS=1 (the README shows it)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    if os.environ.get(UPDATE_ENV) == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ARTIFACTS / f"{name}.png", DOCS / f"{name}.png")
+    _to_docs(ARTIFACTS / f"{name}.png", needs_sweep=False)
 
 
 def test_captions_appear_while_the_talk_plays_and_the_end_card_shows_lag_and_energy(server, speaking_browser):
