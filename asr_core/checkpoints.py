@@ -63,13 +63,12 @@ def pretrained_problem(model_id: str) -> str | None:
     """
     if is_folder(model_id):
         return None if is_file(Path(model_id) / CONFIG_FILE) else f"{model_id} has no {CONFIG_FILE}"
-    from huggingface_hub import constants, try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
-    try:
-        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
-            return None
-    except HFValidationError:
+    from huggingface_hub import constants
+    cached = _in_hub_cache(model_id)
+    if cached is None:
         return f"'{model_id}' is neither a local folder nor a hub id of the form owner/name"
+    if cached:
+        return None
     if constants.HF_HUB_OFFLINE:
         return f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
     if not _hub_reachable(constants.ENDPOINT):
@@ -80,14 +79,19 @@ def pretrained_problem(model_id: str) -> str | None:
 
 def needs_download(model_id: str) -> bool:
     """True when pretrained weights of model_id would come from the hub: not a local folder, not in the local cache."""
-    from huggingface_hub import try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError
     if is_folder(model_id):
         return False
+    return _in_hub_cache(model_id) is False  # None, not a hub id: nothing would be downloaded (loading says why)
+
+
+def _in_hub_cache(model_id: str) -> bool | None:
+    """Whether a hub model's config is in the local Hugging Face cache; None when model_id is not a hub id."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
     try:
-        return not isinstance(try_to_load_from_cache(model_id, CONFIG_FILE), str)
+        return isinstance(try_to_load_from_cache(model_id, CONFIG_FILE), str)
     except HFValidationError:
-        return False  # not a hub id: nothing would be downloaded (loading says what is wrong)
+        return None
 
 
 def download_bytes(model_id: str) -> int:
