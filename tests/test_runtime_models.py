@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 
 from asr_core.audio import split_long
-from asr_core.runtimes import WHISPER_WINDOW_S, load_model
+from asr_core.runtimes import WHISPER_WINDOW_S
 from asr_core.runtimes.eager import EagerCTC, EagerWhisper
 from helpers import tone
 
 
 @pytest.fixture(scope="module")
-def whisper(synthetic_whisper_dir):
-    return load_model(str(synthetic_whisper_dir), "cpu", "fp32", "synthetic")
+def whisper(synthetic):
+    return synthetic  # conftest's session-wide synthetic Whisper, loaded once for every test module
 
 
 def test_a_loaded_model_is_frozen(whisper):
@@ -34,8 +34,7 @@ def test_the_token_limit_shares_a_long_clips_tokens_among_its_windows(whisper):
     assert whisper.token_limit([clip, tone(5.0)]) == limit
 
 
-def test_a_ctc_model_hears_a_clip_whole_and_has_no_token_limit(tiny_ctc_dir):
-    ctc = load_model(str(tiny_ctc_dir), "cpu", "fp32")
+def test_a_ctc_model_hears_a_clip_whole_and_has_no_token_limit(ctc):
     assert isinstance(ctc, EagerCTC) and len(ctc.windows(tone(70.0))) == 1
     assert ctc.decoder_limit() is None and ctc.token_limit([tone(70.0)]) is None
     assert ctc.flop_model is ctc and ctc.to_compile({1, 4}) == set()
