@@ -179,16 +179,16 @@ def transcribe(model: LoadedModel, clips: Sequence[np.ndarray], references: Sequ
             if own_monitor:
                 monitor.stop()
         loop.peak_rss_bytes, loop.cpu_others_pct, loop.before = rss.peak_bytes, during.others_pct(), before
-        # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape, from the cache
-        # where it has them; the rest counted now, or later by the caller's job (on_deferred_flops).
-        done = batches[: len(loop.steps)]  # all of them, unless the run was stopped
-        defer = control.on_deferred_flops is not None
-        counted = flops.count(model, rows.audio, done, count_new=not defer) if opts.count_flops else None
+        run = _Run(model, list(clips), references, opts, rows, batches, loop, compile_s, None, monitor.trace)
+        # 4. After the timer (so counting never warms it): FLOPs of every distinct batch shape that finished, from
+        # the cache where it has them; the rest counted now, or later by the caller's job (on_deferred_flops).
+        if opts.count_flops:
+            defer = control.on_deferred_flops is not None
+            run = dataclasses.replace(run, counted=flops.count(model, rows.audio, run.done, count_new=not defer))
     # 5. The record: one transcript per clip, scores, and every figure with its source.
-    run = _Run(model, list(clips), references, opts, rows, batches, loop, compile_s, counted, monitor.trace)
-    if counted is not None and counted.missing:
+    if run.counted is not None and run.counted.missing:
         control.on_deferred_flops(lambda: _record(dataclasses.replace(run, counted=flops.count(model, rows.audio,
-                                                                                                done))))
+                                                                                                run.done))))
     return _record(run)
 
 
